@@ -1,0 +1,150 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isSendableCloseCode } from './closeCodes';
+import { BodyError, readJsonBody, sendJson } from './httpUtil';
+import type { GatewaySimulator, ShardSelector } from './simulator';
+import { isSnowflake } from './snowflake';
+import type { TrafficGenerator } from './traffic';
+
+export const ADMIN_PREFIX = '/_sim';
+const EVENT_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
+const MAX_EVENTS_PER_SECOND = 1_000_000;
+const MAX_TRAFFIC_SECONDS = 86_400;
+
+class AdminError extends Error {
+  public constructor(
+    public readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The test-facing control surface under `/_sim`: state and counters, injected dispatches, traffic,
+ * and the faults Discord can produce (closes, op 7, op 9, dropped sockets, missing ACKs).
+ */
+export class AdminApi {
+  public constructor(
+    private readonly simulator: GatewaySimulator,
+    private readonly traffic: TrafficGenerator,
+    private readonly extraState: () => Record<string, unknown>,
+  ) {}
+
+  public handle(request: IncomingMessage, response: ServerResponse, url: URL): boolean {
+    if (url.pathname !== ADMIN_PREFIX && !url.pathname.startsWith(`${ADMIN_PREFIX}/`)) return false;
+    const route = url.pathname.slice(ADMIN_PREFIX.length).replace(/\/+$/, '') || '/';
+    this.route(request, route, url.searchParams)
+      .then((result) => sendJson(response, result.status ?? 200, result.body))
+      .catch((error: unknown) => {
+        const status = error instanceof AdminError || error instanceof BodyError ? error.status : 500;
+        sendJson(response, status, { error: error instanceof Error ? error.message : String(error) });
+      });
+    return true;
+  }
+
+  private async route(request: IncomingMessage, route: string, query: URLSearchParams): Promise<{ status?: number; body: unknown }> {
+    const method = request.method ?? 'GET';
+    if (method === 'GET') {
+      if (route === '/state' || route === '/') return { body: { ...this.simulator.snapshot(), ...this.extraState() } };
+      if (route === '/identifies') return { body: this.simulator.identifyLimiter.records() };
+      if (route === '/duplicates') return { body: this.simulator.duplicateLog };
+      if (route === '/traffic') return { body: this.traffic.list() };
+      const trafficMatch = /^\/traffic\/(\d+)$/.exec(route);
+      if (trafficMatch) {
+        const run = this.traffic.get(Number(trafficMatch[1]));
+        if (!run) throw new AdminError(404, `no traffic run ${trafficMatch[1]}`);
+        return { body: run };
+      }
+      throw new AdminError(404, `unknown admin route GET ${route}`);
+    }
+    if (method !== 'POST') throw new AdminError(405, `use GET or POST (got ${method})`);
+
+    if (route === '/dispatch') return { body: this.dispatch(await readJsonBody(request)) };
+    if (route === '/traffic') return { status: 202, body: this.startTraffic(await readJsonBody(request)) };
+    if (route === '/heartbeat-ack') {
+      const enabled = parseBoolean(query.get('enabled'), 'enabled');
+      const shard = query.get('shard');
+      const affected = this.simulator.setHeartbeatAcks(enabled, shard === null ? undefined : this.selector(shard, query));
+      return { body: { enabled, affected } };
+    }
+    if (route === '/session-start-limit') {
+      const { remaining } = (await readJsonBody(request)) as { remaining?: unknown };
+      if (typeof remaining !== 'number' || !Number.isInteger(remaining) || remaining < 0) {
+        throw new AdminError(400, '"remaining" must be a whole number ≥ 0');
+      }
+      this.simulator.budget.set(remaining);
+      return { body: { remaining: this.simulator.budget.remaining } };
+    }
+    if (route === '/guilds') {
+      const { add } = (await readJsonBody(request)) as { add?: unknown };
+      if (typeof add !== 'number' || !Number.isInteger(add) || add < 1 || add > 1_000_000) {
+        throw new AdminError(400, '"add" must be a whole number from 1 to 1000000');
+      }
+      return { body: { added: this.simulator.addGuilds(add), guilds: this.simulator.guilds.size } };
+    }
+    const shardAction = /^\/shards\/([^/]+)\/(close|reconnect|invalidate|terminate|heartbeat)$/.exec(route);
+    if (shardAction) {
+      const selector = this.selector(shardAction[1]!, query);
+      switch (shardAction[2]) {
+        case 'close': {
+          const code = Number(query.get('code') ?? '4000');
+          if (!isSendableCloseCode(code)) throw new AdminError(400, `"code" must be a WebSocket close code a server may send (got ${query.get('code')})`);
+          return { body: { closed: this.simulator.closeShards(selector, code), code } };
+        }
+        case 'reconnect':
+          return { body: { reconnecting: this.simulator.reconnectShards(selector) } };
+        case 'invalidate': {
+          const resumable = parseBoolean(query.get('resumable') ?? 'false', 'resumable');
+          return { body: { invalidated: this.simulator.invalidateShards(selector, resumable), resumable } };
+        }
+        case 'terminate':
+          return { body: { terminated: this.simulator.terminateShards(selector) } };
+        default:
+          return { body: { requested: this.simulator.requestHeartbeats(selector) } };
+      }
+    }
+    throw new AdminError(404, `unknown admin route POST ${route}`);
+  }
+
+  private selector(shard: string, query: URLSearchParams): ShardSelector {
+    const shardCountText = query.get('shardCount');
+    const shardCount = shardCountText === null ? undefined : Number(shardCountText);
+    if (shardCount !== undefined && (!Number.isInteger(shardCount) || shardCount < 1)) {
+      throw new AdminError(400, `"shardCount" must be a whole number ≥ 1 (got ${shardCountText})`);
+    }
+    if (shard === 'all') return { shardId: 'all', shardCount };
+    const shardId = Number(shard);
+    if (!/^\d+$/.test(shard) || !Number.isSafeInteger(shardId)) throw new AdminError(400, `shard must be a shard id or "all" (got ${shard})`);
+    return { shardId, shardCount };
+  }
+
+  private dispatch(body: unknown): { dispatched: true; sessions: number } {
+    const { t, d } = (body ?? {}) as { t?: unknown; d?: unknown };
+    if (typeof t !== 'string' || !EVENT_NAME.test(t)) throw new AdminError(400, '"t" must be an event name such as MESSAGE_CREATE');
+    if (['READY', 'RESUMED'].includes(t)) throw new AdminError(400, `"${t}" is sent by the gateway itself and cannot be injected`);
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new AdminError(400, '"d" must be a JSON object');
+    const guildId = (d as Record<string, unknown>)['guild_id'];
+    if (guildId !== undefined && guildId !== null && !isSnowflake(guildId)) {
+      throw new AdminError(400, '"d.guild_id" must be a snowflake string');
+    }
+    return { dispatched: true, sessions: this.simulator.dispatch(t, d as Record<string, unknown>) };
+  }
+
+  private startTraffic(body: unknown): { id: number; total: number } {
+    const { eventsPerSecond, seconds } = (body ?? {}) as { eventsPerSecond?: unknown; seconds?: unknown };
+    if (typeof eventsPerSecond !== 'number' || !(eventsPerSecond > 0) || eventsPerSecond > MAX_EVENTS_PER_SECOND) {
+      throw new AdminError(400, `"eventsPerSecond" must be a number above 0 and at most ${MAX_EVENTS_PER_SECOND}`);
+    }
+    if (typeof seconds !== 'number' || !(seconds > 0) || seconds > MAX_TRAFFIC_SECONDS) {
+      throw new AdminError(400, `"seconds" must be a number above 0 and at most ${MAX_TRAFFIC_SECONDS}`);
+    }
+    const run = this.traffic.start(eventsPerSecond, seconds);
+    return { id: run.id, total: run.total };
+  }
+}
+
+function parseBoolean(value: string | null, name: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new AdminError(400, `"${name}" must be true or false (got ${String(value)})`);
+}

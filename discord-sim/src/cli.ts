@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { CliUsageError, parseCliArgs, USAGE } from './cliArgs';
+import { DiscordSim } from './DiscordSim';
+import { SimOptionsError } from './options';
+
+async function main(): Promise<void> {
+  const { help, options } = parseCliArgs(process.argv.slice(2));
+  if (help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const sim = new DiscordSim(options);
+  const urls = await sim.listen();
+  process.stdout.write(`${JSON.stringify(urls)}\n`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void sim.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof CliUsageError || error instanceof SimOptionsError) {
+    process.stderr.write(`discord-sim: ${error.message.replace(/^discord-sim: /, '')}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`discord-sim: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,126 @@
+import { DISCORD_EPOCH, makeSnowflake } from './snowflake';
+
+/** Deterministic PRNG (mulberry32), so a seed reproduces the same guild ids. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+// Guild creation times start here (2018) and step forward, so ids are unique and increasing.
+const FIRST_GUILD_OFFSET_MS = 100_000_000_000;
+const OFFSET_STEP_MS = 1000;
+
+/**
+ * The bot's guilds. Only the id's timestamp part is stored per guild: `(id >> 22)` is that
+ * offset, so routing a guild to a shard is `offset % shardCount` without BigInt maths.
+ */
+export class GuildStore {
+  private readonly offsets: number[] = [];
+  private readonly ids: string[] = [];
+  private readonly memberCounts: number[] = [];
+  private readonly random: () => number;
+  /** shardCount → guild indices per shard id, built on first use. */
+  private readonly byShardCount = new Map<number, number[][]>();
+
+  public constructor(count: number, seed: number) {
+    this.random = seededRandom(seed);
+    this.add(count);
+  }
+
+  public get size(): number {
+    return this.ids.length;
+  }
+
+  /** Adds guilds (the bot joined them); returns their indices. */
+  public add(count: number): number[] {
+    const added: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = this.ids.length;
+      const offset = FIRST_GUILD_OFFSET_MS + index * OFFSET_STEP_MS + Math.floor(this.random() * OFFSET_STEP_MS);
+      this.offsets.push(offset);
+      this.ids.push(makeSnowflake(DISCORD_EPOCH + offset, 0, 0, index & 0xfff));
+      this.memberCounts.push(2 + Math.floor(this.random() * 5000));
+      for (const [shardCount, shards] of this.byShardCount) shards[offset % shardCount]!.push(index);
+      added.push(index);
+    }
+    return added;
+  }
+
+  public id(index: number): string {
+    return this.ids[index]!;
+  }
+
+  public shardOf(index: number, shardCount: number): number {
+    return this.offsets[index]! % shardCount;
+  }
+
+  /** Indices of the guilds that `(guild_id >> 22) % shardCount` routes to `shardId`. */
+  public guildsOfShard(shardId: number, shardCount: number): readonly number[] {
+    let shards = this.byShardCount.get(shardCount);
+    if (!shards) {
+      shards = Array.from({ length: shardCount }, () => [] as number[]);
+      for (let index = 0; index < this.offsets.length; index++) shards[this.offsets[index]! % shardCount]!.push(index);
+      this.byShardCount.set(shardCount, shards);
+    }
+    return shards[shardId] ?? [];
+  }
+
+  /** The guild's one text channel, derived from the guild id so nothing extra is stored. */
+  public channelId(index: number): string {
+    return makeSnowflake(DISCORD_EPOCH + this.offsets[index]!, 1, 0, index & 0xfff);
+  }
+
+  /** A GUILD_CREATE payload: the fields discord.js and @discordjs/ws users read, kept small for scale. */
+  public guildCreate(index: number, botUserId: string, joinedAt: string): Record<string, unknown> {
+    const id = this.ids[index]!;
+    const memberCount = this.memberCounts[index]!;
+    return {
+      id,
+      name: `Simulated Guild ${index}`,
+      icon: null,
+      splash: null,
+      discovery_splash: null,
+      owner_id: botUserId,
+      afk_channel_id: null,
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      roles: [{ id, name: '@everyone', color: 0, hoist: false, position: 0, permissions: '1071698660929', managed: false, mentionable: false, flags: 0 }],
+      emojis: [],
+      features: [],
+      mfa_level: 0,
+      application_id: null,
+      system_channel_id: null,
+      system_channel_flags: 0,
+      rules_channel_id: null,
+      vanity_url_code: null,
+      description: null,
+      banner: null,
+      premium_tier: 0,
+      preferred_locale: 'en-US',
+      public_updates_channel_id: null,
+      nsfw_level: 0,
+      premium_progress_bar_enabled: false,
+      stickers: [],
+      joined_at: joinedAt,
+      large: memberCount > 250,
+      unavailable: false,
+      member_count: memberCount,
+      voice_states: [],
+      members: [],
+      channels: [{ id: this.channelId(index), type: 0, name: 'general', position: 0, permission_overwrites: [], nsfw: false, parent_id: null, topic: null, rate_limit_per_user: 0 }],
+      threads: [],
+      presences: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
+      soundboard_sounds: [],
+    };
+  }
+}
