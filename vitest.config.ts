@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// One config for the whole repo: every workspace's test/ folder plus the top-level test/.
+export default defineConfig({
+  test: {
+    include: ['**/test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    // Suites start real nats-servers, pm2 daemons and child processes. These timeouts are
+    // liveness bounds so a hang fails instead of stalling CI, not performance assertions.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Separate processes: suites spawn children and install exit hooks; a crash stays contained.
+    pool: 'forks',
+    // A 2-core machine: two test files at a time keep real servers from starving each other.
+    fileParallelism: true,
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
