@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { AdminApi, ADMIN_PREFIX } from './admin';
 import { sendJson } from './httpUtil';
@@ -37,9 +38,13 @@ export class DiscordSim {
   /** Connections that arrived on the session's resume URL (as Discord asks) vs elsewhere. */
   private resumeUrlConnections = 0;
 
-  public constructor(options: Partial<DiscordSimOptions> = {}) {
+  private readonly log: Logger;
+
+  /** `logger` defaults to a silent one: tests and embedders opt in to logs. */
+  public constructor(options: Partial<DiscordSimOptions> = {}, { logger }: { logger?: Logger } = {}) {
     this.options = resolveSimOptions(options);
-    this.simulator = new GatewaySimulator(this.options, () => `ws://${this.hostForUrls()}:${this.port}/resume`);
+    this.log = logger ?? pino({ level: 'silent' });
+    this.simulator = new GatewaySimulator(this.options, () => `ws://${this.hostForUrls()}:${this.port}/resume`, this.log);
     this.traffic = new TrafficGenerator(this.simulator);
     this.rest = new RestApi(this.options, this.simulator, () => this.urls.gateway);
     this.admin = new AdminApi(this.simulator, this.traffic, () => ({
@@ -71,6 +76,7 @@ export class DiscordSim {
       });
     });
     this.port = (this.server.address() as AddressInfo).port;
+    this.log.info({ ...this.urls, guilds: this.options.guilds, shards: this.options.shards, maxConcurrency: this.options.maxConcurrency }, 'discord-sim listening');
     return this.urls;
   }
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
+import pino from 'pino';
 import { CliUsageError, parseCliArgs, USAGE } from './cliArgs';
 import { DiscordSim } from './DiscordSim';
 import { SimOptionsError } from './options';
 
 async function main(): Promise<void> {
-  const { help, options } = parseCliArgs(process.argv.slice(2));
+  const { help, logLevel, options } = parseCliArgs(process.argv.slice(2));
   if (help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const sim = new DiscordSim(options);
+  // Logs go to stderr as JSON lines; stdout carries only the one JSON line with the URLs.
+  const sim = new DiscordSim(options, { logger: pino({ name: 'discord-sim', level: logLevel }, pino.destination(2)) });
   const urls = await sim.listen();
   process.stdout.write(`${JSON.stringify(urls)}\n`);
   let stopping = false;

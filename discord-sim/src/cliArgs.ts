@@ -29,6 +29,9 @@ const FLAGS = {
   seed: 'seed',
 } as const satisfies Record<string, keyof DiscordSimOptions>;
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
 const STRING_OPTIONS = new Set<keyof DiscordSimOptions>(['host', 'token']);
 
 export class CliUsageError extends Error {
@@ -46,10 +49,11 @@ ${Object.keys(FLAGS)
   .map((flag) => `  --${flag}`)
   .join('\n')}
   --split-compressed-frames   split each compressed message across two WebSocket frames
+  --log-level LEVEL           stderr JSON logs: fatal, error, warn (default), info, debug, trace, silent
   --help                      show this text`;
 
 /** Parses argv into simulator options; unknown flags and non-numbers are usage errors naming the flag. */
-export function parseCliArgs(argv: readonly string[]): { help: boolean; options: Partial<DiscordSimOptions> } {
+export function parseCliArgs(argv: readonly string[]): { help: boolean; logLevel: LogLevel; options: Partial<DiscordSimOptions> } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -59,6 +63,7 @@ export function parseCliArgs(argv: readonly string[]): { help: boolean; options:
       options: {
         ...Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }])),
         'split-compressed-frames': { type: 'boolean' },
+        'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -79,5 +84,9 @@ export function parseCliArgs(argv: readonly string[]): { help: boolean; options:
     options[key] = number;
   }
   if (values['split-compressed-frames'] === true) options['splitCompressedFrames'] = true;
-  return { help: values['help'] === true, options: options as Partial<DiscordSimOptions> };
+  const logLevel = values['log-level'] ?? 'warn';
+  if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new CliUsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got "${String(logLevel)}")`);
+  }
+  return { help: values['help'] === true, logLevel: logLevel as LogLevel, options: options as Partial<DiscordSimOptions> };
 }

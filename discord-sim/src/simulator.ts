@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { closeCodeEndsSession, GatewayCloseCode } from './closeCodes';
 import { createFrameEncoder, zstdAvailable, type TransportCompression } from './compression';
@@ -81,6 +82,7 @@ export class GatewaySimulator implements ConnectionHost {
   public constructor(
     private readonly options: Readonly<DiscordSimOptions>,
     private readonly resumeUrl: () => string,
+    private readonly log: Logger,
   ) {
     this.guilds = new GuildStore(options.guilds, options.seed);
     this.budget = new SessionStartBudget(options.sessionStartTotal, options.sessionStartRemaining);
@@ -172,6 +174,7 @@ export class GatewaySimulator implements ConnectionHost {
       return this.closeConnection(connection, GatewayCloseCode.ShardingRequired, 'Sharding required.');
     }
     if (!this.identifyLimiter.attempt(shardId, shardCount)) {
+      this.log.warn({ shard: [shardId, shardCount], rateLimitKey: shardId % this.options.maxConcurrency }, 'IDENTIFY inside its rate-limit window: answered INVALID_SESSION(false)');
       // Over the concurrency limit: Discord answers INVALID_SESSION(false) and the client retries.
       this.counters.invalidSessions++;
       connection.sendOp(GatewayOpcode.InvalidSession, false);
@@ -338,6 +341,7 @@ export class GatewaySimulator implements ConnectionHost {
     liveOfShard.add(session);
     if (liveOfShard.size > 1) {
       this.counters.duplicateLiveSessions++;
+      this.log.warn({ shard: [session.shardId, session.shardCount] }, 'two live sessions serve one shard');
       this.duplicateLog.push({ at: Date.now(), shard: [session.shardId, session.shardCount], sessionIds: [...liveOfShard].map((s) => s.id) });
       if (this.duplicateLog.length > 1000) this.duplicateLog.shift();
     }
@@ -376,6 +380,7 @@ export class GatewaySimulator implements ConnectionHost {
 
   /** Spending a session start with none left: every session ends and the token stops working. */
   private resetToken(): void {
+    this.log.warn('session_start_limit exhausted: every session ends and the token stops working (Discord resets it)');
     for (const connection of [...this.connections]) this.closeConnection(connection, GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
     for (const session of [...this.sessions.values()]) this.endSession(session);
   }
@@ -383,6 +388,7 @@ export class GatewaySimulator implements ConnectionHost {
   public closeConnection(connection: GatewayConnection, code: number, reason: string): void {
     if (connection.serverCloseCode !== null) return;
     this.countClose('serverCloses', code);
+    this.log.debug({ connection: connection.id, shard: connection.session?.routingKey, code, reason }, 'closing connection');
     const session = connection.session;
     connection.close(code, reason);
     if (session) {
