@@ -169,7 +169,6 @@ export class GatewayConnection {
     }
     this.lastHeartbeatAt = Date.now();
     this.heartbeatDeadline.refresh();
-    if (typeof data === 'number') this.session?.acknowledge(data);
     if (this.host.heartbeatAckEnabled(this)) this.sendOp(GatewayOpcode.HeartbeatAck, null);
   }
 

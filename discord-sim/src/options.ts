@@ -37,7 +37,10 @@ export interface DiscordSimOptions {
   sendWindowMs: number;
   /** Largest client payload in bytes before 4002 (Discord: 4096). */
   maxPayloadBytes: number;
-  /** Dispatches kept per session for replay on RESUME; an older `seq` cannot be resumed. */
+  /**
+   * Dispatches kept per session for replay on RESUME; an older `seq` cannot be resumed. Heartbeats do
+   * not shorten it: clients may resume from an older stored `seq` than they last heartbeated.
+   */
   replayBufferLimit: number;
   /** After sending op 7, the server closes the socket itself if the client has not after this long. */
   reconnectCloseAfterMs: number;

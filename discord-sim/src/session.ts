@@ -48,11 +48,6 @@ export class Session {
     return message;
   }
 
-  /** The client has everything up to `seq` (it said so in a heartbeat): that part of the buffer can go. */
-  public acknowledge(seq: number): void {
-    if (seq >= this.firstSeq && seq <= this.seq) this.dropBefore(seq + 1);
-  }
-
   /** What a RESUME from `clientSeq` gets: the missed dispatches, or why it cannot resume. */
   public planReplay(clientSeq: number): ReplayPlan {
     if (clientSeq > this.seq) return { kind: 'seq-ahead' };
