@@ -68,7 +68,7 @@ export class AdminApi {
       return { body: { enabled, affected } };
     }
     if (route === '/session-start-limit') {
-      const { remaining } = (await readJsonBody(request)) as { remaining?: unknown };
+      const { remaining } = ((await readJsonBody(request)) ?? {}) as { remaining?: unknown };
       if (typeof remaining !== 'number' || !Number.isInteger(remaining) || remaining < 0) {
         throw new AdminError(400, '"remaining" must be a whole number ≥ 0');
       }
@@ -76,7 +76,7 @@ export class AdminApi {
       return { body: { remaining: this.simulator.budget.remaining } };
     }
     if (route === '/guilds') {
-      const { add } = (await readJsonBody(request)) as { add?: unknown };
+      const { add } = ((await readJsonBody(request)) ?? {}) as { add?: unknown };
       if (typeof add !== 'number' || !Number.isInteger(add) || add < 1 || add > 1_000_000) {
         throw new AdminError(400, '"add" must be a whole number from 1 to 1000000');
       }

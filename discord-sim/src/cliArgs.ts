@@ -48,7 +48,7 @@ Options (defaults follow Discord):
 ${Object.keys(FLAGS)
   .map((flag) => `  --${flag}`)
   .join('\n')}
-  --split-compressed-frames   split each compressed message across two WebSocket frames
+  --split-compressed-frames   split each zlib-stream message across two WebSocket messages
   --log-level LEVEL           stderr JSON logs: fatal, error, warn (default), info, debug, trace, silent
   --help                      show this text`;
 

@@ -9,6 +9,8 @@ export type TransportCompression = 'zlib-stream' | 'zstd-stream';
  * resets or shares its inflate context fails here as it would in production.
  */
 export interface FrameEncoder {
+  /** Whether a message may be split across WebSocket messages (zlib-stream; zstd-stream is one message each). */
+  readonly splittable: boolean;
   /** Encodes one gateway message; `deliver` receives its frame(s) in send order. */
   encode(message: string, deliver: (frame: Buffer | string) => void): void;
   /** Resolves once every message handed to `encode` has been delivered. */
@@ -17,6 +19,8 @@ export interface FrameEncoder {
 }
 
 class PlainEncoder implements FrameEncoder {
+  public readonly splittable = false;
+
   public encode(message: string, deliver: (frame: string) => void): void {
     deliver(message);
   }
@@ -30,9 +34,14 @@ class PlainEncoder implements FrameEncoder {
 
 /** zlib-stream: one deflate context, Z_SYNC_FLUSH after every message (each ends in 00 00 ff ff). */
 class ZlibStreamEncoder implements FrameEncoder {
+  public readonly splittable = true;
   // pako compresses synchronously, which keeps frames in order without a queue; Node's zlib
   // stream API offers sync flushing only through a call that closes the context.
-  private readonly deflate = new Deflate();
+  // Level 1 and small output chunks: each message is its own flushed block, so a higher level buys
+  // little size and about halves the messages one core can compress across 1,024 contexts; pako
+  // also allocates a fresh `chunkSize` output buffer after every flush (16 KiB by default).
+  // Clients cannot tell: any zlib inflater reads any level.
+  private readonly deflate = new Deflate({ level: 1, chunkSize: 1024 });
   private chunks: Uint8Array[] = [];
 
   public constructor() {
@@ -61,6 +70,7 @@ interface ZstdCapableZlib {
 
 /** zstd-stream: one zstd context, flushed (never ended) after each message. Needs Node's built-in zstd. */
 class ZstdStreamEncoder implements FrameEncoder {
+  public readonly splittable = false;
   private readonly stream: zlib.Gzip;
   private pending = 0;
   private idleWaiters: Array<() => void> = [];

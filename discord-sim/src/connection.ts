@@ -18,6 +18,8 @@ export interface ConnectionHost {
   onSendRateExceeded(connection: GatewayConnection): void;
   onHeartbeatMissed(connection: GatewayConnection): void;
   onClosed(connection: GatewayConnection, code: number): void;
+  /** Every server-initiated close goes through the host, so it is counted and the session handled. */
+  closeConnection(connection: GatewayConnection, code: number, reason: string): void;
 }
 
 let nextConnectionId = 1;
@@ -46,6 +48,8 @@ export class GatewayConnection {
     sendLimit: number,
     sendWindowMs: number,
     public readonly path: string,
+    /** The TCP socket under `socket`, corked by batch(); null when not known. */
+    private readonly transport: { cork(): void; uncork(): void } | null = null,
   ) {
     this.sendLimiter = new SendRateLimiter(sendLimit, sendWindowMs);
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -71,15 +75,30 @@ export class GatewayConnection {
     if (!this.isOpen) return;
     this.encoder.encode(message, (frame) => {
       if (this.socket.readyState !== this.socket.OPEN) return;
-      if (this.host.splitCompressedFrames && typeof frame !== 'string' && frame.length > 1) {
-        // One gateway message across two WebSocket frames: clients must buffer until 00 00 ff ff.
+      if (this.host.splitCompressedFrames && this.encoder.splittable && typeof frame !== 'string' && frame.length > 1) {
+        // One gateway message across two WebSocket messages: clients must buffer until 00 00 ff ff.
+        // (Fragments of one WebSocket message, fin:false, are reassembled by the client's WebSocket
+        // library and would never reach its zlib buffering.)
         const half = frame.length >> 1;
-        this.socket.send(frame.subarray(0, half), { binary: true, fin: false });
-        this.socket.send(frame.subarray(half), { binary: true, fin: true });
+        this.socket.send(frame.subarray(0, half), { binary: true });
+        this.socket.send(frame.subarray(half), { binary: true });
       } else {
         this.socket.send(frame, { binary: typeof frame !== 'string' });
       }
     });
+  }
+
+  /**
+   * Runs `send` with the TCP socket corked, so a burst of messages (GUILD_CREATE streaming) leaves
+   * in one write instead of one system call per message.
+   */
+  public batch(send: () => void): void {
+    this.transport?.cork();
+    try {
+      send();
+    } finally {
+      this.transport?.uncork();
+    }
   }
 
   /** Closes from the server side after everything already queued has gone out. */
@@ -104,7 +123,10 @@ export class GatewayConnection {
   /** Sends op 7 and, like Discord, closes the socket itself a little later if the client has not. */
   public requestReconnect(closeAfterMs: number): void {
     this.sendOp(GatewayOpcode.Reconnect, null);
-    this.reconnectTimer ??= setTimeout(() => this.close(GatewayCloseCode.UnknownError, 'reconnect requested'), closeAfterMs);
+    this.reconnectTimer ??= setTimeout(
+      () => this.host.closeConnection(this, GatewayCloseCode.UnknownError, 'reconnect requested'),
+      closeAfterMs,
+    );
   }
 
   private heartbeatDeadlineMs(): number {
@@ -115,32 +137,32 @@ export class GatewayConnection {
     if (this.serverCloseCode !== null) return;
     if (!this.sendLimiter.take()) {
       this.host.onSendRateExceeded(this);
-      this.close(GatewayCloseCode.RateLimited, 'You are being rate limited.');
+      this.host.closeConnection(this, GatewayCloseCode.RateLimited, 'You are being rate limited.');
       return;
     }
     if (data.length > this.host.maxPayloadBytes) {
-      this.close(GatewayCloseCode.DecodeError, 'Payload too large.');
+      this.host.closeConnection(this, GatewayCloseCode.DecodeError, 'Payload too large.');
       return;
     }
     if (isBinary) {
       // Clients may not send compressed or binary payloads with JSON encoding.
-      this.close(GatewayCloseCode.DecodeError, 'Error while decoding payload.');
+      this.host.closeConnection(this, GatewayCloseCode.DecodeError, 'Error while decoding payload.');
       return;
     }
     let payload: unknown;
     try {
       payload = JSON.parse(data.toString('utf8'));
     } catch {
-      this.close(GatewayCloseCode.DecodeError, 'Error while decoding payload.');
+      this.host.closeConnection(this, GatewayCloseCode.DecodeError, 'Error while decoding payload.');
       return;
     }
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      this.close(GatewayCloseCode.DecodeError, 'Error while decoding payload.');
+      this.host.closeConnection(this, GatewayCloseCode.DecodeError, 'Error while decoding payload.');
       return;
     }
     const { op, d } = payload as { op?: unknown; d?: unknown };
     if (typeof op !== 'number' || !CLIENT_OPCODES.has(op)) {
-      this.close(GatewayCloseCode.UnknownOpcode, 'Unknown opcode.');
+      this.host.closeConnection(this, GatewayCloseCode.UnknownOpcode, 'Unknown opcode.');
       return;
     }
     switch (op) {
@@ -155,7 +177,7 @@ export class GatewayConnection {
         return;
       default:
         if (!this.session) {
-          this.close(GatewayCloseCode.NotAuthenticated, 'Not authenticated.');
+          this.host.closeConnection(this, GatewayCloseCode.NotAuthenticated, 'Not authenticated.');
           return;
         }
         this.host.onCommand(this, op, d);
@@ -164,7 +186,7 @@ export class GatewayConnection {
 
   private onHeartbeat(data: unknown): void {
     if (data !== null && data !== undefined && (typeof data !== 'number' || !Number.isInteger(data))) {
-      this.close(GatewayCloseCode.UnknownOpcode, 'Invalid heartbeat payload.');
+      this.host.closeConnection(this, GatewayCloseCode.UnknownOpcode, 'Invalid heartbeat payload.');
       return;
     }
     this.lastHeartbeatAt = Date.now();

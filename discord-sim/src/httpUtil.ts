@@ -21,9 +21,11 @@ export async function readJsonBody(request: IncomingMessage, limit = 1024 * 1024
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyError(413, `request body is larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+    // Past the limit, keep reading and discard: leaving the loop early destroys the request and its
+    // socket, and the client then sees a reset instead of the 413.
+    if (size <= limit) chunks.push(chunk as Buffer);
   }
+  if (size > limit) throw new BodyError(413, `request body is larger than ${limit} bytes`);
   if (size === 0) return {};
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));

@@ -44,7 +44,7 @@ export interface DiscordSimOptions {
   replayBufferLimit: number;
   /** After sending op 7, the server closes the socket itself if the client has not after this long. */
   reconnectCloseAfterMs: number;
-  /** Split every compressed message across two WebSocket frames (tests client buffering). */
+  /** Split every zlib-stream message across two WebSocket messages (tests client buffering until 00 00 ff ff). */
   splitCompressedFrames: boolean;
   /** REST: requests per second before a global 429 (Discord: 50). */
   restGlobalPerSecond: number;

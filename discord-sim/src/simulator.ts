@@ -114,7 +114,8 @@ export class GatewaySimulator implements ConnectionHost {
       return this.countClose('serverCloses', GatewayCloseCode.DecodeError);
     }
     const encoder = createFrameEncoder(compress as TransportCompression | null);
-    const connection = new GatewayConnection(socket, encoder, this, this.options.sendLimit, this.options.sendWindowMs, url.pathname);
+    // request.socket is the TCP socket ws writes to: corking it lets a burst go out in one write.
+    const connection = new GatewayConnection(socket, encoder, this, this.options.sendLimit, this.options.sendWindowMs, url.pathname, request.socket);
     this.connections.add(connection);
   }
 
@@ -323,9 +324,14 @@ export class GatewaySimulator implements ConnectionHost {
     const sendBatch = (): void => {
       if (session.ended) return;
       const end = Math.min(next + GUILD_CREATE_BATCH, guildIndices.length);
-      for (; next < end; next++) {
-        this.sendToSession(session, 'GUILD_CREATE', JSON.stringify(this.guilds.guildCreate(guildIndices[next]!, this.botUserId, this.startedAt)));
-      }
+      const sendGuilds = (): void => {
+        for (; next < end; next++) {
+          this.sendToSession(session, 'GUILD_CREATE', JSON.stringify(this.guilds.guildCreate(guildIndices[next]!, this.botUserId, this.startedAt)));
+        }
+      };
+      // One write per batch, not one per guild (a socket-less session still sequences them for replay).
+      if (session.connection) session.connection.batch(sendGuilds);
+      else sendGuilds();
       if (next < guildIndices.length) setImmediate(sendBatch);
     };
     sendBatch();
