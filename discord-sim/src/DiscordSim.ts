@@ -44,15 +44,27 @@ export class DiscordSim {
   public constructor(options: Partial<DiscordSimOptions> = {}, { logger }: { logger?: Logger } = {}) {
     this.options = resolveSimOptions(options);
     this.log = logger ?? pino({ level: 'silent' });
-    this.simulator = new GatewaySimulator(this.options, () => `ws://${this.hostForUrls()}:${this.port}/resume`, this.log);
+    this.simulator = new GatewaySimulator(
+      this.options,
+      () => `ws://${this.hostForUrls()}:${this.port}/resume`,
+      this.log,
+    );
     this.traffic = new TrafficGenerator(this.simulator);
     this.rest = new RestApi(this.options, this.simulator, () => this.urls.gateway);
     this.admin = new AdminApi(this.simulator, this.traffic, () => ({
       resumeUrlConnections: this.resumeUrlConnections,
-      rest: { requests: this.rest.requests, rateLimited: this.rest.rateLimited, unauthorized: this.rest.unauthorized },
+      rest: {
+        requests: this.rest.requests,
+        rateLimited: this.rest.rateLimited,
+        unauthorized: this.rest.unauthorized,
+      },
     }));
     this.server = createServer((request, response) => this.onRequest(request, response));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: SOCKET_MAX_PAYLOAD, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: SOCKET_MAX_PAYLOAD,
+      perMessageDeflate: false,
+    });
     this.server.on('upgrade', (request, socket, head) => {
       const path = new URL(request.url ?? '/', 'ws://sim').pathname;
       const isResumePath = RESUME_PATHS.has(path);
@@ -76,13 +88,25 @@ export class DiscordSim {
       });
     });
     this.port = (this.server.address() as AddressInfo).port;
-    this.log.info({ ...this.urls, guilds: this.options.guilds, shards: this.options.shards, maxConcurrency: this.options.maxConcurrency }, 'discord-sim listening');
+    this.log.info(
+      {
+        ...this.urls,
+        guilds: this.options.guilds,
+        shards: this.options.shards,
+        maxConcurrency: this.options.maxConcurrency,
+      },
+      'discord-sim listening',
+    );
     return this.urls;
   }
 
   public get urls(): DiscordSimUrls {
     const base = `${this.hostForUrls()}:${this.port}`;
-    return { rest: `http://${base}/api/v10`, gateway: `ws://${base}`, admin: `http://${base}${ADMIN_PREFIX}` };
+    return {
+      rest: `http://${base}/api/v10`,
+      gateway: `ws://${base}`,
+      admin: `http://${base}${ADMIN_PREFIX}`,
+    };
   }
 
   public async close(): Promise<void> {

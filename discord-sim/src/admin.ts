@@ -42,10 +42,15 @@ export class AdminApi {
     return true;
   }
 
-  private async route(request: IncomingMessage, route: string, query: URLSearchParams): Promise<{ status?: number; body: unknown }> {
+  private async route(
+    request: IncomingMessage,
+    route: string,
+    query: URLSearchParams,
+  ): Promise<{ status?: number; body: unknown }> {
     const method = request.method ?? 'GET';
     if (method === 'GET') {
-      if (route === '/state' || route === '/') return { body: { ...this.simulator.snapshot(), ...this.extraState() } };
+      if (route === '/state' || route === '/')
+        return { body: { ...this.simulator.snapshot(), ...this.extraState() } };
       if (route === '/identifies') return { body: this.simulator.identifyLimiter.records() };
       if (route === '/duplicates') return { body: this.simulator.duplicateLog };
       if (route === '/traffic') return { body: this.traffic.list() };
@@ -64,7 +69,10 @@ export class AdminApi {
     if (route === '/heartbeat-ack') {
       const enabled = parseBoolean(query.get('enabled'), 'enabled');
       const shard = query.get('shard');
-      const affected = this.simulator.setHeartbeatAcks(enabled, shard === null ? undefined : this.selector(shard, query));
+      const affected = this.simulator.setHeartbeatAcks(
+        enabled,
+        shard === null ? undefined : this.selector(shard, query),
+      );
       return { body: { enabled, affected } };
     }
     if (route === '/session-start-limit') {
@@ -88,7 +96,11 @@ export class AdminApi {
       switch (shardAction[2]) {
         case 'close': {
           const code = Number(query.get('code') ?? '4000');
-          if (!isSendableCloseCode(code)) throw new AdminError(400, `"code" must be a WebSocket close code a server may send (got ${query.get('code')})`);
+          if (!isSendableCloseCode(code))
+            throw new AdminError(
+              400,
+              `"code" must be a WebSocket close code a server may send (got ${query.get('code')})`,
+            );
           return { body: { closed: this.simulator.closeShards(selector, code), code } };
         }
         case 'reconnect':
@@ -114,15 +126,19 @@ export class AdminApi {
     }
     if (shard === 'all') return { shardId: 'all', shardCount };
     const shardId = Number(shard);
-    if (!/^\d+$/.test(shard) || !Number.isSafeInteger(shardId)) throw new AdminError(400, `shard must be a shard id or "all" (got ${shard})`);
+    if (!/^\d+$/.test(shard) || !Number.isSafeInteger(shardId))
+      throw new AdminError(400, `shard must be a shard id or "all" (got ${shard})`);
     return { shardId, shardCount };
   }
 
   private dispatch(body: unknown): { dispatched: true; sessions: number } {
     const { t, d } = (body ?? {}) as { t?: unknown; d?: unknown };
-    if (typeof t !== 'string' || !EVENT_NAME.test(t)) throw new AdminError(400, '"t" must be an event name such as MESSAGE_CREATE');
-    if (['READY', 'RESUMED'].includes(t)) throw new AdminError(400, `"${t}" is sent by the gateway itself and cannot be injected`);
-    if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new AdminError(400, '"d" must be a JSON object');
+    if (typeof t !== 'string' || !EVENT_NAME.test(t))
+      throw new AdminError(400, '"t" must be an event name such as MESSAGE_CREATE');
+    if (['READY', 'RESUMED'].includes(t))
+      throw new AdminError(400, `"${t}" is sent by the gateway itself and cannot be injected`);
+    if (typeof d !== 'object' || d === null || Array.isArray(d))
+      throw new AdminError(400, '"d" must be a JSON object');
     const guildId = (d as Record<string, unknown>)['guild_id'];
     if (guildId !== undefined && guildId !== null && !isSnowflake(guildId)) {
       throw new AdminError(400, '"d.guild_id" must be a snowflake string');
@@ -132,8 +148,15 @@ export class AdminApi {
 
   private startTraffic(body: unknown): { id: number; total: number } {
     const { eventsPerSecond, seconds } = (body ?? {}) as { eventsPerSecond?: unknown; seconds?: unknown };
-    if (typeof eventsPerSecond !== 'number' || !(eventsPerSecond > 0) || eventsPerSecond > MAX_EVENTS_PER_SECOND) {
-      throw new AdminError(400, `"eventsPerSecond" must be a number above 0 and at most ${MAX_EVENTS_PER_SECOND}`);
+    if (
+      typeof eventsPerSecond !== 'number' ||
+      !(eventsPerSecond > 0) ||
+      eventsPerSecond > MAX_EVENTS_PER_SECOND
+    ) {
+      throw new AdminError(
+        400,
+        `"eventsPerSecond" must be a number above 0 and at most ${MAX_EVENTS_PER_SECOND}`,
+      );
     }
     if (typeof seconds !== 'number' || !(seconds > 0) || seconds > MAX_TRAFFIC_SECONDS) {
       throw new AdminError(400, `"seconds" must be a number above 0 and at most ${MAX_TRAFFIC_SECONDS}`);

@@ -11,7 +11,9 @@ async function main(): Promise<void> {
     return;
   }
   // Logs go to stderr as JSON lines; stdout carries only the one JSON line with the URLs.
-  const sim = new DiscordSim(options, { logger: pino({ name: 'discord-sim', level: logLevel }, pino.destination(2)) });
+  const sim = new DiscordSim(options, {
+    logger: pino({ name: 'discord-sim', level: logLevel }, pino.destination(2)),
+  });
   const urls = await sim.listen();
   process.stdout.write(`${JSON.stringify(urls)}\n`);
   let stopping = false;
@@ -29,6 +31,8 @@ main().catch((error: unknown) => {
     process.stderr.write(`discord-sim: ${error.message.replace(/^discord-sim: /, '')}\n\n${USAGE}\n`);
     process.exit(2);
   }
-  process.stderr.write(`discord-sim: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `discord-sim: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -53,7 +53,11 @@ ${Object.keys(FLAGS)
   --help                      show this text`;
 
 /** Parses argv into simulator options; unknown flags and non-numbers are usage errors naming the flag. */
-export function parseCliArgs(argv: readonly string[]): { help: boolean; logLevel: LogLevel; options: Partial<DiscordSimOptions> } {
+export function parseCliArgs(argv: readonly string[]): {
+  help: boolean;
+  logLevel: LogLevel;
+  options: Partial<DiscordSimOptions>;
+} {
   let parsed;
   try {
     parsed = parseArgs({
@@ -80,13 +84,20 @@ export function parseCliArgs(argv: readonly string[]): { help: boolean; logLevel
       continue;
     }
     const number = Number(value);
-    if (value.trim() === '' || !Number.isFinite(number)) throw new CliUsageError(`--${flag} must be a number (got "${value}")`);
+    if (value.trim() === '' || !Number.isFinite(number))
+      throw new CliUsageError(`--${flag} must be a number (got "${value}")`);
     options[key] = number;
   }
   if (values['split-compressed-frames'] === true) options['splitCompressedFrames'] = true;
   const logLevel = values['log-level'] ?? 'warn';
   if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw new CliUsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got "${String(logLevel)}")`);
+    throw new CliUsageError(
+      `--log-level must be one of ${LOG_LEVELS.join(', ')} (got "${String(logLevel)}")`,
+    );
   }
-  return { help: values['help'] === true, logLevel: logLevel as LogLevel, options: options as Partial<DiscordSimOptions> };
+  return {
+    help: values['help'] === true,
+    logLevel: logLevel as LogLevel,
+    options: options as Partial<DiscordSimOptions>,
+  };
 }

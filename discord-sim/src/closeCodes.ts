@@ -42,5 +42,11 @@ export function closeCodeEndsSession(code: number): boolean {
 
 /** Close codes an application may send (RFC 6455 §7.4 reserves 1004–1006 and 1015). */
 export function isSendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) && (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+  return (
+    Number.isInteger(code) &&
+    (code === 1000 ||
+      (code >= 1001 && code <= 1003) ||
+      (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999))
+  );
 }

@@ -86,7 +86,11 @@ class ZstdStreamEncoder implements FrameEncoder {
     // Writes complete in order; reading in the write callback collects exactly this message's output.
     this.stream.write(message, () => {
       const parts: Buffer[] = [];
-      for (let chunk = this.stream.read() as Buffer | null; chunk !== null; chunk = this.stream.read() as Buffer | null) {
+      for (
+        let chunk = this.stream.read() as Buffer | null;
+        chunk !== null;
+        chunk = this.stream.read() as Buffer | null
+      ) {
         parts.push(chunk);
       }
       deliver(Buffer.concat(parts));
@@ -117,7 +121,8 @@ export function createFrameEncoder(compression: TransportCompression | null): Fr
       return new ZlibStreamEncoder();
     case 'zstd-stream': {
       const create = (zlib as ZstdCapableZlib).createZstdCompress;
-      if (!create) throw new Error(`zstd-stream needs a Node.js with built-in zstd (this is ${process.version})`);
+      if (!create)
+        throw new Error(`zstd-stream needs a Node.js with built-in zstd (this is ${process.version})`);
       return new ZstdStreamEncoder(create);
     }
   }

@@ -75,7 +75,12 @@ export class GatewayConnection {
     if (!this.isOpen) return;
     this.encoder.encode(message, (frame) => {
       if (this.socket.readyState !== this.socket.OPEN) return;
-      if (this.host.splitCompressedFrames && this.encoder.splittable && typeof frame !== 'string' && frame.length > 1) {
+      if (
+        this.host.splitCompressedFrames &&
+        this.encoder.splittable &&
+        typeof frame !== 'string' &&
+        frame.length > 1
+      ) {
         // One gateway message across two WebSocket messages: clients must buffer until 00 00 ff ff.
         // (Fragments of one WebSocket message, fin:false, are reassembled by the client's WebSocket
         // library and would never reach its zlib buffering.)

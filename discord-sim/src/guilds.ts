@@ -42,7 +42,8 @@ export class GuildStore {
     const added: number[] = [];
     for (let i = 0; i < count; i++) {
       const index = this.ids.length;
-      const offset = FIRST_GUILD_OFFSET_MS + index * OFFSET_STEP_MS + Math.floor(this.random() * OFFSET_STEP_MS);
+      const offset =
+        FIRST_GUILD_OFFSET_MS + index * OFFSET_STEP_MS + Math.floor(this.random() * OFFSET_STEP_MS);
       this.offsets.push(offset);
       this.ids.push(makeSnowflake(DISCORD_EPOCH + offset, 0, 0, index & 0xfff));
       this.memberCounts.push(2 + Math.floor(this.random() * 5000));
@@ -65,7 +66,8 @@ export class GuildStore {
     let shards = this.byShardCount.get(shardCount);
     if (!shards) {
       shards = Array.from({ length: shardCount }, () => [] as number[]);
-      for (let index = 0; index < this.offsets.length; index++) shards[this.offsets[index]! % shardCount]!.push(index);
+      for (let index = 0; index < this.offsets.length; index++)
+        shards[this.offsets[index]! % shardCount]!.push(index);
       this.byShardCount.set(shardCount, shards);
     }
     return shards[shardId] ?? [];
@@ -92,7 +94,19 @@ export class GuildStore {
       verification_level: 0,
       default_message_notifications: 0,
       explicit_content_filter: 0,
-      roles: [{ id, name: '@everyone', color: 0, hoist: false, position: 0, permissions: '1071698660929', managed: false, mentionable: false, flags: 0 }],
+      roles: [
+        {
+          id,
+          name: '@everyone',
+          color: 0,
+          hoist: false,
+          position: 0,
+          permissions: '1071698660929',
+          managed: false,
+          mentionable: false,
+          flags: 0,
+        },
+      ],
       emojis: [],
       features: [],
       mfa_level: 0,
@@ -115,7 +129,19 @@ export class GuildStore {
       member_count: memberCount,
       voice_states: [],
       members: [],
-      channels: [{ id: this.channelId(index), type: 0, name: 'general', position: 0, permission_overwrites: [], nsfw: false, parent_id: null, topic: null, rate_limit_per_user: 0 }],
+      channels: [
+        {
+          id: this.channelId(index),
+          type: 0,
+          name: 'general',
+          position: 0,
+          permission_overwrites: [],
+          nsfw: false,
+          parent_id: null,
+          topic: null,
+          rate_limit_per_user: 0,
+        },
+      ],
       threads: [],
       presences: [],
       stage_instances: [],

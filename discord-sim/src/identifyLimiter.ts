@@ -28,11 +28,15 @@ export class IdentifyLimiter {
     const allowed = last === undefined || now - last >= this.windowMs;
     if (allowed) this.lastAllowedAt.set(rateLimitKey, now);
     else this.violations++;
-    this.log.push({ at: now, shard: [shardId, shardCount], rateLimitKey, outcome: allowed ? 'ready' : 'rate-limited' });
+    this.log.push({
+      at: now,
+      shard: [shardId, shardCount],
+      rateLimitKey,
+      outcome: allowed ? 'ready' : 'rate-limited',
+    });
     if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
     return allowed;
   }
-
 
   public records(): readonly IdentifyRecord[] {
     return this.log;

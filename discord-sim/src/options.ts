@@ -152,7 +152,10 @@ export function resolveSimOptions(input: Partial<DiscordSimOptions> = {}): Reado
     throw new SimOptionsError('splitCompressedFrames', 'must be true or false');
   }
   if (merged.sessionStartRemaining > merged.sessionStartTotal) {
-    throw new SimOptionsError('sessionStartRemaining', `cannot exceed sessionStartTotal (${merged.sessionStartTotal})`);
+    throw new SimOptionsError(
+      'sessionStartRemaining',
+      `cannot exceed sessionStartTotal (${merged.sessionStartTotal})`,
+    );
   }
   return Object.freeze(merged);
 }

@@ -74,11 +74,16 @@ export class RestApi {
     if (global.retryAfterMs !== null) {
       this.rateLimited++;
       const retryAfter = global.retryAfterMs / 1000;
-      sendJson(response, 429, { message: 'You are being rate limited.', retry_after: retryAfter, global: true }, {
-        'retry-after': String(Math.ceil(retryAfter)),
-        'x-ratelimit-global': 'true',
-        'x-ratelimit-scope': 'global',
-      });
+      sendJson(
+        response,
+        429,
+        { message: 'You are being rate limited.', retry_after: retryAfter, global: true },
+        {
+          'retry-after': String(Math.ceil(retryAfter)),
+          'x-ratelimit-global': 'true',
+          'x-ratelimit-scope': 'global',
+        },
+      );
       return true;
     }
     if (request.method !== 'GET') {
@@ -94,7 +99,15 @@ export class RestApi {
         return this.gatewayBotResponse(response);
       case '/users/@me':
         if (!authorized) return this.unauthorizedResponse(response);
-        sendJson(response, 200, { id: this.simulator.botUserId, username: 'discord-sim', discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 });
+        sendJson(response, 200, {
+          id: this.simulator.botUserId,
+          username: 'discord-sim',
+          discriminator: '0',
+          global_name: null,
+          avatar: null,
+          bot: true,
+          flags: 0,
+        });
         return true;
       default:
         sendJson(response, 404, { message: '404: Not Found', code: 0 });
@@ -107,11 +120,16 @@ export class RestApi {
     if (bucket.retryAfterMs !== null) {
       this.rateLimited++;
       const retryAfter = bucket.retryAfterMs / 1000;
-      sendJson(response, 429, { message: 'You are being rate limited.', retry_after: retryAfter, global: false }, {
-        ...bucket.headers,
-        'retry-after': String(Math.ceil(retryAfter)),
-        'x-ratelimit-scope': 'user',
-      });
+      sendJson(
+        response,
+        429,
+        { message: 'You are being rate limited.', retry_after: retryAfter, global: false },
+        {
+          ...bucket.headers,
+          'retry-after': String(Math.ceil(retryAfter)),
+          'x-ratelimit-scope': 'user',
+        },
+      );
       return true;
     }
     const budget = this.simulator.budget;

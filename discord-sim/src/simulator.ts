@@ -7,7 +7,13 @@ import { createFrameEncoder, zstdAvailable, type TransportCompression } from './
 import { GatewayConnection, type ConnectionHost } from './connection';
 import { GuildStore } from './guilds';
 import { IdentifyLimiter } from './identifyLimiter';
-import { hasUnknownIntentBits, Intent, intentForEvent, MESSAGE_CONTENT_EVENTS, PRIVILEGED_INTENTS } from './intents';
+import {
+  hasUnknownIntentBits,
+  Intent,
+  intentForEvent,
+  MESSAGE_CONTENT_EVENTS,
+  PRIVILEGED_INTENTS,
+} from './intents';
 import { GatewayOpcode } from './opcodes';
 import type { DiscordSimOptions } from './options';
 import { Session } from './session';
@@ -106,16 +112,30 @@ export class GatewaySimulator implements ConnectionHost {
       return this.countClose('serverCloses', GatewayCloseCode.InvalidAPIVersion);
     }
     if (encoding !== 'json') {
-      socket.close(GatewayCloseCode.DecodeError, `discord-sim speaks encoding=json only (got ${encoding.slice(0, 20)}).`);
+      socket.close(
+        GatewayCloseCode.DecodeError,
+        `discord-sim speaks encoding=json only (got ${encoding.slice(0, 20)}).`,
+      );
       return this.countClose('serverCloses', GatewayCloseCode.DecodeError);
     }
     if (compress !== null && compress !== 'zlib-stream' && !(compress === 'zstd-stream' && zstdAvailable())) {
-      socket.close(GatewayCloseCode.DecodeError, `Unsupported compress=${compress.slice(0, 20)} on this simulator.`);
+      socket.close(
+        GatewayCloseCode.DecodeError,
+        `Unsupported compress=${compress.slice(0, 20)} on this simulator.`,
+      );
       return this.countClose('serverCloses', GatewayCloseCode.DecodeError);
     }
     const encoder = createFrameEncoder(compress as TransportCompression | null);
     // request.socket is the TCP socket ws writes to: corking it lets a burst go out in one write.
-    const connection = new GatewayConnection(socket, encoder, this, this.options.sendLimit, this.options.sendWindowMs, url.pathname, request.socket);
+    const connection = new GatewayConnection(
+      socket,
+      encoder,
+      this,
+      this.options.sendLimit,
+      this.options.sendWindowMs,
+      url.pathname,
+      request.socket,
+    );
     this.connections.add(connection);
   }
 
@@ -157,25 +177,44 @@ export class GatewaySimulator implements ConnectionHost {
   // ---- identify and resume -----------------------------------------------------------------
 
   public onIdentify(connection: GatewayConnection, data: unknown): void {
-    if (connection.session) return this.closeConnection(connection, GatewayCloseCode.AlreadyAuthenticated, 'Already authenticated.');
+    if (connection.session)
+      return this.closeConnection(
+        connection,
+        GatewayCloseCode.AlreadyAuthenticated,
+        'Already authenticated.',
+      );
     const identify = parseIdentify(data);
-    if (!identify) return this.closeConnection(connection, GatewayCloseCode.UnknownOpcode, 'Invalid IDENTIFY payload.');
+    if (!identify)
+      return this.closeConnection(connection, GatewayCloseCode.UnknownOpcode, 'Invalid IDENTIFY payload.');
     if (identify.token !== this.options.token || this.budget.tokenReset) {
-      return this.closeConnection(connection, GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
+      return this.closeConnection(
+        connection,
+        GatewayCloseCode.AuthenticationFailed,
+        'Authentication failed.',
+      );
     }
-    if (hasUnknownIntentBits(identify.intents)) return this.closeConnection(connection, GatewayCloseCode.InvalidIntents, 'Invalid intent(s).');
+    if (hasUnknownIntentBits(identify.intents))
+      return this.closeConnection(connection, GatewayCloseCode.InvalidIntents, 'Invalid intent(s).');
     if ((identify.intents & PRIVILEGED_INTENTS & ~this.options.allowedPrivilegedIntents) !== 0) {
       return this.closeConnection(connection, GatewayCloseCode.DisallowedIntents, 'Disallowed intent(s).');
     }
     const [shardId, shardCount] = identify.shard;
-    if (shardCount < 1 || shardId < 0 || shardId >= shardCount || shardCount % this.options.largeBotShardFactor !== 0) {
+    if (
+      shardCount < 1 ||
+      shardId < 0 ||
+      shardId >= shardCount ||
+      shardCount % this.options.largeBotShardFactor !== 0
+    ) {
       return this.closeConnection(connection, GatewayCloseCode.InvalidShard, 'Invalid shard.');
     }
     if (this.guilds.guildsOfShard(shardId, shardCount).length > this.options.maxGuildsPerShard) {
       return this.closeConnection(connection, GatewayCloseCode.ShardingRequired, 'Sharding required.');
     }
     if (!this.identifyLimiter.attempt(shardId, shardCount)) {
-      this.log.warn({ shard: [shardId, shardCount], rateLimitKey: shardId % this.options.maxConcurrency }, 'IDENTIFY inside its rate-limit window: answered INVALID_SESSION(false)');
+      this.log.warn(
+        { shard: [shardId, shardCount], rateLimitKey: shardId % this.options.maxConcurrency },
+        'IDENTIFY inside its rate-limit window: answered INVALID_SESSION(false)',
+      );
       // Over the concurrency limit: Discord answers INVALID_SESSION(false) and the client retries.
       this.counters.invalidSessions++;
       connection.sendOp(GatewayOpcode.InvalidSession, false);
@@ -183,7 +222,13 @@ export class GatewaySimulator implements ConnectionHost {
     }
     if (!this.budget.spend()) return this.resetToken();
     this.counters.identifies++;
-    const session = new Session(randomBytes(16).toString('hex'), shardId, shardCount, identify.intents, this.options.replayBufferLimit);
+    const session = new Session(
+      randomBytes(16).toString('hex'),
+      shardId,
+      shardCount,
+      identify.intents,
+      this.options.replayBufferLimit,
+    );
     this.sessions.set(session.id, session);
     this.routingSet(shardCount, shardId).add(session);
     this.attach(session, connection);
@@ -191,11 +236,21 @@ export class GatewaySimulator implements ConnectionHost {
   }
 
   public onResume(connection: GatewayConnection, data: unknown): void {
-    if (connection.session) return this.closeConnection(connection, GatewayCloseCode.AlreadyAuthenticated, 'Already authenticated.');
+    if (connection.session)
+      return this.closeConnection(
+        connection,
+        GatewayCloseCode.AlreadyAuthenticated,
+        'Already authenticated.',
+      );
     const resume = parseResume(data);
-    if (!resume) return this.closeConnection(connection, GatewayCloseCode.UnknownOpcode, 'Invalid RESUME payload.');
+    if (!resume)
+      return this.closeConnection(connection, GatewayCloseCode.UnknownOpcode, 'Invalid RESUME payload.');
     if (resume.token !== this.options.token || this.budget.tokenReset) {
-      return this.closeConnection(connection, GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
+      return this.closeConnection(
+        connection,
+        GatewayCloseCode.AuthenticationFailed,
+        'Authentication failed.',
+      );
     }
     const session = this.sessions.get(resume.sessionId);
     if (!session || session.ended) {
@@ -234,7 +289,11 @@ export class GatewaySimulator implements ConnectionHost {
     if (op !== GatewayOpcode.RequestGuildMembers || !connection.session) return;
     const request = data as { guild_id?: unknown; query?: unknown; limit?: unknown; nonce?: unknown } | null;
     if (!request || typeof request !== 'object' || !isSnowflake(request.guild_id)) {
-      return this.closeConnection(connection, GatewayCloseCode.UnknownOpcode, 'Invalid REQUEST_GUILD_MEMBERS payload.');
+      return this.closeConnection(
+        connection,
+        GatewayCloseCode.UnknownOpcode,
+        'Invalid REQUEST_GUILD_MEMBERS payload.',
+      );
     }
     const guildId = request.guild_id;
     const nonce = typeof request.nonce === 'string' ? request.nonce.slice(0, 32) : undefined;
@@ -245,12 +304,23 @@ export class GatewaySimulator implements ConnectionHost {
       if (last !== undefined && now - last < GUILD_MEMBERS_ALL_INTERVAL_MS) {
         const retryAfter = (GUILD_MEMBERS_ALL_INTERVAL_MS - (now - last)) / 1000;
         const meta = nonce === undefined ? { guild_id: guildId } : { guild_id: guildId, nonce };
-        this.sendToSession(session, 'RATE_LIMITED', JSON.stringify({ opcode: 8, retry_after: retryAfter, meta }));
+        this.sendToSession(
+          session,
+          'RATE_LIMITED',
+          JSON.stringify({ opcode: 8, retry_after: retryAfter, meta }),
+        );
         return;
       }
       this.lastMembersRequest.set(guildId, now);
     }
-    const chunk = { guild_id: guildId, members: [], chunk_index: 0, chunk_count: 1, not_found: [], ...(nonce === undefined ? {} : { nonce }) };
+    const chunk = {
+      guild_id: guildId,
+      members: [],
+      chunk_index: 0,
+      chunk_count: 1,
+      not_found: [],
+      ...(nonce === undefined ? {} : { nonce }),
+    };
     this.sendToSession(session, 'GUILD_MEMBERS_CHUNK', JSON.stringify(chunk));
   }
 
@@ -262,7 +332,8 @@ export class GatewaySimulator implements ConnectionHost {
    */
   public dispatch(eventName: string, data: Record<string, unknown>, guildIndex?: number): number {
     this.counters.dispatched++;
-    const guildId = typeof data['guild_id'] === 'string' && isSnowflake(data['guild_id']) ? data['guild_id'] : null;
+    const guildId =
+      typeof data['guild_id'] === 'string' && isSnowflake(data['guild_id']) ? data['guild_id'] : null;
     const dataJson = JSON.stringify(data);
     let stripped: string | null = null;
     const routed: RoutedDispatch = {
@@ -273,7 +344,12 @@ export class GatewaySimulator implements ConnectionHost {
     };
     let deliveredTo = 0;
     for (const [shardCount, shards] of this.routing) {
-      const shardId = guildId === null ? 0 : guildIndex !== undefined ? this.guilds.shardOf(guildIndex, shardCount) : shardForGuild(guildId, shardCount);
+      const shardId =
+        guildId === null
+          ? 0
+          : guildIndex !== undefined
+            ? this.guilds.shardOf(guildIndex, shardCount)
+            : shardForGuild(guildId, shardCount);
       const sessions = shards[shardId];
       if (!sessions) continue;
       for (const session of sessions) if (this.route(session, routed)) deliveredTo++;
@@ -284,8 +360,15 @@ export class GatewaySimulator implements ConnectionHost {
   private route(session: Session, dispatch: RoutedDispatch): boolean {
     const needed = intentForEvent(dispatch.eventName, dispatch.inGuild);
     if (needed !== 0 && (session.intents & needed) === 0) return false;
-    const withoutContent = MESSAGE_CONTENT_EVENTS.has(dispatch.eventName) && dispatch.inGuild && (session.intents & Intent.MessageContent) === 0;
-    this.sendToSession(session, dispatch.eventName, withoutContent ? dispatch.strippedJson() : dispatch.dataJson);
+    const withoutContent =
+      MESSAGE_CONTENT_EVENTS.has(dispatch.eventName) &&
+      dispatch.inGuild &&
+      (session.intents & Intent.MessageContent) === 0;
+    this.sendToSession(
+      session,
+      dispatch.eventName,
+      withoutContent ? dispatch.strippedJson() : dispatch.dataJson,
+    );
     return true;
   }
 
@@ -303,7 +386,15 @@ export class GatewaySimulator implements ConnectionHost {
     const guildIndices = this.guilds.guildsOfShard(session.shardId, session.shardCount);
     const ready = {
       v: 10,
-      user: { id: this.botUserId, username: 'discord-sim', discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 },
+      user: {
+        id: this.botUserId,
+        username: 'discord-sim',
+        discriminator: '0',
+        global_name: null,
+        avatar: null,
+        bot: true,
+        flags: 0,
+      },
       guilds: guildIndices.map((index) => ({ id: this.guilds.id(index), unavailable: true })),
       session_id: session.id,
       session_type: 'normal',
@@ -326,7 +417,11 @@ export class GatewaySimulator implements ConnectionHost {
       const end = Math.min(next + GUILD_CREATE_BATCH, guildIndices.length);
       const sendGuilds = (): void => {
         for (; next < end; next++) {
-          this.sendToSession(session, 'GUILD_CREATE', JSON.stringify(this.guilds.guildCreate(guildIndices[next]!, this.botUserId, this.startedAt)));
+          this.sendToSession(
+            session,
+            'GUILD_CREATE',
+            JSON.stringify(this.guilds.guildCreate(guildIndices[next]!, this.botUserId, this.startedAt)),
+          );
         }
       };
       // One write per batch, not one per guild (a socket-less session still sequences them for replay).
@@ -348,7 +443,11 @@ export class GatewaySimulator implements ConnectionHost {
     if (liveOfShard.size > 1) {
       this.counters.duplicateLiveSessions++;
       this.log.warn({ shard: [session.shardId, session.shardCount] }, 'two live sessions serve one shard');
-      this.duplicateLog.push({ at: Date.now(), shard: [session.shardId, session.shardCount], sessionIds: [...liveOfShard].map((s) => s.id) });
+      this.duplicateLog.push({
+        at: Date.now(),
+        shard: [session.shardId, session.shardCount],
+        sessionIds: [...liveOfShard].map((s) => s.id),
+      });
       if (this.duplicateLog.length > 1000) this.duplicateLog.shift();
     }
   }
@@ -380,21 +479,28 @@ export class GatewaySimulator implements ConnectionHost {
 
   private routingSet(shardCount: number, shardId: number): Set<Session> {
     let shards = this.routing.get(shardCount);
-    if (!shards) this.routing.set(shardCount, (shards = Array.from({ length: shardCount }, () => new Set<Session>())));
+    if (!shards)
+      this.routing.set(shardCount, (shards = Array.from({ length: shardCount }, () => new Set<Session>())));
     return shards[shardId]!;
   }
 
   /** Spending a session start with none left: every session ends and the token stops working. */
   private resetToken(): void {
-    this.log.warn('session_start_limit exhausted: every session ends and the token stops working (Discord resets it)');
-    for (const connection of [...this.connections]) this.closeConnection(connection, GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
+    this.log.warn(
+      'session_start_limit exhausted: every session ends and the token stops working (Discord resets it)',
+    );
+    for (const connection of [...this.connections])
+      this.closeConnection(connection, GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
     for (const session of [...this.sessions.values()]) this.endSession(session);
   }
 
   public closeConnection(connection: GatewayConnection, code: number, reason: string): void {
     if (connection.serverCloseCode !== null) return;
     this.countClose('serverCloses', code);
-    this.log.debug({ connection: connection.id, shard: connection.session?.routingKey, code, reason }, 'closing connection');
+    this.log.debug(
+      { connection: connection.id, shard: connection.session?.routingKey, code, reason },
+      'closing connection',
+    );
     const session = connection.session;
     connection.close(code, reason);
     if (session) {
@@ -474,7 +580,11 @@ export class GatewaySimulator implements ConnectionHost {
   public addGuilds(count: number): number {
     const added = this.guilds.add(count);
     for (const index of added) {
-      this.dispatch('GUILD_CREATE', this.guilds.guildCreate(index, this.botUserId, new Date().toISOString()), index);
+      this.dispatch(
+        'GUILD_CREATE',
+        this.guilds.guildCreate(index, this.botUserId, new Date().toISOString()),
+        index,
+      );
     }
     return added.length;
   }
@@ -484,7 +594,12 @@ export class GatewaySimulator implements ConnectionHost {
     const now = Date.now();
     for (const connection of this.connections) {
       const session = connection.session;
-      if (session && connection.isOpen) liveSessions.push({ sessionId: session.id, shard: [session.shardId, session.shardCount], connectedFor: now - connection.openedAt });
+      if (session && connection.isOpen)
+        liveSessions.push({
+          sessionId: session.id,
+          shard: [session.shardId, session.shardCount],
+          connectedFor: now - connection.openedAt,
+        });
     }
     return {
       shardCount: this.options.shards,
@@ -533,7 +648,12 @@ function parseIdentify(data: unknown): IdentifyData | null {
   if (typeof token !== 'string' || typeof intents !== 'number' || !Number.isInteger(intents)) return null;
   if (typeof properties !== 'object' || properties === null) return null;
   if (shard === undefined) return { token, intents, shard: [0, 1] };
-  if (!Array.isArray(shard) || shard.length !== 2 || !shard.every((n) => typeof n === 'number' && Number.isInteger(n))) return null;
+  if (
+    !Array.isArray(shard) ||
+    shard.length !== 2 ||
+    !shard.every((n) => typeof n === 'number' && Number.isInteger(n))
+  )
+    return null;
   return { token, intents, shard: [shard[0] as number, shard[1] as number] };
 }
 

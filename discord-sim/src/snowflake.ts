@@ -5,9 +5,19 @@ export const DISCORD_EPOCH = 1_420_070_400_000;
  * Builds a snowflake string from its parts. Ids stay strings on the wire, as Discord sends them,
  * and are built with BigInt because they do not fit a double.
  */
-export function makeSnowflake(timestampMs: number, worker: number, processId: number, increment: number): string {
+export function makeSnowflake(
+  timestampMs: number,
+  worker: number,
+  processId: number,
+  increment: number,
+): string {
   const ts = BigInt(timestampMs - DISCORD_EPOCH);
-  return ((ts << 22n) | (BigInt(worker & 0x1f) << 17n) | (BigInt(processId & 0x1f) << 12n) | BigInt(increment & 0xfff)).toString();
+  return (
+    (ts << 22n) |
+    (BigInt(worker & 0x1f) << 17n) |
+    (BigInt(processId & 0x1f) << 12n) |
+    BigInt(increment & 0xfff)
+  ).toString();
 }
 
 /** `(guild_id >> 22) % num_shards`, Discord's routing formula. Throws on a malformed id. */

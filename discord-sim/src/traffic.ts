@@ -43,7 +43,10 @@ export class TrafficGenerator {
     this.runs.set(run.id, run);
     const timer = setInterval(() => {
       // Catch up to where the schedule says we should be, so a slow tick does not lower the rate.
-      const due = Math.min(run.total, Math.floor(((Date.now() - run.startedAt) / 1000) * eventsPerSecond) + 1);
+      const due = Math.min(
+        run.total,
+        Math.floor(((Date.now() - run.startedAt) / 1000) * eventsPerSecond) + 1,
+      );
       while (run.sent < due) this.emit(run);
       if (run.sent >= run.total) this.finish(run, timer);
     }, TICK_MS);
@@ -86,7 +89,13 @@ export class TrafficGenerator {
         type: 0,
         channel_id: guilds.channelId(guildIndex),
         guild_id: guilds.id(guildIndex),
-        author: { id: this.authorId, username: 'sim-user', discriminator: '0', global_name: 'Sim User', avatar: null },
+        author: {
+          id: this.authorId,
+          username: 'sim-user',
+          discriminator: '0',
+          global_name: 'Sim User',
+          avatar: null,
+        },
         member: { roles: [], joined_at: timestamp, deaf: false, mute: false, flags: 0 },
         content: `simulated message ${n}`,
         timestamp,

@@ -6,7 +6,10 @@
 // bounds for a shared 2-core machine, not performance limits (speed is measured in bench/).
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnNode, stopAll, waitFor, type SpawnedProcess } from 'discluster-testing';
+// The repo's process helpers by path (as the other discord-sim tests do): discord-sim depends on no
+// package of ours. stopAll() stops every process they started, by pid.
+import { spawnNode, stopAll, type SpawnedProcess } from '../../testing/src/processes.js';
+import { waitFor } from '../../testing/src/waitFor.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuildStore } from '../src/guilds.js';
 
