@@ -4,3 +4,7 @@ export { spawnNode, spawnProcess, stopAll, getFreePort } from './processes.js';
 export type { ExitStatus, SpawnOptions, SpawnNodeOptions, SpawnedProcess } from './processes.js';
 export { waitFor } from './waitFor.js';
 export type { WaitForOptions } from './waitFor.js';
+export { startTcpProxy } from './tcpProxy.js';
+export type { TcpProxyHandle } from './tcpProxy.js';
+export { startDiscordSimProcess } from './discordSimProcess.js';
+export type { DiscordSimProcess, SimJson } from './discordSimProcess.js';
