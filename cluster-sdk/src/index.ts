@@ -1,1 +1,46 @@
-export {};
+export type { IdentifyThrottler, IdentifyWaitReason } from './identify/IdentifyThrottler.js';
+export { LocalIdentifyThrottler } from './identify/LocalIdentifyThrottler.js';
+export { NatsIdentifyThrottler } from './identify/NatsIdentifyThrottler.js';
+export type { NatsIdentifyThrottlerEvents } from './identify/NatsIdentifyThrottler.js';
+export { natsIdentifyThrottlerBuilder } from './identify/natsIdentifyThrottlerBuilder.js';
+export type {
+  NatsIdentifyThrottlerBuilder,
+  NatsIdentifyThrottlerBuilderOptions,
+} from './identify/natsIdentifyThrottlerBuilder.js';
+export {
+  DISCORD_IDENTIFY_WINDOW_MS,
+  DefaultNatsIdentifyThrottlerOptions,
+  defaultSafetyMarginMs,
+  rateLimitKey,
+  resolveNatsIdentifyThrottlerOptions,
+} from './identify/options.js';
+export type {
+  LocalIdentifyThrottlerOptions,
+  NatsIdentifyThrottlerOptions,
+  OptionalNatsIdentifyThrottlerOptions,
+  RequiredNatsIdentifyThrottlerOptions,
+  ResolvedNatsIdentifyThrottlerOptions,
+} from './identify/options.js';
+export { budgetFromLimit, checkBudget, mergeBudget } from './identify/budgetPolicy.js';
+export type { BudgetCheck } from './identify/budgetPolicy.js';
+export { NatsSessionStore } from './session/NatsSessionStore.js';
+export type { NatsSessionStoreEvents, SessionStoreManagerOptions } from './session/NatsSessionStore.js';
+export { DefaultNatsSessionStoreOptions, resolveNatsSessionStoreOptions } from './session/options.js';
+export type {
+  NatsSessionStoreOptions,
+  OptionalNatsSessionStoreOptions,
+  RequiredNatsSessionStoreOptions,
+  ResolvedNatsSessionStoreOptions,
+} from './session/options.js';
+export { Cluster } from './cluster/Cluster.js';
+export type { ClusterEvents, FatalShardClose } from './cluster/Cluster.js';
+export type { ClusterAssignment, ClusterOptions } from './cluster/ClusterOptions.js';
+export type { ShardState, ShardStatus } from './cluster/ShardStatus.js';
+export { ClusterIpc } from './ipc/ClusterIpc.js';
+export type {
+  ClusterIpcOptions,
+  IpcHandler,
+  IpcListener,
+  IpcRequestAllResult,
+  IpcRequestOptions,
+} from './ipc/ClusterIpc.js';

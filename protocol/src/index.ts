@@ -1,1 +1,35 @@
-export {};
+export { DisclusterError, ErrorCode, isDisclusterError } from './errors.js';
+export type { WireError } from './errors.js';
+export {
+  BucketPurpose,
+  DEFAULT_BOT,
+  budgetBucket,
+  budgetKey,
+  identifyBucket,
+  identifySlotKey,
+  identifyWaiterKey,
+  identifyWaitersBucket,
+  sessionBucket,
+  sessionKey,
+  validateBotNamespace,
+  validateToken,
+} from './kv.js';
+export type { IdentifyWaiterKeyParts } from './kv.js';
+export {
+  BudgetRecordSchema,
+  IdentifySlotRecordSchema,
+  IdentifyWaiterRecordSchema,
+  SessionRecordSchema,
+  decodeRecord,
+  encodeRecord,
+} from './schemas.js';
+export type {
+  BudgetRecord,
+  DecodeResult,
+  IdentifySlotRecord,
+  IdentifyWaiterRecord,
+  SessionRecord,
+} from './schemas.js';
+export { ipcSubjects } from './subjects.js';
+export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js';
+export type { IpcEnvelope, IpcReply } from './ipc.js';

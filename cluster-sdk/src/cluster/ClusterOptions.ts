@@ -1,0 +1,156 @@
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import type { APIGatewayBotInfo } from 'discord-api-types/v10';
+import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'discluster-protocol';
+import { integerOption, oneOfOption } from '../util/validate.js';
+
+/** Which shards a cluster runs, and everything it needs to run them. In a fleet, CONTROL sends it. */
+export interface ClusterAssignment {
+  /** This cluster's id in the plan. */
+  readonly clusterId: number;
+  /** Shards this cluster serves. */
+  readonly shardIds: readonly number[];
+  /** Total shard count of the fleet. */
+  readonly shardCount: number;
+  /** Bot namespace: NATS subjects and KV buckets are per `bot`. */
+  readonly bot: string;
+  /** The bot token. Kept in memory only; never logged. */
+  readonly token: string;
+  /** `GET /gateway/bot` as the fleet last saw it: the cluster makes no REST call of its own. */
+  readonly gateway: APIGatewayBotInfo;
+  /** Every cluster id of the current plan (whom `ipc.requestAll` asks). */
+  readonly clusterIds: readonly number[];
+}
+
+/** Options the bot code gives `new Cluster()`. */
+export interface ClusterOptions {
+  /** Gateway intents of every shard. */
+  readonly intents: number;
+  /**
+   * Runs without CONTROL: the assignment is given here instead of arriving from the fleet, and
+   * `nats` says how to reach NATS. For tests, and for people who run without pm2.
+   */
+  readonly standalone?: {
+    readonly assignment: ClusterAssignment;
+    /** NATS connection options, or a connection to use (it is not closed by the cluster). */
+    readonly nats: ConnectionOptions | NatsConnection;
+  };
+  /** Transport compression: `zlib-stream` (needs the optional `zlib-sync` package) or none. Default: `zlib-stream` when available. */
+  readonly compression?: 'zlib-stream' | null;
+  /** IDENTIFY only while `session_start_limit.remaining - 1` stays at or above this. Default 10. */
+  readonly sessionStartFloor?: number;
+  /** Close shards (state `fenced`) after this long without reaching NATS. Default 10000 ms; keep it below the shard lease. */
+  readonly fenceAfterMs?: number;
+  /** Write changed session state (sequence numbers) to NATS at most this often. Default 1000 ms. */
+  readonly sessionFlushIntervalMs?: number;
+  /** Identify window; Discord's is 5000 ms (shorter only against discord-sim). */
+  readonly identifyWindowMs?: number;
+  /**
+   * Spacing added to the identify window between two IDENTIFYs of one rate-limit key, to absorb
+   * scheduling and network jitter. Default `max(25 ms, 2% of the window)`; raise it on machines
+   * whose event loops stall (tests on a loaded CI box).
+   */
+  readonly identifySafetyMarginMs?: number;
+  /** Largest IPC payload in bytes. Default 512 KiB. */
+  readonly ipcMaxPayloadBytes?: number;
+  /** Close shards, save sessions and exit on SIGINT/SIGTERM. Default: true in a fleet, false standalone. */
+  readonly handleSignals?: boolean;
+}
+
+export interface ResolvedClusterSettings {
+  readonly intents: number;
+  readonly compression: 'zlib-stream' | null;
+  readonly sessionStartFloor: number;
+  readonly fenceAfterMs: number;
+  readonly sessionFlushIntervalMs: number;
+  readonly identifyWindowMs: number;
+  readonly identifySafetyMarginMs: number | null;
+  readonly ipcMaxPayloadBytes: number;
+  readonly handleSignals: boolean;
+}
+
+/** Whether the optional `zlib-sync` package can be loaded (compression's safe decoder). */
+export function zlibSyncAvailable(): boolean {
+  try {
+    require.resolve('zlib-sync');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Applies defaults and validates; throws `DISCLUSTER_ERR_INVALID_OPTION` naming the bad option. */
+export function resolveClusterSettings(options: ClusterOptions): ResolvedClusterSettings {
+  if (typeof options !== 'object' || options === null) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'new Cluster(options): options must be an object such as { intents }',
+    );
+  }
+  integerOption('intents', options.intents, 0);
+  const compression =
+    options.compression === undefined ? (zlibSyncAvailable() ? 'zlib-stream' : null) : options.compression;
+  if (compression !== null) oneOfOption('compression', compression, ['zlib-stream']);
+  if (compression === 'zlib-stream' && !zlibSyncAvailable()) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option compression: zlib-stream needs the zlib-sync package (npm install zlib-sync), or set compression: null',
+    );
+  }
+  return Object.freeze({
+    intents: options.intents,
+    compression,
+    sessionStartFloor: integerOption('sessionStartFloor', options.sessionStartFloor ?? 10, 0),
+    fenceAfterMs: integerOption('fenceAfterMs', options.fenceAfterMs ?? 10_000, 100),
+    sessionFlushIntervalMs: integerOption(
+      'sessionFlushIntervalMs',
+      options.sessionFlushIntervalMs ?? 1000,
+      1,
+    ),
+    identifyWindowMs: integerOption('identifyWindowMs', options.identifyWindowMs ?? 5000, 1),
+    identifySafetyMarginMs:
+      options.identifySafetyMarginMs === undefined
+        ? null
+        : integerOption('identifySafetyMarginMs', options.identifySafetyMarginMs, 10),
+    ipcMaxPayloadBytes: integerOption('ipcMaxPayloadBytes', options.ipcMaxPayloadBytes ?? 512 * 1024, 64),
+    handleSignals: options.handleSignals ?? options.standalone === undefined,
+  });
+}
+
+/** Checks an assignment (from code or from CONTROL) before any shard starts. */
+export function validateAssignment(assignment: ClusterAssignment): ClusterAssignment {
+  integerOption('assignment.clusterId', assignment.clusterId, 0);
+  integerOption('assignment.shardCount', assignment.shardCount, 1);
+  validateBotNamespace(assignment.bot ?? DEFAULT_BOT);
+  if (!Array.isArray(assignment.shardIds) || assignment.shardIds.length === 0) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option assignment.shardIds: expected a non-empty array of shard ids',
+    );
+  }
+  const seen = new Set<number>();
+  for (const id of assignment.shardIds) {
+    integerOption('assignment.shardIds[]', id, 0, assignment.shardCount - 1);
+    if (seen.has(id))
+      throw new DisclusterError(
+        ErrorCode.InvalidOption,
+        `Invalid option assignment.shardIds: shard ${id} is listed twice`,
+      );
+    seen.add(id);
+  }
+  if (typeof assignment.token !== 'string' || assignment.token.length === 0) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option assignment.token: expected the bot token',
+    );
+  }
+  const limit = assignment.gateway?.session_start_limit;
+  if (typeof assignment.gateway?.url !== 'string' || !limit) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option assignment.gateway: expected GET /gateway/bot data ({ url, shards, session_start_limit })',
+    );
+  }
+  integerOption('assignment.gateway.session_start_limit.max_concurrency', limit.max_concurrency, 1);
+  for (const id of assignment.clusterIds ?? []) integerOption('assignment.clusterIds[]', id, 0);
+  return assignment;
+}

@@ -1,0 +1,125 @@
+/**
+ * What one shard is doing, as `discluster status` shows it:
+ * - `idle`: not started, or stopped.
+ * - `waiting`: waiting for its turn to IDENTIFY (rate-limit bucket, or the daily budget floor).
+ * - `identifying`: IDENTIFY sent, waiting for READY.
+ * - `resuming`: RESUME of a stored session under way.
+ * - `ready`: serving events.
+ * - `disconnected`: the socket dropped; the gateway client is reconnecting.
+ * - `fenced`: closed on purpose because this process lost NATS (another owner may take over).
+ */
+export type ShardState =
+  'idle' | 'waiting' | 'identifying' | 'resuming' | 'ready' | 'disconnected' | 'fenced';
+
+/** A shard's state and counters, as reported to CONTROL and to pm2. */
+export interface ShardStatus {
+  readonly id: number;
+  readonly state: ShardState;
+  /** Last heartbeat round trip in ms, or -1 before the first ACK. */
+  readonly ping: number;
+  readonly guilds: number;
+  readonly events: number;
+  /** Why the shard waits, while `state` is `waiting`. */
+  readonly waitingReason: string | null;
+  /** Last close code seen, or null. */
+  readonly lastCloseCode: number | null;
+}
+
+interface MutableShardStatus {
+  state: ShardState;
+  ping: number;
+  guilds: Set<string>;
+  events: number;
+  waitingReason: string | null;
+  lastCloseCode: number | null;
+}
+
+/**
+ * Tracks every shard of a cluster from gateway events. The dispatch path only bumps a counter and
+ * looks at the event name, so tracking costs next to nothing per event.
+ */
+export class ShardStatusTracker {
+  private readonly shards = new Map<number, MutableShardStatus>();
+
+  public constructor(
+    shardIds: readonly number[],
+    private readonly onChange: (shardId: number, state: ShardState, previous: ShardState) => void,
+  ) {
+    for (const id of shardIds) {
+      this.shards.set(id, {
+        state: 'idle',
+        ping: -1,
+        guilds: new Set(),
+        events: 0,
+        waitingReason: null,
+        lastCloseCode: null,
+      });
+    }
+  }
+
+  public setState(shardId: number, state: ShardState, waitingReason: string | null = null): void {
+    const shard = this.shards.get(shardId);
+    if (!shard) return;
+    shard.waitingReason = state === 'waiting' ? waitingReason : null;
+    if (shard.state === state) return;
+    const previous = shard.state;
+    shard.state = state;
+    this.onChange(shardId, state, previous);
+  }
+
+  public state(shardId: number): ShardState | undefined {
+    return this.shards.get(shardId)?.state;
+  }
+
+  /** Called for every dispatch: counts it and follows the guild list. */
+  public onDispatch(shardId: number, eventName: string, data: unknown): void {
+    const shard = this.shards.get(shardId);
+    if (!shard) return;
+    shard.events++;
+    switch (eventName) {
+      case 'READY': {
+        const guilds = (data as { guilds?: Array<{ id: string }> }).guilds ?? [];
+        shard.guilds = new Set(guilds.map((guild) => guild.id));
+        break;
+      }
+      case 'GUILD_CREATE':
+        shard.guilds.add((data as { id: string }).id);
+        break;
+      case 'GUILD_DELETE': {
+        const deleted = data as { id: string; unavailable?: boolean };
+        // `unavailable: true` is an outage; the guild is still ours.
+        if (deleted.unavailable !== true) shard.guilds.delete(deleted.id);
+        break;
+      }
+      default:
+    }
+  }
+
+  public onHeartbeat(shardId: number, latency: number): void {
+    const shard = this.shards.get(shardId);
+    if (shard) shard.ping = latency;
+  }
+
+  public onClosed(shardId: number, code: number): void {
+    const shard = this.shards.get(shardId);
+    if (!shard) return;
+    shard.lastCloseCode = code;
+  }
+
+  public allInState(state: ShardState): boolean {
+    for (const shard of this.shards.values()) if (shard.state !== state) return false;
+    return this.shards.size > 0;
+  }
+
+  public snapshot(): ShardStatus[] {
+    return [...this.shards.entries()].map(([id, shard]) => ({
+      id,
+      state: shard.state,
+      ping: shard.ping,
+      guilds: shard.guilds.size,
+      events: shard.events,
+      waitingReason: shard.waitingReason,
+      lastCloseCode: shard.lastCloseCode,
+    }));
+  }
+}

@@ -1,0 +1,318 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Bucket, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ErrorCode, identifyWaitersBucket, isDisclusterError } from 'discluster-protocol';
+import { startNatsServer, waitFor, type NatsServerHandle } from 'discluster-testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { NatsIdentifyThrottler, type IdentifyWaitReason, type NatsIdentifyThrottlerOptions } from '../src';
+import { Cleanup, FULL_BUDGET, connectNats, uniqueBot } from './helpers';
+import { expectWindowSpacing, rejectionOf, requestAll, type Grant } from './identifyThrottler.conformance';
+
+let server: NatsServerHandle;
+const cleanup = new Cleanup();
+
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+
+afterEach(async () => {
+  await cleanup.run();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** One "process": its own NATS connection and throttler. */
+async function instance(
+  name: string,
+  options: NatsIdentifyThrottlerOptions,
+  url = server.url,
+): Promise<{ nc: NatsConnection; throttler: NatsIdentifyThrottler }> {
+  const nc = await connectNats(url, name);
+  cleanup.add(() => nc.close());
+  const throttler = await NatsIdentifyThrottler.create(nc, options);
+  cleanup.add(() => throttler.close());
+  return { nc, throttler };
+}
+
+describe('NatsIdentifyThrottler across processes', () => {
+  it('never grants one key twice inside a window across independent instances', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 4, windowMs: 150, shardCount: 32 };
+    const instances = await Promise.all([0, 1, 2, 3].map((index) => instance(`p${index}`, options)));
+    await instances[0]?.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 4 });
+    const grants: Grant[] = [];
+    // Each "process" runs one contiguous block of 8 shards: two per rate-limit key.
+    await Promise.all(
+      instances.map(({ throttler }, index) =>
+        requestAll(
+          throttler,
+          Array.from({ length: 8 }, (_, offset) => index * 8 + offset),
+          options.maxConcurrency,
+          grants,
+        ),
+      ),
+    );
+    expect(grants).toHaveLength(32);
+    expectWindowSpacing(grants, options.windowMs);
+    const budget = await instances[1]?.throttler.readBudget();
+    expect(budget?.remaining).toBe(1000 - 32);
+  });
+
+  it('keeps the rate when ordering cannot help: instances racing for the same shard ids', async () => {
+    // Equal ids are never "lower" than each other, so only the slot's compare-and-set separates them.
+    const options = { bot: uniqueBot(), maxConcurrency: 2, windowMs: 150, shardCount: 4, orderingDelayMs: 0 };
+    const instances = await Promise.all([0, 1, 2, 3].map((index) => instance(`dup${index}`, options)));
+    await instances[0]?.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 2 });
+    const grants: Grant[] = [];
+    await Promise.all(instances.map(({ throttler }) => requestAll(throttler, [0, 1, 2, 3], 2, grants)));
+    expect(grants).toHaveLength(16);
+    expectWindowSpacing(grants, options.windowMs);
+  });
+
+  it('lets the lower shard id of a key go first across instances', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 4, windowMs: 300, shardCount: 16 };
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => instance(name, options)));
+    await a?.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 4 });
+    const grants: Grant[] = [];
+    await requestAll(a!.throttler, [0], 4, grants);
+    // While key 0 is busy, a higher id asks first, from another process.
+    const later = requestAll(b!.throttler, [12], 4, grants);
+    const lower = requestAll(c!.throttler, [4], 4, grants);
+    await Promise.all([later, lower]);
+    expect(grants.map((grant) => grant.shardId)).toEqual([0, 4, 12]);
+    expectWindowSpacing(grants, options.windowMs);
+  });
+
+  it('does not let a killed instance block others beyond the TTLs', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 4, windowMs: 150, shardCount: 16, waiterTtlMs: 600 };
+    const killed = await instance('killed', options);
+    const survivor = await instance('survivor', options);
+    await survivor.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 4 });
+    const grants: Grant[] = [];
+    // The killed process holds key 0's slot and has a lower waiter (shard 4) announced.
+    await requestAll(killed.throttler, [0], 4, grants);
+    const orphan = rejectionOf(killed.throttler.waitForIdentify(4, new AbortController().signal));
+    await waitFor(async () => (await survivorSeesWaiters(survivor.nc, options.bot)) > 0, {
+      description: 'the waiter of shard 4 to be announced',
+    });
+    // Killed: its connection is gone, nothing is released or withdrawn.
+    await killed.nc.close();
+    expect(isDisclusterError(await orphan, ErrorCode.NatsClosed)).toBe(true);
+    await requestAll(survivor.throttler, [8], 4, grants);
+    expect(grants.map((grant) => grant.shardId)).toEqual([0, 8]);
+    expectWindowSpacing(grants, options.windowMs);
+  });
+});
+
+describe('NatsIdentifyThrottler budget', () => {
+  it('waits at the safety floor with a reason, then proceeds when fresh data raises remaining', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 4, windowMs: 150, shardCount: 16, budgetFloor: 10 };
+    const { throttler } = await instance('floor', options);
+    const refresher = await instance('refresher', options);
+    await throttler.updateBudget({ total: 1000, remaining: 12, reset_after: 3_600_000, max_concurrency: 4 });
+    const reasons: Array<[number, IdentifyWaitReason]> = [];
+    throttler.on('waiting', (shardId, reason) => reasons.push([shardId, reason]));
+    const granted: number[] = [];
+    const all = Promise.all(
+      [0, 1, 2, 3].map((shardId) =>
+        throttler.waitForIdentify(shardId, new AbortController().signal).then(() => granted.push(shardId)),
+      ),
+    );
+    await waitFor(() => granted.length === 2 && reasons.length === 2, {
+      description: 'two grants and two shards reporting the floor',
+    });
+    // Exactly two starts fit above the floor; the budget never goes below it.
+    expect((await throttler.readBudget())?.remaining).toBe(10);
+    for (const [, reason] of reasons) {
+      expect(reason.kind).toBe('budget-floor');
+      expect(reason.message).toMatch(
+        /^session_start_limit\.remaining 10 is at the safety floor 10; resets in (1h 0m|59m \d+s)$/,
+      );
+    }
+    const blocked = reasons.map(([shardId]) => shardId).sort();
+    expect(blocked).toEqual([0, 1, 2, 3].filter((shardId) => !granted.includes(shardId)));
+    // A new daily period observed by another process lets them through.
+    await refresher.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 4 });
+    await all;
+    expect(granted.sort()).toEqual([0, 1, 2, 3]);
+    expect((await throttler.readBudget())?.remaining).toBe(998);
+  });
+
+  it('does not let stale data from the same period raise remaining', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+    const { throttler } = await instance('stale', options);
+    const fetchedAt = Date.now();
+    await throttler.updateBudget(
+      { total: 1000, remaining: 500, reset_after: 3_600_000, max_concurrency: 1 },
+      fetchedAt,
+    );
+    await requestAll(throttler, [0], 1, []);
+    // The same /gateway/bot answer arriving again (fetched before that identify) changes nothing.
+    const merged = await throttler.updateBudget(
+      { total: 1000, remaining: 500, reset_after: 3_600_000 - 1000, max_concurrency: 1 },
+      fetchedAt + 1000,
+    );
+    expect(merged.remaining).toBe(499);
+  });
+
+  it('waits while no budget is known and reports it', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+    const { throttler } = await instance('unknown', options);
+    const reasons: IdentifyWaitReason[] = [];
+    throttler.on('waiting', (_shardId, reason) => reasons.push(reason));
+    const controller = new AbortController();
+    const wait = rejectionOf(throttler.waitForIdentify(0, controller.signal));
+    await waitFor(() => reasons.length > 0, { description: 'a budget-unknown report' });
+    expect(reasons[0]?.kind).toBe('budget-unknown');
+    controller.abort();
+    expect(isDisclusterError(await wait, ErrorCode.IdentifyAborted)).toBe(true);
+  });
+
+  it('refunds the reservation of an aborted wait', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 1000, shardCount: 4 };
+    const { throttler } = await instance('refund', options);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    await requestAll(throttler, [0], 1, []);
+    const controller = new AbortController();
+    const wait = rejectionOf(throttler.waitForIdentify(1, controller.signal));
+    // Shard 1 reserves a start, then waits for the slot.
+    await waitFor(async () => (await throttler.readBudget())?.remaining === 998, {
+      description: 'shard 1 to reserve a session start',
+    });
+    controller.abort();
+    await wait;
+    await waitFor(async () => (await throttler.readBudget())?.remaining === 999, {
+      description: 'the unused start to be refunded',
+    });
+  });
+});
+
+describe('NatsIdentifyThrottler when NATS fails', () => {
+  it('never grants while NATS is down, reports it, and rejects promptly on abort', async () => {
+    const own = await startNatsServer();
+    cleanup.add(() => own.stop());
+    const options = {
+      bot: uniqueBot(),
+      maxConcurrency: 1,
+      windowMs: 150,
+      shardCount: 4,
+      requestTimeoutMs: 300,
+      retryMaxMs: 300,
+    };
+    const { throttler } = await instance('down', options, own.url);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    await requestAll(throttler, [0], 1, []);
+    const reasons: IdentifyWaitReason[] = [];
+    throttler.on('waiting', (_shardId, reason) => reasons.push(reason));
+    await own.stop();
+    const controller = new AbortController();
+    let granted = false;
+    const wait = rejectionOf(
+      throttler.waitForIdentify(1, controller.signal).then(() => {
+        granted = true;
+      }),
+    );
+    await waitFor(() => reasons.some((reason) => reason.kind === 'nats-unavailable'), {
+      description: 'a nats-unavailable report',
+    });
+    expect(granted).toBe(false);
+    controller.abort();
+    expect(isDisclusterError(await wait, ErrorCode.IdentifyAborted)).toBe(true);
+  });
+
+  it('keeps slots across a nats-server restart and recovers without a crash', async () => {
+    const own = await startNatsServer();
+    cleanup.add(() => own.stop());
+    const options = {
+      bot: uniqueBot(),
+      maxConcurrency: 1,
+      windowMs: 150,
+      shardCount: 4,
+      requestTimeoutMs: 500,
+    };
+    const { throttler } = await instance('restart', options, own.url);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const grants: Grant[] = [];
+    await requestAll(throttler, [0], 1, grants);
+    const next = requestAll(throttler, [1], 1, grants);
+    await own.restart();
+    await next;
+    expect(grants.map((grant) => grant.shardId)).toEqual([0, 1]);
+    expectWindowSpacing(grants, options.windowMs);
+  });
+});
+
+describe('NatsIdentifyThrottler margin', () => {
+  it('gives back a slot whose taking took longer than the margin, and retries', async () => {
+    const create = Bucket.prototype.create;
+    let slowed = false;
+    // The first slot taken answers 60 ms late, as if the event loop or the network stalled.
+    const spy = vi.spyOn(Bucket.prototype, 'create').mockImplementation(async function (
+      this: Bucket,
+      ...args: Parameters<Bucket['create']>
+    ) {
+      const revision = await create.apply(this, args);
+      if (args[0].startsWith('slot.') && !slowed) {
+        slowed = true;
+        await sleep(60);
+      }
+      return revision;
+    });
+    cleanup.add(() => spy.mockRestore());
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4, safetyMarginMs: 25 };
+    const { throttler } = await instance('slow', options);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const debug: string[] = [];
+    throttler.on('debug', (message) => debug.push(message));
+    const grants: Grant[] = [];
+    await requestAll(throttler, [0, 1], 1, grants);
+    expect(debug.some((message) => /took \d+\.\d ms \(> margin 25 ms\); retrying/.test(message))).toBe(true);
+    expect(grants.map((grant) => grant.shardId)).toEqual([0, 1]);
+    expectWindowSpacing(grants, options.windowMs);
+    // The discarded attempt cost no session start.
+    expect((await throttler.readBudget())?.remaining).toBe(998);
+  });
+});
+
+describe('NatsIdentifyThrottler configuration', () => {
+  it('refuses an existing slot bucket whose TTL is shorter than window + margin', async () => {
+    const bot = uniqueBot();
+    const nc = await connectNats(server.url, 'config');
+    cleanup.add(() => nc.close());
+    const first = await NatsIdentifyThrottler.create(nc, {
+      bot,
+      maxConcurrency: 1,
+      windowMs: 150,
+      shardCount: 1,
+    });
+    cleanup.add(() => first.close());
+    const error = await rejectionOf(
+      NatsIdentifyThrottler.create(nc, { bot, maxConcurrency: 1, windowMs: 5000, shardCount: 1 }),
+    );
+    expect(isDisclusterError(error, ErrorCode.BucketConfigMismatch)).toBe(true);
+    expect((error as Error).message).toMatch(/TTL of 175 ms, but .* needs at least 5100 ms/);
+  });
+
+  it.each([
+    [{ windowMs: 50, safetyMarginMs: 25 }, /windowMs/],
+    [{ budgetFloor: -1 }, /budgetFloor/],
+    [{ storage: 'disk' as 'file' }, /storage/],
+    [{ bot: 'no spaces' }, /`bot` setting/],
+    [{ shardCount: 0 }, /shardCount/],
+  ])('rejects bad options %j with an error naming them', async (bad, message) => {
+    const nc = await connectNats(server.url, 'options');
+    cleanup.add(() => nc.close());
+    const error = await rejectionOf(
+      NatsIdentifyThrottler.create(nc, { maxConcurrency: 1, shardCount: 1, ...bad }),
+    );
+    expect(isDisclusterError(error)).toBe(true);
+    expect((error as Error).message).toMatch(message);
+  });
+});
+
+/** How many waiter announcements a fresh reader sees in the bot's waiter bucket. */
+async function survivorSeesWaiters(nc: NatsConnection, bot: string): Promise<number> {
+  const kv = await new Kvm(nc).open(identifyWaitersBucket(bot));
+  return (await kv.status()).values;
+}

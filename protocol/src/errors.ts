@@ -1,0 +1,83 @@
+/**
+ * Stable error codes. Code strings never change meaning once released: tools, docs and other
+ * processes match on them, not on messages.
+ */
+export const ErrorCode = {
+  /** The `bot` namespace is not a NATS-token-safe name. */
+  InvalidBotNamespace: 'DISCLUSTER_ERR_INVALID_BOT_NAMESPACE',
+  /** An option is missing, of the wrong type or out of range. */
+  InvalidOption: 'DISCLUSTER_ERR_INVALID_OPTION',
+  /** A shard id or shard count is not a valid integer pair (`0 <= id < count`). */
+  InvalidShard: 'DISCLUSTER_ERR_INVALID_SHARD',
+  /** A KV key part is not a valid token. */
+  InvalidKey: 'DISCLUSTER_ERR_INVALID_KEY',
+  /** A value read from NATS did not match its schema. */
+  InvalidRecord: 'DISCLUSTER_ERR_INVALID_RECORD',
+  /** A wait for IDENTIFY permission was aborted by its signal. */
+  IdentifyAborted: 'DISCLUSTER_ERR_IDENTIFY_ABORTED',
+  /** The object was closed; it accepts no more work. */
+  Closed: 'DISCLUSTER_ERR_CLOSED',
+  /** The NATS connection was closed for good (it will not reconnect). */
+  NatsClosed: 'DISCLUSTER_ERR_NATS_CLOSED',
+  /** Some session writes to NATS KV failed during a flush (they stay queued for the next one). */
+  SessionFlushFailed: 'DISCLUSTER_ERR_SESSION_FLUSH_FAILED',
+  /** An existing KV bucket is configured in a way that would break a promise (e.g. a shorter TTL). */
+  BucketConfigMismatch: 'DISCLUSTER_ERR_BUCKET_CONFIG_MISMATCH',
+  /** A cluster id is not a non-negative integer. */
+  InvalidClusterId: 'DISCLUSTER_ERR_INVALID_CLUSTER_ID',
+  /** A message read from NATS did not match its schema; it was dropped. */
+  InvalidMessage: 'DISCLUSTER_ERR_INVALID_MESSAGE',
+  /** An IPC event or request name is empty, too long or not a string. */
+  InvalidIpcName: 'DISCLUSTER_ERR_INVALID_IPC_NAME',
+  /** IPC data is not JSON-serialisable. */
+  IpcDataNotJson: 'DISCLUSTER_ERR_IPC_DATA_NOT_JSON',
+  /** IPC data is larger than the configured limit once serialised. */
+  IpcPayloadTooLarge: 'DISCLUSTER_ERR_IPC_PAYLOAD_TOO_LARGE',
+  /** A request got no answer within its timeout. */
+  IpcTimeout: 'DISCLUSTER_ERR_IPC_TIMEOUT',
+  /** No cluster with that id is listening (it is down, or not in the plan). */
+  IpcClusterUnreachable: 'DISCLUSTER_ERR_IPC_CLUSTER_UNREACHABLE',
+  /** The receiving cluster has no handler for the request's name. */
+  IpcNoHandler: 'DISCLUSTER_ERR_IPC_NO_HANDLER',
+  /** The receiving cluster's handler threw or rejected. */
+  IpcHandlerFailed: 'DISCLUSTER_ERR_IPC_HANDLER_FAILED',
+} as const;
+
+/** One of the {@link ErrorCode} strings. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** The shape an error takes on the wire (payloads, headers). */
+export interface WireError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Base class of every error Discluster throws or rejects with; match on {@link DisclusterError.code}. */
+export class DisclusterError extends Error {
+  /** Stable, documented code; see {@link ErrorCode}. */
+  public readonly code: ErrorCode;
+
+  public constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DisclusterError';
+    this.code = code;
+  }
+
+  /** `{ code, message }`, for sending across NATS. */
+  public toJSON(): WireError {
+    return { code: this.code, message: this.message };
+  }
+
+  /** Rebuilds an error received over NATS; an unknown code keeps its message under `InvalidRecord`. */
+  public static fromWire(wire: WireError): DisclusterError {
+    if (KNOWN_CODES.has(wire.code)) return new DisclusterError(wire.code as ErrorCode, wire.message);
+    return new DisclusterError(ErrorCode.InvalidRecord, `${wire.code}: ${wire.message}`);
+  }
+}
+
+/** True if `error` is a {@link DisclusterError} (optionally with the given code). */
+export function isDisclusterError(error: unknown, code?: ErrorCode): error is DisclusterError {
+  return error instanceof DisclusterError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,139 @@
+import { DisclusterError, ErrorCode } from './errors.js';
+
+/**
+ * JetStream KV bucket and key names. Every name is built here from the bot namespace (the `bot`
+ * setting) so that two bots sharing one NATS never see each other's state, and so that no other
+ * file spells a bucket or key by hand.
+ */
+
+/** The namespace used when the `bot` setting is not given. */
+export const DEFAULT_BOT = 'default';
+
+// NATS-token-safe and valid in bucket names (`[-\w]`); 64 keeps bucket names well below limits.
+const BOT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+// Ids we generate for waiters and instances: one subject token.
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Bucket purposes. None is an `_`-suffix of another, so `discluster_<bot>_<purpose>` can never
+ * name the same bucket for two different (bot, purpose) pairs.
+ */
+export const BucketPurpose = {
+  Identify: 'identify',
+  IdentifyWaiters: 'identify-waiters',
+  Budget: 'budget',
+  Sessions: 'sessions',
+} as const;
+
+/** One of the {@link BucketPurpose} strings. */
+export type BucketPurpose = (typeof BucketPurpose)[keyof typeof BucketPurpose];
+
+/**
+ * Returns `bot` if it is a valid namespace, else throws a {@link DisclusterError} with code
+ * `DISCLUSTER_ERR_INVALID_BOT_NAMESPACE` that names the `bot` setting.
+ */
+export function validateBotNamespace(bot: string): string {
+  if (typeof bot !== 'string' || !BOT_PATTERN.test(bot)) {
+    throw new DisclusterError(
+      ErrorCode.InvalidBotNamespace,
+      `Invalid bot namespace ${JSON.stringify(bot)}: the \`bot\` setting must be 1-64 characters of A-Z, a-z, 0-9, _ or - ` +
+        '(it becomes part of NATS subjects and KV bucket names).',
+    );
+  }
+  return bot;
+}
+
+function bucket(bot: string, purpose: BucketPurpose): string {
+  return `discluster_${validateBotNamespace(bot)}_${purpose}`;
+}
+
+/** Bucket of identify slots: one key per rate-limit key, bucket TTL = identify window + margin. */
+export function identifyBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Identify);
+}
+
+/** Bucket where shards waiting to identify announce themselves (short TTL, refreshed while waiting). */
+export function identifyWaitersBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.IdentifyWaiters);
+}
+
+/** Bucket holding the daily session-start budget (no TTL). */
+export function budgetBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Budget);
+}
+
+/** Bucket of gateway sessions (session id, sequence, resume URL) per shard count and shard. */
+export function sessionBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Sessions);
+}
+
+function nonNegativeInteger(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new DisclusterError(
+      ErrorCode.InvalidKey,
+      `${what} must be a non-negative integer, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function shardPair(shardCount: number, shardId: number): [number, number] {
+  if (!Number.isSafeInteger(shardCount) || shardCount < 1) {
+    throw new DisclusterError(
+      ErrorCode.InvalidShard,
+      `shard count must be a positive integer, got ${String(shardCount)}`,
+    );
+  }
+  if (!Number.isSafeInteger(shardId) || shardId < 0 || shardId >= shardCount) {
+    throw new DisclusterError(
+      ErrorCode.InvalidShard,
+      `shard id must be an integer in [0, ${shardCount - 1}], got ${String(shardId)}`,
+    );
+  }
+  return [shardCount, shardId];
+}
+
+/** Validates an id we put into a key (instance or waiter id). */
+export function validateToken(token: string, what: string): string {
+  if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) {
+    throw new DisclusterError(
+      ErrorCode.InvalidKey,
+      `${what} must be 1-64 characters of A-Z, a-z, 0-9, _ or -, got ${JSON.stringify(token)}`,
+    );
+  }
+  return token;
+}
+
+/** Key of the identify slot of one rate-limit key (`shard_id % max_concurrency`), in {@link identifyBucket}. */
+export function identifySlotKey(rateLimitKey: number): string {
+  return `slot.${nonNegativeInteger(rateLimitKey, 'rate-limit key')}`;
+}
+
+/** What identifies one waiter in {@link identifyWaitersBucket}. */
+export interface IdentifyWaiterKeyParts {
+  readonly shardCount: number;
+  readonly rateLimitKey: number;
+  readonly shardId: number;
+  readonly waiterId: string;
+}
+
+/** Key of one waiting shard: `<shardCount>.<rateLimitKey>.<shardId>.<waiterId>`. */
+export function identifyWaiterKey(parts: IdentifyWaiterKeyParts): string {
+  const [shardCount, shardId] = shardPair(parts.shardCount, parts.shardId);
+  const key = nonNegativeInteger(parts.rateLimitKey, 'rate-limit key');
+  return `${shardCount}.${key}.${shardId}.${validateToken(parts.waiterId, 'waiter id')}`;
+}
+
+/** Key of the daily session-start budget record, in {@link budgetBucket}. */
+export function budgetKey(): string {
+  return 'session_start_limit';
+}
+
+/**
+ * Key of one shard's session, in {@link sessionBucket}. The shard count is part of the key, so a
+ * fleet that resharded never resumes a session that belongs to another shard count.
+ */
+export function sessionKey(shardCount: number, shardId: number): string {
+  const [count, id] = shardPair(shardCount, shardId);
+  return `${count}.${id}`;
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+/**
+ * Schemas of every value Discluster stores in NATS KV. Values are JSON objects tagged with a
+ * format version `v`, so a later format can be told apart instead of misread. Readers validate
+ * every value with these schemas and treat a mismatch as "no usable record", never as a crash.
+ */
+
+const shardId = z.number().int().nonnegative();
+const shardCount = z.number().int().positive();
+const epochMs = z.number().int().nonnegative();
+const token = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+const shardInRange = (record: { shardId: number; shardCount: number }): boolean =>
+  record.shardId < record.shardCount;
+const shardInRangeError = { message: 'shardId must be below shardCount', path: ['shardId'] };
+
+/** A gateway session as @discordjs/ws stores it, kept so another process can RESUME it. */
+export const SessionRecordSchema = z
+  .object({
+    v: z.literal(1),
+    sessionId: z.string().min(1),
+    sequence: z.number().int().nonnegative(),
+    shardId,
+    shardCount,
+    resumeURL: z.url({ protocol: /^wss?$/ }),
+    /** When the writer last changed it (epoch ms, writer's clock; informational). */
+    updatedAt: epochMs,
+  })
+  .refine(shardInRange, shardInRangeError);
+
+/** A session record as stored in KV. */
+export type SessionRecord = z.infer<typeof SessionRecordSchema>;
+
+/**
+ * The holder of an identify slot. Its presence is what matters (the bucket TTL ends it); the
+ * fields say who took it, for debugging.
+ */
+export const IdentifySlotRecordSchema = z
+  .object({
+    v: z.literal(1),
+    shardId,
+    shardCount,
+    instanceId: token,
+    /** When the slot was taken (epoch ms, writer's clock; informational). */
+    at: epochMs,
+  })
+  .refine(shardInRange, shardInRangeError);
+
+/** An identify slot record as stored in KV. */
+export type IdentifySlotRecord = z.infer<typeof IdentifySlotRecordSchema>;
+
+/** A shard waiting for IDENTIFY permission; lower shard ids of one rate-limit key go first. */
+export const IdentifyWaiterRecordSchema = z
+  .object({
+    v: z.literal(1),
+    shardId,
+    shardCount,
+    rateLimitKey: z.number().int().nonnegative(),
+    instanceId: token,
+    waiterId: token,
+  })
+  .refine(shardInRange, shardInRangeError);
+
+/** An identify waiter record as stored in KV. */
+export type IdentifyWaiterRecord = z.infer<typeof IdentifyWaiterRecordSchema>;
+
+/**
+ * The daily session-start budget (`session_start_limit` of `GET /gateway/bot`), decremented with
+ * compare-and-set for every IDENTIFY the fleet allows.
+ */
+export const BudgetRecordSchema = z
+  .object({
+    v: z.literal(1),
+    total: z.number().int().nonnegative(),
+    remaining: z.number().int().nonnegative(),
+    /** When Discord resets `remaining` to `total` (epoch ms, computed from `reset_after`). */
+    resetAt: epochMs,
+    maxConcurrency: z.number().int().positive(),
+    updatedAt: epochMs,
+  })
+  .refine((record) => record.remaining <= record.total, {
+    message: 'remaining must not exceed total',
+    path: ['remaining'],
+  });
+
+/** A budget record as stored in KV. */
+export type BudgetRecord = z.infer<typeof BudgetRecordSchema>;
+
+/** Result of {@link decodeRecord}. */
+export type DecodeResult<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/**
+ * Parses JSON bytes or text and validates them with `schema`. Never throws: a bad value is
+ * reported as `{ ok: false, error }` with a one-line reason.
+ */
+export function decodeRecord<T>(schema: z.ZodType<T>, data: Uint8Array | string): DecodeResult<T> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data));
+  } catch (error) {
+    return { ok: false, error: `not JSON (${error instanceof Error ? error.message : String(error)})` };
+  }
+  const result = schema.safeParse(parsed);
+  if (result.success) return { ok: true, value: result.data };
+  const issues = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  return { ok: false, error: issues.join('; ') };
+}
+
+/** Serialises a record for KV (the inverse of {@link decodeRecord}). */
+export function encodeRecord<T>(record: T): string {
+  return JSON.stringify(record);
+}
