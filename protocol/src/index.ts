@@ -33,3 +33,15 @@ export type {
 export { ipcSubjects } from './subjects.js';
 export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js';
 export type { IpcEnvelope, IpcReply } from './ipc.js';
+export {
+  AssignMessageSchema,
+  CLUSTER_CONTROL_TOPIC,
+  CLUSTER_ID_ENV,
+  ClusterToControlSchema,
+  ConfirmReplySchema,
+  ControlToClusterSchema,
+  GatewayBotSchema,
+  NatsAccessSchema,
+  ShutdownMessageSchema,
+} from './clusterControl.js';
+export type { AssignMessage, ClusterToControl, ControlToCluster, NatsAccess } from './clusterControl.js';

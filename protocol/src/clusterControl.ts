@@ -1,0 +1,127 @@
+import { z } from 'zod';
+
+/**
+ * Messages between CONTROL and the cluster processes it starts, carried by pm2's own IPC (the
+ * local channel between the pm2 daemon and its child), never by NATS or the environment: this is
+ * how the bot token reaches a cluster without appearing in `pm2 env`, `pm2 jlist`, argv or logs.
+ *
+ * - CONTROL → cluster: `pm2.sendDataToProcessId(pmId, { topic, data, type: 'process:msg' })`; the
+ *   child receives `{ topic, data }` on `process.on('message')`.
+ * - cluster → CONTROL: `process.send({ type: 'process:msg', data })`; CONTROL reads it on the pm2
+ *   bus as `process:msg` with `data` as sent.
+ *
+ * Every message is validated on arrival; an invalid one is dropped with an error, never obeyed.
+ */
+
+/** The `topic` of every CONTROL → cluster message. */
+export const CLUSTER_CONTROL_TOPIC = 'discluster:control';
+
+/** Environment variable CONTROL sets on each cluster process: its cluster id (not a secret). */
+export const CLUSTER_ID_ENV = 'DISCLUSTER_CLUSTER_ID';
+
+const clusterId = z.number().int().nonnegative();
+const shardId = z.number().int().nonnegative();
+const epoch = z.number().int().nonnegative();
+
+/** How a cluster reaches NATS (same keys as the modules' `nats_*` settings). */
+export const NatsAccessSchema = z.object({
+  servers: z.array(z.string().min(1)).min(1),
+  token: z.string().optional(),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  /** Contents of a `.creds` file (not its path: the cluster may run as another user). */
+  creds: z.string().optional(),
+  tls: z
+    .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })
+    .optional(),
+});
+export type NatsAccess = z.infer<typeof NatsAccessSchema>;
+
+/** `GET /gateway/bot` as the fleet last saw it. */
+export const GatewayBotSchema = z.object({
+  url: z.string().min(1),
+  shards: z.number().int().positive(),
+  session_start_limit: z.object({
+    total: z.number().int().nonnegative(),
+    remaining: z.number().int().nonnegative(),
+    reset_after: z.number().nonnegative(),
+    max_concurrency: z.number().int().positive(),
+  }),
+});
+
+/** CONTROL → cluster: what to run. Sent when the process asks (`hello`) and after any change. */
+export const AssignMessageSchema = z
+  .object({
+    v: z.literal(1),
+    type: z.literal('assign'),
+    /** MASTER's plan epoch: a cluster ignores an assignment older than the one it runs. */
+    epoch,
+    clusterId,
+    shardIds: z.array(shardId).min(1),
+    shardCount: z.number().int().positive(),
+    bot: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    token: z.string().min(1),
+    gateway: GatewayBotSchema,
+    clusterIds: z.array(clusterId).min(1),
+    nats: NatsAccessSchema,
+  })
+  .refine((message) => message.shardIds.every((id) => id < message.shardCount), {
+    message: 'every shard id must be below shardCount',
+    path: ['shardIds'],
+  });
+export type AssignMessage = z.infer<typeof AssignMessageSchema>;
+
+/** CONTROL → cluster: answer to `confirm` after a fence: may the cluster reconnect its shards? */
+export const ConfirmReplySchema = z.object({
+  v: z.literal(1),
+  type: z.literal('confirm-reply'),
+  epoch,
+  confirmed: z.boolean(),
+});
+
+/** CONTROL → cluster: close shards for resume and exit (rolling restart, revoke, stop-all). */
+export const ShutdownMessageSchema = z.object({
+  v: z.literal(1),
+  type: z.literal('shutdown'),
+  reason: z.string().max(512),
+});
+
+/** Every CONTROL → cluster message. */
+export const ControlToClusterSchema = z.union([
+  AssignMessageSchema,
+  ConfirmReplySchema,
+  ShutdownMessageSchema,
+]);
+export type ControlToCluster = z.infer<typeof ControlToClusterSchema>;
+
+const shardStatus = z.object({
+  id: shardId,
+  state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
+  ping: z.number(),
+  guilds: z.number().int().nonnegative(),
+  events: z.number().int().nonnegative(),
+  waitingReason: z.string().nullable(),
+  lastCloseCode: z.number().int().nullable(),
+});
+
+/** Every cluster → CONTROL message (the `data` of a pm2 `process:msg`). */
+export const ClusterToControlSchema = z.discriminatedUnion('type', [
+  /** The process is up and asks for its assignment. */
+  z.object({ v: z.literal(1), type: z.literal('hello'), clusterId }),
+  /** Per-shard state, sent on change (coalesced) and periodically. */
+  z.object({ v: z.literal(1), type: z.literal('status'), clusterId, epoch, shards: z.array(shardStatus) }),
+  /** A shard closed with a fatal code: the fleet must stop, not restart. */
+  z.object({
+    v: z.literal(1),
+    type: z.literal('fatal'),
+    clusterId,
+    shardId,
+    code: z.number().int(),
+    reason: z.string().max(512),
+  }),
+  /** NATS was unreachable for the fence time: shards are closed. */
+  z.object({ v: z.literal(1), type: z.literal('fenced'), clusterId, epoch }),
+  /** NATS is back: may the shards reconnect under this epoch? */
+  z.object({ v: z.literal(1), type: z.literal('confirm'), clusterId, epoch }),
+]);
+export type ClusterToControl = z.infer<typeof ClusterToControlSchema>;
