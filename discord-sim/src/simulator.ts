@@ -22,6 +22,8 @@ import { isSnowflake, makeSnowflake, shardForGuild, DISCORD_EPOCH } from './snow
 
 /** Gateway versions accepted in the `v` query parameter. */
 const SUPPORTED_VERSIONS = new Set(['9', '10']);
+// A refused client gets this long to answer the close frame, so shutdown never waits on it.
+const REFUSED_SOCKET_GRACE_MS = 1000;
 const GUILD_CREATE_BATCH = 250;
 const GUILD_MEMBERS_ALL_INTERVAL_MS = 30_000;
 
@@ -108,22 +110,21 @@ export class GatewaySimulator implements ConnectionHost {
     const compress = url.searchParams.get('compress');
     this.counters.connectionsOpened++;
     if (version !== null && !SUPPORTED_VERSIONS.has(version)) {
-      socket.close(GatewayCloseCode.InvalidAPIVersion, 'Invalid API version.');
-      return this.countClose('serverCloses', GatewayCloseCode.InvalidAPIVersion);
+      return this.refuse(socket, GatewayCloseCode.InvalidAPIVersion, 'Invalid API version.');
     }
     if (encoding !== 'json') {
-      socket.close(
+      return this.refuse(
+        socket,
         GatewayCloseCode.DecodeError,
         `discord-sim speaks encoding=json only (got ${encoding.slice(0, 20)}).`,
       );
-      return this.countClose('serverCloses', GatewayCloseCode.DecodeError);
     }
     if (compress !== null && compress !== 'zlib-stream' && !(compress === 'zstd-stream' && zstdAvailable())) {
-      socket.close(
+      return this.refuse(
+        socket,
         GatewayCloseCode.DecodeError,
         `Unsupported compress=${compress.slice(0, 20)} on this simulator.`,
       );
-      return this.countClose('serverCloses', GatewayCloseCode.DecodeError);
     }
     const encoder = createFrameEncoder(compress as TransportCompression | null);
     // request.socket is the TCP socket ws writes to: corking it lets a burst go out in one write.
@@ -137,6 +138,13 @@ export class GatewaySimulator implements ConnectionHost {
       request.socket,
     );
     this.connections.add(connection);
+  }
+
+  /** Closes a connection refused before HELLO; drops it if the client never answers the close. */
+  private refuse(socket: WebSocket, code: number, reason: string): void {
+    socket.close(code, reason);
+    setTimeout(() => socket.terminate(), REFUSED_SOCKET_GRACE_MS).unref();
+    this.countClose('serverCloses', code);
   }
 
   public heartbeatAckEnabled(connection: GatewayConnection): boolean {
