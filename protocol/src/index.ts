@@ -45,3 +45,11 @@ export {
   ShutdownMessageSchema,
 } from './clusterControl.js';
 export type { AssignMessage, ClusterToControl, ControlToCluster, NatsAccess } from './clusterControl.js';
+export {
+  CommonConfigShape,
+  ControlConfigSchema,
+  MasterConfigSchema,
+  formatConfigIssues,
+  loadModuleConfig,
+} from './config.js';
+export type { ConfigIssue, ConfigResult, ConfigSources, ControlConfig, MasterConfig } from './config.js';

@@ -1,0 +1,176 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The configuration keys of the pm2 modules (DESIGN "Contracts → Configuration keys"): one schema
+ * per module, read from `pm2 set <module>:<key> <value>` (pm2 hands a module its section as JSON
+ * in `process.env[<module name>]`) and from `DISCLUSTER_<KEY>` environment variables (the
+ * foreground bins). Every value arrives as a string and is validated here; a bad value is an error
+ * that names the key, and nothing starts.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A whole number given as text (pm2 and the environment store strings). */
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const natsUrls = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((text) => text.split(',').map((url) => url.trim()))
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must be nats://host:port (comma-separated for several)'),
+      )
+      .min(1),
+  );
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** Keys both modules read. */
+export const CommonConfigShape = {
+  nats_url: natsUrls.default(['nats://127.0.0.1:4222']),
+  bot: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -')
+    .default('default'),
+  nats_token: nonEmpty.optional(),
+  nats_user: nonEmpty.optional(),
+  nats_pass: nonEmpty.optional(),
+  /** Path of a NATS `.creds` file. */
+  nats_creds: nonEmpty.optional(),
+  nats_tls_ca: nonEmpty.optional(),
+  nats_tls_cert: nonEmpty.optional(),
+  nats_tls_key: nonEmpty.optional(),
+  log_level: z.enum(LOG_LEVELS).default('info'),
+};
+
+/** discluster-control's settings. */
+export const ControlConfigSchema = z
+  .object({
+    ...CommonConfigShape,
+    host_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -')
+      .default(
+        () =>
+          os
+            .hostname()
+            .replace(/[^A-Za-z0-9_-]/g, '-')
+            .slice(0, 64) || 'host',
+      ),
+    role: z.enum(['active', 'standby']).default('active'),
+    /** The bot's entry file (absolute path). Without it CONTROL stays up and reports that it cannot start clusters. */
+    script: nonEmpty.optional(),
+    shards_per_cluster: integer(1, 1000).default(10),
+    retry_ms: integer(100).default(30_000),
+    max_cluster_restarts: integer(0, 1000).default(3),
+  })
+  .strict();
+export type ControlConfig = z.infer<typeof ControlConfigSchema>;
+
+/** discluster-master's settings. */
+export const MasterConfigSchema = z
+  .object({
+    ...CommonConfigShape,
+    token: nonEmpty.optional(),
+    token_file: nonEmpty.optional(),
+    discord_api: z.url({ protocol: /^https?$/ }).default('https://discord.com/api/v10'),
+    shards: z.union([z.literal('auto'), integer(1, 1_000_000)]).default('auto'),
+    wait_for_hosts_ms: integer(0).default(45_000),
+    expected_hosts: integer(1, 10_000).optional(),
+    host_timeout_ms: integer(1000).default(15_000),
+    http_port: integer(0, 65_535).optional(),
+    http_host: nonEmpty.default('127.0.0.1'),
+  })
+  .strict()
+  .refine((config) => !(config.token && config.token_file), {
+    message: 'set token or token_file, not both',
+    path: ['token'],
+  });
+export type MasterConfig = z.infer<typeof MasterConfigSchema>;
+
+/** One problem with one key. */
+export interface ConfigIssue {
+  readonly key: string;
+  readonly message: string;
+}
+
+export type ConfigResult<T> =
+  | { readonly ok: true; readonly config: Readonly<T> }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Where settings come from: the pm2 module section and/or `DISCLUSTER_*` variables. */
+export interface ConfigSources {
+  /** The module's package name (`discluster-control`): pm2 puts its settings in `env[moduleName]`. */
+  readonly moduleName: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+// pm2 also puts settings it manages itself into a module's section; they are not ours to validate.
+const PM2_MANAGED_KEYS = new Set(['module_conf', 'pmx', 'version']);
+
+/**
+ * Reads and validates one module's settings. A `DISCLUSTER_<KEY>` variable wins over the pm2 value
+ * (so a foreground run can override a key). Unknown keys are errors: a typo must not be ignored.
+ */
+export function loadModuleConfig<T>(schema: z.ZodType<T>, sources: ConfigSources): ConfigResult<T> {
+  const raw: Record<string, string> = {};
+  const issues: ConfigIssue[] = [];
+  const section = sources.env[sources.moduleName];
+  if (section !== undefined && section !== '') {
+    try {
+      const parsed: unknown = JSON.parse(section);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
+      for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+        if (PM2_MANAGED_KEYS.has(key)) continue;
+        raw[key] = typeof value === 'string' ? value : JSON.stringify(value);
+      }
+    } catch {
+      issues.push({ key: sources.moduleName, message: `the pm2 module settings are not a JSON object` });
+    }
+  }
+  for (const [name, value] of Object.entries(sources.env)) {
+    if (!name.startsWith('DISCLUSTER_') || value === undefined) continue;
+    const key = name.slice('DISCLUSTER_'.length).toLowerCase();
+    // Variables CONTROL sets on the bot processes are not module settings.
+    if (key === 'cluster_id') continue;
+    raw[key] = value;
+  }
+  if (issues.length > 0) return { ok: false, issues };
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, config: Object.freeze(result.data) };
+  return {
+    ok: false,
+    issues: result.error.issues.map((issue) => {
+      const key = issue.path.length > 0 ? String(issue.path[0]) : unknownKeyOf(issue);
+      return { key, message: describeIssue(issue) };
+    }),
+  };
+}
+
+function unknownKeyOf(issue: z.core.$ZodIssue): string {
+  return issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(settings)';
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys')
+    return `unknown setting${issue.keys.length > 1 ? 's' : ''}: check the spelling`;
+  return issue.message;
+}
+
+/** One line per issue, for logs and the module's error status: `key: message`. */
+export function formatConfigIssues(moduleName: string, issues: readonly ConfigIssue[]): string {
+  return `${moduleName}: invalid configuration — ${issues.map((issue) => `${issue.key}: ${issue.message}`).join('; ')}. Fix with \`pm2 set ${moduleName}:<key> <value>\` or DISCLUSTER_<KEY>.`;
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ControlConfigSchema, MasterConfigSchema, formatConfigIssues, loadModuleConfig } from '../src/config';
+
+const control = (env: Record<string, string>) =>
+  loadModuleConfig(ControlConfigSchema, { moduleName: 'discluster-control', env });
+const master = (env: Record<string, string>) =>
+  loadModuleConfig(MasterConfigSchema, { moduleName: 'discluster-master', env });
+
+describe('loadModuleConfig', () => {
+  it('applies the documented defaults', () => {
+    const result = control({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config).toMatchObject({
+      nats_url: ['nats://127.0.0.1:4222'],
+      bot: 'default',
+      role: 'active',
+      shards_per_cluster: 10,
+      retry_ms: 30_000,
+      max_cluster_restarts: 3,
+      log_level: 'info',
+    });
+    expect(result.config.host_id).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    const masterResult = master({});
+    expect(masterResult.ok && masterResult.config).toMatchObject({
+      discord_api: 'https://discord.com/api/v10',
+      shards: 'auto',
+      wait_for_hosts_ms: 45_000,
+      http_host: '127.0.0.1',
+    });
+  });
+
+  it('reads the pm2 module section (strings) and lets DISCLUSTER_* override it', () => {
+    const result = control({
+      'discluster-control': JSON.stringify({ retry_ms: '5000', role: 'standby', module_conf: '{}' }),
+      DISCLUSTER_RETRY_MS: '7000',
+      DISCLUSTER_NATS_URL: 'nats://a:4222, nats://b:4222',
+      DISCLUSTER_CLUSTER_ID: '3',
+    });
+    expect(result.ok && result.config).toMatchObject({
+      retry_ms: 7000,
+      role: 'standby',
+      nats_url: ['nats://a:4222', 'nats://b:4222'],
+    });
+  });
+
+  it.each([
+    [{ DISCLUSTER_RETRY_MS: 'soon' }, 'retry_ms'],
+    [{ DISCLUSTER_RETRY_MS: '5' }, 'retry_ms'],
+    [{ DISCLUSTER_ROLE: 'leader' }, 'role'],
+    [{ DISCLUSTER_BOT: 'my bot' }, 'bot'],
+    [{ DISCLUSTER_NATS_URL: 'http://x' }, 'nats_url'],
+    [{ DISCLUSTER_SHARDS_PER_CLUSTER: '0' }, 'shards_per_cluster'],
+    [{ DISCLUSTER_MAX_CLUSTER_RESTARTS: '1.5' }, 'max_cluster_restarts'],
+    [{ DISCLUSTER_LOG_LEVEL: 'loud' }, 'log_level'],
+    [{ DISCLUSTER_RETRY_MSS: '100' }, 'retry_mss'],
+    [{ 'discluster-control': 'not json' }, 'discluster-control'],
+  ])('names the key of a bad value: %o', (env, key) => {
+    const result = control(env as Record<string, string>);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.issues.map((issue) => issue.key)).toContain(key);
+    expect(formatConfigIssues('discluster-control', result.issues)).toContain(key);
+  });
+
+  it('master: shards is auto or a number; token and token_file are exclusive', () => {
+    expect(master({ DISCLUSTER_SHARDS: '64' }).ok && master({ DISCLUSTER_SHARDS: '64' })).toMatchObject({
+      config: { shards: 64 },
+    });
+    const bad = master({ DISCLUSTER_SHARDS: 'lots' });
+    expect(!bad.ok && bad.issues[0]?.key).toBe('shards');
+    const both = master({ DISCLUSTER_TOKEN: 'a', DISCLUSTER_TOKEN_FILE: '/x' });
+    expect(!both.ok && both.issues[0]?.key).toBe('token');
+    const port = master({ DISCLUSTER_HTTP_PORT: '70000' });
+    expect(!port.ok && port.issues[0]?.key).toBe('http_port');
+  });
+
+  it('never puts a value into an error message (a token must not leak through a typo)', () => {
+    const result = master({
+      DISCLUSTER_TOKEN: 'secret-token-value',
+      DISCLUSTER_SHARDS: 'secret-token-value',
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(formatConfigIssues('discluster-master', result.issues)).not.toContain('secret-token-value');
+  });
+});
