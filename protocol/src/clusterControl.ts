@@ -94,7 +94,8 @@ export const ControlToClusterSchema = z.union([
 ]);
 export type ControlToCluster = z.infer<typeof ControlToClusterSchema>;
 
-const shardStatus = z.object({
+/** One shard's state as a cluster reports it (and CONTROL forwards it to MASTER). */
+export const ShardStatusSchema = z.object({
   id: shardId,
   state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
   ping: z.number(),
@@ -109,7 +110,13 @@ export const ClusterToControlSchema = z.discriminatedUnion('type', [
   /** The process is up and asks for its assignment. */
   z.object({ v: z.literal(1), type: z.literal('hello'), clusterId }),
   /** Per-shard state, sent on change (coalesced) and periodically. */
-  z.object({ v: z.literal(1), type: z.literal('status'), clusterId, epoch, shards: z.array(shardStatus) }),
+  z.object({
+    v: z.literal(1),
+    type: z.literal('status'),
+    clusterId,
+    epoch,
+    shards: z.array(ShardStatusSchema),
+  }),
   /** A shard closed with a fatal code: the fleet must stop, not restart. */
   z.object({
     v: z.literal(1),

@@ -75,6 +75,8 @@ export const ControlConfigSchema = z
     shards_per_cluster: integer(1, 1000).default(10),
     retry_ms: integer(100).default(30_000),
     max_cluster_restarts: integer(0, 1000).default(3),
+    /** How often CONTROL publishes its heartbeat; keep well under MASTER's `host_timeout_ms`. */
+    heartbeat_ms: integer(100, 600_000).default(5_000),
   })
   .strict();
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

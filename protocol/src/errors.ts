@@ -41,6 +41,10 @@ export const ErrorCode = {
   IpcNoHandler: 'DISCLUSTER_ERR_IPC_NO_HANDLER',
   /** The receiving cluster's handler threw or rejected. */
   IpcHandlerFailed: 'DISCLUSTER_ERR_IPC_HANDLER_FAILED',
+  /** A sealed bot token could not be opened: wrong host key, wrong context or tampered with. */
+  SealedTokenInvalid: 'DISCLUSTER_ERR_SEALED_TOKEN_INVALID',
+  /** A command carried an epoch older than the one the receiver already runs; it was refused. */
+  StaleEpoch: 'DISCLUSTER_ERR_STALE_EPOCH',
 } as const;
 
 /** One of the {@link ErrorCode} strings. */

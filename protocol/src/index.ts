@@ -53,3 +53,44 @@ export {
   loadModuleConfig,
 } from './config.js';
 export type { ConfigIssue, ConfigResult, ConfigSources, ControlConfig, MasterConfig } from './config.js';
+export { ShardStatusSchema } from './clusterControl.js';
+export { fleetSubjects } from './subjects.js';
+export {
+  AssignCommandSchema,
+  ClusterAssignmentSchema,
+  ClusterFailedEventSchema,
+  ClusterReportSchema,
+  FatalEventSchema,
+  FleetEventSchema,
+  FleetReplySchema,
+  HostAnnounceSchema,
+  HostCommandSchema,
+  HostHeartbeatSchema,
+  HostIdSchema,
+  RevokeCommandSchema,
+  RollingRestartCommandSchema,
+  StopAllCommandSchema,
+} from './fleet.js';
+export type {
+  AssignCommand,
+  ClusterAssignment,
+  ClusterFailedEvent,
+  ClusterReport,
+  FatalEvent,
+  FleetEvent,
+  FleetReply,
+  HostAnnounce,
+  HostCommand,
+  HostHeartbeat,
+} from './fleet.js';
+export {
+  HostPublicKeySchema,
+  SealedBoxSchema,
+  generateHostKeyPair,
+  openSealed,
+  sealForHost,
+  tokenContext,
+} from './sealedToken.js';
+export type { HostKeyPair, SealedBox } from './sealedToken.js';
+export { clusterSize, splitIntoClusters } from './clusterPlan.js';
+export type { PlannedCluster, SplitOptions } from './clusterPlan.js';

@@ -29,3 +29,36 @@ export function ipcSubjects(bot: string) {
     requests: (clusterId: number): string => `${base}.cluster.${clusterToken(clusterId)}.request`,
   } as const;
 }
+
+function hostToken(hostId: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(hostId)) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      `host id must be 1-64 characters of A-Z, a-z, 0-9, _ or -, got ${JSON.stringify(hostId)}`,
+    );
+  }
+  return hostId;
+}
+
+/** Subjects between MASTER and the CONTROLs of one bot (messages in fleet.ts). */
+export function fleetSubjects(bot: string) {
+  const base = `${PREFIX}.${validateBotNamespace(bot)}.fleet`;
+  return {
+    /** CONTROL → MASTER announce (request/reply). */
+    announce: `${base}.announce`,
+    /** CONTROL → MASTER heartbeat of one host (publish). */
+    heartbeat: (hostId: string): string => `${base}.host.${hostToken(hostId)}.heartbeat`,
+    /** Every host's heartbeat, for MASTER and `discluster status`. */
+    allHeartbeats: `${base}.host.*.heartbeat`,
+    /** MASTER → one CONTROL commands (request/reply). */
+    commands: (hostId: string): string => `${base}.host.${hostToken(hostId)}.cmd`,
+    /** MASTER → every CONTROL (`stop-all`); publish, no reply expected. */
+    broadcast: `${base}.cmd.all`,
+    /** CONTROL → anyone: `cluster.failed`. */
+    clusterFailed: `${base}.event.cluster-failed`,
+    /** CONTROL → MASTER: fatal gateway close. */
+    fatal: `${base}.event.fatal`,
+    /** Every fleet event. */
+    allEvents: `${base}.event.>`,
+  } as const;
+}

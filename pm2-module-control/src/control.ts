@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { connect, type NatsConnection, type Msg } from '@nats-io/transport-node';
+import {
+  ControlConfigSchema,
+  DisclusterError,
+  ErrorCode,
+  FleetReplySchema,
+  HostCommandSchema,
+  fleetSubjects,
+  formatConfigIssues,
+  generateHostKeyPair,
+  loadModuleConfig,
+  openSealed,
+  tokenContext,
+  type AssignCommand,
+  type ControlConfig,
+  type FleetReply,
+  type HostCommand,
+  type HostKeyPair,
+} from 'discluster-protocol';
+import { hostFacts, packageVersion } from './hostFacts.js';
+import { createLogger, type Logger } from './logger.js';
+import { natsAccessForClusters, natsConnectOptions } from './natsOptions.js';
+import { connectPm2, type Pm2Client } from './pm2Api.js';
+import { DEFAULT_RESTART_POLICY } from './restartPolicy.js';
+import { ClusterSupervisor } from './supervisor.js';
+
+/** The package name: pm2 hands the module its settings in `process.env[MODULE_NAME]`. */
+export const MODULE_NAME = 'discluster-control';
+
+/** A running CONTROL. */
+export interface ControlHandle {
+  /** `invalid-config`: idle, reporting its configuration error; `running`: connected to NATS. */
+  readonly state: 'invalid-config' | 'running';
+  /** Stops heartbeats and closes NATS and pm2 connections; cluster processes keep running. */
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The whole of CONTROL, shared by the pm2 module entry and the foreground bin. Reads its settings
+ * from `env` (`process.env['discluster-control']` under pm2, `DISCLUSTER_*` in the foreground).
+ */
+export async function startControl(env: NodeJS.ProcessEnv = process.env): Promise<ControlHandle> {
+  const loaded = loadModuleConfig(ControlConfigSchema, { moduleName: MODULE_NAME, env });
+  if (!loaded.ok) {
+    const logger = createLogger('info', {});
+    logger.error(
+      { issues: loaded.issues, keys: loaded.issues.map((issue) => issue.key) },
+      formatConfigIssues(MODULE_NAME, loaded.issues),
+    );
+    // Stay up, idle: exiting would make pm2 restart us in a loop with the same bad value, and
+    // `pm2 set` restarts the module anyway once the operator fixes it.
+    const idle = setInterval(() => undefined, 1 << 30);
+    return {
+      state: 'invalid-config',
+      close: async () => clearInterval(idle),
+    };
+  }
+  const control = new Control(
+    loaded.config,
+    createLogger(loaded.config.log_level, { hostId: loaded.config.host_id }),
+  );
+  await control.start();
+  return { state: 'running', close: () => control.close() };
+}
+
+class Control {
+  private readonly keys: HostKeyPair = generateHostKeyPair();
+  private readonly instanceId = randomUUID();
+  private readonly subjects;
+  private nc: NatsConnection | undefined;
+  private epoch: number | null = null;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private announceTimer: NodeJS.Timeout | undefined;
+  private pm2: Pm2Client | undefined;
+  private supervisor: ClusterSupervisor | undefined;
+  private closed = false;
+  /** Commands run one at a time: two assignments must not interleave their pm2 calls. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  public constructor(
+    private readonly config: ControlConfig,
+    private readonly logger: Logger,
+  ) {
+    this.subjects = fleetSubjects(config.bot);
+  }
+
+  public async start(): Promise<void> {
+    this.logger.info(
+      {
+        bot: this.config.bot,
+        role: this.config.role,
+        nats: this.config.nats_url,
+        instanceId: this.instanceId,
+      },
+      'discluster-control starting',
+    );
+    const nc = await connect(natsConnectOptions(this.config));
+    this.nc = nc;
+    this.logger.info({ server: nc.getServer() }, 'connected to NATS');
+    nc.closed().then((error) => {
+      if (this.closed) return;
+      // Closed for good (it never is with unlimited reconnects, unless auth is revoked): exit so
+      // pm2 restarts us with a fresh connection.
+      this.logger.fatal({ err: error }, 'NATS connection closed; exiting');
+      process.exit(1);
+    });
+    nc.subscribe(this.subjects.commands(this.config.host_id), {
+      callback: (_error, msg) => this.onCommand(msg),
+    });
+    nc.subscribe(this.subjects.broadcast, { callback: (_error, msg) => this.onCommand(msg) });
+    void this.announce();
+    this.heartbeat = setInterval(() => this.publishHeartbeat(), this.config.heartbeat_ms);
+    this.publishHeartbeat();
+  }
+
+  public async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.announceTimer);
+    this.supervisor?.close();
+    this.pm2?.disconnect();
+    await this.nc?.drain().catch(() => undefined);
+  }
+
+  private facts<T extends 'announce' | 'heartbeat'>(type: T) {
+    return {
+      v: 1 as const,
+      type,
+      hostId: this.config.host_id,
+      instanceId: this.instanceId,
+      role: this.config.role,
+      ...hostFacts(),
+      shardsPerCluster: this.config.shards_per_cluster,
+      version: packageVersion(),
+      publicKey: this.keys.publicKey,
+      epoch: this.epoch,
+      clusters: this.supervisor?.report() ?? [],
+      sentAt: Date.now(),
+    };
+  }
+
+  /** Asks MASTER to accept this host; retries every `retry_ms` until it answers ok (seed 003). */
+  private async announce(): Promise<void> {
+    if (this.closed || !this.nc) return;
+    try {
+      const reply = await this.nc.request(
+        this.subjects.announce,
+        encoder.encode(JSON.stringify(this.facts('announce'))),
+        {
+          timeout: Math.min(this.config.retry_ms, 5_000),
+        },
+      );
+      const parsed = FleetReplySchema.safeParse(JSON.parse(decoder.decode(reply.data)));
+      if (parsed.success && parsed.data.ok) {
+        this.logger.info('accepted by MASTER; waiting for an assignment');
+        return;
+      }
+      this.logger.warn(
+        { reply: parsed.success ? parsed.data : 'invalid' },
+        'MASTER did not accept the announce',
+      );
+    } catch (error) {
+      this.logger.info({ err: String(error) }, `no MASTER answered; retrying in ${this.config.retry_ms} ms`);
+    }
+    this.announceTimer = setTimeout(() => void this.announce(), this.config.retry_ms);
+  }
+
+  private publishHeartbeat(): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    this.nc.publish(
+      this.subjects.heartbeat(this.config.host_id),
+      encoder.encode(JSON.stringify(this.facts('heartbeat'))),
+    );
+  }
+
+  private onCommand(msg: Msg): void {
+    let command: HostCommand;
+    try {
+      const parsed = HostCommandSchema.safeParse(JSON.parse(decoder.decode(msg.data)));
+      if (!parsed.success)
+        throw new Error(
+          parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+        );
+      command = parsed.data;
+    } catch (error) {
+      // Logged without the payload: it may hold anything, including secrets someone mis-sent.
+      this.logger.warn({ subject: msg.subject, problem: String(error) }, 'rejected a malformed command');
+      this.reply(msg, {
+        v: 1,
+        ok: false,
+        error: { code: ErrorCode.InvalidMessage, message: 'malformed command' },
+      });
+      return;
+    }
+    this.queue = this.queue.then(async () => {
+      try {
+        await this.run(command);
+        this.reply(msg, { v: 1, ok: true, epoch: this.epoch });
+      } catch (error) {
+        const wire =
+          error instanceof DisclusterError
+            ? error.toJSON()
+            : {
+                code: ErrorCode.InvalidOption,
+                message: error instanceof Error ? error.message : String(error),
+              };
+        this.logger.warn({ command: command.type, error: wire }, 'command refused');
+        this.reply(msg, { v: 1, ok: false, error: wire });
+      }
+    });
+  }
+
+  private reply(msg: Msg, reply: FleetReply): void {
+    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+  }
+
+  private async run(command: HostCommand): Promise<void> {
+    switch (command.type) {
+      case 'assign':
+        return this.assign(command);
+      case 'stop-all':
+        this.logger.warn({ reason: command.reason }, 'stopping every cluster');
+        await this.supervisor?.stopAll();
+        return;
+      case 'revoke':
+        this.refuseStale(command.epoch);
+        await this.supervisor?.revoke(command.clusterIds);
+        return;
+      case 'rolling-restart':
+        throw new DisclusterError(
+          ErrorCode.InvalidOption,
+          'rolling-restart is not supported by this CONTROL yet',
+        );
+    }
+  }
+
+  private refuseStale(epoch: number): void {
+    if (this.epoch !== null && epoch < this.epoch)
+      throw new DisclusterError(
+        ErrorCode.StaleEpoch,
+        `epoch ${epoch} is older than the current epoch ${this.epoch}`,
+      );
+  }
+
+  private async assign(command: AssignCommand): Promise<void> {
+    if (command.hostId !== this.config.host_id)
+      throw new DisclusterError(
+        ErrorCode.InvalidMessage,
+        `assignment for host ${command.hostId}, not this one`,
+      );
+    this.refuseStale(command.epoch);
+    if (this.config.role === 'standby' && command.clusters.length > 0)
+      this.logger.info('standby host received clusters: taking over');
+    const script = this.config.script;
+    if (!script || !path.isAbsolute(script))
+      throw new DisclusterError(
+        ErrorCode.InvalidOption,
+        'script: must be set to the absolute path of the bot entry file',
+      );
+    const token = openSealed(
+      command.token,
+      this.keys,
+      tokenContext(this.config.bot, this.config.host_id, command.epoch),
+    );
+    const supervisor = await this.ensureSupervisor(script);
+    this.epoch = command.epoch;
+    this.logger.info(
+      { epoch: command.epoch, clusters: command.clusters.map((c) => c.clusterId) },
+      'assignment accepted; starting clusters',
+    );
+    await supervisor.apply({
+      epoch: command.epoch,
+      shardCount: command.shardCount,
+      gateway: command.gateway,
+      clusterIds: command.clusterIds,
+      clusters: command.clusters,
+      token,
+    });
+  }
+
+  private async ensureSupervisor(script: string): Promise<ClusterSupervisor> {
+    if (this.supervisor) return this.supervisor;
+    this.pm2 = await connectPm2();
+    this.supervisor = new ClusterSupervisor({
+      pm2: this.pm2,
+      bot: this.config.bot,
+      script,
+      nats: natsAccessForClusters(this.config),
+      logger: this.logger,
+      policy: { ...DEFAULT_RESTART_POLICY, maxFailedStarts: this.config.max_cluster_restarts },
+      onClusterFailed: (clusterId, attempts, reason) => {
+        this.logger.error({ clusterId, attempts, reason }, 'cluster failed; not restarting it');
+        this.publish(this.subjects.clusterFailed, {
+          v: 1,
+          type: 'cluster.failed',
+          hostId: this.config.host_id,
+          clusterId,
+          attempts,
+          reason,
+        });
+      },
+      onFatal: (clusterId, shardId, code, reason) => {
+        this.logger.error({ clusterId, shardId, code, reason }, 'fatal gateway error reported');
+        this.publish(this.subjects.fatal, {
+          v: 1,
+          type: 'fatal',
+          hostId: this.config.host_id,
+          clusterId,
+          shardId,
+          code,
+          reason,
+        });
+      },
+    });
+    return this.supervisor;
+  }
+
+  private publish(subject: string, body: unknown): void {
+    this.nc?.publish(subject, encoder.encode(JSON.stringify(body)));
+  }
+}

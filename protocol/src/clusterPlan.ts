@@ -1,0 +1,60 @@
+import { DisclusterError, ErrorCode } from './errors.js';
+
+/**
+ * How a host's shards become clusters (seed 003, DESIGN "Shards per cluster"). MASTER calls this
+ * for each host while building its plan and sends the result in the assignment, so cluster ids are
+ * numbered once, by MASTER, and unique across the fleet; CONTROL only runs what it is given.
+ */
+
+/** One cluster of a plan. */
+export interface PlannedCluster {
+  readonly clusterId: number;
+  readonly shardIds: readonly number[];
+}
+
+export interface SplitOptions {
+  /** The `shards_per_cluster` setting (default 10). Ignored when `maxConcurrency` is above 1. */
+  readonly shardsPerCluster: number;
+  /** Discord's `max_concurrency`: above 1, a cluster holds exactly that many shards. */
+  readonly maxConcurrency: number;
+  /** Id of the first cluster; the rest follow consecutively (default 0). */
+  readonly firstClusterId?: number;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new DisclusterError(ErrorCode.InvalidOption, `${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Shards per cluster under `options`: `maxConcurrency` when above 1, else `shardsPerCluster`. */
+export function clusterSize(options: SplitOptions): number {
+  const concurrency = positiveInt('maxConcurrency', options.maxConcurrency);
+  return concurrency > 1 ? concurrency : positiveInt('shardsPerCluster', options.shardsPerCluster);
+}
+
+/**
+ * Splits `shardIds` into clusters of {@link clusterSize} shards, in ascending shard order; only the
+ * last cluster may be smaller. Every shard appears exactly once. With `maxConcurrency > 1` and a
+ * host range aligned to `maxConcurrency` (MASTER's planner keeps host shares whole multiples of it
+ * where possible), each cluster holds one shard of every rate-limit key, so its shards can
+ * IDENTIFY together.
+ */
+export function splitIntoClusters(shardIds: readonly number[], options: SplitOptions): PlannedCluster[] {
+  const size = clusterSize(options);
+  const first = options.firstClusterId ?? 0;
+  if (!Number.isSafeInteger(first) || first < 0)
+    throw new DisclusterError(ErrorCode.InvalidClusterId, `firstClusterId must be >= 0, got ${first}`);
+  const sorted = [...shardIds].sort((a, b) => a - b);
+  sorted.forEach((id, index) => {
+    if (!Number.isSafeInteger(id) || id < 0)
+      throw new DisclusterError(ErrorCode.InvalidShard, `shard id must be a non-negative integer, got ${id}`);
+    if (index > 0 && sorted[index - 1] === id)
+      throw new DisclusterError(ErrorCode.InvalidShard, `shard ${id} is listed twice`);
+  });
+  const clusters: PlannedCluster[] = [];
+  for (let start = 0; start < sorted.length; start += size) {
+    clusters.push({ clusterId: first + clusters.length, shardIds: sorted.slice(start, start + size) });
+  }
+  return clusters;
+}
