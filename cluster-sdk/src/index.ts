@@ -38,6 +38,7 @@ export type { ClusterAssignment, ClusterOptions } from './cluster/ClusterOptions
 export type { ShardState, ShardStatus } from './cluster/ShardStatus.js';
 export { ClusterIpc } from './ipc/ClusterIpc.js';
 export type {
+  ClusterIpcBinding,
   ClusterIpcOptions,
   IpcHandler,
   IpcListener,

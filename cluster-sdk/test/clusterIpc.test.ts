@@ -160,6 +160,16 @@ describe('ClusterIpc requests', () => {
     // Cluster 2 dies: its connection closes, as when its process is killed.
     clusters[2]!.ipc.close();
     await clusters[2]!.nc.close();
+    // The server drops a closed client's subscriptions a moment later; until then a request to it
+    // times out instead of failing fast. Wait for the fleet's view to settle before asking everyone.
+    await waitFor(
+      async () =>
+        clusters[0]!.ipc.request(2, 'who', null, { timeoutMs: 200 }).then(
+          () => false,
+          (error: unknown) => isDisclusterError(error, ErrorCode.IpcClusterUnreachable),
+        ),
+      { description: 'cluster 2 gone from NATS' },
+    );
     const results = await clusters[0]!.ipc.requestAll('who', null, { timeoutMs: 500 });
     expect(results.map((r) => r.clusterId)).toEqual([0, 1, 2, 3]);
     expect(results[0]).toMatchObject({ ok: true, value: 'cluster-0' });

@@ -1,11 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { WebSocketManager, WebSocketShardEvents, CompressionMethod, type SessionInfo } from '@discordjs/ws';
+import type { WebSocketManager } from '@discordjs/ws';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import type { APIGatewayBotInfo, GatewayDispatchPayload, GatewaySendPayload } from 'discord-api-types/v10';
+import type { GatewaySendPayload } from 'discord-api-types/v10';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import type { FleetLink } from '../fleet/FleetLink.js';
+import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
+import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
+import { loadPm2Io } from '../pm2/pm2Io.js';
 import { NatsSessionStore } from '../session/NatsSessionStore.js';
+import { asError, redact, redactError } from '../util/redact.js';
 import {
   resolveClusterSettings,
   validateAssignment,
@@ -13,44 +18,27 @@ import {
   type ClusterOptions,
   type ResolvedClusterSettings,
 } from './ClusterOptions.js';
+import type { ClusterEvents } from './ClusterEvents.js';
+import { createShardManager } from './createShardManager.js';
 import { FATAL_CLOSE_CODES, isFatalCloseCode } from './fatalCloseCodes.js';
+import { joinFleet, openFleetLink } from './fleetMode.js';
 import { NatsLiveness } from './NatsLiveness.js';
+import { ShardFence, type ShardFenceHost } from './ShardFence.js';
+import { guardProcess, settleWithin, signalStopDeadlineMs } from './processGuards.js';
 import { ShardStatusTracker, type ShardState, type ShardStatus } from './ShardStatus.js';
 
-/** A fatal gateway close: the shard stays down and the fleet should stop. */
-export interface FatalShardClose {
-  readonly shardId: number;
-  readonly code: number;
-  readonly reason: string;
-}
+export type { ClusterEvents, FatalShardClose } from './ClusterEvents.js';
 
-/** Events of {@link Cluster}. */
-export interface ClusterEvents {
-  /** A gateway dispatch (`{op, t, s, d}`) of one of this cluster's shards. */
-  dispatch: [packet: GatewayDispatchPayload, shardId: number];
-  /** Every shard of this cluster is serving (emitted again after recovering from a fence). */
-  ready: [];
-  /** A shard changed state. */
-  shardState: [shardId: number, state: ShardState, previous: ShardState];
-  /** A shard keeps waiting to identify for a reason other than the rate limit (e.g. the budget floor). */
-  waiting: [shardId: number, reason: string];
-  /** A shard closed with a fatal code and will not reconnect. */
-  fatal: [close: FatalShardClose];
-  /** NATS was unreachable for `fenceAfterMs`: shards closed so another owner can take over. */
-  fenced: [];
-  /** NATS is back and the assignment still holds: shards reconnect (and RESUME). */
-  unfenced: [];
-  /** Something failed that the cluster survived (a listener, a NATS write, a malformed message). */
-  error: [error: Error];
-  /** Diagnostics. Never contains the token. */
-  debug: [message: string];
-}
-
-const FLEET_ONLY = 'running under CONTROL (fleet mode) is not wired yet: pass options.standalone';
+/** A shutdown asked for by CONTROL has no SIGKILL behind it, but must not hang forever either. */
+const CONTROL_SHUTDOWN_DEADLINE_MS = 10_000;
 
 /**
  * The shards of one cluster process, and its link to the other clusters. Bot code creates one,
  * listens for `dispatch`, and calls `start()`.
+ *
+ * Two modes, one start path: in a fleet (no `standalone` option) the assignment, the token and
+ * the NATS access arrive from CONTROL over pm2's IPC channel, never through the environment or
+ * argv; standalone, they are given in the options.
  *
  * @example
  * ```ts
@@ -63,9 +51,11 @@ const FLEET_ONLY = 'running under CONTROL (fleet mode) is not wired yet: pass op
 export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly settings: ResolvedClusterSettings;
   private assignmentValue: ClusterAssignment | null = null;
+  private fleet: FleetLink | null = null;
+  private reporter: StatusReporter | null = null;
   private nc: NatsConnection | null = null;
   private ownsConnection = false;
-  private ipcValue: ClusterIpc | null = null;
+  private readonly ipcValue: ClusterIpc;
   private manager: WebSocketManager | null = null;
   private throttler: NatsIdentifyThrottler | null = null;
   private sessions: NatsSessionStore | null = null;
@@ -73,19 +63,31 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private liveness: NatsLiveness | null = null;
   /** While set, @discordjs/ws's "forget this session" on destroy is ignored: we close to resume later. */
   private keepSessionsOnDestroy = false;
-  private fenced = false;
+  private readonly fence: ShardFence;
+  private readonly fatalShards = new Set<number>();
+  private startCalled = false;
+  private serving = false;
   private stopping = false;
+  private stopped: Promise<void> | null = null;
   private signalHandler: (() => void) | null = null;
+  private unguard: (() => void) | null = null;
 
   public constructor(private readonly options: ClusterOptions) {
     super();
     this.settings = resolveClusterSettings(options);
+    this.fence = new ShardFence(this.fenceHost());
+    // Created unbound, so bot code can register IPC listeners and handlers before start().
+    this.ipcValue = new ClusterIpc({
+      clusterIds: () => this.assignmentValue?.clusterIds ?? [],
+      maxPayloadBytes: this.settings.ipcMaxPayloadBytes,
+      onError: (error) => this.emitError(error),
+    });
     if (options.standalone) this.assignmentValue = validateAssignment(options.standalone.assignment);
   }
 
-  /** This cluster's id. */
+  /** This cluster's id (in a fleet, known from the environment as soon as `start()` was called). */
   public get id(): number {
-    return this.assignment.clusterId;
+    return this.assignmentValue?.clusterId ?? this.fleet?.clusterId ?? this.assignment.clusterId;
   }
 
   /** Shards this cluster serves. */
@@ -98,13 +100,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.assignment.shardCount;
   }
 
-  /** Events and requests to other clusters (available once `start()` has resolved). */
+  /**
+   * Events and requests to other clusters. Listeners and handlers can be registered at any time
+   * (before `start()` included); emitting and requesting work once `start()` has resolved.
+   */
   public get ipc(): ClusterIpc {
-    if (!this.ipcValue)
-      throw new DisclusterError(
-        ErrorCode.Closed,
-        'cluster.ipc is available once cluster.start() has resolved',
-      );
     return this.ipcValue;
   }
 
@@ -140,25 +140,125 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.manager.send(shardId, payload);
   }
 
-  /** Connects to NATS, starts IPC and every shard. Resolves once the shards are connecting (listen for `ready`). */
+  /**
+   * Gets the assignment (from the options, or from CONTROL in a fleet), connects to NATS, starts
+   * IPC and every shard. Resolves once every shard has been READY (or RESUMED) once; a shard held
+   * back (the session-start floor) keeps it pending, so listen for `ready`, `waiting` and `fatal`.
+   */
   public async start(): Promise<void> {
-    if (this.manager)
+    if (this.startCalled)
       throw new DisclusterError(ErrorCode.InvalidOption, 'cluster.start() was already called');
+    this.startCalled = true;
     const standalone = this.options.standalone;
-    if (!standalone) throw new DisclusterError(ErrorCode.InvalidOption, FLEET_ONLY);
-    const assignment = this.assignment;
-    this.nc = await this.connectNats(standalone.nats);
-    this.tracker = new ShardStatusTracker(assignment.shardIds, (shardId, state, previous) =>
+    // Opening the fleet link checks its preconditions (pm2 IPC, cluster id) before anything is installed.
+    if (!standalone) this.fleet = openFleetLink(this.fleetHandlers());
+    if (this.settings.handleProcessErrors) {
+      this.unguard = guardProcess({
+        isServing: () => this.serving,
+        isStopping: () => this.stopping,
+        stop: () => this.stop(),
+      });
+    }
+    if (this.settings.handleSignals) this.installSignalHandlers();
+    const { assignment, nats } = standalone
+      ? { assignment: this.assignment, nats: standalone.nats }
+      : await joinFleet(this.fleet!);
+    this.assignmentValue = assignment;
+    if (this.stopping) return;
+    await this.startShards(assignment, nats);
+  }
+
+  /**
+   * Closes every shard with a resumable close code, saves sessions to NATS so a restarted or moved
+   * cluster RESUMEs, and closes IPC and NATS. Every call returns the same promise.
+   */
+  public stop(): Promise<void> {
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  private get assignment(): ClusterAssignment {
+    if (!this.assignmentValue)
+      throw new DisclusterError(
+        ErrorCode.Closed,
+        'the assignment is known once cluster.start() has received it from CONTROL',
+      );
+    return this.assignmentValue;
+  }
+
+  private fleetHandlers(): Parameters<typeof openFleetLink>[0] {
+    return {
+      resendMs: this.settings.statusIntervalMs,
+      onError: (error) => this.emitError(error),
+      onDebug: (message) => this.emitDebug(message),
+      onUpdated: (update) => {
+        if (!this.assignmentValue) return;
+        this.assignmentValue = { ...this.assignmentValue, ...update };
+        this.throttler
+          ?.updateBudget(update.gateway.session_start_limit)
+          .catch((error: unknown) => this.emitError(asError(error)));
+        this.reporter?.changed();
+      },
+      onShutdown: (reason) =>
+        void this.exitAfterStop(`CONTROL asked: ${reason}`, 0, CONTROL_SHUTDOWN_DEADLINE_MS),
+      // Without pm2 nobody supervises this process and CONTROL cannot renew its leases: another
+      // owner may soon start these shards, so they must close (Promise 2).
+      onDisconnected: () =>
+        void this.exitAfterStop('lost the IPC channel to pm2', 1, CONTROL_SHUTDOWN_DEADLINE_MS),
+    };
+  }
+
+  /** The start path shared by both modes, once the assignment and NATS access are known. */
+  private async startShards(
+    assignment: ClusterAssignment,
+    nats: ConnectionOptions | NatsConnection,
+  ): Promise<void> {
+    this.nc = await this.connectNats(nats, assignment.clusterId);
+    const tracker = new ShardStatusTracker(assignment.shardIds, (shardId, state, previous) =>
       this.onShardState(shardId, state, previous),
     );
-
+    this.tracker = tracker;
     this.sessions = await NatsSessionStore.create(this.nc, {
       bot: assignment.bot,
       shardCount: assignment.shardCount,
       flushIntervalMs: this.settings.sessionFlushIntervalMs,
     });
-    this.sessions.on('debug', (message) => this.emit('debug', message));
-    this.throttler = await NatsIdentifyThrottler.create(this.nc, {
+    this.sessions.on('debug', (message) => this.emitDebug(message));
+    this.throttler = await this.createThrottler(this.nc, assignment);
+
+    this.ipcValue.bind({ nc: this.nc, bot: assignment.bot, clusterId: assignment.clusterId });
+    await this.ipcValue.start();
+
+    this.manager = createShardManager({
+      assignment,
+      settings: this.settings,
+      sessions: this.sessions,
+      throttler: this.throttler,
+      tracker,
+      keepSessions: () => this.keepSessionsOnDestroy,
+      closingOnPurpose: () => this.fence.fenced || this.stopping,
+      onDispatch: (packet, shardId) => this.emit('dispatch', packet, shardId),
+      onShardError: (shardId, error) => this.onShardError(shardId, error),
+      onDebug: (message) => this.emitDebug(message),
+    });
+    this.liveness = new NatsLiveness(this.nc, {
+      lostAfterMs: this.settings.fenceAfterMs,
+      onLost: () => void this.fence.lost(),
+      onRestored: () => void this.fence.restored(),
+    });
+    this.liveness.start();
+    this.startReporting(assignment);
+    // Serving from here: everything is wired and the shards are on their way, so a stray rejection
+    // in bot code no longer means "the cluster never started" (see guardProcess).
+    this.serving = !this.stopping;
+    await this.manager.connect();
+  }
+
+  private async createThrottler(
+    nc: NatsConnection,
+    assignment: ClusterAssignment,
+  ): Promise<NatsIdentifyThrottler> {
+    const throttler = await NatsIdentifyThrottler.create(nc, {
       bot: assignment.bot,
       shardCount: assignment.shardCount,
       maxConcurrency: assignment.gateway.session_start_limit.max_concurrency,
@@ -166,164 +266,119 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       safetyMarginMs: this.settings.identifySafetyMarginMs,
       budgetFloor: this.settings.sessionStartFloor,
     });
-    this.throttler.on('waiting', (shardId, reason) => {
+    throttler.on('waiting', (shardId, reason) => {
       this.tracker?.setState(shardId, 'waiting', reason.message);
       this.emit('waiting', shardId, reason.message);
     });
-    this.throttler.on('debug', (message) => this.emit('debug', message));
-    this.throttler.on('granted', (shardId) =>
-      this.emit('debug', `identify granted to shard ${shardId} at ${Date.now()}`),
+    throttler.on('debug', (message) => this.emitDebug(message));
+    throttler.on('granted', (shardId) =>
+      this.emitDebug(`identify granted to shard ${shardId} at ${Date.now()}`),
     );
-    await this.throttler.updateBudget(assignment.gateway.session_start_limit);
-
-    this.ipcValue = new ClusterIpc({
-      nc: this.nc,
-      bot: assignment.bot,
-      clusterId: assignment.clusterId,
-      clusterIds: () => this.assignment.clusterIds,
-      maxPayloadBytes: this.settings.ipcMaxPayloadBytes,
-      onError: (error) => this.emit('error', error),
-    });
-    await this.ipcValue.start();
-
-    this.manager = this.createManager(assignment);
-    this.liveness = new NatsLiveness(this.nc, {
-      lostAfterMs: this.settings.fenceAfterMs,
-      onLost: () => void this.fence(),
-      onRestored: () => void this.unfence(),
-    });
-    this.liveness.start();
-    if (this.settings.handleSignals) this.installSignalHandlers();
-    await this.manager.connect();
+    await throttler.updateBudget(assignment.gateway.session_start_limit);
+    return throttler;
   }
 
-  /**
-   * Closes every shard with a resumable close code, saves sessions to NATS so a restarted or moved
-   * cluster RESUMEs, and closes IPC and NATS.
-   */
-  public async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.liveness?.stop();
-    if (this.signalHandler) {
-      process.off('SIGINT', this.signalHandler);
-      process.off('SIGTERM', this.signalHandler);
+  /** Status to CONTROL (fleet) and metrics to pm2 (under pm2, either mode). */
+  private startReporting(assignment: ClusterAssignment): void {
+    const fleet = this.fleet;
+    if (fleet) {
+      this.reporter = new StatusReporter({
+        send: () => void fleet.sendStatus(this.status()),
+        coalesceMs: STATUS_COALESCE_MS,
+        intervalMs: this.settings.statusIntervalMs,
+      });
+      this.reporter.start();
     }
-    await this.closeShardsForResume('cluster stopping');
-    for (const id of this.shardIds) this.tracker?.setState(id, 'idle');
-    await this.sessions?.close().catch((error: unknown) => this.emit('error', asError(error)));
-    await this.throttler?.close().catch((error: unknown) => this.emit('error', asError(error)));
-    this.ipcValue?.close();
-    if (this.ownsConnection) await this.nc?.drain().catch(() => this.nc?.close());
+    try {
+      const io = loadPm2Io();
+      if (io) {
+        registerPm2Metrics(io, {
+          clusterId: assignment.clusterId,
+          shardIds: assignment.shardIds,
+          status: () => this.status(),
+          report: () => this.report(),
+        });
+      }
+    } catch (error) {
+      // Metrics are a convenience: a broken @pm2/io must not keep shards down.
+      this.emitError(new Error(`pm2 metrics unavailable: ${asError(error).message}`));
+    }
   }
 
-  private get assignment(): ClusterAssignment {
-    if (!this.assignmentValue) throw new DisclusterError(ErrorCode.InvalidOption, FLEET_ONLY);
-    return this.assignmentValue;
+  /** The `status` pm2 action's answer. */
+  private report(): unknown {
+    return {
+      clusterId: this.assignmentValue?.clusterId ?? null,
+      mode: this.fleet ? 'fleet' : 'standalone',
+      epoch: this.fleet?.epoch ?? null,
+      fenced: this.fence.fenced,
+      revoked: this.fence.revoked,
+      shards: this.status(),
+    };
   }
 
-  private async connectNats(nats: ConnectionOptions | NatsConnection): Promise<NatsConnection> {
+  private async connectNats(
+    nats: ConnectionOptions | NatsConnection,
+    clusterId: number,
+  ): Promise<NatsConnection> {
     if ('publish' in nats && typeof nats.publish === 'function') return nats;
     this.ownsConnection = true;
     // Never give up reconnecting: fencing, not a dead connection, is how NATS loss is handled.
     return connect({
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
-      name: `discluster-cluster`,
+      // The client otherwise builds two stack-capturing Errors per request in case it fails; IPC
+      // latency halves without them (bench/results/sdk.md). Errors still carry a message and code.
+      noAsyncTraces: true,
+      name: `discluster-cluster-${clusterId}`,
       ...(nats as ConnectionOptions),
     });
-  }
-
-  private createManager(assignment: ClusterAssignment): WebSocketManager {
-    const sessions = this.sessions!;
-    const throttler = this.throttler!;
-    const tracker = this.tracker!;
-    const gateway: APIGatewayBotInfo = assignment.gateway;
-    const manager = new WebSocketManager({
-      token: assignment.token,
-      intents: this.settings.intents,
-      shardCount: assignment.shardCount,
-      shardIds: [...assignment.shardIds],
-      // The fleet already has /gateway/bot; one REST call per cluster would multiply against its rate limit.
-      rest: { get: async () => gateway } as unknown as ConstructorParameters<
-        typeof WebSocketManager
-      >[0]['rest'],
-      compression: this.settings.compression === 'zlib-stream' ? CompressionMethod.ZlibSync : null,
-      buildIdentifyThrottler: () => ({
-        waitForIdentify: async (shardId: number, signal: AbortSignal) => {
-          tracker.setState(shardId, 'waiting');
-          await throttler.waitForIdentify(shardId, signal);
-          tracker.setState(shardId, 'identifying');
-        },
-      }),
-      retrieveSessionInfo: async (shardId: number): Promise<SessionInfo | null> => {
-        const session = await sessions.retrieveSessionInfo(shardId);
-        // @discordjs/ws also asks on every dispatch; only a shard that is (re)connecting is resuming.
-        const state = tracker.state(shardId);
-        const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
-        if (connecting && session && session.shardCount === assignment.shardCount)
-          tracker.setState(shardId, 'resuming');
-        return session;
-      },
-      updateSessionInfo: (shardId: number, info: SessionInfo | null) => {
-        if (info === null && this.keepSessionsOnDestroy) return;
-        sessions.updateSessionInfo(shardId, info);
-      },
-    });
-    manager.on(WebSocketShardEvents.Dispatch, (packet, shardId) => {
-      tracker.onDispatch(shardId, packet.t, packet.d);
-      this.emit('dispatch', packet, shardId);
-    });
-    manager.on(WebSocketShardEvents.Ready, (_data, shardId) => tracker.setState(shardId, 'ready'));
-    manager.on(WebSocketShardEvents.Resumed, (shardId) => tracker.setState(shardId, 'ready'));
-    manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) =>
-      tracker.onHeartbeat(shardId, latency),
-    );
-    manager.on(WebSocketShardEvents.Closed, (code, shardId) => {
-      tracker.onClosed(shardId, code);
-      if (!this.fenced && !this.stopping) tracker.setState(shardId, 'disconnected');
-    });
-    manager.on(WebSocketShardEvents.Error, (error, shardId) => this.onShardError(shardId, error));
-    manager.on(WebSocketShardEvents.Debug, (message, shardId) =>
-      this.emit('debug', `[shard ${shardId}] ${message}`),
-    );
-    return manager;
   }
 
   private onShardError(shardId: number, error: Error): void {
     const code = this.tracker?.snapshot().find((shard) => shard.id === shardId)?.lastCloseCode ?? null;
     if (isFatalCloseCode(code)) {
+      this.fatalShards.add(shardId);
       this.tracker?.setState(shardId, 'idle');
-      this.emit('fatal', { shardId, code, reason: `${FATAL_CLOSE_CODES[code]} (${error.message})` });
+      const reason = redact(`${FATAL_CLOSE_CODES[code]} (${error.message})`);
+      this.emit('fatal', { shardId, code, reason });
+      void this.fleet?.sendFatal(shardId, code, reason);
       return;
     }
-    this.emit('error', new Error(`shard ${shardId}: ${error.message}`, { cause: error }));
+    this.emitError(new Error(`shard ${shardId}: ${error.message}`, { cause: error }));
   }
 
   private onShardState(shardId: number, state: ShardState, previous: ShardState): void {
     this.emit('shardState', shardId, state, previous);
+    this.reporter?.changed();
     if (state === 'ready' && this.tracker?.allInState('ready')) {
       this.emit('ready');
     }
   }
 
-  /** Lost NATS: close shards so that the lease owner (after expiry) is the only one serving them. */
-  private async fence(): Promise<void> {
-    if (this.fenced || this.stopping) return;
-    this.fenced = true;
-    this.emit('debug', `NATS unreachable for ${this.settings.fenceAfterMs} ms: fencing shards`);
-    for (const id of this.shardIds) this.tracker?.setState(id, 'fenced');
-    await this.closeShardsForResume('fenced: NATS unreachable');
-    this.emit('fenced');
-  }
-
-  /** NATS is back. Standalone, the assignment is our own; in a fleet CONTROL confirms it first. */
-  private async unfence(): Promise<void> {
-    if (!this.fenced || this.stopping || !this.manager) return;
-    this.fenced = false;
-    this.emit('debug', 'NATS reachable again: reconnecting shards');
-    this.emit('unfenced');
-    await this.manager.connect().catch((error: unknown) => this.emit('error', asError(error)));
+  private fenceHost(): ShardFenceHost {
+    return {
+      fenceAfterMs: this.settings.fenceAfterMs,
+      retryMs: this.settings.statusIntervalMs,
+      isStopping: () => this.stopping,
+      natsLost: () => this.liveness?.isLost ?? false,
+      hasFatalShard: () => this.fatalShards.size > 0,
+      markFenced: () => {
+        for (const id of this.shardIds) if (!this.fatalShards.has(id)) this.tracker?.setState(id, 'fenced');
+      },
+      closeShards: (reason) => this.closeShardsForResume(reason),
+      reconnectShards: async () => this.manager?.connect(),
+      // A fleet asks CONTROL (another machine may own the shards by now); standalone asks the option.
+      confirm: () => this.fleet?.confirm() ?? this.options.confirmAssignment?.() ?? Promise.resolve(true),
+      onFenced: () => {
+        this.emit('fenced');
+        void this.fleet?.sendFenced();
+      },
+      onUnfenced: () => this.emit('unfenced'),
+      onRevoked: () => this.emit('revoked'),
+      debug: (message) => this.emitDebug(message),
+      error: (error) => this.emitError(error),
+    };
   }
 
   private async closeShardsForResume(reason: string): Promise<void> {
@@ -333,21 +388,56 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       // 4200 is @discordjs/ws's "resuming" close: any code but 1000/1001 keeps the session resumable.
       await this.manager.destroy({ code: 4200, reason });
     } catch (error) {
-      this.emit('error', asError(error));
+      this.emitError(asError(error));
     } finally {
       this.keepSessionsOnDestroy = false;
     }
   }
 
+  private async stopOnce(): Promise<void> {
+    this.stopping = true;
+    this.serving = false;
+    this.liveness?.stop();
+    if (this.signalHandler) {
+      process.off('SIGINT', this.signalHandler);
+      process.off('SIGTERM', this.signalHandler);
+    }
+    await this.fence.settled();
+    await this.closeShardsForResume('cluster stopping');
+    for (const id of this.assignmentValue?.shardIds ?? []) this.tracker?.setState(id, 'idle');
+    await this.sessions?.close().catch((error: unknown) => this.emitError(asError(error)));
+    await this.throttler?.close().catch((error: unknown) => this.emitError(asError(error)));
+    this.ipcValue.close();
+    if (this.ownsConnection) await this.nc?.drain().catch(() => this.nc?.close());
+    this.reporter?.stop();
+    // The last word to CONTROL: every shard idle, sessions saved.
+    if (this.fleet && this.tracker) await this.fleet.sendStatus(this.status());
+    this.fleet?.close();
+    this.unguard?.();
+  }
+
+  /** Stops within `deadlineMs` (sessions as of the last flush if NATS hangs), then exits. */
+  private async exitAfterStop(why: string, code: number, deadlineMs: number): Promise<void> {
+    this.emitDebug(`stopping: ${why}`);
+    if (!(await settleWithin(this.stop(), deadlineMs))) {
+      process.stderr.write(`discluster-sdk: stop did not finish within ${deadlineMs} ms; exiting anyway\n`);
+    }
+    process.exit(code);
+  }
+
   private installSignalHandlers(): void {
-    this.signalHandler = () => {
-      void this.stop().finally(() => process.exit(0));
-    };
+    this.signalHandler = () => void this.exitAfterStop('signal', 0, signalStopDeadlineMs());
     process.once('SIGINT', this.signalHandler);
     process.once('SIGTERM', this.signalHandler);
   }
-}
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+  private emitDebug(message: string): void {
+    if (this.listenerCount('debug') > 0) this.emit('debug', redact(message));
+  }
+
+  private emitError(error: Error): void {
+    redactError(error);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.stderr.write(`discluster-sdk: ${error.message}\n`);
+  }
 }

@@ -1,7 +1,12 @@
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewayBotInfo } from 'discord-api-types/v10';
 import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'discluster-protocol';
+import { isUnderPm2 } from '../pm2/pm2Io.js';
+import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';
+
+/** nats-server refuses a stream max_age below 100 ms (the identify slot bucket's TTL). */
+const MIN_SLOT_TTL_MS = 100;
 
 /** Which shards a cluster runs, and everything it needs to run them. In a fleet, CONTROL sends it. */
 export interface ClusterAssignment {
@@ -54,6 +59,21 @@ export interface ClusterOptions {
   readonly ipcMaxPayloadBytes?: number;
   /** Close shards, save sessions and exit on SIGINT/SIGTERM. Default: true in a fleet, false standalone. */
   readonly handleSignals?: boolean;
+  /**
+   * Standalone only: asked when NATS is back after a fence; the shards reconnect only if it resolves
+   * `true` (e.g. after checking that this process still holds their leases). Without it a standalone
+   * cluster reconnects at once. In a fleet CONTROL answers this question.
+   */
+  readonly confirmAssignment?: () => Promise<boolean>;
+  /** Fleet: send CONTROL a status report at least this often (changes are reported within 250 ms). Default 5000 ms. */
+  readonly statusIntervalMs?: number;
+  /**
+   * Install the SDK's `uncaughtException` / `unhandledRejection` handlers: an uncaught exception
+   * closes the shards for resume, saves sessions and exits 1; an unhandled rejection is logged, and
+   * exits the same way only while the cluster is not serving yet (typically `start()` failing). Default: true when running under pm2, whose
+   * injected APM otherwise swallows rejections; false elsewhere, where Node's defaults apply.
+   */
+  readonly handleProcessErrors?: boolean;
 }
 
 export interface ResolvedClusterSettings {
@@ -66,6 +86,8 @@ export interface ResolvedClusterSettings {
   readonly identifySafetyMarginMs: number | null;
   readonly ipcMaxPayloadBytes: number;
   readonly handleSignals: boolean;
+  readonly statusIntervalMs: number;
+  readonly handleProcessErrors: boolean;
 }
 
 /** Whether the optional `zlib-sync` package can be loaded (compression's safe decoder). */
@@ -90,12 +112,19 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
   const compression =
     options.compression === undefined ? (zlibSyncAvailable() ? 'zlib-stream' : null) : options.compression;
   if (compression !== null) oneOfOption('compression', compression, ['zlib-stream']);
+  checkConfirmAssignment(options);
   if (compression === 'zlib-stream' && !zlibSyncAvailable()) {
     throw new DisclusterError(
       ErrorCode.InvalidOption,
       'Invalid option compression: zlib-stream needs the zlib-sync package (npm install zlib-sync), or set compression: null',
     );
   }
+  const identifyWindowMs = integerOption('identifyWindowMs', options.identifyWindowMs ?? 5000, 1);
+  const identifySafetyMarginMs =
+    options.identifySafetyMarginMs === undefined
+      ? null
+      : integerOption('identifySafetyMarginMs', options.identifySafetyMarginMs, 10);
+  checkIdentifySlotTtl(identifyWindowMs, identifySafetyMarginMs ?? defaultSafetyMarginMs(identifyWindowMs));
   return Object.freeze({
     intents: options.intents,
     compression,
@@ -106,14 +135,43 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
       options.sessionFlushIntervalMs ?? 1000,
       1,
     ),
-    identifyWindowMs: integerOption('identifyWindowMs', options.identifyWindowMs ?? 5000, 1),
-    identifySafetyMarginMs:
-      options.identifySafetyMarginMs === undefined
-        ? null
-        : integerOption('identifySafetyMarginMs', options.identifySafetyMarginMs, 10),
+    identifyWindowMs,
+    identifySafetyMarginMs,
     ipcMaxPayloadBytes: integerOption('ipcMaxPayloadBytes', options.ipcMaxPayloadBytes ?? 512 * 1024, 64),
     handleSignals: options.handleSignals ?? options.standalone === undefined,
+    statusIntervalMs: integerOption('statusIntervalMs', options.statusIntervalMs ?? 5000, 100),
+    handleProcessErrors: options.handleProcessErrors ?? isUnderPm2(),
   });
+}
+
+/**
+ * The identify slot bucket's TTL is window + margin, and nats-server refuses a stream max_age
+ * below 100 ms: refuse such a window here, naming the option the bot author set, rather than in
+ * `start()` after NATS was already touched.
+ */
+function checkIdentifySlotTtl(windowMs: number, marginMs: number): void {
+  if (windowMs + marginMs >= MIN_SLOT_TTL_MS) return;
+  throw new DisclusterError(
+    ErrorCode.InvalidOption,
+    `Invalid option identifyWindowMs: identifyWindowMs + identifySafetyMarginMs is ${windowMs + marginMs} ms, ` +
+      `but NATS needs at least ${MIN_SLOT_TTL_MS} ms (Discord's window is 5000 ms)`,
+  );
+}
+
+function checkConfirmAssignment(options: ClusterOptions): void {
+  if (options.confirmAssignment === undefined) return;
+  if (typeof options.confirmAssignment !== 'function') {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option confirmAssignment: expected a function returning Promise<boolean>',
+    );
+  }
+  if (options.standalone === undefined) {
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option confirmAssignment: it applies to standalone mode only; in a fleet CONTROL confirms the assignment after a fence',
+    );
+  }
 }
 
 /** Checks an assignment (from code or from CONTROL) before any shard starts. */

@@ -71,17 +71,26 @@ export class ShardStatusTracker {
     return this.shards.get(shardId)?.state;
   }
 
+  /**
+   * The READY payload, seen before the shard is marked ready: @discordjs/ws emits its `ready`
+   * event before the READY dispatch, and status read in a `ready` listener must count the guilds.
+   */
+  public onReady(shardId: number, data: unknown): void {
+    const shard = this.shards.get(shardId);
+    if (!shard) return;
+    const guilds = (data as { guilds?: Array<{ id: string }> }).guilds ?? [];
+    shard.guilds = new Set(guilds.map((guild) => guild.id));
+  }
+
   /** Called for every dispatch: counts it and follows the guild list. */
   public onDispatch(shardId: number, eventName: string, data: unknown): void {
     const shard = this.shards.get(shardId);
     if (!shard) return;
     shard.events++;
     switch (eventName) {
-      case 'READY': {
-        const guilds = (data as { guilds?: Array<{ id: string }> }).guilds ?? [];
-        shard.guilds = new Set(guilds.map((guild) => guild.id));
+      case 'READY':
+        this.onReady(shardId, data);
         break;
-      }
       case 'GUILD_CREATE':
         shard.guilds.add((data as { id: string }).id);
         break;

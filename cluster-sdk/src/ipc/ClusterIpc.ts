@@ -26,11 +26,20 @@ export interface IpcRequestOptions {
   readonly timeoutMs?: number;
 }
 
-export interface ClusterIpcOptions {
+/** Where a {@link ClusterIpc} talks: known once the cluster has its assignment and its NATS connection. */
+export interface ClusterIpcBinding {
   readonly nc: NatsConnection;
   readonly bot: string;
   /** This cluster's id. */
   readonly clusterId: number;
+}
+
+/**
+ * Options of {@link ClusterIpc}. With `nc`, `bot` and `clusterId` it is bound at once; without
+ * them, listeners and handlers can be registered first and {@link ClusterIpc.bind} comes later
+ * (a `Cluster` binds its IPC in `start()`, after bot code registered its handlers).
+ */
+export interface ClusterIpcOptions extends Partial<ClusterIpcBinding> {
   /** Cluster ids of the current plan: whom `requestAll` asks. */
   readonly clusterIds: () => readonly number[];
   /** Largest serialised event, request or reply. Default 512 KiB (NATS' default max is 1 MiB). */
@@ -54,27 +63,34 @@ export class ClusterIpc {
   private readonly listeners = new Map<string, Set<IpcListener>>();
   private readonly handlers = new Map<string, IpcHandler>();
   private readonly subscriptions: Subscription[] = [];
-  private readonly subjects: ReturnType<typeof ipcSubjects>;
+  private binding: (ClusterIpcBinding & { subjects: ReturnType<typeof ipcSubjects> }) | null = null;
   private readonly maxPayloadBytes: number;
   private readonly defaultTimeoutMs: number;
   private readonly encoder = new TextEncoder();
 
   public constructor(private readonly options: ClusterIpcOptions) {
-    this.subjects = ipcSubjects(options.bot);
+    const { nc, bot, clusterId } = options;
+    if (nc !== undefined && bot !== undefined && clusterId !== undefined) this.bind({ nc, bot, clusterId });
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
+  /** Sets the connection, bot and cluster id of an IPC created without them. Once only. */
+  public bind(binding: ClusterIpcBinding): void {
+    if (this.binding) throw new DisclusterError(ErrorCode.InvalidOption, 'ClusterIpc is already bound');
+    this.binding = { ...binding, subjects: ipcSubjects(binding.bot) };
+  }
+
   /** Subscribes to this cluster's subjects. Resolves once the server has them, so no early event is missed. */
   public async start(): Promise<void> {
-    const { nc, clusterId } = this.options;
+    const { nc, clusterId, subjects } = this.bound();
     const onEvent = (error: Error | null, msg: Msg): void => {
       if (!error) this.deliverEvent(msg);
     };
     this.subscriptions.push(
-      nc.subscribe(this.subjects.broadcast, { callback: onEvent }),
-      nc.subscribe(this.subjects.events(clusterId), { callback: onEvent }),
-      nc.subscribe(this.subjects.requests(clusterId), {
+      nc.subscribe(subjects.broadcast, { callback: onEvent }),
+      nc.subscribe(subjects.events(clusterId), { callback: onEvent }),
+      nc.subscribe(subjects.requests(clusterId), {
         callback: (error, msg) => {
           if (!error) void this.answer(msg);
         },
@@ -99,12 +115,14 @@ export class ClusterIpc {
 
   /** Sends an event to every cluster of the bot, this one included. */
   public emit(name: string, data?: unknown): void {
-    this.options.nc.publish(this.subjects.broadcast, this.encodeEnvelope(name, data));
+    const { nc, subjects } = this.bound();
+    nc.publish(subjects.broadcast, this.encodeEnvelope(name, data));
   }
 
   /** Sends an event to one cluster. Nothing happens if that cluster is not listening. */
   public emitTo(clusterId: number, name: string, data?: unknown): void {
-    this.options.nc.publish(this.subjects.events(clusterId), this.encodeEnvelope(name, data));
+    const { nc, subjects } = this.bound();
+    nc.publish(subjects.events(clusterId), this.encodeEnvelope(name, data));
   }
 
   /** Answers requests named `name`. One handler per name; a later call replaces it. */
@@ -129,7 +147,8 @@ export class ClusterIpc {
     const timeout = checkTimeout(options.timeoutMs ?? this.defaultTimeoutMs);
     let msg: Msg;
     try {
-      msg = await this.options.nc.request(this.subjects.requests(clusterId), payload, { timeout });
+      const { nc, subjects } = this.bound();
+      msg = await nc.request(subjects.requests(clusterId), payload, { timeout });
     } catch (error) {
       throw requestFailure(error, clusterId, name, timeout);
     }
@@ -206,7 +225,7 @@ export class ClusterIpc {
         ok: false,
         error: {
           code: ErrorCode.IpcNoHandler,
-          message: `cluster ${this.options.clusterId} has no handler for "${envelope.name}"`,
+          message: `cluster ${this.bound().clusterId} has no handler for "${envelope.name}"`,
         },
       });
       return;
@@ -222,7 +241,7 @@ export class ClusterIpc {
         error: {
           code: ErrorCode.IpcHandlerFailed,
           message:
-            `handler for "${envelope.name}" on cluster ${this.options.clusterId} failed: ${message}`.slice(
+            `handler for "${envelope.name}" on cluster ${this.bound().clusterId} failed: ${message}`.slice(
               0,
               4096,
             ),
@@ -291,7 +310,7 @@ export class ClusterIpc {
 
   private encodeEnvelope(name: string, data: unknown): Uint8Array {
     checkName(name);
-    const envelope: IpcEnvelope = { v: 1, name, from: this.options.clusterId, data: data ?? null };
+    const envelope: IpcEnvelope = { v: 1, name, from: this.bound().clusterId, data: data ?? null };
     let text: string;
     try {
       text = JSON.stringify(envelope);
@@ -308,6 +327,16 @@ export class ClusterIpc {
       );
     }
     return bytes;
+  }
+
+  private bound(): ClusterIpcBinding & { subjects: ReturnType<typeof ipcSubjects> } {
+    if (!this.binding) {
+      throw new DisclusterError(
+        ErrorCode.Closed,
+        'IPC can send once cluster.start() has resolved (listeners and handlers can be registered before)',
+      );
+    }
+    return this.binding;
   }
 
   private reportError(error: Error): void {

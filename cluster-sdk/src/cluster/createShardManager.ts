@@ -1,0 +1,84 @@
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents, type SessionInfo } from '@discordjs/ws';
+import type { APIGatewayBotInfo, GatewayDispatchPayload } from 'discord-api-types/v10';
+import type { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
+import type { NatsSessionStore } from '../session/NatsSessionStore.js';
+import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
+import type { ShardStatusTracker } from './ShardStatus.js';
+
+/** What the gateway shards of one cluster are wired to. */
+export interface ShardManagerWiring {
+  readonly assignment: ClusterAssignment;
+  readonly settings: ResolvedClusterSettings;
+  readonly sessions: NatsSessionStore;
+  readonly throttler: NatsIdentifyThrottler;
+  readonly tracker: ShardStatusTracker;
+  /** True while shards are closed on purpose to RESUME later (fence, stop): their sessions are kept. */
+  readonly keepSessions: () => boolean;
+  /** True while a socket close is expected (fence, stop) rather than a disconnection. */
+  readonly closingOnPurpose: () => boolean;
+  readonly onDispatch: (packet: GatewayDispatchPayload, shardId: number) => void;
+  readonly onShardError: (shardId: number, error: Error) => void;
+  readonly onDebug: (message: string) => void;
+}
+
+/**
+ * The @discordjs/ws manager of a cluster's shards, with Discluster's identify throttler (fleet-wide
+ * identify compliance) and session store (RESUME from NATS KV), and the status tracker fed from
+ * its events.
+ */
+export function createShardManager(wiring: ShardManagerWiring): WebSocketManager {
+  const { assignment, settings, sessions, throttler, tracker } = wiring;
+  const gateway: APIGatewayBotInfo = assignment.gateway;
+  const manager = new WebSocketManager({
+    token: assignment.token,
+    intents: settings.intents,
+    shardCount: assignment.shardCount,
+    shardIds: [...assignment.shardIds],
+    // The fleet already has /gateway/bot; one REST call per cluster would multiply against its rate limit.
+    rest: { get: async () => gateway } as unknown as ConstructorParameters<
+      typeof WebSocketManager
+    >[0]['rest'],
+    compression: settings.compression === 'zlib-stream' ? CompressionMethod.ZlibSync : null,
+    buildIdentifyThrottler: () => ({
+      waitForIdentify: async (shardId: number, signal: AbortSignal) => {
+        tracker.setState(shardId, 'waiting');
+        await throttler.waitForIdentify(shardId, signal);
+        tracker.setState(shardId, 'identifying');
+      },
+    }),
+    retrieveSessionInfo: async (shardId: number): Promise<SessionInfo | null> => {
+      const session = await sessions.retrieveSessionInfo(shardId);
+      // @discordjs/ws also asks on every dispatch; only a shard that is (re)connecting is resuming.
+      const state = tracker.state(shardId);
+      const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
+      if (connecting && session && session.shardCount === assignment.shardCount)
+        tracker.setState(shardId, 'resuming');
+      return session;
+    },
+    updateSessionInfo: (shardId: number, info: SessionInfo | null) => {
+      if (info === null && wiring.keepSessions()) return;
+      sessions.updateSessionInfo(shardId, info);
+    },
+  });
+  manager.on(WebSocketShardEvents.Dispatch, (packet, shardId) => {
+    tracker.onDispatch(shardId, packet.t, packet.d);
+    wiring.onDispatch(packet, shardId);
+  });
+  manager.on(WebSocketShardEvents.Ready, (data, shardId) => {
+    tracker.onReady(shardId, data);
+    tracker.setState(shardId, 'ready');
+  });
+  manager.on(WebSocketShardEvents.Resumed, (shardId) => tracker.setState(shardId, 'ready'));
+  manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) =>
+    tracker.onHeartbeat(shardId, latency),
+  );
+  manager.on(WebSocketShardEvents.Closed, (code, shardId) => {
+    tracker.onClosed(shardId, code);
+    if (!wiring.closingOnPurpose()) tracker.setState(shardId, 'disconnected');
+  });
+  manager.on(WebSocketShardEvents.Error, (error, shardId) => wiring.onShardError(shardId, error));
+  manager.on(WebSocketShardEvents.Debug, (message, shardId) =>
+    wiring.onDebug(`[shard ${shardId}] ${message}`),
+  );
+  return manager;
+}

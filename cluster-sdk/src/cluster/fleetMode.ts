@@ -1,0 +1,79 @@
+import type { ConnectionOptions } from '@nats-io/transport-node';
+import { CLUSTER_ID_ENV, DisclusterError, ErrorCode, type AssignMessage } from 'discluster-protocol';
+import { processControlChannel } from '../fleet/ControlChannel.js';
+import { FleetLink } from '../fleet/FleetLink.js';
+import { natsConnectionOptions } from '../fleet/natsAccess.js';
+import { registerSecret } from '../util/redact.js';
+import { validateAssignment, type ClusterAssignment } from './ClusterOptions.js';
+
+/** What the cluster does with what CONTROL says. */
+export interface FleetHandlers {
+  /** How often unanswered `hello` / `confirm` messages are repeated. */
+  readonly resendMs: number;
+  readonly onError: (error: Error) => void;
+  readonly onDebug: (message: string) => void;
+  /** A newer epoch of the same assignment: the plan's cluster list and gateway info may have moved. */
+  readonly onUpdated: (update: Pick<ClusterAssignment, 'clusterIds' | 'gateway'>) => void;
+  readonly onShutdown: (reason: string) => void;
+  readonly onDisconnected: () => void;
+}
+
+const NOT_UNDER_PM2 =
+  'new Cluster() without options.standalone runs in a Discluster fleet: discluster-control starts the ' +
+  'process under pm2 and sends its assignment over the pm2 IPC channel, but this process has no IPC ' +
+  'channel (process.send is undefined, so pm2 did not start it). To run a cluster on its own, pass ' +
+  'options.standalone: { assignment: { clusterId, shardIds, shardCount, bot, token, gateway, clusterIds }, ' +
+  "nats: { servers: 'nats://127.0.0.1:4222' } }.";
+
+/** The cluster id CONTROL put in the environment (not a secret: it names the process). */
+export function readClusterId(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[CLUSTER_ID_ENV];
+  if (raw === undefined || !/^\d{1,9}$/.test(raw)) {
+    const got = raw === undefined ? 'it is not set' : `got ${JSON.stringify(raw.slice(0, 20))}`;
+    throw new DisclusterError(
+      ErrorCode.InvalidClusterId,
+      `${CLUSTER_ID_ENV} must hold this cluster's id (a non-negative integer) and ${got}. ` +
+        'discluster-control sets it when it starts a cluster; a bot started with plain `pm2 start` ' +
+        'has no CONTROL to talk to: run it through discluster-control, or pass options.standalone.',
+    );
+  }
+  return Number(raw);
+}
+
+/** Opens the link to CONTROL and says hello; throws a clear error when not started by CONTROL. */
+export function openFleetLink(handlers: FleetHandlers): FleetLink {
+  const channel = processControlChannel();
+  if (!channel) throw new DisclusterError(ErrorCode.InvalidOption, NOT_UNDER_PM2);
+  const fleet = new FleetLink(channel, { clusterId: readClusterId(), resendMs: handlers.resendMs });
+  fleet.on('error', handlers.onError);
+  fleet.on('debug', handlers.onDebug);
+  fleet.on('updated', (message) =>
+    handlers.onUpdated({ clusterIds: message.clusterIds, gateway: message.gateway }),
+  );
+  fleet.on('shutdown', handlers.onShutdown);
+  fleet.on('disconnected', handlers.onDisconnected);
+  fleet.start();
+  return fleet;
+}
+
+/** Waits for CONTROL's assignment; the token only ever lives in memory from here on. */
+export async function joinFleet(
+  fleet: FleetLink,
+): Promise<{ assignment: ClusterAssignment; nats: ConnectionOptions }> {
+  const message = await fleet.assignment();
+  registerSecret(message.token);
+  const nats = natsConnectionOptions(message.nats);
+  return { assignment: validateAssignment(toClusterAssignment(message)), nats };
+}
+
+function toClusterAssignment(message: AssignMessage): ClusterAssignment {
+  return {
+    clusterId: message.clusterId,
+    shardIds: message.shardIds,
+    shardCount: message.shardCount,
+    bot: message.bot,
+    token: message.token,
+    gateway: message.gateway,
+    clusterIds: message.clusterIds,
+  };
+}

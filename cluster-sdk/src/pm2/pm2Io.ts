@@ -1,0 +1,44 @@
+/** The part of `@pm2/io` (or the copy pm2 itself injects) that the SDK uses. */
+export interface Pm2Io {
+  /** A gauge read by calling `value` every second (pm2 samples metrics every 990 ms). */
+  metric(options: { name: string; value: () => number | string; unit?: string }): unknown;
+  /** `pm2 trigger <app> <name>` calls `handler`; it must call `reply` exactly once. */
+  action(name: string, handler: (reply: (data: unknown) => void) => void): unknown;
+  init(config: object): unknown;
+}
+
+/**
+ * True when pm2 started this process: pm2 sets `pm_id` in every app's environment. Only then is
+ * there a daemon to send metrics to; elsewhere (tests, plain `node`, a vitest worker with its own
+ * IPC channel) loading @pm2/io would send `axm:*` messages to whoever the parent is.
+ */
+export function isUnderPm2(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env['pm_id'] !== undefined;
+}
+
+// What the SDK asks of an @pm2/io it creates itself: metrics and actions, no process-wide hooks
+// (no exception handlers: the SDK installs its own; no http patching; no inspector profiling).
+const LEAN_CONFIG = {
+  catchExceptions: false,
+  profiling: false,
+  metrics: { v8: true, eventLoop: true, network: false, runtime: false, http: false },
+};
+
+let loaded: Pm2Io | null | undefined;
+
+/**
+ * `@pm2/io`, loaded on first use and only under pm2 (null elsewhere). pm2 normally injects its
+ * own instance before the app starts and `require('@pm2/io')` returns that global singleton; it
+ * is used as is, since bot code may already have registered metrics on it. Only an instance this
+ * call created (the app runs with `pmx: false`) is re-initialised without its default hooks.
+ */
+export function loadPm2Io(): Pm2Io | null {
+  if (loaded !== undefined) return loaded;
+  if (!isUnderPm2()) return (loaded = null);
+  const existed = Object.getOwnPropertySymbols(globalThis).includes(Symbol.for('@pm2/io'));
+  // A plain require on purpose: a top-level import would load @pm2/io in every process.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const io = require('@pm2/io') as Pm2Io;
+  if (!existed) io.init(LEAN_CONFIG);
+  return (loaded = io);
+}

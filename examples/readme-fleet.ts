@@ -1,0 +1,9 @@
+import { Cluster } from 'discluster-sdk';
+import { GatewayIntentBits } from 'discord-api-types/v10';
+
+// Fleet mode: no assignment, token or NATS settings in code; CONTROL (discluster-control) sends them
+// over pm2's IPC channel. CONTROL is not built yet: see "Fleet mode" for what start() does today.
+const cluster = new Cluster({ intents: GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages });
+cluster.on('dispatch', (packet, shardId) => console.log(`shard ${shardId}: ${packet.t}`));
+cluster.on('error', (error) => console.error(error));
+void cluster.start();
