@@ -46,14 +46,21 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
         tracker.setState(shardId, 'identifying');
       },
     }),
-    retrieveSessionInfo: async (shardId: number): Promise<SessionInfo | null> => {
-      const session = await sessions.retrieveSessionInfo(shardId);
-      // @discordjs/ws also asks on every dispatch; only a shard that is (re)connecting is resuming.
+    retrieveSessionInfo: (shardId: number): SessionInfo | null | Promise<SessionInfo | null> => {
+      // @discordjs/ws asks on every dispatch. A serving shard's session is in memory: answer it
+      // without a promise, so the hot path costs what a bare manager's Map lookup costs.
       const state = tracker.state(shardId);
-      const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
-      if (connecting && session && session.shardCount === assignment.shardCount)
-        tracker.setState(shardId, 'resuming');
-      return session;
+      if (state === 'ready' || state === 'identifying' || state === 'resuming') {
+        const cached = sessions.cachedSessionInfo(shardId);
+        if (cached !== undefined) return cached;
+      }
+      return sessions.retrieveSessionInfo(shardId).then((session) => {
+        // Only a shard that is (re)connecting with a stored session of this shard count resumes.
+        const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
+        if (connecting && session && session.shardCount === assignment.shardCount)
+          tracker.setState(shardId, 'resuming');
+        return session;
+      });
     },
     updateSessionInfo: (shardId: number, info: SessionInfo | null) => {
       if (info === null && wiring.keepSessions()) return;

@@ -98,6 +98,14 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
     };
   }
 
+  /**
+   * The shard's session if it is in memory (`undefined` if it must be read from KV). Synchronous,
+   * for the per-dispatch path.
+   */
+  public cachedSessionInfo(shardId: number): SessionInfo | null | undefined {
+    return this.memory.get(shardId);
+  }
+
   /** The shard's session: from memory, else from KV (once). Never rejects; failures read as null. */
   public async retrieveSessionInfo(shardId: number): Promise<SessionInfo | null> {
     const cached = this.memory.get(shardId);
