@@ -506,6 +506,14 @@ export function createCpuCap(fraction, periodUs = 20_000) {
       fraction: quotaUs / periodUs,
       periodUs,
       quotaUs,
+      /** Changes the quota to `newFraction` of one core. */
+      setFraction(newFraction) {
+        const quota = Math.max(1000, Math.round(newFraction * periodUs));
+        if (kind === 'v1') fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quota));
+        else fs.writeFileSync(path.join(dir, 'cpu.max'), `${quota} ${periodUs}`);
+        cap.quotaUs = quota;
+        cap.fraction = quota / periodUs;
+      },
       /** Moves a process (every thread) into the capped cgroup. */
       add(pid) {
         if (!origins.has(pid)) origins.set(pid, originOf(pid));

@@ -9,9 +9,10 @@
 //   all2:  2 processes hosting 8 ClusterIpc each (clusters 0-7 and 8-15): `ipc.requestAll('echo')`
 //          from cluster 0 over all 16 ("sdkAll"), against 16 raw requests in parallel ("rawAll").
 //   all16: 16 processes with one ClusterIpc each, same requests (a fleet's real shape, on 2 cores).
-//   pair-nat, all2-nat: pair and all2 with NATS connections made with `noAsyncTraces: true` (the
-//          client then skips creating two stack-capturing Error objects per request), to measure
-//          what that option is worth; the SDK's own connections do not set it.
+// Every connection is made with `noAsyncTraces: true`, as `Cluster` makes its own (the client then
+// skips creating two stack-capturing Error objects per request).
+//   pair-traces, all2-traces: pair and all2 with nats.js's default options instead, to show what the
+//          option is worth to anyone who hands the SDK a connection of their own.
 // Raw and SDK runs alternate (A B A B …) in every layout; latency per request from
 // process.hrtime.bigint() in the requester; CPU of every process from /proc/<pid>/stat.
 //
@@ -69,7 +70,7 @@ const config = {
   allN: Number(flags['all-n'] ?? (quick ? 1000 : 5000)),
   allWarmup: quick ? 200 : 500,
   payloads: [100, 4096],
-  layouts: (flags.layouts ?? 'pair,all2,all16,pair-nat,all2-nat').split(','),
+  layouts: (flags.layouts ?? 'pair,all2,all16,pair-traces,all2-traces').split(','),
   timeoutMs: 5000,
   quietWaitMs: quick ? 3000 : 15_000,
 };
@@ -139,26 +140,19 @@ async function timedRun(layout, peersInfo, natsPid, spec) {
   return result;
 }
 
+// The options `Cluster` connects with (cluster-sdk/src/cluster/Cluster.ts).
+const SDK_NATS_OPTIONS = { noAsyncTraces: true };
+const TWO_BY_EIGHT = [
+  [0, 1, 2, 3, 4, 5, 6, 7],
+  [8, 9, 10, 11, 12, 13, 14, 15],
+];
+
 export const LAYOUTS = {
-  pair: { hosting: [[0], [1]], all: false, natsOptions: {} },
-  all2: {
-    hosting: [
-      [0, 1, 2, 3, 4, 5, 6, 7],
-      [8, 9, 10, 11, 12, 13, 14, 15],
-    ],
-    all: true,
-    natsOptions: {},
-  },
-  all16: { hosting: Array.from({ length: 16 }, (_, i) => [i]), all: true, natsOptions: {} },
-  'pair-nat': { hosting: [[0], [1]], all: false, natsOptions: { noAsyncTraces: true } },
-  'all2-nat': {
-    hosting: [
-      [0, 1, 2, 3, 4, 5, 6, 7],
-      [8, 9, 10, 11, 12, 13, 14, 15],
-    ],
-    all: true,
-    natsOptions: { noAsyncTraces: true },
-  },
+  pair: { hosting: [[0], [1]], all: false, natsOptions: SDK_NATS_OPTIONS },
+  all2: { hosting: TWO_BY_EIGHT, all: true, natsOptions: SDK_NATS_OPTIONS },
+  all16: { hosting: Array.from({ length: 16 }, (_, i) => [i]), all: true, natsOptions: SDK_NATS_OPTIONS },
+  'pair-traces': { hosting: [[0], [1]], all: false, natsOptions: {} },
+  'all2-traces': { hosting: TWO_BY_EIGHT, all: true, natsOptions: {} },
 };
 
 async function runLayout(layout, nats) {
