@@ -64,6 +64,11 @@ export const AssignMessageSchema = z
     gateway: GatewayBotSchema,
     clusterIds: z.array(clusterId).min(1),
     nats: NatsAccessSchema,
+    /**
+     * Fence after this long without NATS (CONTROL derives it from the shard lease time so a cut-off
+     * cluster closes its shards before its leases can expire). Absent: the cluster's own setting.
+     */
+    fenceAfterMs: z.number().int().min(100).optional(),
   })
   .refine((message) => message.shardIds.every((id) => id < message.shardCount), {
     message: 'every shard id must be below shardCount',
@@ -86,11 +91,22 @@ export const ShutdownMessageSchema = z.object({
   reason: z.string().max(512),
 });
 
+/**
+ * CONTROL → cluster: close every shard for resume now and wait for a `confirm-reply` (CONTROL
+ * could not renew the shards' leases: another host may take them over once they expire).
+ */
+export const FenceMessageSchema = z.object({
+  v: z.literal(1),
+  type: z.literal('fence'),
+  reason: z.string().max(512),
+});
+
 /** Every CONTROL → cluster message. */
 export const ControlToClusterSchema = z.union([
   AssignMessageSchema,
   ConfirmReplySchema,
   ShutdownMessageSchema,
+  FenceMessageSchema,
 ]);
 export type ControlToCluster = z.infer<typeof ControlToClusterSchema>;
 
@@ -126,7 +142,7 @@ export const ClusterToControlSchema = z.discriminatedUnion('type', [
     code: z.number().int(),
     reason: z.string().max(512),
   }),
-  /** NATS was unreachable for the fence time: shards are closed. */
+  /** Shards are closed: NATS was unreachable for the fence time, or CONTROL sent `fence`. */
   z.object({ v: z.literal(1), type: z.literal('fenced'), clusterId, epoch }),
   /** NATS is back: may the shards reconnect under this epoch? */
   z.object({ v: z.literal(1), type: z.literal('confirm'), clusterId, epoch }),

@@ -77,6 +77,8 @@ export const ControlConfigSchema = z
     max_cluster_restarts: integer(0, 1000).default(3),
     /** How often CONTROL publishes its heartbeat; keep well under MASTER's `host_timeout_ms`. */
     heartbeat_ms: integer(100, 600_000).default(5_000),
+    /** Cores MASTER weighs this host by; default: the cores Node sees (set it where a container limits CPU). */
+    cores: integer(1, 4096).optional(),
   })
   .strict();
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;
@@ -94,6 +96,15 @@ export const MasterConfigSchema = z
     host_timeout_ms: integer(1000).default(15_000),
     http_port: integer(0, 65_535).optional(),
     http_host: nonEmpty.default('127.0.0.1'),
+    /**
+     * Shard lease time (promise 2): CONTROLs renew their shards' leases well within it, a cut-off
+     * host fences its clusters at half of it, and a lost host's shards start elsewhere only after it.
+     */
+    lease_ms: integer(1000, 600_000).default(20_000),
+    /** Leadership lease of the active MASTER; a standby MASTER takes over within it. */
+    leader_lease_ms: integer(1000, 600_000).default(10_000),
+    /** Rebalance by itself when a host joins (default: a new host stays idle until `discluster rebalance`). */
+    auto_rebalance: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   })
   .strict()
   .refine((config) => !(config.token && config.token_file), {

@@ -45,6 +45,18 @@ export const ErrorCode = {
   SealedTokenInvalid: 'DISCLUSTER_ERR_SEALED_TOKEN_INVALID',
   /** A command carried an epoch older than the one the receiver already runs; it was refused. */
   StaleEpoch: 'DISCLUSTER_ERR_STALE_EPOCH',
+  /** Discord answered 401 to the bot token (`GET /gateway/bot`): the fleet stays stopped. */
+  TokenRejected: 'DISCLUSTER_ERR_TOKEN_REJECTED',
+  /** The fleet is stopped (fatal gateway error or `discluster stop`); the operation needs it running. */
+  FleetStopped: 'DISCLUSTER_ERR_FLEET_STOPPED',
+  /** MASTER has no plan yet (still waiting for hosts or for `GET /gateway/bot`). */
+  NoPlan: 'DISCLUSTER_ERR_NO_PLAN',
+  /** No MASTER answered (none running, or none is the leader yet). */
+  MasterUnreachable: 'DISCLUSTER_ERR_MASTER_UNREACHABLE',
+  /** A host did not carry out a command (it answered an error, or not at all within the timeout). */
+  HostCommandFailed: 'DISCLUSTER_ERR_HOST_COMMAND_FAILED',
+  /** The operation is not available in this version (the message says which is). */
+  Unsupported: 'DISCLUSTER_ERR_UNSUPPORTED',
 } as const;
 
 /** One of the {@link ErrorCode} strings. */

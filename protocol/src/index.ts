@@ -9,6 +9,12 @@ export {
   identifySlotKey,
   identifyWaiterKey,
   identifyWaitersBucket,
+  leaderBucket,
+  leaderKey,
+  leaseBucket,
+  leaseKey,
+  masterBucket,
+  planKey,
   sessionBucket,
   sessionKey,
   validateBotNamespace,
@@ -19,7 +25,10 @@ export {
   BudgetRecordSchema,
   IdentifySlotRecordSchema,
   IdentifyWaiterRecordSchema,
+  LeaderRecordSchema,
+  PlanRecordSchema,
   SessionRecordSchema,
+  ShardLeaseRecordSchema,
   decodeRecord,
   encodeRecord,
 } from './schemas.js';
@@ -28,7 +37,10 @@ export type {
   DecodeResult,
   IdentifySlotRecord,
   IdentifyWaiterRecord,
+  LeaderRecord,
+  PlanRecord,
   SessionRecord,
+  ShardLeaseRecord,
 } from './schemas.js';
 export { ipcSubjects } from './subjects.js';
 export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js';
@@ -40,6 +52,7 @@ export {
   ClusterToControlSchema,
   ConfirmReplySchema,
   ControlToClusterSchema,
+  FenceMessageSchema,
   GatewayBotSchema,
   NatsAccessSchema,
   ShutdownMessageSchema,
@@ -94,3 +107,15 @@ export {
 export type { HostKeyPair, SealedBox } from './sealedToken.js';
 export { clusterSize, splitIntoClusters } from './clusterPlan.js';
 export type { PlannedCluster, SplitOptions } from './clusterPlan.js';
+export {
+  ClusterStatusEntrySchema,
+  FleetStatusSchema,
+  HostStatusEntrySchema,
+  MasterReplySchema,
+  MasterRequestSchema,
+  ShardStatusEntrySchema,
+  SnowflakeSchema,
+  WhichResultSchema,
+  shardForGuild,
+} from './operator.js';
+export type { FleetStatus, MasterReply, MasterRequest, WhichResult } from './operator.js';

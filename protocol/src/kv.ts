@@ -23,6 +23,9 @@ export const BucketPurpose = {
   IdentifyWaiters: 'identify-waiters',
   Budget: 'budget',
   Sessions: 'sessions',
+  Leases: 'leases',
+  Master: 'master',
+  Leader: 'leader',
 } as const;
 
 /** One of the {@link BucketPurpose} strings. */
@@ -136,4 +139,37 @@ export function budgetKey(): string {
 export function sessionKey(shardCount: number, shardId: number): string {
   const [count, id] = shardPair(shardCount, shardId);
   return `${count}.${id}`;
+}
+
+/**
+ * Bucket of shard ownership leases (promise 2): one key per shard ({@link leaseKey}), bucket TTL =
+ * the lease time, renewed by compare-and-set. A key that is gone has expired or was released.
+ */
+export function leaseBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Leases);
+}
+
+/** Key of one shard's lease, in {@link leaseBucket}: `<shardCount>.<shardId>`, like sessions. */
+export function leaseKey(shardCount: number, shardId: number): string {
+  return sessionKey(shardCount, shardId);
+}
+
+/** Bucket of MASTER's durable state (the plan); no TTL. */
+export function masterBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Master);
+}
+
+/** Key of the running plan, in {@link masterBucket}. */
+export function planKey(): string {
+  return 'plan';
+}
+
+/** Bucket of the MASTER leadership lease (bucket TTL = the leader lease time). */
+export function leaderBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Leader);
+}
+
+/** Key of the leadership lease, in {@link leaderBucket}. */
+export function leaderKey(): string {
+  return 'leader';
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GatewayBotSchema } from './clusterControl.js';
 
 /**
  * Schemas of every value Discluster stores in NATS KV. Values are JSON objects tagged with a
@@ -10,6 +11,7 @@ const shardId = z.number().int().nonnegative();
 const shardCount = z.number().int().positive();
 const epochMs = z.number().int().nonnegative();
 const token = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const hostId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
 const shardInRange = (record: { shardId: number; shardCount: number }): boolean =>
   record.shardId < record.shardCount;
@@ -112,3 +114,69 @@ export function decodeRecord<T>(schema: z.ZodType<T>, data: Uint8Array | string)
 export function encodeRecord<T>(record: T): string {
   return JSON.stringify(record);
 }
+
+
+/**
+ * Who owns a shard (promise 2), in the lease bucket. CONTROL creates it before a cluster of its
+ * host starts the shard and renews it by compare-and-set; the bucket TTL ends it when renewals
+ * stop. Another host may take the shard only once the key is gone.
+ */
+export const ShardLeaseRecordSchema = z
+  .object({
+    v: z.literal(1),
+    shardId,
+    shardCount,
+    hostId,
+    /** The CONTROL boot that wrote it (a restarted CONTROL of the same host takes its leases over). */
+    instanceId: z.string().min(8).max(64),
+    clusterId: z.number().int().nonnegative(),
+    epoch: z.number().int().nonnegative(),
+    /** When it was last renewed (epoch ms, writer's clock; informational: expiry is server-side). */
+    renewedAt: epochMs,
+  })
+  .refine(shardInRange, shardInRangeError);
+
+/** A shard lease as stored in KV. */
+export type ShardLeaseRecord = z.infer<typeof ShardLeaseRecordSchema>;
+
+/** MASTER leadership (high availability): the leader renews it; a standby takes it once it expired. */
+export const LeaderRecordSchema = z.object({
+  v: z.literal(1),
+  instanceId: z.string().min(8).max(64),
+  /** Where the leader runs (informational). */
+  hostname: z.string().max(255),
+  since: epochMs,
+  renewedAt: epochMs,
+});
+
+/** A leadership record as stored in KV. */
+export type LeaderRecord = z.infer<typeof LeaderRecordSchema>;
+
+const plannedCluster = z.object({
+  clusterId: z.number().int().nonnegative(),
+  shardIds: z.array(shardId).min(1),
+});
+
+/**
+ * MASTER's running plan, in the master bucket: which host runs which clusters under which epoch.
+ * A MASTER restarted or replaced reads it and commands nothing new, so no shard moves. Written
+ * with compare-and-set, so a deposed leader cannot overwrite its successor's plan.
+ */
+export const PlanRecordSchema = z.object({
+  v: z.literal(1),
+  epoch: z.number().int().nonnegative(),
+  shardCount,
+  gateway: GatewayBotSchema,
+  /** hostId → the clusters it runs (a host without shards has `[]`). */
+  hosts: z.record(hostId, z.array(plannedCluster)),
+  /** The next unused cluster id (ids are never reused within a shard count). */
+  nextClusterId: z.number().int().nonnegative(),
+  /** Set when the fleet was stopped (fatal gateway error or `discluster stop`); nothing runs until cleared. */
+  stopped: z
+    .object({ reason: z.string().max(1024), code: z.number().int().nullable(), at: epochMs })
+    .nullable(),
+  updatedAt: epochMs,
+});
+
+/** A plan record as stored in KV. */
+export type PlanRecord = z.infer<typeof PlanRecordSchema>;

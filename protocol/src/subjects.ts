@@ -60,5 +60,9 @@ export function fleetSubjects(bot: string) {
     fatal: `${base}.event.fatal`,
     /** Every fleet event. */
     allEvents: `${base}.event.>`,
+    /** Anyone → every CONTROL: "report your host" (scatter/gather; each answers a heartbeat). */
+    hostStatus: `${base}.status`,
+    /** Operator (`discluster` CLI) → the leading MASTER (request/reply, operator.ts). */
+    master: `${base}.master`,
   } as const;
 }

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { HostIdSchema } from './fleet.js';
+
+/**
+ * Operator ↔ MASTER over NATS (subject `fleetSubjects(bot).master`, request/reply): what the
+ * `discluster` CLI sends and what the leading MASTER answers. Validated on both sides.
+ */
+
+/** A Discord snowflake as text (guild ids exceed 2^53). */
+export const SnowflakeSchema = z.string().regex(/^\d{1,20}$/, 'must be a Discord id (digits)');
+
+/** Every request the leading MASTER answers. */
+export const MasterRequestSchema = z.discriminatedUnion('type', [
+  z.object({ v: z.literal(1), type: z.literal('status') }),
+  z.object({ v: z.literal(1), type: z.literal('which'), guildId: SnowflakeSchema }),
+  /** Move the fewest shards so shares follow the hosts' weights again (new hosts get theirs). */
+  z.object({ v: z.literal(1), type: z.literal('rebalance') }),
+  /** Stop every cluster of the fleet; nothing restarts until `restart`. */
+  z.object({ v: z.literal(1), type: z.literal('stop'), reason: z.string().max(512).optional() }),
+  /**
+   * `rolling: true`: restart every cluster one at a time, each resuming its sessions (deploys).
+   * `rolling: false`: clear a stop (fatal error or `discluster stop`) and run the plan again.
+   */
+  z.object({ v: z.literal(1), type: z.literal('restart'), rolling: z.boolean() }),
+]);
+export type MasterRequest = z.infer<typeof MasterRequestSchema>;
+
+/** One shard in `discluster status` (DESIGN "Contracts → discluster CLI"). */
+export const ShardStatusEntrySchema = z.object({
+  id: z.number().int().nonnegative(),
+  state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
+  ping: z.number(),
+  guilds: z.number().int().nonnegative(),
+});
+
+/** One cluster in `discluster status`. */
+export const ClusterStatusEntrySchema = z.object({
+  id: z.number().int().nonnegative(),
+  state: z.enum(['starting', 'online', 'restarting', 'failed', 'stopped', 'missing']),
+  restarts: z.number().int().nonnegative(),
+  shards: z.array(ShardStatusEntrySchema),
+});
+
+/** One host in `discluster status`. */
+export const HostStatusEntrySchema = z.object({
+  id: HostIdSchema,
+  role: z.enum(['active', 'standby']),
+  /** online: heartbeating; lost: missed heartbeats (its shards move once its leases expire). */
+  state: z.enum(['online', 'lost']),
+  cores: z.number().int().positive(),
+  load15: z.number().nonnegative(),
+  /** Epoch of the assignment the host runs (null: none yet). */
+  epoch: z.number().int().nonnegative().nullable(),
+  clusters: z.array(ClusterStatusEntrySchema),
+});
+
+/**
+ * `discluster status --json`: the DESIGN contract (`bot`, `shardCount`, `maxConcurrency`,
+ * `master.up`, `hosts[]`) plus `epoch`, `stopped` and `source` (who answered: MASTER, or the
+ * CONTROLs themselves when MASTER is down).
+ */
+export const FleetStatusSchema = z.object({
+  bot: z.string(),
+  shardCount: z.number().int().nonnegative().nullable(),
+  maxConcurrency: z.number().int().positive().nullable(),
+  master: z.object({ up: z.boolean() }),
+  source: z.enum(['master', 'controls']),
+  epoch: z.number().int().nonnegative().nullable(),
+  stopped: z.object({ reason: z.string(), code: z.number().int().nullable(), at: z.number() }).nullable(),
+  hosts: z.array(HostStatusEntrySchema),
+});
+export type FleetStatus = z.infer<typeof FleetStatusSchema>;
+
+/** Where a guild is served (`discluster which <guildId>`). */
+export const WhichResultSchema = z.object({
+  guildId: SnowflakeSchema,
+  shardId: z.number().int().nonnegative(),
+  shardCount: z.number().int().positive(),
+  clusterId: z.number().int().nonnegative().nullable(),
+  hostId: HostIdSchema.nullable(),
+});
+export type WhichResult = z.infer<typeof WhichResultSchema>;
+
+/** MASTER's answer to a {@link MasterRequest}; `result` depends on the request type. */
+export const MasterReplySchema = z.discriminatedUnion('ok', [
+  z.object({ v: z.literal(1), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    v: z.literal(1),
+    ok: z.literal(false),
+    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
+  }),
+]);
+export type MasterReply = z.infer<typeof MasterReplySchema>;
+
+/**
+ * The shard serving `guildId` among `shardCount` (Discord's formula: `(guild_id >> 22) % shards`).
+ */
+export function shardForGuild(guildId: string, shardCount: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+}
