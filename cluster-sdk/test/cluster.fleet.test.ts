@@ -11,10 +11,12 @@ import {
   spawnNode,
   startDiscordSimProcess,
   startNatsServer,
+  startTcpProxy,
   stopAll,
   waitFor,
   type DiscordSimProcess,
   type NatsServerHandle,
+  type TcpProxyHandle,
 } from 'discluster-testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allShards, assignMessage, waitForMessage, type ControlPeer } from './control';
@@ -26,6 +28,7 @@ const TOKEN = 'fleet-ipc-secret-TOKEN-4b1d9e';
 let nats: NatsServerHandle;
 const sims: DiscordSimProcess[] = [];
 const children: ForkedCluster[] = [];
+const proxies: TcpProxyHandle[] = [];
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -33,6 +36,7 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const child of children.splice(0)) await child.stop();
   await stopAll();
+  for (const proxy of proxies.splice(0)) await proxy.close();
   for (const sim of sims.splice(0)) await sim.stop();
 });
 afterAll(async () => {
@@ -191,7 +195,9 @@ describe('fleet mode without pm2', () => {
     await waitFor(() => newErrors().length >= 5, { description: 'five errors' });
     const errors = newErrors();
     expect(errors[0]).toMatch(/malformed message from CONTROL \(assign: gateway\.url/);
-    expect(errors[1]).toMatch(/malformed message from CONTROL \(type: expected assign/);
+    expect(errors[1]).toMatch(
+      /malformed message from CONTROL \(type: expected assign, confirm-reply, shutdown or fence, got "reboot"/,
+    );
     expect(errors[2]).toMatch(/ignored an assignment of epoch 4: this cluster runs epoch 5/);
     expect(errors[3]).toMatch(/changed assignment \(epoch 5: shards \[0, 1\] → \[1\]\).*needs a restart/);
     expect(errors[4]).toMatch(/ignored an assignment for cluster 3/);
@@ -223,5 +229,164 @@ describe('fleet mode without pm2', () => {
     expect(proc.lines.join('\n')).not.toContain(TOKEN);
     expect(proc.stderr()).not.toContain(TOKEN);
     expect(JSON.stringify(proc.received)).not.toContain(TOKEN);
+  });
+
+  it("obeys CONTROL's fence: closes for resume, reports, asks at once, and RESUMEs once confirmed", async () => {
+    const { sim, gateway } = await startSim();
+    const proc = forkCluster({
+      DISCLUSTER_CLUSTER_ID: '0',
+      TEST_IDENTIFY_WINDOW_MS: '200',
+      TEST_STATUS_INTERVAL_MS: '500',
+    });
+    await waitForMessage(proc, 'hello', { description: 'hello' });
+    await proc.send(
+      assignMessage({
+        epoch: 2,
+        shardIds: [0, 1],
+        shardCount: 2,
+        bot: uniqueBot('ff'),
+        token: TOKEN,
+        gateway: gateway as never,
+        natsServers: [nats.url],
+      }),
+    );
+    const ready = await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+    const before = await sim.state();
+    const closes4200 = (state: Json): number => state['clientCloses']?.['4200'] ?? 0;
+    const debugged = (pattern: RegExp) =>
+      events(proc).some((e) => e.type === 'debug' && pattern.test(String(e['message'])));
+
+    // CONTROL could not renew the leases, although this cluster still reaches NATS.
+    await proc.send({ v: 1, type: 'fence', reason: 'lease renewal failed' });
+    const fenced = await waitForMessage(proc, 'fenced', { from: ready.index, description: 'fenced message' });
+    expect(fenced.message).toMatchObject({ clusterId: 0, epoch: 2 });
+    await waitForMessage(proc, 'status', {
+      from: ready.index,
+      where: allShards('fenced'),
+      description: 'every shard fenced',
+    });
+    // Closed with 4200 at the gateway, sessions kept: no live session, nothing ended.
+    await waitFor(
+      async () => {
+        const state = await sim.state();
+        return state['liveSessions'].length === 0 && closes4200(state) - closes4200(before) === 2;
+      },
+      { description: 'both sockets closed with 4200' },
+    );
+    // stdout and the IPC channel are not ordered with each other: wait, do not assume.
+    await waitFor(() => events(proc).some((e) => e.type === 'fenced'), { description: 'fenced event' });
+    // The question follows at once: no NATS outage of its own to wait out.
+    const confirm = await waitForMessage(proc, 'confirm', {
+      from: fenced.index,
+      description: 'confirm after the ordered fence',
+    });
+    expect(confirm.message).toMatchObject({ clusterId: 0, epoch: 2 });
+    expect(debugged(/NATS unreachable/)).toBe(false);
+
+    // A second fence while fenced changes nothing; nothing reconnects before CONTROL answers.
+    await proc.send({ v: 1, type: 'fence', reason: 'lease renewal failed again' });
+    await waitFor(() => debugged(/fence ordered by CONTROL .* while fenced already: nothing to do/), {
+      description: 'the second fence seen as a no-op',
+    });
+    const confirmsSent = () => proc.received.filter((m) => m.type === 'confirm').length;
+    const asked = confirmsSent();
+    await waitFor(() => confirmsSent() >= asked + 2, { description: 'confirm asked again' });
+    expect(proc.received.filter((m) => m.type === 'fenced')).toHaveLength(1);
+    const whileFenced = await sim.state();
+    expect(whileFenced['liveSessions']).toHaveLength(0);
+    expect(closes4200(whileFenced) - closes4200(before)).toBe(2);
+
+    await proc.send({ v: 1, type: 'confirm-reply', epoch: 2, confirmed: true });
+    await waitForMessage(proc, 'status', {
+      from: confirm.index,
+      where: allShards('ready'),
+      description: 'ready again after the confirmation',
+    });
+    await waitFor(() => events(proc).some((e) => e.type === 'unfenced'), { description: 'unfenced event' });
+    const after = await sim.state();
+    expect(after['liveSessions']).toHaveLength(2);
+    expect(after['identifies']).toBe(before['identifies']);
+    expect(after['resumes'] - before['resumes']).toBe(2);
+    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+
+    // A fence behind a shutdown is ignored: the cluster stops (idle, not fenced) and exits 0.
+    const beforeShutdown = proc.received.length;
+    await proc.send({ v: 1, type: 'shutdown', reason: 'test' });
+    await proc.send({ v: 1, type: 'fence', reason: 'too late' });
+    expect(await proc.exited).toBe(0);
+    expect(proc.received.slice(beforeShutdown).filter((m) => m.type === 'fenced')).toHaveLength(0);
+    const last = proc.received.at(-1) as Json;
+    expect(last['shards'].map((shard: Json) => shard['state'])).toEqual(['idle', 'idle']);
+    expect(proc.lines.join('\n')).not.toContain(TOKEN);
+  });
+
+  it("fences after CONTROL's fenceAfterMs when it is shorter than the own setting, and follows its changes", async () => {
+    const { sim, gateway } = await startSim();
+    const proxy = await startTcpProxy(nats.port);
+    proxies.push(proxy);
+    // The fixture's own fenceAfterMs is 10000 ms; CONTROL's lease-derived time is shorter.
+    const proc = forkCluster({
+      DISCLUSTER_CLUSTER_ID: '0',
+      TEST_IDENTIFY_WINDOW_MS: '200',
+      TEST_STATUS_INTERVAL_MS: '500',
+    });
+    await waitForMessage(proc, 'hello', { description: 'hello' });
+    const assign = assignMessage({
+      epoch: 1,
+      shardIds: [0, 1],
+      shardCount: 2,
+      bot: uniqueBot('fa'),
+      token: TOKEN,
+      gateway: gateway as never,
+      natsServers: [proxy.url('nats')],
+      fenceAfterMs: 6000,
+    });
+    await proc.send(assign);
+    await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+    const debugLines = () =>
+      events(proc)
+        .filter((e) => e.type === 'debug')
+        .map((e) => String(e['message']));
+    await waitFor(
+      () => debugLines().includes("fence time now 6000 ms (own setting 10000 ms, CONTROL's 6000)"),
+      {
+        description: "CONTROL's fence time adopted",
+      },
+    );
+    // A longer time from CONTROL never lengthens the own setting; a later assignment lowers it further.
+    await proc.send({ ...assign, epoch: 2, fenceAfterMs: 60_000 });
+    await proc.send({ ...assign, epoch: 3, fenceAfterMs: 1500 });
+    await waitFor(
+      () => debugLines().includes("fence time now 1500 ms (own setting 10000 ms, CONTROL's 1500)"),
+      { description: 'the fence time lowered by the later assignment' },
+    );
+    expect(debugLines()).toContain("fence time now 10000 ms (own setting 10000 ms, CONTROL's 60000)");
+    const before = await sim.state();
+
+    proxy.cut('blackhole');
+    const fenced = await waitForMessage(proc, 'fenced', { description: 'fenced message', timeoutMs: 30_000 });
+    expect(fenced.message).toMatchObject({ clusterId: 0, epoch: 3 });
+    await waitFor(() => debugLines().includes('NATS unreachable for 1500 ms: fencing shards'), {
+      description: 'fenced after 1500 ms',
+    });
+    await waitFor(async () => (await sim.state())['liveSessions'].length === 0, {
+      description: 'sessions closed at the gateway',
+    });
+
+    proxy.restore();
+    const confirm = await waitForMessage(proc, 'confirm', {
+      from: fenced.index,
+      description: 'confirm after NATS is back',
+      timeoutMs: 30_000,
+    });
+    await proc.send({ v: 1, type: 'confirm-reply', epoch: 3, confirmed: true });
+    await waitForMessage(proc, 'status', {
+      from: confirm.index,
+      where: allShards('ready'),
+      description: 'ready again after the confirmation',
+    });
+    const after = await sim.state();
+    expect(after['identifies']).toBe(before['identifies']);
+    expect(after['resumes'] - before['resumes']).toBe(2);
   });
 });

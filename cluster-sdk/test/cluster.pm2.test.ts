@@ -415,4 +415,77 @@ describe('fleet mode under pm2', () => {
       TEST_TIMEOUT_MS,
     );
   }
+
+  it(
+    "obeys CONTROL's fence over pm2 IPC: closes with 4200, asks at once, RESUMEs once confirmed, stays closed when refused",
+    async () => {
+      const fleet = await startSim();
+      const name = 'fleet-ordered-fence';
+      const app = await startBot(name);
+      const ready = await assignAndWaitReady(app, fleet);
+      const before = await fleet.sim.state();
+      const closes4200 = (state: Json): number => state['clientCloses']?.['4200'] ?? 0;
+
+      /** Fences on CONTROL's order and checks everything up to the `confirm`; returns its index. */
+      const fenceAndAsk = async (from: number, closesBefore: number): Promise<number> => {
+        await app.send({ v: 1, type: 'fence', reason: 'lease renewal failed' });
+        const fenced = await waitForMessage(app, 'fenced', { from, description: 'fenced message' });
+        expect(fenced.message).toMatchObject({ clusterId: 0, epoch: 1 });
+        await waitForMessage(app, 'status', {
+          from,
+          where: allShards('fenced'),
+          description: 'shards fenced',
+        });
+        await waitFor(
+          async () => {
+            const state = await fleet.sim.state();
+            return state['liveSessions'].length === 0 && closes4200(state) - closesBefore === 2;
+          },
+          { description: 'both sockets closed with 4200 at the gateway' },
+        );
+        // No NATS outage here: the question follows the close at once.
+        const confirm = await waitForMessage(app, 'confirm', {
+          from: fenced.index,
+          description: 'confirm after the ordered fence',
+        });
+        expect(confirm.message).toMatchObject({ clusterId: 0, epoch: 1 });
+        expect(((await pm2.trigger(name, 'status')) as Json)['fenced']).toBe(true);
+        expect((await fleet.sim.state())['liveSessions']).toHaveLength(0);
+        return confirm.index;
+      };
+
+      const firstConfirm = await fenceAndAsk(ready + 1, closes4200(before));
+      await app.send({ v: 1, type: 'confirm-reply', epoch: 1, confirmed: true });
+      const again = await waitForMessage(app, 'status', {
+        from: firstConfirm,
+        where: allShards('ready'),
+        description: 'ready again after the confirmation',
+      });
+      const resumed = await fleet.sim.state();
+      expect(resumed['liveSessions']).toHaveLength(2);
+      expect(resumed['identifies']).toBe(before['identifies']);
+      expect(resumed['resumes'] - before['resumes']).toBe(2);
+      expect(resumed['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+
+      const secondConfirm = await fenceAndAsk(again.index + 1, closes4200(resumed));
+      await app.send({ v: 1, type: 'confirm-reply', epoch: 1, confirmed: false });
+      await waitFor(async () => ((await pm2.trigger(name, 'status')) as Json)['revoked'] === true, {
+        description: 'revoked in the status action',
+      });
+      const statuses = () => app.received.slice(secondConfirm).filter((m) => m.type === 'status');
+      const seen = statuses().length;
+      await waitFor(() => statuses().length >= seen + 4, { description: 'four more status reports' });
+      expect(allShards('fenced')(statuses().at(-1) as never)).toBe(true);
+      const after = await fleet.sim.state();
+      expect(after['liveSessions']).toHaveLength(0);
+      expect(after['identifies']).toBe(before['identifies']);
+      expect(after['resumes']).toBe(resumed['resumes']);
+      expect(app.received.filter((m) => m.type === 'fenced')).toHaveLength(2);
+
+      const eventsBefore = app.processEvents.length;
+      await app.send({ v: 1, type: 'shutdown', reason: 'assignment revoked' });
+      expect(await exitCodeAfter(app, eventsBefore)).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -23,6 +23,8 @@ export interface AssignOptions {
   readonly token: string;
   readonly gateway: AssignMessage['gateway'];
   readonly natsServers: string[];
+  /** CONTROL's fence time (derived from the lease time); absent: the cluster's own setting. */
+  readonly fenceAfterMs?: number;
 }
 
 export function assignMessage(options: AssignOptions): AssignMessage {
@@ -38,6 +40,7 @@ export function assignMessage(options: AssignOptions): AssignMessage {
     gateway: options.gateway,
     clusterIds: options.clusterIds ?? [options.clusterId ?? 0],
     nats: { servers: options.natsServers },
+    ...(options.fenceAfterMs !== undefined && { fenceAfterMs: options.fenceAfterMs }),
   };
 }
 

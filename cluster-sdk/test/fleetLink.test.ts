@@ -94,7 +94,7 @@ describe('FleetLink', () => {
     channel.deliver('shutdown');
     expect(errors).toHaveLength(2);
     expect(errors[0]).toMatch(/malformed message from CONTROL \(shutdown: v:/);
-    expect(errors[1]).toMatch(/type: expected assign, confirm-reply or shutdown/);
+    expect(errors[1]).toMatch(/type: expected assign, confirm-reply, shutdown or fence, got undefined/);
   });
 
   it('adopts a newer epoch with the same shards; refuses older epochs and changes', async () => {
@@ -137,10 +137,61 @@ describe('FleetLink', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('adopts another fenceAfterMs, in a newer epoch or the same one', async () => {
+    const updates: Array<[number, number | undefined]> = [];
+    link.on('updated', (message) => updates.push([message.epoch, message.fenceAfterMs]));
+    channel.deliver(assign({ fenceAfterMs: 4000 }));
+    await expect(link.assignment()).resolves.toMatchObject({ fenceAfterMs: 4000 });
+    channel.deliver(assign({ fenceAfterMs: 4000 })); // the same again: nothing to do
+    channel.deliver(assign({ fenceAfterMs: 3000 }));
+    channel.deliver(assign({ epoch: 4, fenceAfterMs: 3000 }));
+    channel.deliver(assign({ epoch: 5 }));
+    channel.deliver(assign({ epoch: 5, fenceAfterMs: 99 }));
+    expect(updates).toEqual([
+      [3, 3000],
+      [4, 3000],
+      [5, undefined],
+    ]);
+    expect(link.latest).toMatchObject({ epoch: 5 });
+    expect(link.latest?.fenceAfterMs).toBeUndefined();
+    expect(errors).toEqual([expect.stringMatching(/malformed message from CONTROL \(assign: fenceAfterMs:/)]);
+  });
+
+  it('passes on a fence once assigned; drops one before the assignment and a malformed one', async () => {
+    const fences: string[] = [];
+    const debug: string[] = [];
+    link.on('fence', (reason) => fences.push(reason));
+    link.on('debug', (message) => debug.push(message));
+    channel.deliver({ v: 1, type: 'fence', reason: 'too early' });
+    expect(fences).toEqual([]);
+    expect(debug).toContainEqual(expect.stringMatching(/fence before any assignment \(too early\)/));
+    channel.deliver(assign());
+    await link.assignment();
+    channel.deliver({ v: 1, type: 'fence', reason: 'x'.repeat(513) });
+    channel.deliver({ v: 1, type: 'fence' });
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/malformed message from CONTROL \(fence: reason:/);
+    channel.deliver({ v: 1, type: 'fence', reason: 'lease renewal failed' });
+    expect(fences).toEqual(['lease renewal failed']);
+    // What the cluster does next: `fenced`, then `confirm` until CONTROL answers.
+    void link.sendFenced();
+    let answer: boolean | undefined;
+    void link.confirm().then((confirmed) => (answer = confirmed));
+    expect(channel.sent.slice(-2)).toEqual([
+      { v: 1, type: 'fenced', clusterId: 0, epoch: 3 },
+      { v: 1, type: 'confirm', clusterId: 0, epoch: 3 },
+    ]);
+    channel.deliver({ v: 1, type: 'confirm-reply', epoch: 3, confirmed: true });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(answer).toBe(true);
+  });
+
   it('passes on shutdown and the loss of the channel; sends nothing once closed', () => {
     const seen: string[] = [];
     link.on('shutdown', (reason) => seen.push(`shutdown: ${reason}`));
     link.on('disconnected', () => seen.push('disconnected'));
+    link.on('fence', (reason) => seen.push(`fence: ${reason}`));
+    channel.deliver(assign());
     channel.deliver({ v: 1, type: 'shutdown', reason: 'rolling restart' });
     channel.disconnect();
     expect(seen).toEqual(['shutdown: rolling restart', 'disconnected']);
@@ -148,12 +199,24 @@ describe('FleetLink', () => {
     const count = channel.sent.length;
     void link.sendFenced();
     channel.deliver({ v: 1, type: 'shutdown', reason: 'again' });
+    channel.deliver({ v: 1, type: 'fence', reason: 'after close' });
     expect(channel.sent).toHaveLength(count);
     expect(seen).toHaveLength(2);
   });
 });
 
 describe('decodeControlMessage', () => {
+  it('accepts a fence and names every type it knows when the type is unknown', () => {
+    expect(decodeControlMessage({ v: 1, type: 'fence', reason: 'lease renewal failed' })).toEqual({
+      ok: true,
+      message: { v: 1, type: 'fence', reason: 'lease renewal failed' },
+    });
+    expect(decodeControlMessage({ v: 1, type: 'reboot' })).toEqual({
+      ok: false,
+      error: 'type: expected assign, confirm-reply, shutdown or fence, got "reboot"',
+    });
+  });
+
   it('names the bad field without echoing its value', () => {
     const decoded = decodeControlMessage({ ...assign(), bot: 'not a valid bot secret-ish value' });
     expect(decoded.ok).toBe(false);

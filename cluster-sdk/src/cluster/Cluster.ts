@@ -21,7 +21,7 @@ import {
 import type { ClusterEvents } from './ClusterEvents.js';
 import { createShardManager } from './createShardManager.js';
 import { FATAL_CLOSE_CODES, isFatalCloseCode } from './fatalCloseCodes.js';
-import { joinFleet, openFleetLink } from './fleetMode.js';
+import { effectiveFenceAfterMs, joinFleet, openFleetLink } from './fleetMode.js';
 import { NatsLiveness } from './NatsLiveness.js';
 import { ShardFence, type ShardFenceHost } from './ShardFence.js';
 import { guardProcess, settleWithin, signalStopDeadlineMs } from './processGuards.js';
@@ -61,6 +61,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private sessions: NatsSessionStore | null = null;
   private tracker: ShardStatusTracker | null = null;
   private liveness: NatsLiveness | null = null;
+  /** The fence time in force: the own setting, lowered by CONTROL's `fenceAfterMs` in a fleet. */
+  private fenceAfterMs: number;
   /** While set, @discordjs/ws's "forget this session" on destroy is ignored: we close to resume later. */
   private keepSessionsOnDestroy = false;
   private readonly fence: ShardFence;
@@ -75,6 +77,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   public constructor(private readonly options: ClusterOptions) {
     super();
     this.settings = resolveClusterSettings(options);
+    this.fenceAfterMs = this.settings.fenceAfterMs;
     this.fence = new ShardFence(this.fenceHost());
     // Created unbound, so bot code can register IPC listeners and handlers before start().
     this.ipcValue = new ClusterIpc({
@@ -160,10 +163,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       });
     }
     if (this.settings.handleSignals) this.installSignalHandlers();
-    const { assignment, nats } = standalone
-      ? { assignment: this.assignment, nats: standalone.nats }
+    const { assignment, nats, fenceAfterMs } = standalone
+      ? { assignment: this.assignment, nats: standalone.nats, fenceAfterMs: undefined }
       : await joinFleet(this.fleet!);
     this.assignmentValue = assignment;
+    this.applyControlFenceAfterMs(fenceAfterMs);
     if (this.stopping) return;
     await this.startShards(assignment, nats);
   }
@@ -191,9 +195,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       resendMs: this.settings.statusIntervalMs,
       onError: (error) => this.emitError(error),
       onDebug: (message) => this.emitDebug(message),
-      onUpdated: (update) => {
+      onUpdated: ({ fenceAfterMs, ...update }) => {
         if (!this.assignmentValue) return;
         this.assignmentValue = { ...this.assignmentValue, ...update };
+        this.applyControlFenceAfterMs(fenceAfterMs);
         this.throttler
           ?.updateBudget(update.gateway.session_start_limit)
           .catch((error: unknown) => this.emitError(asError(error)));
@@ -201,11 +206,25 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
       onShutdown: (reason) =>
         void this.exitAfterStop(`CONTROL asked: ${reason}`, 0, CONTROL_SHUTDOWN_DEADLINE_MS),
+      // CONTROL could not renew the leases: close as on a NATS loss, then ask CONTROL at once.
+      onFence: (reason) => void this.fence.ordered(reason),
       // Without pm2 nobody supervises this process and CONTROL cannot renew its leases: another
       // owner may soon start these shards, so they must close (Promise 2).
       onDisconnected: () =>
         void this.exitAfterStop('lost the IPC channel to pm2', 1, CONTROL_SHUTDOWN_DEADLINE_MS),
     };
+  }
+
+  /** Fleet: the fence time follows CONTROL's `fenceAfterMs` (never above the own setting). */
+  private applyControlFenceAfterMs(fromControl: number | undefined): void {
+    const fenceAfterMs = effectiveFenceAfterMs(this.settings.fenceAfterMs, fromControl);
+    if (fenceAfterMs === this.fenceAfterMs) return;
+    this.emitDebug(
+      `fence time now ${fenceAfterMs} ms (own setting ${this.settings.fenceAfterMs} ms, ` +
+        `CONTROL's ${fromControl ?? 'none'})`,
+    );
+    this.fenceAfterMs = fenceAfterMs;
+    this.liveness?.setLostAfterMs(fenceAfterMs);
   }
 
   /** The start path shared by both modes, once the assignment and NATS access are known. */
@@ -242,7 +261,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onDebug: (message) => this.emitDebug(message),
     });
     this.liveness = new NatsLiveness(this.nc, {
-      lostAfterMs: this.settings.fenceAfterMs,
+      lostAfterMs: this.fenceAfterMs,
       onLost: () => void this.fence.lost(),
       onRestored: () => void this.fence.restored(),
     });
@@ -251,6 +270,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // Serving from here: everything is wired and the shards are on their way, so a stray rejection
     // in bot code no longer means "the cluster never started" (see guardProcess).
     this.serving = !this.stopping;
+    if (this.fence.fenced) {
+      // CONTROL ordered a fence while this cluster was starting: the shards connect (and start()
+      // resolves) without waiting for them once CONTROL confirms the assignment.
+      this.markShardsFenced();
+      this.emitDebug('fenced before the shards connected: they connect once CONTROL confirms');
+      return;
+    }
     await this.manager.connect();
   }
 
@@ -311,6 +337,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       clusterId: this.assignmentValue?.clusterId ?? null,
       mode: this.fleet ? 'fleet' : 'standalone',
       epoch: this.fleet?.epoch ?? null,
+      fenceAfterMs: this.fenceAfterMs,
       fenced: this.fence.fenced,
       revoked: this.fence.revoked,
       shards: this.status(),
@@ -358,14 +385,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   private fenceHost(): ShardFenceHost {
     return {
-      fenceAfterMs: this.settings.fenceAfterMs,
+      fenceAfterMs: () => this.fenceAfterMs,
       retryMs: this.settings.statusIntervalMs,
       isStopping: () => this.stopping,
       natsLost: () => this.liveness?.isLost ?? false,
       hasFatalShard: () => this.fatalShards.size > 0,
-      markFenced: () => {
-        for (const id of this.shardIds) if (!this.fatalShards.has(id)) this.tracker?.setState(id, 'fenced');
-      },
+      markFenced: () => this.markShardsFenced(),
       closeShards: (reason) => this.closeShardsForResume(reason),
       reconnectShards: async () => this.manager?.connect(),
       // A fleet asks CONTROL (another machine may own the shards by now); standalone asks the option.
@@ -379,6 +404,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       debug: (message) => this.emitDebug(message),
       error: (error) => this.emitError(error),
     };
+  }
+
+  private markShardsFenced(): void {
+    for (const id of this.assignmentValue?.shardIds ?? []) {
+      if (!this.fatalShards.has(id)) this.tracker?.setState(id, 'fenced');
+    }
   }
 
   private async closeShardsForResume(reason: string): Promise<void> {

@@ -20,12 +20,15 @@ export interface ClusterEvents {
   waiting: [shardId: number, reason: string];
   /** A shard closed with a fatal code and will not reconnect (in a fleet, CONTROL is told too). */
   fatal: [close: FatalShardClose];
-  /** NATS was unreachable for `fenceAfterMs`: shards closed so another owner can take over. */
+  /**
+   * Shards closed (resumably) so another owner can take over: NATS was unreachable for
+   * `fenceAfterMs`, or, in a fleet, CONTROL ordered a fence because it could not renew their leases.
+   */
   fenced: [];
-  /** NATS is back and the assignment still holds: shards reconnect (and RESUME). */
+  /** The assignment still holds after a fence (and NATS answers): shards reconnect (and RESUME). */
   unfenced: [];
   /**
-   * NATS is back but the assignment was not confirmed (CONTROL answered `confirmed: false`, or
+   * After a fence, the assignment was not confirmed (CONTROL answered `confirmed: false`, or
    * `confirmAssignment` resolved false): the shards stay closed. In a fleet the process waits for
    * CONTROL's `shutdown`.
    */

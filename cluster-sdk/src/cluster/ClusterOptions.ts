@@ -43,7 +43,11 @@ export interface ClusterOptions {
   readonly compression?: 'zlib-stream' | null;
   /** IDENTIFY only while `session_start_limit.remaining - 1` stays at or above this. Default 10. */
   readonly sessionStartFloor?: number;
-  /** Close shards (state `fenced`) after this long without reaching NATS. Default 10000 ms; keep it below the shard lease. */
+  /**
+   * Close shards (state `fenced`) after this long without reaching NATS. Default 10000 ms; keep it
+   * below the shard lease. In a fleet, a shorter `fenceAfterMs` from CONTROL (derived from the lease
+   * time) takes precedence.
+   */
   readonly fenceAfterMs?: number;
   /** Write changed session state (sequence numbers) to NATS at most this often. Default 1000 ms. */
   readonly sessionFlushIntervalMs?: number;

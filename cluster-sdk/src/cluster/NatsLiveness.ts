@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 
 export interface NatsLivenessOptions {
-  /** How long without a successful round trip to NATS before `onLost` fires. */
+  /** How long without a successful round trip to NATS before `onLost` fires (see `setLostAfterMs`). */
   readonly lostAfterMs: number;
   /** How often to probe (default: a fifth of `lostAfterMs`, at least 50 ms). */
   readonly probeIntervalMs?: number;
@@ -19,13 +19,15 @@ export class NatsLiveness {
   private lost = false;
   private timer: NodeJS.Timeout | null = null;
   private probing = false;
-  private readonly probeIntervalMs: number;
+  private lostAfterMs: number;
+  private probeIntervalMs: number;
 
   public constructor(
     private readonly nc: NatsConnection,
     private readonly options: NatsLivenessOptions,
   ) {
-    this.probeIntervalMs = options.probeIntervalMs ?? Math.max(50, Math.floor(options.lostAfterMs / 5));
+    this.lostAfterMs = options.lostAfterMs;
+    this.probeIntervalMs = this.intervalFor(options.lostAfterMs);
   }
 
   public get isLost(): boolean {
@@ -34,8 +36,19 @@ export class NatsLiveness {
 
   public start(): void {
     this.lastContact = Date.now();
-    this.timer = setInterval(() => this.tick(), this.probeIntervalMs);
-    this.timer.unref();
+    this.schedule();
+  }
+
+  /**
+   * Changes the time without contact after which NATS counts as lost (CONTROL's `fenceAfterMs`
+   * moved). Takes effect at the next probe: time already spent without contact counts.
+   */
+  public setLostAfterMs(lostAfterMs: number): void {
+    this.lostAfterMs = lostAfterMs;
+    const interval = this.intervalFor(lostAfterMs);
+    if (interval === this.probeIntervalMs) return;
+    this.probeIntervalMs = interval;
+    if (this.timer) this.schedule();
   }
 
   public stop(): void {
@@ -43,8 +56,18 @@ export class NatsLiveness {
     this.timer = null;
   }
 
+  private intervalFor(lostAfterMs: number): number {
+    return this.options.probeIntervalMs ?? Math.max(50, Math.floor(lostAfterMs / 5));
+  }
+
+  private schedule(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), this.probeIntervalMs);
+    this.timer.unref();
+  }
+
   private tick(): void {
-    if (!this.lost && Date.now() - this.lastContact > this.options.lostAfterMs) {
+    if (!this.lost && Date.now() - this.lastContact > this.lostAfterMs) {
       this.lost = true;
       this.options.onLost();
     }

@@ -2,7 +2,8 @@ import { asError } from '../util/redact.js';
 
 /** What {@link ShardFence} needs from its cluster. */
 export interface ShardFenceHost {
-  readonly fenceAfterMs: number;
+  /** The fence time in force (in a fleet, CONTROL's `fenceAfterMs` may lower it at any time). */
+  fenceAfterMs(): number;
   /** Pause before asking `confirm` again after it threw. */
   readonly retryMs: number;
   isStopping(): boolean;
@@ -32,12 +33,19 @@ export interface ShardFenceHost {
  * before their lease can expire elsewhere, and when NATS returns it reconnects them only once the
  * assignment is confirmed, because another owner may have taken them over meanwhile. A refusal is
  * final ("revoked"): the process waits to be stopped.
+ *
+ * In a fleet CONTROL can also order a fence (it could not renew the shards' leases although this
+ * process still reaches NATS): the shards close the same way, and the confirmation is asked for as
+ * soon as they are closed, since there is no NATS outage of this process to wait out.
  */
 export class ShardFence {
   private fencedValue = false;
   private revokedValue = false;
   private closing: Promise<void> = Promise.resolve();
-  /** Bumped by every loss and every restore: a late answer for an earlier restore is dropped. */
+  /**
+   * Bumped by every loss, every restore and every ordered fence: a late answer to an earlier
+   * question is dropped.
+   */
   private attempt = 0;
 
   public constructor(private readonly host: ShardFenceHost) {}
@@ -60,12 +68,30 @@ export class ShardFence {
     this.attempt++;
     const host = this.host;
     if (this.fencedValue || host.isStopping()) return;
-    this.fencedValue = true;
-    host.debug(`NATS unreachable for ${host.fenceAfterMs} ms: fencing shards`);
-    host.markFenced();
-    this.closing = host.closeShards('fenced: NATS unreachable');
-    await this.closing;
-    host.onFenced();
+    host.debug(`NATS unreachable for ${host.fenceAfterMs()} ms: fencing shards`);
+    await this.close('fenced: NATS unreachable');
+  }
+
+  /**
+   * CONTROL ordered a fence (it could not renew the shards' leases): closes the shards, then asks
+   * at once whether they may reconnect. A no-op while fenced already, and ignored while stopping.
+   */
+  public async ordered(reason: string): Promise<void> {
+    const host = this.host;
+    if (host.isStopping()) {
+      host.debug(`fence ordered by CONTROL (${reason}) while stopping: ignored`);
+      return;
+    }
+    if (this.fencedValue) {
+      host.debug(`fence ordered by CONTROL (${reason}) while fenced already: nothing to do`);
+      return;
+    }
+    host.debug(`fence ordered by CONTROL (${reason}): fencing shards`);
+    // CONTROL's reason stays in the debug stream: a close reason goes to Discord (and has 123 bytes).
+    await this.close('fenced: leases not renewed');
+    // A loss of NATS, or a stop, while closing takes over from here (see restored()).
+    if (host.isStopping() || host.natsLost()) return;
+    await this.confirmAndReconnect(++this.attempt, 'assignment confirmed after the ordered fence');
   }
 
   /** NATS answers again. */
@@ -74,6 +100,21 @@ export class ShardFence {
     if (!this.fencedValue || this.revokedValue || host.isStopping()) return;
     const attempt = ++this.attempt;
     await this.closing;
+    await this.confirmAndReconnect(attempt, 'NATS reachable again and assignment confirmed');
+  }
+
+  private async close(reason: string): Promise<void> {
+    const host = this.host;
+    this.fencedValue = true;
+    host.markFenced();
+    this.closing = host.closeShards(reason);
+    await this.closing;
+    host.onFenced();
+  }
+
+  /** Asks for the assignment and reconnects if it holds, unless `attempt` is superseded meanwhile. */
+  private async confirmAndReconnect(attempt: number, why: string): Promise<void> {
+    const host = this.host;
     const confirmed = await this.confirm(attempt);
     // Lost again, or stopping, while asking: the next restore asks again.
     if (confirmed === null || attempt !== this.attempt || host.isStopping() || host.natsLost()) return;
@@ -88,7 +129,7 @@ export class ShardFence {
       return;
     }
     this.fencedValue = false;
-    host.debug('NATS reachable again and assignment confirmed: reconnecting shards');
+    host.debug(`${why}: reconnecting shards`);
     host.onUnfenced();
     await host.reconnectShards().catch((error: unknown) => host.error(asError(error)));
   }

@@ -6,7 +6,8 @@
  * - `resuming`: RESUME of a stored session under way.
  * - `ready`: serving events.
  * - `disconnected`: the socket dropped; the gateway client is reconnecting.
- * - `fenced`: closed on purpose because this process lost NATS (another owner may take over).
+ * - `fenced`: closed on purpose because this process lost NATS, or CONTROL could not renew the
+ *   shard leases (another owner may take over).
  */
 export type ShardState =
   'idle' | 'waiting' | 'identifying' | 'resuming' | 'ready' | 'disconnected' | 'fenced';

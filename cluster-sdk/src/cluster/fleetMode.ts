@@ -12,10 +12,30 @@ export interface FleetHandlers {
   readonly resendMs: number;
   readonly onError: (error: Error) => void;
   readonly onDebug: (message: string) => void;
-  /** A newer epoch of the same assignment: the plan's cluster list and gateway info may have moved. */
-  readonly onUpdated: (update: Pick<ClusterAssignment, 'clusterIds' | 'gateway'>) => void;
+  /**
+   * A newer epoch of the same assignment (or the same epoch with another `fenceAfterMs`): the
+   * plan's cluster list, the gateway info and CONTROL's fence time may have moved.
+   */
+  readonly onUpdated: (update: FleetUpdate) => void;
   readonly onShutdown: (reason: string) => void;
+  /** CONTROL could not renew the shards' leases: fence now (see `FenceMessageSchema`). */
+  readonly onFence: (reason: string) => void;
   readonly onDisconnected: () => void;
+}
+
+/** What a later assignment may change in a running cluster. */
+export interface FleetUpdate extends Pick<ClusterAssignment, 'clusterIds' | 'gateway'> {
+  /** CONTROL's fence time, or undefined when it sends none (the cluster's own setting applies). */
+  readonly fenceAfterMs: number | undefined;
+}
+
+/**
+ * The fence time in force in a fleet: CONTROL derives its `fenceAfterMs` from the shard lease time,
+ * so it may shorten the cluster's own setting but never lengthen it (a shorter own setting is the
+ * bot author's choice, and fencing early is always safe).
+ */
+export function effectiveFenceAfterMs(own: number, fromControl: number | undefined): number {
+  return fromControl === undefined ? own : Math.min(own, fromControl);
 }
 
 const NOT_UNDER_PM2 =
@@ -48,22 +68,35 @@ export function openFleetLink(handlers: FleetHandlers): FleetLink {
   fleet.on('error', handlers.onError);
   fleet.on('debug', handlers.onDebug);
   fleet.on('updated', (message) =>
-    handlers.onUpdated({ clusterIds: message.clusterIds, gateway: message.gateway }),
+    handlers.onUpdated({
+      clusterIds: message.clusterIds,
+      gateway: message.gateway,
+      fenceAfterMs: message.fenceAfterMs,
+    }),
   );
   fleet.on('shutdown', handlers.onShutdown);
+  fleet.on('fence', handlers.onFence);
   fleet.on('disconnected', handlers.onDisconnected);
   fleet.start();
   return fleet;
 }
 
 /** Waits for CONTROL's assignment; the token only ever lives in memory from here on. */
-export async function joinFleet(
-  fleet: FleetLink,
-): Promise<{ assignment: ClusterAssignment; nats: ConnectionOptions }> {
-  const message = await fleet.assignment();
+export async function joinFleet(fleet: FleetLink): Promise<{
+  assignment: ClusterAssignment;
+  nats: ConnectionOptions;
+  fenceAfterMs: number | undefined;
+}> {
+  const first = await fleet.assignment();
+  // Updates that arrived right behind the first assignment are in the latest one.
+  const message = fleet.latest ?? first;
   registerSecret(message.token);
   const nats = natsConnectionOptions(message.nats);
-  return { assignment: validateAssignment(toClusterAssignment(message)), nats };
+  return {
+    assignment: validateAssignment(toClusterAssignment(message)),
+    nats,
+    fenceAfterMs: message.fenceAfterMs,
+  };
 }
 
 function toClusterAssignment(message: AssignMessage): ClusterAssignment {

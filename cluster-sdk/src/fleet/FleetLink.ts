@@ -13,8 +13,16 @@ import { decodeControlMessage, describeAssignmentChange } from './controlMessage
 
 /** Events of {@link FleetLink}. */
 export interface FleetLinkEvents {
-  /** A newer epoch of the running assignment (same shards, token and NATS access). */
+  /**
+   * A newer epoch of the running assignment (same shards, token and NATS access), or the running
+   * epoch again with another `fenceAfterMs`.
+   */
   updated: [assignment: AssignMessage];
+  /**
+   * CONTROL could not renew the shards' leases: close them for resume now, then `confirm()`.
+   * Only after the first assignment (before it, there is nothing to close).
+   */
+  fence: [reason: string];
   /** CONTROL asks the process to close its shards for resume and exit. */
   shutdown: [reason: string];
   /** The IPC channel is gone: the pm2 daemon, and CONTROL with it, no longer manage this process. */
@@ -84,6 +92,15 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
   /** Resolves with the first valid assignment for this cluster id. */
   public assignment(): Promise<AssignMessage> {
     return this.firstAssignment;
+  }
+
+  /**
+   * The assignment in force: the first one, or the latest update of it (same shards, token and
+   * NATS access; epoch, cluster list, gateway info and `fenceAfterMs` may have moved). Null before
+   * the first.
+   */
+  public get latest(): AssignMessage | null {
+    return this.current;
   }
 
   /** Reports every shard's state. */
@@ -158,6 +175,13 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
       case 'shutdown':
         this.emit('shutdown', message.reason);
         break;
+      case 'fence':
+        if (!this.current) {
+          this.emit('debug', `fence before any assignment (${message.reason}): no shard to close`);
+          break;
+        }
+        this.emit('fence', message.reason);
+        break;
     }
   }
 
@@ -201,11 +225,16 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
       return;
     }
     if (message.epoch === current.epoch) {
-      this.emit('debug', `assignment of epoch ${message.epoch} received again: nothing to do`);
-      return;
+      if (message.fenceAfterMs === current.fenceAfterMs) {
+        this.emit('debug', `assignment of epoch ${message.epoch} received again: nothing to do`);
+        return;
+      }
+      // The fence time follows CONTROL's lease time, which CONTROL may change without a new plan.
+      this.emit('debug', `assignment of epoch ${message.epoch} received again with another fenceAfterMs`);
+    } else {
+      this.emit('debug', `assignment moved to epoch ${message.epoch} with the same shards`);
     }
     this.current = message;
-    this.emit('debug', `assignment moved to epoch ${message.epoch} with the same shards`);
     this.emit('updated', message);
   }
 

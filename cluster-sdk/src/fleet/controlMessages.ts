@@ -1,6 +1,7 @@
 import {
   AssignMessageSchema,
   ConfirmReplySchema,
+  FenceMessageSchema,
   ShutdownMessageSchema,
   type AssignMessage,
   type ControlToCluster,
@@ -12,7 +13,7 @@ export type DecodedControlMessage =
 
 /**
  * Validates the `data` of a CONTROL packet. Picks the schema by `type` first, so a bad `assign`
- * is reported by its fields ("gateway.url: …") rather than as "matches none of three shapes".
+ * is reported by its fields ("gateway.url: …") rather than as "matches none of four shapes".
  * Zod's issue texts name expected types, never received values, so no secret is echoed.
  */
 export function decodeControlMessage(data: unknown): DecodedControlMessage {
@@ -24,10 +25,12 @@ export function decodeControlMessage(data: unknown): DecodedControlMessage {
         ? ConfirmReplySchema
         : type === 'shutdown'
           ? ShutdownMessageSchema
-          : null;
+          : type === 'fence'
+            ? FenceMessageSchema
+            : null;
   if (schema === null) {
     const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : typeof type;
-    return { ok: false, error: `type: expected assign, confirm-reply or shutdown, got ${shown}` };
+    return { ok: false, error: `type: expected assign, confirm-reply, shutdown or fence, got ${shown}` };
   }
   const result = schema.safeParse(data);
   if (result.success) return { ok: true, message: result.data };
@@ -37,8 +40,8 @@ export function decodeControlMessage(data: unknown): DecodedControlMessage {
 
 /**
  * What differs between two assignments in ways a running cluster cannot absorb (its shards, its
- * token, its NATS access), or null when only the epoch, the plan's cluster list or the gateway
- * info moved. Secrets are named, never shown.
+ * token, its NATS access), or null when only the epoch, the plan's cluster list, the gateway info
+ * or `fenceAfterMs` moved. Secrets are named, never shown.
  */
 export function describeAssignmentChange(from: AssignMessage, to: AssignMessage): string | null {
   const changes: string[] = [];
