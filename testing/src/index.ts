@@ -8,3 +8,14 @@ export { startTcpProxy } from './tcpProxy.js';
 export type { TcpProxyHandle } from './tcpProxy.js';
 export { startDiscordSimProcess } from './discordSimProcess.js';
 export type { DiscordSimProcess, SimJson } from './discordSimProcess.js';
+export {
+  killMachine,
+  killPm2,
+  makePm2Home,
+  pm2Cli,
+  pm2Env,
+  pm2List,
+  processesMentioning,
+  teardownPm2,
+} from './pm2Home.js';
+export type { Pm2Process } from './pm2Home.js';

@@ -1,0 +1,88 @@
+import type { FleetStatus, WhichResult } from 'discluster-protocol';
+
+/** A plain text table: a header row, a rule, then rows; columns padded to their widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+function shardSummary(shards: FleetStatus['hosts'][number]['clusters'][number]['shards']): string {
+  const counts = new Map<string, number>();
+  for (const shard of shards) counts.set(shard.state, (counts.get(shard.state) ?? 0) + 1);
+  return [...counts].map(([state, count]) => `${count} ${state}`).join(', ') || '-';
+}
+
+/** `discluster status` as tables: one row per host, then one per cluster. */
+export function renderStatus(status: FleetStatus): string {
+  const out: string[] = [];
+  const masterLine = status.master.up
+    ? 'MASTER: up'
+    : 'MASTER: DOWN — the fleet keeps serving; this status comes from the CONTROLs and the stored plan';
+  out.push(
+    `bot ${status.bot} · ${status.shardCount ?? '?'} shards · max_concurrency ${status.maxConcurrency ?? '?'} · epoch ${status.epoch ?? '-'} · ${masterLine}`,
+  );
+  if (status.stopped)
+    out.push(`FLEET STOPPED: ${status.stopped.reason}\n  (fix the cause, then \`discluster restart\`)`);
+  out.push('');
+  const allShards = status.hosts.flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards));
+  out.push(
+    table(
+      ['HOST', 'ROLE', 'STATE', 'CORES', 'LOAD15', 'CLUSTERS', 'SHARDS READY', 'GUILDS'],
+      status.hosts.map((host) => {
+        const shards = host.clusters.flatMap((cluster) => cluster.shards);
+        return [
+          host.id,
+          host.role,
+          host.state,
+          String(host.cores),
+          host.load15.toFixed(2),
+          String(host.clusters.length),
+          `${shards.filter((shard) => shard.state === 'ready').length}/${shards.length}`,
+          String(shards.reduce((sum, shard) => sum + shard.guilds, 0)),
+        ];
+      }),
+    ),
+  );
+  const clusters = status.hosts.flatMap((host) =>
+    host.clusters.map((cluster) => ({ host: host.id, cluster })),
+  );
+  if (clusters.length > 0) {
+    out.push('');
+    out.push(
+      table(
+        ['CLUSTER', 'HOST', 'STATE', 'RESTARTS', 'SHARDS', 'STATES', 'PING ms'],
+        clusters
+          .sort((a, b) => a.cluster.id - b.cluster.id)
+          .map(({ host, cluster }) => {
+            const pings = cluster.shards.map((shard) => shard.ping).filter((ping) => ping >= 0);
+            const ids = cluster.shards.map((shard) => shard.id);
+            return [
+              String(cluster.id),
+              host,
+              cluster.state,
+              String(cluster.restarts),
+              ids.length > 1 ? `${Math.min(...ids)}-${Math.max(...ids)}` : ids.join(''),
+              shardSummary(cluster.shards),
+              pings.length ? String(Math.round(pings.reduce((a, b) => a + b, 0) / pings.length)) : '-',
+            ];
+          }),
+      ),
+    );
+  }
+  out.push('');
+  out.push(
+    `${allShards.filter((shard) => shard.state === 'ready').length} of ${allShards.length} shards ready on ${status.hosts.filter((host) => host.state === 'online').length} online host(s)`,
+  );
+  return out.join('\n');
+}
+
+export function renderWhich(result: WhichResult): string {
+  return result.clusterId === null
+    ? `guild ${result.guildId} → shard ${result.shardId} of ${result.shardCount}: not assigned to any cluster`
+    : `guild ${result.guildId} → shard ${result.shardId} of ${result.shardCount} → cluster ${result.clusterId} on host ${result.hostId}`;
+}

@@ -1,0 +1,11 @@
+export {
+  failoverPlan,
+  hostWeight,
+  initialPlan,
+  movedShardCount,
+  rebalancePlan,
+  targetShareCounts,
+} from './shardPlan.js';
+export type { HostShares, PlanHost, TargetOptions } from './shardPlan.js';
+export { numberClusters } from './clusterNumbering.js';
+export type { ClusterLayout } from './clusterNumbering.js';

@@ -1,0 +1,77 @@
+import type { ClusterReport, FleetStatus, HostHeartbeat, PlanRecord } from 'discluster-protocol';
+
+/** A host as a status sees it: its latest facts (if any arrived) and whether it is heartbeating. */
+export interface HostSighting {
+  readonly facts: Omit<HostHeartbeat, 'type'>;
+  readonly online: boolean;
+}
+
+export interface StatusInput {
+  readonly bot: string;
+  readonly plan: PlanRecord | null;
+  readonly hosts: readonly HostSighting[];
+  readonly masterUp: boolean;
+  readonly source: FleetStatus['source'];
+  /** A stop MASTER knows of without a plan record (e.g. the token was rejected before the first plan). */
+  readonly stopped?: FleetStatus['stopped'];
+}
+
+type ClusterEntry = FleetStatus['hosts'][number]['clusters'][number];
+
+function clusterEntry(
+  clusterId: number,
+  shardIds: readonly number[],
+  report: ClusterReport | undefined,
+): ClusterEntry {
+  return {
+    id: clusterId,
+    state: report?.state ?? 'missing',
+    restarts: report?.restarts ?? 0,
+    shards: shardIds.map((id) => {
+      const shard = report?.shards?.find((entry) => entry.id === id);
+      return shard
+        ? { id, state: shard.state, ping: shard.ping, guilds: shard.guilds }
+        : { id, state: 'idle' as const, ping: -1, guilds: 0 };
+    }),
+  };
+}
+
+/**
+ * `discluster status` (DESIGN contract) from the plan and what the hosts report. Planned clusters
+ * are listed with the host's own report of them (`missing` if it has none); a host outside the
+ * plan shows what it still runs.
+ */
+export function buildFleetStatus(input: StatusInput): FleetStatus {
+  const { plan } = input;
+  const sightings = new Map(input.hosts.map((host) => [host.facts.hostId, host]));
+  const hostIds = new Set([...Object.keys(plan?.hosts ?? {}), ...sightings.keys()]);
+  const hosts = [...hostIds].sort().map((hostId) => {
+    const sighting = sightings.get(hostId);
+    const reports = new Map((sighting?.facts.clusters ?? []).map((report) => [report.clusterId, report]));
+    const planned = plan?.hosts[hostId];
+    const clusters = planned
+      ? planned.map((cluster) =>
+          clusterEntry(cluster.clusterId, cluster.shardIds, reports.get(cluster.clusterId)),
+        )
+      : [...reports.values()].map((report) => clusterEntry(report.clusterId, report.shardIds, report));
+    return {
+      id: hostId,
+      role: sighting?.facts.role ?? ('active' as const),
+      state: sighting?.online ? ('online' as const) : ('lost' as const),
+      cores: sighting?.facts.cores ?? 1,
+      load15: sighting?.facts.load15 ?? 0,
+      epoch: sighting?.facts.epoch ?? null,
+      clusters: clusters.sort((a, b) => a.id - b.id),
+    };
+  });
+  return {
+    bot: input.bot,
+    shardCount: plan?.shardCount ?? null,
+    maxConcurrency: plan?.gateway.session_start_limit.max_concurrency ?? null,
+    master: { up: input.masterUp },
+    source: input.source,
+    epoch: plan?.epoch ?? null,
+    stopped: plan?.stopped ?? input.stopped ?? null,
+    hosts,
+  };
+}

@@ -1,0 +1,283 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { FleetStatusSchema, type FleetStatus } from 'discluster-protocol';
+import {
+  killMachine,
+  makePm2Home,
+  pm2Env,
+  spawnNode,
+  startDiscordSimProcess,
+  startNatsServer,
+  startTcpProxy,
+  stopAll,
+  teardownPm2,
+  type DiscordSimProcess,
+  type NatsServerHandle,
+  type SimJson,
+  type SpawnedProcess,
+  type TcpProxyHandle,
+} from 'discluster-testing';
+
+/**
+ * A whole fleet on one machine for integration tests (DESIGN "Testing"): one nats-server, one
+ * discord-sim process, MASTER(s) as the foreground `discluster-master`, and per stand-in machine a
+ * foreground `discluster-control` with its own PM2_HOME (so its own pm2 daemon) and host_id,
+ * running the real bot fixture. Everything is started as a child of the test and ended by pid.
+ */
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CONTROL_BIN = path.join(ROOT, 'pm2-module-control', 'dist', 'bin.js');
+const MASTER_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'bin.js');
+const CLI_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'cli', 'discluster.js');
+export const BOT_SCRIPT = path.join(ROOT, 'test', 'fixtures', 'fleetBot.js');
+export const TOKEN = 'integration-bot-token-5f1c9e2a';
+/** fixtures/fleetBot.js identifies on this window: keep the simulator's equal. */
+export const IDENTIFY_WINDOW_MS = 1000;
+
+export interface HostSpec {
+  readonly id: string;
+  readonly role?: 'active' | 'standby';
+  readonly cores?: number;
+  /** Route this host's NATS traffic (CONTROL and its clusters) through a cuttable TCP proxy. */
+  readonly viaProxy?: boolean;
+}
+
+export interface FleetOptions {
+  readonly bot: string;
+  readonly hosts: readonly HostSpec[];
+  readonly shards: number;
+  readonly maxConcurrency: number;
+  readonly guilds: number;
+  readonly leaseMs: number;
+  readonly hostTimeoutMs: number;
+  readonly leaderLeaseMs?: number;
+  readonly masterToken?: string;
+}
+
+export interface Host {
+  readonly spec: HostSpec;
+  readonly home: string;
+  control: SpawnedProcess;
+  readonly proxy: TcpProxyHandle | null;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class Fleet {
+  public readonly hosts = new Map<string, Host>();
+  public readonly masters: SpawnedProcess[] = [];
+
+  private constructor(
+    public readonly options: FleetOptions,
+    public readonly nats: NatsServerHandle,
+    public readonly sim: DiscordSimProcess,
+  ) {}
+
+  public static async start(options: FleetOptions): Promise<Fleet> {
+    const nats = await startNatsServer({ jetstream: true });
+    let sim: DiscordSimProcess;
+    try {
+      sim = await startDiscordSimProcess({
+        token: TOKEN,
+        guilds: options.guilds,
+        shards: options.shards,
+        'max-concurrency': options.maxConcurrency,
+        'identify-window-ms': IDENTIFY_WINDOW_MS,
+      });
+    } catch (error) {
+      await nats.stop();
+      throw error;
+    }
+    const fleet = new Fleet(options, nats, sim);
+    for (const spec of options.hosts) await fleet.startHost(spec);
+    return fleet;
+  }
+
+  public async startHost(spec: HostSpec): Promise<Host> {
+    const home = makePm2Home();
+    const proxy = spec.viaProxy ? await startTcpProxy(this.nats.port) : null;
+    const host: Host = { spec, home, proxy, control: this.spawnControl(spec, home, proxy) };
+    this.hosts.set(spec.id, host);
+    return host;
+  }
+
+  private spawnControl(spec: HostSpec, home: string, proxy: TcpProxyHandle | null): SpawnedProcess {
+    return spawnNode(CONTROL_BIN, [], {
+      env: {
+        ...pm2Env(home),
+        DISCLUSTER_NATS_URL: proxy ? proxy.url('nats') : this.nats.url,
+        DISCLUSTER_BOT: this.options.bot,
+        DISCLUSTER_HOST_ID: spec.id,
+        DISCLUSTER_ROLE: spec.role ?? 'active',
+        DISCLUSTER_SCRIPT: BOT_SCRIPT,
+        DISCLUSTER_HEARTBEAT_MS: '300',
+        DISCLUSTER_RETRY_MS: '500',
+        ...(spec.cores ? { DISCLUSTER_CORES: String(spec.cores) } : {}),
+        DISCLUSTER_LOG_LEVEL: 'debug',
+      },
+    });
+  }
+
+  /** Starts a CONTROL again on a host whose CONTROL was stopped (same PM2_HOME). */
+  public restartControl(hostId: string): void {
+    const host = this.host(hostId);
+    host.control = this.spawnControl(host.spec, host.home, host.proxy);
+  }
+
+  public startMaster(extraEnv: Record<string, string> = {}): SpawnedProcess {
+    const master = spawnNode(MASTER_BIN, [], {
+      env: {
+        DISCLUSTER_NATS_URL: this.nats.url,
+        DISCLUSTER_BOT: this.options.bot,
+        DISCLUSTER_TOKEN: this.options.masterToken ?? TOKEN,
+        DISCLUSTER_DISCORD_API: this.sim.rest,
+        DISCLUSTER_EXPECTED_HOSTS: String(this.options.hosts.length),
+        DISCLUSTER_WAIT_FOR_HOSTS_MS: '20000',
+        DISCLUSTER_HOST_TIMEOUT_MS: String(this.options.hostTimeoutMs),
+        DISCLUSTER_LEASE_MS: String(this.options.leaseMs),
+        DISCLUSTER_LEADER_LEASE_MS: String(this.options.leaderLeaseMs ?? 3000),
+        DISCLUSTER_LOG_LEVEL: 'debug',
+        ...extraEnv,
+      },
+    });
+    this.masters.push(master);
+    return master;
+  }
+
+  public host(hostId: string): Host {
+    const host = this.hosts.get(hostId);
+    if (!host) throw new Error(`no host ${hostId}`);
+    return host;
+  }
+
+  /** Runs the `discluster` CLI against this fleet. */
+  public async cli(...args: string[]): Promise<CliResult> {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_BIN, ...args], {
+        env: { ...process.env, DISCLUSTER_NATS_URL: this.nats.url, DISCLUSTER_BOT: this.options.bot },
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return {
+        code: typeof failed.code === 'number' ? failed.code : 1,
+        stdout: failed.stdout ?? '',
+        stderr: failed.stderr ?? '',
+      };
+    }
+  }
+
+  public async status(): Promise<FleetStatus> {
+    const result = await this.cli('status', '--json', '--timeout-ms', '3000');
+    if (result.code !== 0) throw new Error(`discluster status failed (${result.code}): ${result.stderr}`);
+    return FleetStatusSchema.parse(JSON.parse(result.stdout));
+  }
+
+  public state(): Promise<SimJson> {
+    return this.sim.state();
+  }
+
+  /** `POST /traffic`: MESSAGE_CREATE load with nonces `<id>:<n>`, n < total. */
+  public async startTraffic(
+    eventsPerSecond: number,
+    seconds: number,
+  ): Promise<{ id: number; total: number }> {
+    const response = await fetch(`${this.sim.admin}/traffic`, {
+      method: 'POST',
+      body: JSON.stringify({ eventsPerSecond, seconds }),
+    });
+    return (await response.json()) as { id: number; total: number };
+  }
+
+  public async trafficDone(id: number): Promise<boolean> {
+    return ((await (await fetch(`${this.sim.admin}/traffic/${id}`)).json()) as { done: boolean }).done;
+  }
+
+  /** Every JSON line the bot processes of `hostId` wrote (pm2 keeps them per process in $PM2_HOME/logs). */
+  public botLines(hostId?: string): Record<string, unknown>[] {
+    const homes = hostId ? [this.host(hostId).home] : [...this.hosts.values()].map((host) => host.home);
+    const lines: Record<string, unknown>[] = [];
+    for (const home of homes) {
+      const dir = path.join(home, 'logs');
+      if (!fs.existsSync(dir)) continue;
+      for (const file of fs
+        .readdirSync(dir)
+        .filter((name) => name.endsWith('-out.log') && name.includes('-cluster-'))) {
+        for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
+          if (!line.startsWith('{')) continue;
+          try {
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          } catch {
+            // A line cut by a SIGKILL.
+          }
+        }
+      }
+    }
+    return lines;
+  }
+
+  /** Unique MESSAGE_CREATE nonces the bot handlers received, fleet-wide. */
+  public receivedNonces(): Set<string> {
+    return new Set(
+      this.botLines()
+        .filter((line) => line['t'] === 'msg')
+        .map((line) => String(line['nonce'])),
+    );
+  }
+
+  /** SIGKILL a stand-in machine: its CONTROL, pm2 daemon and every cluster, at once. */
+  public async killHost(hostId: string): Promise<void> {
+    const host = this.host(hostId);
+    await killMachine(host.home);
+    await host.control.exited;
+  }
+
+  /** The tail of every MASTER's and CONTROL's output, for a failed test's message. */
+  public diagnostics(): string {
+    const tail = (lines: readonly string[]) => lines.slice(-40).join('\n');
+    const parts = this.masters.map(
+      (master, i) =>
+        `--- MASTER ${i} (pid ${master.pid})\n${tail(master.lines)}\n${master.stderr().slice(-3000)}`,
+    );
+    for (const [id, host] of this.hosts)
+      parts.push(`--- CONTROL ${id}\n${tail(host.control.lines)}\n${host.control.stderr().slice(-3000)}`);
+    return parts.join('\n');
+  }
+
+  /** Ends everything, also after a failed test. */
+  public async stop(): Promise<void> {
+    try {
+      await stopAll();
+      for (const host of this.hosts.values()) {
+        await teardownPm2(host.home).catch(() => undefined);
+        await host.proxy?.close().catch(() => undefined);
+      }
+      await this.sim.stop();
+    } finally {
+      await this.nats.stop();
+    }
+  }
+}
+
+/** Shards ready per the simulator's live sessions: shard id → number of live sessions. */
+export function liveSessionsByShard(state: SimJson): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const session of state['liveSessions'] as { shard: [number, number] }[])
+    counts.set(session.shard[0], (counts.get(session.shard[0]) ?? 0) + 1);
+  return counts;
+}
+
+export function readyShards(status: FleetStatus): number[] {
+  return status.hosts
+    .flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards))
+    .filter((shard) => shard.state === 'ready')
+    .map((shard) => shard.id)
+    .sort((a, b) => a - b);
+}
