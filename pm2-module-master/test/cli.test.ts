@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { FleetStatus } from 'discluster-protocol';
+import { UsageError, parseCli } from '../src/cli/args';
+import { renderStatus } from '../src/cli/render';
+import { runCli } from '../src/cli/runCli';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (text: string) => out.push(text), err: (text: string) => err.push(text) }, out, err };
+}
+
+describe('discluster CLI arguments', () => {
+  it('reads commands, flags and DISCLUSTER_* settings (flags win)', () => {
+    const options = parseCli(['which', '81384788765712384', '--json', '--bot', 'mybot'], {
+      DISCLUSTER_NATS_URL: 'nats://a:4222,nats://b:4222',
+      DISCLUSTER_BOT: 'other',
+    });
+    expect(options.command).toEqual({ name: 'which', guildId: '81384788765712384' });
+    expect(options.json).toBe(true);
+    expect(options.bot).toBe('mybot');
+    expect(options.nats.nats_url).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(parseCli(['restart', '--rolling'], {}).command).toEqual({ name: 'restart', rolling: true });
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command/],
+    [['which'], /guild id/],
+    [['which', 'abc'], /guild id/],
+    [['status', 'extra'], /takes no argument/],
+    [['status', '--nats-url', 'http://x'], /--nats-url/],
+    [['status', '--bot', 'a b'], /--bot/],
+    [['status', '--timeout-ms', 'soon'], /--timeout-ms/],
+    [['status', '--no-such-flag'], /no-such-flag/],
+  ])('%j is a usage error naming the problem', (argv, pattern) => {
+    expect(() => parseCli(argv, {})).toThrow(UsageError);
+    expect(() => parseCli(argv, {})).toThrow(pattern);
+  });
+
+  it('exit code 2 with the usage text on bad usage, 0 with it on --help', async () => {
+    const bad = capture();
+    expect(await runCli(['nope'], {}, bad.io)).toBe(2);
+    expect(bad.err.join('\n')).toMatch(/Usage: discluster/);
+    const help = capture();
+    expect(await runCli(['--help'], {}, help.io)).toBe(0);
+    expect(help.out.join('\n')).toMatch(/restart \[--rolling\]/);
+  });
+
+  it('a NATS that cannot be reached is exit code 1 with a message saying what to check', async () => {
+    const run = capture();
+    expect(await runCli(['status', '--nats-url', 'nats://127.0.0.1:1'], {}, run.io)).toBe(1);
+    expect(run.err.join('\n')).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1.*--nats-url/);
+  });
+});
+
+describe('status table', () => {
+  it('shows hosts, clusters, a stop and MASTER being down', () => {
+    const status: FleetStatus = {
+      bot: 'b',
+      shardCount: 4,
+      maxConcurrency: 1,
+      master: { up: false },
+      source: 'controls',
+      epoch: 3,
+      stopped: { reason: 'shard 0 closed with fatal code 4004', code: 4004, at: 0 },
+      hosts: [
+        {
+          id: 'alpha',
+          role: 'active',
+          state: 'online',
+          cores: 4,
+          load15: 0.5,
+          epoch: 3,
+          clusters: [
+            {
+              id: 0,
+              state: 'online',
+              restarts: 1,
+              shards: [
+                { id: 0, state: 'ready', ping: 40, guilds: 10 },
+                { id: 1, state: 'resuming', ping: -1, guilds: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const text = renderStatus(status);
+    expect(text).toMatch(/MASTER: DOWN/);
+    expect(text).toMatch(/FLEET STOPPED: shard 0 closed with fatal code 4004/);
+    expect(text).toMatch(/alpha\s+active\s+online\s+4\s+0\.50\s+1\s+1\/2\s+10/);
+    expect(text).toMatch(/0\s+alpha\s+online\s+1\s+0-1\s+1 ready, 1 resuming\s+40/);
+  });
+});
