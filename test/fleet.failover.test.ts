@@ -1,4 +1,7 @@
-import { pm2List, waitFor, type SpawnedProcess } from 'discluster-testing';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pm2Cli, pm2List, waitFor, type SpawnedProcess } from 'discluster-testing';
 import type { FleetStatus } from 'discluster-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, TOKEN, liveSessionsByShard, readyShards } from './support/fleet';
@@ -162,10 +165,22 @@ describe('a fleet of three stand-in machines', () => {
     master = standby;
   });
 
-  it('the token never shows in pm2 or process listings of any machine', async () => {
+  it('the token never shows in pm2 listings, logs or process arguments of any machine', async () => {
     for (const host of fleet.hosts.values()) {
-      const { raw } = await pm2List(host.home);
+      const { raw, processes } = await pm2List(host.home);
       expect(raw.includes(TOKEN)).toBe(false);
+      for (const proc of processes) {
+        expect(await pm2Cli(host.home, 'env', String(proc['pm_id']))).not.toContain(TOKEN);
+        expect(await pm2Cli(host.home, 'show', String(proc['pm_id']))).not.toContain(TOKEN);
+      }
+      const logs = path.join(host.home, 'logs');
+      for (const file of fs.existsSync(logs) ? fs.readdirSync(logs) : [])
+        expect(fs.readFileSync(path.join(logs, file), 'utf8').includes(TOKEN), file).toBe(false);
+      expect(host.control.lines.some((line) => line.includes(TOKEN))).toBe(false);
+      expect(host.control.stderr().includes(TOKEN)).toBe(false);
     }
+    for (const master of fleet.masters) expect(master.lines.some((line) => line.includes(TOKEN))).toBe(false);
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(ps.includes(TOKEN)).toBe(false);
   });
 });
