@@ -20,10 +20,14 @@ import {
   type HostKeyPair,
 } from 'discluster-protocol';
 import { hostFacts, packageVersion } from './hostFacts.js';
+import { LeaseKeeper } from './leaseKeeper.js';
 import { createLogger, type Logger } from './logger.js';
 import { natsAccessForClusters, natsConnectOptions } from './natsOptions.js';
 import { connectPm2, type Pm2Client } from './pm2Api.js';
+import { loadPm2Io } from './pm2Io.js';
+import { registerPm2Surface } from './pm2Surface.js';
 import { DEFAULT_RESTART_POLICY } from './restartPolicy.js';
+import { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './rollingRestart.js';
 import { ClusterSupervisor } from './supervisor.js';
 
 /** The package name: pm2 hands the module its settings in `process.env[MODULE_NAME]`. */
@@ -77,10 +81,13 @@ class Control {
   private heartbeat: NodeJS.Timeout | undefined;
   private announceTimer: NodeJS.Timeout | undefined;
   private pm2: Pm2Client | undefined;
+  private leases: LeaseKeeper | undefined;
   private supervisor: ClusterSupervisor | undefined;
   private closed = false;
   /** Commands run one at a time: two assignments must not interleave their pm2 calls. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Counts commands other than rolling-restart: a newer one ends a rolling restart early. */
+  private otherCommands = 0;
 
   public constructor(
     private readonly config: ControlConfig,
@@ -113,6 +120,13 @@ class Control {
       callback: (_error, msg) => this.onCommand(msg),
     });
     nc.subscribe(this.subjects.broadcast, { callback: (_error, msg) => this.onCommand(msg) });
+    // `discluster status` asks every CONTROL directly when MASTER is down: answer with the heartbeat.
+    nc.subscribe(this.subjects.hostStatus, {
+      callback: (_error, msg) => {
+        if (msg.reply) msg.respond(encoder.encode(JSON.stringify(this.facts('heartbeat'))));
+      },
+    });
+    this.registerPm2Surface();
     void this.announce();
     this.heartbeat = setInterval(() => this.publishHeartbeat(), this.config.heartbeat_ms);
     this.publishHeartbeat();
@@ -123,6 +137,8 @@ class Control {
     clearInterval(this.heartbeat);
     clearTimeout(this.announceTimer);
     this.supervisor?.close();
+    // Leases are kept, not released: the clusters keep serving and the next boot takes them over.
+    this.leases?.close();
     this.pm2?.disconnect();
     await this.nc?.drain().catch(() => undefined);
   }
@@ -134,7 +150,7 @@ class Control {
       hostId: this.config.host_id,
       instanceId: this.instanceId,
       role: this.config.role,
-      ...hostFacts(),
+      ...hostFacts(this.config.cores),
       shardsPerCluster: this.config.shards_per_cluster,
       version: packageVersion(),
       publicKey: this.keys.publicKey,
@@ -187,6 +203,7 @@ class Control {
           parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
         );
       command = parsed.data;
+      if (command.type !== 'rolling-restart') this.otherCommands++;
     } catch (error) {
       // Logged without the payload: it may hold anything, including secrets someone mis-sent.
       this.logger.warn({ subject: msg.subject, problem: String(error) }, 'rejected a malformed command');
@@ -197,22 +214,23 @@ class Control {
       });
       return;
     }
-    this.queue = this.queue.then(async () => {
+    void this.enqueue(async () => {
       try {
         await this.run(command);
         this.reply(msg, { v: 1, ok: true, epoch: this.epoch });
       } catch (error) {
-        const wire =
-          error instanceof DisclusterError
-            ? error.toJSON()
-            : {
-                code: ErrorCode.InvalidOption,
-                message: error instanceof Error ? error.message : String(error),
-              };
+        const wire = toWireError(error);
         this.logger.warn({ command: command.type, error: wire }, 'command refused');
         this.reply(msg, { v: 1, ok: false, error: wire });
       }
     });
+  }
+
+  /** Runs `task` after every command queued before it. */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
   private reply(msg: Msg, reply: FleetReply): void {
@@ -231,11 +249,19 @@ class Control {
         this.refuseStale(command.epoch);
         await this.supervisor?.revoke(command.clusterIds);
         return;
-      case 'rolling-restart':
-        throw new DisclusterError(
-          ErrorCode.InvalidOption,
-          'rolling-restart is not supported by this CONTROL yet',
-        );
+      case 'rolling-restart': {
+        this.refuseStale(command.epoch);
+        const supervisor = this.supervisor;
+        if (!supervisor) return;
+        const seen = this.otherCommands;
+        // Answered when done: MASTER waits for one host before the next (one cluster down at a time).
+        await rollingRestart(supervisor, {
+          logger: this.logger,
+          readyTimeoutMs: ROLLING_READY_TIMEOUT_MS,
+          interrupted: () => this.otherCommands !== seen || this.closed,
+        });
+        return;
+      }
     }
   }
 
@@ -285,12 +311,22 @@ class Control {
 
   private async ensureSupervisor(script: string): Promise<ClusterSupervisor> {
     if (this.supervisor) return this.supervisor;
-    this.pm2 = await connectPm2();
+    // No cluster starts without its leases: without a lease bucket, the assignment is refused.
+    this.leases ??= await LeaseKeeper.open(this.nc!, {
+      bot: this.config.bot,
+      hostId: this.config.host_id,
+      instanceId: this.instanceId,
+      logger: this.logger,
+      onFence: (clusterId) => this.supervisor?.fence(clusterId),
+      onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
+    });
+    this.pm2 ??= await connectPm2();
     this.supervisor = new ClusterSupervisor({
       pm2: this.pm2,
       bot: this.config.bot,
       script,
       nats: natsAccessForClusters(this.config),
+      leases: this.leases,
       logger: this.logger,
       policy: { ...DEFAULT_RESTART_POLICY, maxFailedStarts: this.config.max_cluster_restarts },
       onClusterFailed: (clusterId, attempts, reason) => {
@@ -323,4 +359,32 @@ class Control {
   private publish(subject: string, body: unknown): void {
     this.nc?.publish(subject, encoder.encode(JSON.stringify(body)));
   }
+
+  /** Metrics and actions in pm2 (`pm2 show`, `pm2 monit`, `pm2 trigger`), only when pm2 runs us. */
+  private registerPm2Surface(): void {
+    try {
+      const io = loadPm2Io();
+      if (!io) return;
+      registerPm2Surface(io, {
+        clusters: () => this.supervisor?.report() ?? [],
+        status: () => this.facts('heartbeat'),
+        // Queued like a command: it must not interleave with an assignment's pm2 calls.
+        restartCluster: (clusterId) =>
+          this.enqueue(async () => {
+            if (!this.supervisor)
+              throw new DisclusterError(ErrorCode.InvalidOption, 'no clusters run on this host yet');
+            this.logger.info({ clusterId }, 'restart-cluster requested through pm2');
+            await this.supervisor.restartCluster(clusterId);
+          }),
+      });
+    } catch (error) {
+      // Metrics are a convenience: a broken @pm2/io must not keep CONTROL down.
+      this.logger.warn({ err: error }, 'pm2 metrics unavailable');
+    }
+  }
+}
+
+function toWireError(error: unknown): { code: string; message: string } {
+  if (error instanceof DisclusterError) return error.toJSON();
+  return { code: ErrorCode.InvalidOption, message: error instanceof Error ? error.message : String(error) };
 }

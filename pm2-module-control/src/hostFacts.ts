@@ -13,10 +13,13 @@ export function packageVersion(): string {
   }
 }
 
-/** Facts MASTER plans with: cores and the 15-minute load average (seed 004), and memory. */
-export function hostFacts() {
+/**
+ * Facts MASTER plans with: cores and the 15-minute load average (seed 004), and memory. `cores`
+ * (the setting) replaces the count Node sees, for containers limited to fewer CPUs.
+ */
+export function hostFacts(cores?: number) {
   return {
-    cores: Math.max(1, os.availableParallelism()),
+    cores: cores ?? Math.max(1, os.availableParallelism()),
     load15: Math.max(0, os.loadavg()[2] ?? 0),
     memory: { total: os.totalmem(), free: os.freemem() },
   };

@@ -2,13 +2,17 @@ import {
   CLUSTER_CONTROL_TOPIC,
   CLUSTER_ID_ENV,
   ClusterToControlSchema,
+  DisclusterError,
+  ErrorCode,
   type AssignMessage,
   type ClusterReport,
+  type ControlToCluster,
   type GatewayBotSchema,
   type NatsAccess,
-  type ShardStatusSchema,
 } from 'discluster-protocol';
 import type { z } from 'zod';
+import { isReady, newRun, notify, reportOf, waitForRun, type ClusterRun } from './clusterRun.js';
+import type { LeaseClaim, LeaseHolder, ShardLeases } from './leaseKeeper.js';
 import type { Logger } from './logger.js';
 import type { Pm2Client, Pm2Json } from './pm2Api.js';
 import { decideOnExit, type RestartPolicyOptions } from './restartPolicy.js';
@@ -16,7 +20,8 @@ import { decideOnExit, type RestartPolicyOptions } from './restartPolicy.js';
 /**
  * Runs one host's clusters as pm2 processes and keeps them running. Every process it manages lives
  * in namespace `discluster-<bot>` and is named `discluster-<bot>-cluster-<id>`; it acts only on
- * those names, so processes an operator started by hand are never touched.
+ * those names, so processes an operator started by hand are never touched. No cluster starts
+ * before its shards' leases are ours (leaseKeeper.ts).
  */
 
 /** What CONTROL runs, after it opened the token. */
@@ -36,36 +41,33 @@ export interface SupervisorOptions {
   readonly script: string;
   readonly nats: NatsAccess;
   readonly policy: RestartPolicyOptions;
+  readonly leases: ShardLeases;
   readonly logger: Logger;
   /** Called once when a cluster is given up on. */
   readonly onClusterFailed: (clusterId: number, attempts: number, reason: string) => void;
   /** Called when a cluster reports a fatal gateway close. */
   readonly onFatal: (clusterId: number, shardId: number, code: number, reason: string) => void;
+  /** How long a cluster told to shut down may take to exit before pm2 stops it (default 20 s). */
+  readonly shutdownTimeoutMs?: number;
 }
 
-interface ClusterRun {
-  readonly clusterId: number;
-  readonly shardIds: readonly number[];
-  state: ClusterReport['state'];
-  restarts: number;
-  failedStarts: number;
-  startedAt: number;
-  reportedReady: boolean;
-  fatal: boolean;
-  stopping: boolean;
-  shards?: z.infer<typeof ShardStatusSchema>[];
-  timer?: NodeJS.Timeout;
-}
+/** pm2's `kill_timeout` for clusters: shards close for resume and sessions are saved on SIGINT. */
+const KILL_TIMEOUT_MS = 15_000;
+
+type LaunchKind = 'start' | 'restart' | 'adopt';
 
 /** Supervises the clusters of one assignment at a time. */
 export class ClusterSupervisor {
   private readonly namespace: string;
   private readonly runs = new Map<string, ClusterRun>();
+  private readonly shutdownTimeoutMs: number;
   private assignment: HostAssignment | undefined;
   private listening = false;
+  private swept = false;
 
   public constructor(private readonly options: SupervisorOptions) {
     this.namespace = `discluster-${options.bot}`;
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? KILL_TIMEOUT_MS + 5_000;
   }
 
   /** pm2 process name of a cluster. */
@@ -75,18 +77,22 @@ export class ClusterSupervisor {
 
   /** Clusters and their state, for heartbeats. */
   public report(): ClusterReport[] {
-    return [...this.runs.values()].map((run) => ({
-      clusterId: run.clusterId,
-      state: run.state,
-      restarts: run.restarts,
-      shardIds: [...run.shardIds],
-      ...(run.shards ? { shards: run.shards } : {}),
-    }));
+    return [...this.runs.values()].map(reportOf);
+  }
+
+  /** Ids of the clusters serving now, in order (what a rolling restart walks through). */
+  public onlineClusterIds(): number[] {
+    return [...this.runs.values()]
+      .filter((run) => run.state === 'online' && !run.stopping)
+      .map((run) => run.clusterId)
+      .sort((a, b) => a - b);
   }
 
   /**
-   * Makes the running clusters match `assignment`: stops ours that are no longer in it, starts
-   * the new ones, and re-sends the assignment to ones that keep their shards (new epoch).
+   * Makes the running clusters match `assignment`: stops ours that are no longer in it, adopts
+   * wanted ones still running from an earlier CONTROL boot, starts the others, and re-sends the
+   * assignment to ones that keep their shards (new epoch). Resolves once every new cluster has
+   * started or is waiting for another host to give up its shards.
    */
   public async apply(assignment: HostAssignment): Promise<void> {
     await this.listen();
@@ -95,31 +101,40 @@ export class ClusterSupervisor {
     await this.removeStrays(new Set(wanted.keys()));
     for (const [name, run] of this.runs) {
       const next = wanted.get(name);
-      if (!next || next.shardIds.join() !== run.shardIds.join()) await this.stopOne(name);
+      const changed = !next || next.shardIds.join() !== run.shardIds.join();
+      // Stopped for good (its lease was lost) under an older plan: a newer plan that still wants it starts it afresh.
+      const retry = run.state === 'stopped' && !run.fatal && assignment.epoch > run.epoch;
+      if (changed || retry) await this.stopOne(name);
     }
+    const processes = await this.ourProcesses();
+    const launches: Promise<void>[] = [];
     for (const [name, cluster] of wanted) {
       const existing = this.runs.get(name);
       if (existing) {
+        existing.epoch = assignment.epoch;
         await this.sendAssign(name, existing).catch(() => undefined);
         continue;
       }
-      const run: ClusterRun = {
-        clusterId: cluster.clusterId,
-        shardIds: [...cluster.shardIds],
-        state: 'starting',
-        restarts: 0,
-        failedStarts: 0,
-        startedAt: Date.now(),
-        reportedReady: false,
-        fatal: false,
-        stopping: false,
-      };
+      const run = newRun(cluster.clusterId, cluster.shardIds, assignment.epoch);
       this.runs.set(name, run);
-      await this.launch(name, run);
+      const proc = processes.get(name);
+      if (proc?.['pm2_env']?.['status'] === 'online') {
+        run.adopted = true;
+        launches.push(this.launch(name, run, 'adopt', proc));
+        continue;
+      }
+      // A leftover that is not running: start clean rather than revive pm2's old description.
+      if (proc) await this.options.pm2.delete(proc['pm_id'] as number).catch(() => undefined);
+      launches.push(this.launch(name, run, 'start'));
+    }
+    await Promise.all(launches);
+    if (!this.swept) {
+      this.swept = true;
+      void this.options.leases.sweep([...this.runs.values()].map((run) => this.claimOf(run)));
     }
   }
 
-  /** Stops every cluster of this CONTROL (stop-all, revoke of everything, shutdown). */
+  /** Stops every cluster of this CONTROL (stop-all). */
   public async stopAll(): Promise<void> {
     for (const name of [...this.runs.keys()]) await this.stopOne(name);
   }
@@ -132,28 +147,132 @@ export class ClusterSupervisor {
     }
   }
 
-  /** Clears timers; leaves the processes to pm2 (they keep serving while CONTROL restarts). */
-  public close(): void {
-    for (const run of this.runs.values()) clearTimeout(run.timer);
-  }
-
   /**
-   * Deletes cluster processes of our namespace that this CONTROL does not track and the assignment
-   * does not want: left over from before a CONTROL restart (`pm2 set` restarts the module while
-   * its clusters keep running). Only names of our own pattern in our own namespace qualify.
+   * Restarts one cluster without giving up its leases: `shutdown` over IPC (it closes its shards
+   * for resume and saves their sessions), waits for the exit, starts it again. Resolves once the
+   * new process is started (not yet ready; see {@link waitReady}).
    */
-  private async removeStrays(wanted: ReadonlySet<string>): Promise<void> {
-    const pattern = new RegExp(`^${this.namespace}-cluster-\\d+$`);
-    for (const proc of await this.options.pm2.list()) {
-      const name = String(proc['name']);
-      if (proc['pm2_env']?.['namespace'] !== this.namespace || !pattern.test(name)) continue;
-      if (wanted.has(name) || this.runs.has(name)) continue;
-      this.options.logger.info({ name }, 'removing a cluster process left from an earlier assignment');
-      await this.options.pm2.delete(proc['pm_id'] as number);
+  public async restartCluster(clusterId: number): Promise<void> {
+    const name = this.processName(clusterId);
+    const run = this.runs.get(name);
+    if (!run || run.stopping || run.state === 'stopped')
+      throw new DisclusterError(ErrorCode.InvalidOption, `cluster ${clusterId} does not run on this host`);
+    if (run.restartRequested)
+      throw new DisclusterError(ErrorCode.InvalidOption, `cluster ${clusterId} is already restarting`);
+    run.restartRequested = true;
+    clearTimeout(run.timer);
+    try {
+      await run.pending.catch(() => undefined);
+      const proc = await this.procOf(name);
+      const exitsBefore = run.exits;
+      let stillRunning = false;
+      if (proc?.['pm2_env']?.['status'] === 'online') {
+        const exited = waitForRun(run, () => run.exits > exitsBefore || run.stopping, this.shutdownTimeoutMs);
+        await this.sendToCluster(name, { v: 1, type: 'shutdown', reason: 'restart requested' });
+        stillRunning = !(await exited);
+        if (stillRunning)
+          this.options.logger.warn({ name }, 'cluster did not exit after shutdown; pm2 stops it');
+      }
+      if (run.stopping) return;
+      this.options.logger.info({ name }, 'starting the cluster again');
+      run.failedStarts = 0;
+      run.fatal = false;
+      await this.launch(name, run, proc ? 'restart' : 'start');
+      // pm2 stopped the old process itself: its exit must not pass for a crash of the new one.
+      if (stillRunning) await waitForRun(run, () => run.exits > exitsBefore, KILL_TIMEOUT_MS);
+    } finally {
+      run.restartRequested = false;
     }
   }
 
-  private async launch(name: string, run: ClusterRun): Promise<void> {
+  /** Resolves true once every shard of the cluster reported ready, false after `timeoutMs`. */
+  public waitReady(clusterId: number, timeoutMs: number): Promise<boolean> {
+    const run = this.runs.get(this.processName(clusterId));
+    if (!run) return Promise.resolve(false);
+    return waitForRun(run, () => isReady(run) || run.stopping, timeoutMs).then(() => isReady(run));
+  }
+
+  /** CONTROL cannot renew the cluster's leases: it must close its shards now (leaseKeeper.ts). */
+  public fence(clusterId: number): void {
+    const name = this.processName(clusterId);
+    const run = this.runs.get(name);
+    if (!run || run.stopping) return;
+    this.options.logger.warn({ name }, 'telling the cluster to fence');
+    this.sendToCluster(name, { v: 1, type: 'fence', reason: 'CONTROL cannot renew the shard leases' }).catch(
+      (error: unknown) => this.options.logger.error({ err: error, name }, 'could not send fence'),
+    );
+  }
+
+  /** Another host holds one of the cluster's shards: stop it for good. */
+  public leaseLost(clusterId: number, holder: LeaseHolder): void {
+    const name = this.processName(clusterId);
+    const run = this.runs.get(name);
+    if (!run) return;
+    void this.abandon(name, run, `shard ${holder.shardId} is now leased by host ${holder.hostId}`);
+  }
+
+  /** Clears timers; leaves the processes to pm2 (they keep serving while CONTROL restarts). */
+  public close(): void {
+    for (const run of this.runs.values()) {
+      clearTimeout(run.timer);
+      run.abort.abort();
+    }
+  }
+
+  private claimOf(run: ClusterRun): LeaseClaim {
+    return {
+      clusterId: run.clusterId,
+      shardIds: run.shardIds,
+      shardCount: this.assignment?.shardCount ?? 1,
+      epoch: this.assignment?.epoch ?? run.epoch,
+    };
+  }
+
+  /**
+   * Takes the cluster's leases, then starts, restarts or adopts its process. Resolves once it is
+   * running or blocked (another host holds a shard, or NATS fails): it goes on in the background.
+   */
+  private launch(name: string, run: ClusterRun, kind: LaunchKind, proc?: Pm2Json): Promise<void> {
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    if (kind !== 'adopt') run.state = 'starting';
+    run.pending = (async () => {
+      const outcome = await this.options.leases.acquire(this.claimOf(run), {
+        whenHeld: kind === 'adopt' ? 'fail' : 'wait',
+        signal: run.abort.signal,
+        onBlocked: settle,
+      });
+      if (outcome.kind === 'aborted' || run.stopping) return;
+      if (outcome.kind === 'held') {
+        // The assignment does not wait for an adopted process to wind down.
+        settle();
+        await this.abandon(
+          name,
+          run,
+          `shard ${outcome.holder.shardId} is leased by host ${outcome.holder.hostId}`,
+          true,
+        );
+        return;
+      }
+      if (kind === 'adopt') {
+        this.options.logger.info({ name, pid: proc?.['pid'] }, 'adopting a running cluster process');
+        const uptime = proc?.['pm2_env']?.['pm_uptime'];
+        run.startedAt = typeof uptime === 'number' ? uptime : Date.now();
+        await this.sendAssign(name, run);
+        return;
+      }
+      const pmId = kind === 'restart' ? await this.pmIdOf(name) : undefined;
+      if (pmId === undefined) await this.start(name, run);
+      else await this.options.pm2.restart(pmId);
+    })()
+      .catch((error: unknown) =>
+        this.options.logger.error({ err: error, name }, 'could not start the cluster'),
+      )
+      .finally(settle);
+    return settled;
+  }
+
+  private async start(name: string, run: ClusterRun): Promise<void> {
     await this.options.pm2.start({
       name,
       namespace: this.namespace,
@@ -166,22 +285,80 @@ export class ClusterSupervisor {
       filter_env: [''],
       // CONTROL, not pm2, decides about restarts (restartPolicy.ts).
       autorestart: false,
-      // Shards close for resume and sessions are saved on SIGINT; give them time.
-      kill_timeout: 15_000,
+      kill_timeout: KILL_TIMEOUT_MS,
     });
   }
 
+  /** Stops a cluster the plan no longer wants (or revoked), then frees its shards for the next owner. */
   private async stopOne(name: string): Promise<void> {
     const run = this.runs.get(name);
     if (!run) return;
     run.stopping = true;
+    run.abort.abort();
     clearTimeout(run.timer);
     this.runs.delete(name);
+    notify(run);
+    await run.pending.catch(() => undefined);
     try {
       const pmId = await this.pmIdOf(name);
+      // pm2 answers once the process is gone (SIGINT: shards close for resume; SIGKILL after kill_timeout).
       if (pmId !== undefined) await this.options.pm2.delete(pmId);
     } catch (error) {
       this.options.logger.warn({ err: error, name }, 'could not delete cluster process');
+    }
+    await this.options.leases.release(run.clusterId);
+  }
+
+  /**
+   * Stops a cluster for good without a new plan (its lease went to another host, or was not
+   * confirmed): `shutdown` over IPC, wait for the exit, remove the process. It stays in the report
+   * as `stopped` until the next plan.
+   */
+  private async abandon(name: string, run: ClusterRun, reason: string, fromLaunch = false): Promise<void> {
+    if (run.stopping) return;
+    run.stopping = true;
+    run.state = 'stopped';
+    run.abort.abort();
+    clearTimeout(run.timer);
+    notify(run);
+    this.options.logger.error({ name, reason }, 'stopping the cluster for good (no restart)');
+    if (!fromLaunch) await run.pending.catch(() => undefined);
+    try {
+      const pmId = await this.pmIdOf(name);
+      if (pmId !== undefined) {
+        const exitsBefore = run.exits;
+        const exited = waitForRun(run, () => run.exits > exitsBefore, this.shutdownTimeoutMs);
+        await this.sendToCluster(name, { v: 1, type: 'shutdown', reason: reason.slice(0, 512) });
+        await exited;
+        await this.options.pm2.delete(pmId);
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error, name }, 'could not stop the cluster process');
+    }
+    await this.options.leases.release(run.clusterId);
+  }
+
+  /** Our namespace's cluster processes by name (never anyone else's). */
+  private async ourProcesses(): Promise<Map<string, Pm2Json>> {
+    const pattern = new RegExp(`^${this.namespace}-cluster-\\d+$`);
+    const found = new Map<string, Pm2Json>();
+    for (const proc of await this.options.pm2.list()) {
+      const name = String(proc['name']);
+      if (proc['pm2_env']?.['namespace'] === this.namespace && pattern.test(name)) found.set(name, proc);
+    }
+    return found;
+  }
+
+  /**
+   * Deletes cluster processes of our namespace that this CONTROL does not track and the assignment
+   * does not want: left over from before a CONTROL restart (`pm2 set` restarts the module while
+   * its clusters keep running). Only names of our own pattern in our own namespace qualify.
+   */
+  private async removeStrays(wanted: ReadonlySet<string>): Promise<void> {
+    for (const [name, proc] of await this.ourProcesses()) {
+      if (wanted.has(name) || this.runs.has(name)) continue;
+      this.options.logger.info({ name }, 'removing a cluster process left from an earlier assignment');
+      await this.options.pm2.delete(proc['pm_id'] as number);
     }
   }
 
@@ -211,30 +388,72 @@ export class ClusterSupervisor {
     const message = parsed.data;
     switch (message.type) {
       case 'hello':
+        if (run.stopping) return;
         this.sendAssign(name, run).catch((error: unknown) =>
           this.options.logger.error({ err: error, name }, 'could not send the assignment'),
         );
         return;
       case 'status':
         run.reportedReady = true;
-        run.state = 'online';
+        if (!run.stopping) run.state = 'online';
         run.shards = message.shards;
+        this.checkAdopted(name, run);
+        notify(run);
         return;
       case 'fatal':
         run.fatal = true;
         this.options.onFatal(run.clusterId, message.shardId, message.code, message.reason);
         return;
-      default:
-        // fenced / confirm: lease handling is MASTER-side work not built yet (issue 4 part 5+).
+      case 'fenced':
+        this.options.logger.warn({ name, epoch: message.epoch }, 'cluster fenced its shards');
         return;
+      case 'confirm':
+        void this.onConfirm(name, run, message.epoch);
+        return;
+    }
+  }
+
+  /** An adopted process serves what an earlier plan gave it: restart it if that is not this plan's shards. */
+  private checkAdopted(name: string, run: ClusterRun): void {
+    if (!run.adopted || !run.shards) return;
+    run.adopted = false;
+    const reported = run.shards.map((shard) => shard.id).sort((a, b) => a - b);
+    const planned = [...run.shardIds].sort((a, b) => a - b);
+    if (reported.join() === planned.join()) return;
+    this.options.logger.warn(
+      { name, reported, planned },
+      'adopted cluster serves other shards; restarting it',
+    );
+    this.restartCluster(run.clusterId).catch((error: unknown) =>
+      this.options.logger.error({ err: error, name }, 'could not restart the adopted cluster'),
+    );
+  }
+
+  /** After a fence the cluster asks whether it may reconnect: yes only if every lease is (again) ours. */
+  private async onConfirm(name: string, run: ClusterRun, epoch: number): Promise<void> {
+    if (run.confirming || run.stopping) return;
+    run.confirming = true;
+    try {
+      const outcome = await this.options.leases.confirm(run.clusterId);
+      // NATS did not answer: the cluster asks again until it gets an answer.
+      if (outcome === 'unknown' || run.stopping) return;
+      const current = this.assignment?.epoch ?? epoch;
+      // It only accepts an answer for the epoch it runs: bring it to ours first.
+      if (epoch !== current) await this.sendAssign(name, run);
+      const confirmed = outcome === 'confirmed';
+      await this.sendToCluster(name, { v: 1, type: 'confirm-reply', epoch: current, confirmed });
+      this.options.logger.info({ name, epoch: current, confirmed }, 'answered confirm');
+      if (!confirmed) await this.abandon(name, run, 'leases not confirmed after a fence');
+    } catch (error) {
+      this.options.logger.error({ err: error, name }, 'could not answer confirm');
+    } finally {
+      run.confirming = false;
     }
   }
 
   private async sendAssign(name: string, run: ClusterRun): Promise<void> {
     const assignment = this.assignment;
     if (!assignment) return;
-    const pmId = await this.pmIdOf(name);
-    if (pmId === undefined) return;
     const message: AssignMessage = {
       v: 1,
       type: 'assign',
@@ -247,14 +466,26 @@ export class ClusterSupervisor {
       gateway: assignment.gateway,
       clusterIds: [...assignment.clusterIds],
       nats: this.options.nats,
+      // Cut off from NATS, it closes its shards before its leases can expire (promise 2).
+      fenceAfterMs: this.options.leases.fenceAfterMs,
     };
+    await this.sendToCluster(name, message);
+  }
+
+  private async sendToCluster(name: string, message: ControlToCluster): Promise<void> {
+    const pmId = await this.pmIdOf(name);
+    if (pmId === undefined) return;
     await this.options.pm2.send(pmId, CLUSTER_CONTROL_TOPIC, message);
   }
 
-  private async pmIdOf(name: string): Promise<number | undefined> {
-    const found = (await this.options.pm2.list()).find(
+  private async procOf(name: string): Promise<Pm2Json | undefined> {
+    return (await this.options.pm2.list()).find(
       (proc) => proc['name'] === name && proc['pm2_env']?.['namespace'] === this.namespace,
     );
+  }
+
+  private async pmIdOf(name: string): Promise<number | undefined> {
+    const found = await this.procOf(name);
     return typeof found?.['pm_id'] === 'number' ? found['pm_id'] : undefined;
   }
 
@@ -267,7 +498,14 @@ export class ClusterSupervisor {
       run.reportedReady = false;
       return;
     }
-    if (packet['event'] !== 'exit' || run.stopping) return;
+    if (packet['event'] !== 'exit') return;
+    run.exits++;
+    notify(run);
+    if (run.stopping) return;
+    if (run.restartRequested) {
+      run.state = 'restarting';
+      return;
+    }
     const decision = decideOnExit(
       {
         kind: run.fatal ? 'fatal' : 'crashed',
@@ -283,16 +521,15 @@ export class ClusterSupervisor {
       run.state = 'restarting';
       run.timer = setTimeout(() => {
         run.restarts++;
-        run.state = 'starting';
-        this.pmIdOf(name)
-          .then((pmId) => (pmId === undefined ? undefined : this.options.pm2.restart(pmId)))
-          .catch((error: unknown) => this.options.logger.error({ err: error, name }, 'restart failed'));
+        // Through the leases again: a cluster never starts on shards CONTROL cannot vouch for.
+        void this.launch(name, run, 'restart');
       }, decision.delayMs);
-    } else if (decision.action === 'give-up') {
-      run.state = 'failed';
-      this.options.onClusterFailed(run.clusterId, decision.attempts, decision.reason);
-    } else {
-      run.state = 'stopped';
+      return;
     }
+    run.state = decision.action === 'give-up' ? 'failed' : 'stopped';
+    if (decision.action === 'give-up')
+      this.options.onClusterFailed(run.clusterId, decision.attempts, decision.reason);
+    // Its process is gone for good: free its shards for whoever gets them next.
+    void this.options.leases.release(run.clusterId);
   }
 }

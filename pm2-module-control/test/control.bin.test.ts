@@ -1,11 +1,18 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ErrorCode,
   FleetEventSchema,
   FleetReplySchema,
   HostHeartbeatSchema,
+  ShardLeaseRecordSchema,
+  decodeRecord,
   fleetSubjects,
+  leaseBucket,
+  leaseKey,
   generateHostKeyPair,
   sealForHost,
   splitIntoClusters,
@@ -23,7 +30,16 @@ import {
   type SpawnedProcess,
 } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killPm2, makePm2Home, teardownPm2, pm2Cli, pm2Env, pm2List, processesMentioning } from './pm2Cli';
+import {
+  killPm2,
+  makePm2Home,
+  teardownPm2,
+  pm2Cli,
+  pm2Env,
+  pm2List,
+  processesMentioning,
+  type Pm2Process,
+} from './pm2Cli';
 
 /**
  * The foreground `discluster-control` against a real nats-server and a real pm2 daemon in a
@@ -83,8 +99,33 @@ function assign(
 const ours = async () =>
   (await pm2List(home)).processes.filter((proc) => proc['pm2_env']?.['namespace'] === NAMESPACE);
 
+/** Host id holding each shard's lease (null: none), for shards 0..24. */
+async function leaseHolders(): Promise<(string | null)[]> {
+  const kv = await new Kvm(jetstream(nc)).open(leaseBucket(BOT));
+  return Promise.all(
+    Array.from({ length: 25 }, async (_, shardId) => {
+      const entry = await kv.get(leaseKey(25, shardId));
+      if (!entry || entry.operation !== 'PUT') return null;
+      const record = decodeRecord(ShardLeaseRecordSchema, entry.value);
+      return record.ok ? record.value.hostId : '(unreadable)';
+    }),
+  );
+}
+
+/** What the fixture bot of a cluster logged about CONTROL's messages. */
+function controlMessagesOf(clusterId: number): { pid: number; message: Record<string, unknown> }[] {
+  const file = path.join(home, 'logs', `${NAMESPACE}-cluster-${clusterId}-out.log`);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { type: string; pid: number; message: Record<string, unknown> })
+    .filter((line) => line.type === 'control');
+}
+
 beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: false });
+  // JetStream: CONTROL keeps shard leases in KV (it creates the bucket, TTL 20 s, when MASTER has not).
+  nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
   // MASTER's side: accept every announce, collect heartbeats and events.
   nc.subscribe(subjects.announce, {
@@ -94,11 +135,14 @@ beforeAll(async () => {
     },
   });
   nc.subscribe(subjects.allHeartbeats, {
-    callback: (_error, msg) =>
-      heartbeats.push(HostHeartbeatSchema.parse(JSON.parse(decoder.decode(msg.data)))),
+    callback: (_error, msg) => {
+      heartbeats.push(HostHeartbeatSchema.parse(JSON.parse(decoder.decode(msg.data))));
+    },
   });
   nc.subscribe(subjects.allEvents, {
-    callback: (_error, msg) => events.push(FleetEventSchema.parse(JSON.parse(decoder.decode(msg.data)))),
+    callback: (_error, msg) => {
+      events.push(FleetEventSchema.parse(JSON.parse(decoder.decode(msg.data))));
+    },
   });
   home = makePm2Home();
   // An operator's own process, started by hand before CONTROL: it must never be touched.
@@ -113,6 +157,7 @@ beforeAll(async () => {
       DISCLUSTER_HEARTBEAT_MS: '200',
       DISCLUSTER_RETRY_MS: '500',
       DISCLUSTER_LOG_LEVEL: 'debug',
+      DISCLUSTER_CORES: '7',
     },
   });
 });
@@ -139,7 +184,8 @@ describe('discluster-control (foreground bin)', () => {
       clusters: [],
       shardsPerCluster: 10,
     });
-    expect(beat.cores).toBeGreaterThan(0);
+    // The `cores` setting replaces the count Node sees.
+    expect(beat.cores).toBe(7);
     expect(beat.publicKey).toHaveLength(43);
     await control.waitForLine((line) => line.includes('accepted by MASTER'));
   });
@@ -211,6 +257,20 @@ describe('discluster-control (foreground bin)', () => {
     expect(handMade?.['pm2_env']['status']).toBe('online');
     expect(handMade?.['pid']).toBe(handMadeBefore?.['pid']);
     expect(handMade?.['pm2_env']['restart_time']).toBe(0);
+    // Promise 2: every shard is leased to this host before its cluster runs, and clusters are told
+    // to fence after half the lease time (the bucket CONTROL created has the default 20 s).
+    expect(await leaseHolders()).toEqual(Array.from({ length: 25 }, () => HOST));
+    expect(controlMessagesOf(0).find((line) => line.message['type'] === 'assign')?.message).toMatchObject({
+      epoch: 5,
+      fenceAfterMs: 10_000,
+    });
+  });
+
+  it('answers a host status request (`discluster status` without MASTER) with its heartbeat facts', async () => {
+    const reply = await nc.request(subjects.hostStatus, encoder.encode('{}'), { timeout: 5_000 });
+    const facts = HostHeartbeatSchema.parse(JSON.parse(decoder.decode(reply.data)));
+    expect(facts).toMatchObject({ hostId: HOST, epoch: 5, cores: 7 });
+    expect(facts.clusters.map((c) => c.clusterId)).toEqual([0, 1, 2]);
   });
 
   it('refuses a stale epoch and keeps its clusters', async () => {
@@ -220,6 +280,35 @@ describe('discluster-control (foreground bin)', () => {
     if (!reply.ok) expect(reply.error.code).toBe(ErrorCode.StaleEpoch);
     expect((await ours()).map((proc) => proc['pid'])).toEqual(pids);
     expect(lastHeartbeat()?.epoch).toBe(5);
+  });
+
+  it('rolling restart: each cluster shut down over IPC and started again, in order, leases kept', async () => {
+    const before = await ours();
+    expect((await command({ v: 1, type: 'rolling-restart', epoch: 5 })).ok).toBe(true);
+    const after = await ours();
+    for (const proc of after) {
+      const old = before.find((p) => p['name'] === proc['name'])!;
+      expect(proc['pid']).not.toBe(old['pid']);
+      expect(proc['pm2_env']['status']).toBe('online');
+    }
+    // Each old process was told to shut down (not killed), exactly once.
+    for (const id of [0, 1, 2]) {
+      const shutdowns = controlMessagesOf(id).filter((line) => line.message['type'] === 'shutdown');
+      expect(shutdowns.map((line) => line.pid)).toEqual([
+        before.find((p) => p['name'].endsWith(`-${id}`))!['pid'],
+      ]);
+    }
+    // In cluster order.
+    const startedAt = (proc: Pm2Process): number => proc['pm2_env']['pm_uptime'];
+    const order = [...after].sort((a, b) => startedAt(a) - startedAt(b)).map((p) => p['name']);
+    expect(order).toEqual([0, 1, 2].map((id) => `${NAMESPACE}-cluster-${id}`));
+    await waitFor(
+      () => lastHeartbeat()?.clusters.every((c) => c.state === 'online' && c.restarts === 0) === true,
+      {
+        description: 'clusters online, no restart counted as a crash',
+      },
+    );
+    expect(await leaseHolders()).toEqual(Array.from({ length: 25 }, () => HOST));
   });
 
   it('gives up on a cluster that keeps failing to start and emits cluster.failed', async () => {
@@ -245,9 +334,10 @@ describe('discluster-control (foreground bin)', () => {
     expect(names).toEqual([`${NAMESPACE}-cluster-0`, `${NAMESPACE}-cluster-99`]);
   });
 
-  it('stop-all stops its clusters and nothing else', async () => {
+  it('stop-all stops its clusters and nothing else, and releases their leases', async () => {
     expect((await command({ v: 1, type: 'stop-all', reason: 'test' })).ok).toBe(true);
     expect(await ours()).toEqual([]);
+    expect(await leaseHolders()).toEqual(Array.from({ length: 25 }, () => null));
     const handMade = (await pm2List(home)).processes.find((proc) => proc['name'] === 'hand-made');
     expect(handMade?.['pm2_env']['status']).toBe('online');
   });

@@ -102,10 +102,14 @@ describe('discluster-control NATS authentication', () => {
   ])('connects with %s and heartbeats', async (_name, args, env) => {
     const server = await startNatsServer({ jetstream: false, args });
     try {
-      const auth = env.DISCLUSTER_NATS_TOKEN ? { token: SECRET } : { user: 'me', pass: SECRET };
+      const auth = 'DISCLUSTER_NATS_TOKEN' in env ? { token: SECRET } : { user: 'me', pass: SECRET };
       const master = await connect({ servers: server.url, ...auth });
       let beats = 0;
-      master.subscribe(fleetSubjects('authbot').allHeartbeats, { callback: () => beats++ });
+      master.subscribe(fleetSubjects('authbot').allHeartbeats, {
+        callback: () => {
+          beats++;
+        },
+      });
       const control = spawnNode(BIN, [], {
         env: {
           ...env,

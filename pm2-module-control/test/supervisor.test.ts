@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type {
+  AcquireOptions,
+  AcquireOutcome,
+  ConfirmOutcome,
+  LeaseClaim,
+  ShardLeases,
+} from '../src/leaseKeeper';
 import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2Api';
 import { ClusterSupervisor, type HostAssignment } from '../src/supervisor';
 
@@ -18,7 +25,7 @@ class FakePm2 implements Pm2Client {
       name: options['name'],
       pm_id: this.nextId++,
       options,
-      pm2_env: { namespace: options['namespace'] },
+      pm2_env: { namespace: options['namespace'], status: 'online' },
     };
     this.processes.push(proc);
     return [proc];
@@ -42,11 +49,14 @@ class FakePm2 implements Pm2Client {
   }
   public disconnect(): void {}
 
-  /** Adds a process as if someone else had started it. */
-  public adopt(name: string, namespace: string): number {
+  /** Adds a process as if someone else (an operator, an earlier CONTROL boot) had started it. */
+  public adopt(name: string, namespace: string, status = 'online'): number {
     const pmId = this.nextId++;
-    this.processes.push({ name, pm_id: pmId, pm2_env: { namespace } });
+    this.processes.push({ name, pm_id: pmId, pid: 1000 + pmId, pm2_env: { namespace, status } });
     return pmId;
+  }
+  public messages(type: string): { pmId: number; data: Pm2Json }[] {
+    return this.sent.filter((message) => message.data['type'] === type);
   }
   public emit(
     event: 'process:msg' | 'process:event',
@@ -75,10 +85,50 @@ const assignment = (
   token: 'TOKEN-abc',
 });
 const flush = async () => {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
+  for (let i = 0; i < 30; i++) await Promise.resolve();
 };
 
+/** Leases without NATS: every claim is granted at once unless a test holds it back. */
+class FakeLeases implements ShardLeases {
+  public readonly fenceAfterMs = 3_000;
+  public readonly calls: string[] = [];
+  public readonly claims: LeaseClaim[] = [];
+  public confirmAnswer: ConfirmOutcome = 'confirmed';
+  /** A cluster id whose claim waits until {@link grant} is called. */
+  public holdBack: number | null = null;
+  public heldBy: string | null = null;
+  private granted: (() => void) | null = null;
+
+  public async acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome> {
+    this.calls.push(`acquire ${claim.clusterId} ${options.whenHeld}`);
+    this.claims.push(claim);
+    if (this.heldBy !== null)
+      return { kind: 'held', holder: { shardId: claim.shardIds[0]!, hostId: this.heldBy, clusterId: 9 } };
+    if (this.holdBack !== claim.clusterId) return { kind: 'acquired' };
+    options.onBlocked?.();
+    await new Promise<void>((resolve) => {
+      this.granted = resolve;
+      options.signal.addEventListener('abort', () => resolve());
+    });
+    return options.signal.aborted ? { kind: 'aborted' } : { kind: 'acquired' };
+  }
+  public grant(): void {
+    this.granted?.();
+  }
+  public async confirm(clusterId: number): Promise<ConfirmOutcome> {
+    this.calls.push(`confirm ${clusterId}`);
+    return this.confirmAnswer;
+  }
+  public async release(clusterId: number): Promise<void> {
+    this.calls.push(`release ${clusterId}`);
+  }
+  public async sweep(keep: readonly LeaseClaim[]): Promise<void> {
+    this.calls.push(`sweep ${keep.map((claim) => claim.clusterId).join(',')}`);
+  }
+}
+
 let pm2: FakePm2;
+let leases: FakeLeases;
 let failed: [number, number, string][];
 let fatals: [number, number, number][];
 let supervisor: ClusterSupervisor;
@@ -86,6 +136,7 @@ let supervisor: ClusterSupervisor;
 beforeEach(() => {
   vi.useFakeTimers();
   pm2 = new FakePm2();
+  leases = new FakeLeases();
   failed = [];
   fatals = [];
   supervisor = new ClusterSupervisor({
@@ -94,6 +145,8 @@ beforeEach(() => {
     script: '/srv/bot/index.js',
     nats: { servers: ['nats://127.0.0.1:4222'] },
     policy: { maxFailedStarts: 3, minUptimeMs: 10_000, baseDelayMs: 1_000, maxDelayMs: 30_000 },
+    leases,
+    shutdownTimeoutMs: 5_000,
     logger: pino({ level: 'silent' }),
     onClusterFailed: (id, attempts, reason) => failed.push([id, attempts, reason]),
     onFatal: (id, shard, code) => fatals.push([id, shard, code]),
@@ -145,7 +198,15 @@ describe('ClusterSupervisor', () => {
     expect(pm2.sent[0]).toMatchObject({
       pmId: 0,
       topic: 'discluster:control',
-      data: { type: 'assign', epoch: 2, clusterId: 0, shardIds: [0, 1], token: 'TOKEN-abc', bot: 'bot' },
+      data: {
+        type: 'assign',
+        epoch: 2,
+        clusterId: 0,
+        shardIds: [0, 1],
+        token: 'TOKEN-abc',
+        bot: 'bot',
+        fenceAfterMs: 3_000,
+      },
     });
   });
 
@@ -230,5 +291,147 @@ describe('ClusterSupervisor', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(pm2.calls.filter((call) => call.startsWith('restart'))).toEqual([]);
     expect(supervisor.report().map((run) => run.clusterId)).toEqual([1]);
+  });
+
+  it('takes the leases before starting, and frees them only once the process is gone', async () => {
+    await supervisor.apply(assignment(1, [{ clusterId: 0, shardIds: [0, 1] }]));
+    expect(leases.calls[0]).toBe('acquire 0 wait');
+    expect(leases.claims[0]).toEqual({ clusterId: 0, shardIds: [0, 1], shardCount: 30, epoch: 1 });
+    expect(pm2.calls).toEqual(['start discluster-bot-cluster-0']);
+    await supervisor.revoke([0]);
+    expect(pm2.calls).toEqual(['start discluster-bot-cluster-0', 'delete 0']);
+    expect(leases.calls.at(-1)).toBe('release 0');
+  });
+
+  it('a cluster whose shards another host holds stays `starting` and is not started until they are ours', async () => {
+    leases.holdBack = 1;
+    await supervisor.apply(
+      assignment(1, [
+        { clusterId: 0, shardIds: [0] },
+        { clusterId: 1, shardIds: [1] },
+      ]),
+    );
+    // apply does not wait for the other host: cluster 0 runs, cluster 1 waits.
+    expect(pm2.processes.map((proc) => proc['name'])).toEqual(['discluster-bot-cluster-0']);
+    expect(supervisor.report().find((run) => run.clusterId === 1)?.state).toBe('starting');
+    leases.grant();
+    await flush();
+    expect(pm2.processes.map((proc) => proc['name'])).toEqual([
+      'discluster-bot-cluster-0',
+      'discluster-bot-cluster-1',
+    ]);
+  });
+
+  it('revoking a cluster still waiting for its leases ends the wait and starts nothing', async () => {
+    leases.holdBack = 0;
+    await supervisor.apply(assignment(1, [{ clusterId: 0, shardIds: [0] }]));
+    await supervisor.revoke([0]);
+    leases.grant();
+    await flush();
+    expect(pm2.calls).toEqual([]);
+    expect(leases.calls).toContain('release 0');
+  });
+
+  it('a lost lease: shutdown over IPC, the process removed, never restarted', async () => {
+    await supervisor.apply(assignment(1, [{ clusterId: 0, shardIds: [0] }]));
+    supervisor.leaseLost(0, { shardId: 0, hostId: 'host-b', clusterId: 4 });
+    await flush();
+    expect(pm2.messages('shutdown')).toEqual([
+      { pmId: 0, topic: 'discluster:control', data: expect.objectContaining({ type: 'shutdown' }) },
+    ]);
+    pm2.emit('process:event', 'discluster-bot-cluster-0', { event: 'exit' });
+    await flush();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pm2.calls).toEqual(['start discluster-bot-cluster-0', 'delete 0']);
+    expect(supervisor.report()).toEqual([expect.objectContaining({ clusterId: 0, state: 'stopped' })]);
+    expect(leases.calls.at(-1)).toBe('release 0');
+  });
+
+  it('tells a cluster to fence, and answers its confirm from the leases', async () => {
+    await supervisor.apply(assignment(3, [{ clusterId: 0, shardIds: [0] }]));
+    const name = 'discluster-bot-cluster-0';
+    supervisor.fence(0);
+    await flush();
+    expect(pm2.messages('fence')).toHaveLength(1);
+    // NATS still unreachable: no answer; the cluster asks again.
+    leases.confirmAnswer = 'unknown';
+    pm2.emit('process:msg', name, { data: { v: 1, type: 'confirm', clusterId: 0, epoch: 3 } });
+    await flush();
+    expect(pm2.messages('confirm-reply')).toEqual([]);
+    leases.confirmAnswer = 'confirmed';
+    pm2.emit('process:msg', name, { data: { v: 1, type: 'confirm', clusterId: 0, epoch: 3 } });
+    await flush();
+    expect(pm2.messages('confirm-reply').map((m) => m.data)).toEqual([
+      { v: 1, type: 'confirm-reply', epoch: 3, confirmed: true },
+    ]);
+    expect(pm2.calls).toEqual(['start discluster-bot-cluster-0']);
+  });
+
+  it('a refused confirm answers false, then shuts the cluster down for good', async () => {
+    await supervisor.apply(assignment(3, [{ clusterId: 0, shardIds: [0] }]));
+    leases.confirmAnswer = 'refused';
+    pm2.emit('process:msg', 'discluster-bot-cluster-0', {
+      data: { v: 1, type: 'confirm', clusterId: 0, epoch: 3 },
+    });
+    await flush();
+    expect(pm2.sent.map((m) => m.data['type'])).toEqual(['confirm-reply', 'shutdown']);
+    expect(pm2.messages('confirm-reply')[0]?.data).toMatchObject({ confirmed: false });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(pm2.calls).toContain('delete 0');
+    expect(supervisor.report()[0]?.state).toBe('stopped');
+  });
+
+  it('adopts a running cluster process of its namespace instead of starting another', async () => {
+    const running = pm2.adopt('discluster-bot-cluster-0', 'discluster-bot');
+    const stopped = pm2.adopt('discluster-bot-cluster-1', 'discluster-bot', 'stopped');
+    await supervisor.apply(
+      assignment(4, [
+        { clusterId: 0, shardIds: [0] },
+        { clusterId: 1, shardIds: [1] },
+      ]),
+    );
+    expect(leases.calls).toEqual(expect.arrayContaining(['acquire 0 fail', 'acquire 1 wait']));
+    // The running one got the assignment; the stopped leftover was replaced by a fresh start.
+    expect(pm2.messages('assign').map((m) => m.pmId)).toEqual([running]);
+    expect(pm2.calls).toEqual([`delete ${stopped}`, 'start discluster-bot-cluster-1']);
+    expect(leases.calls).toContain('sweep 0,1');
+  });
+
+  it('an adopted cluster whose shards another host took meanwhile is shut down, not served twice', async () => {
+    const running = pm2.adopt('discluster-bot-cluster-0', 'discluster-bot');
+    leases.heldBy = 'host-b';
+    await supervisor.apply(assignment(4, [{ clusterId: 0, shardIds: [0] }]));
+    await flush();
+    expect(pm2.messages('assign')).toEqual([]);
+    expect(pm2.messages('shutdown').map((m) => m.pmId)).toEqual([running]);
+    pm2.emit('process:event', 'discluster-bot-cluster-0', { event: 'exit' });
+    await flush();
+    expect(pm2.calls).toEqual([`delete ${running}`]);
+    expect(supervisor.report()[0]?.state).toBe('stopped');
+  });
+
+  it('restartCluster: shutdown, wait for the exit, start again; the exit is not a crash', async () => {
+    await supervisor.apply(assignment(1, [{ clusterId: 0, shardIds: [0] }]));
+    const name = 'discluster-bot-cluster-0';
+    const ready = [
+      { id: 0, state: 'ready', ping: 1, guilds: 0, events: 0, waitingReason: null, lastCloseCode: null },
+    ];
+    pm2.emit('process:msg', name, { data: { v: 1, type: 'status', clusterId: 0, epoch: 1, shards: ready } });
+    const restarting = supervisor.restartCluster(0);
+    await flush();
+    expect(pm2.messages('shutdown')).toHaveLength(1);
+    expect(pm2.calls.filter((call) => call.startsWith('restart'))).toEqual([]);
+    pm2.emit('process:event', name, { event: 'exit' });
+    await restarting;
+    expect(pm2.calls).toEqual(['start discluster-bot-cluster-0', 'restart 0']);
+    expect(supervisor.report()[0]).toMatchObject({ state: 'starting', restarts: 0 });
+    const readyWait = supervisor.waitReady(0, 10_000);
+    pm2.emit('process:event', name, { event: 'online' });
+    pm2.emit('process:msg', name, { data: { v: 1, type: 'status', clusterId: 0, epoch: 1, shards: ready } });
+    expect(await readyWait).toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pm2.calls.filter((call) => call.startsWith('restart'))).toHaveLength(1);
+    expect(failed).toEqual([]);
+    await expect(supervisor.restartCluster(7)).rejects.toThrow(/does not run on this host/);
   });
 });

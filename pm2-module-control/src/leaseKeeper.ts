@@ -1,0 +1,479 @@
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  DisclusterError,
+  ErrorCode,
+  ShardLeaseRecordSchema,
+  decodeRecord,
+  encodeRecord,
+  leaseBucket,
+  leaseKey,
+  type ShardLeaseRecord,
+} from 'discluster-protocol';
+import { describeError, isCasConflict, openBucket } from './kvBucket.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
+ * the lease time; the owner renews every TTL/4 by compare-and-set. A host that cannot renew for
+ * TTL/2 tells its clusters to fence (close their shards) before the lease can expire and another
+ * host start them. A key held by another host is waited out, never taken.
+ */
+
+/** Bucket TTL used when CONTROL has to create the bucket (MASTER normally does, with its `lease_ms`). */
+export const DEFAULT_LEASE_TTL_MS = 20_000;
+
+/** The shards of one cluster, as CONTROL is about to run them. */
+export interface LeaseClaim {
+  readonly clusterId: number;
+  readonly shardIds: readonly number[];
+  readonly shardCount: number;
+  readonly epoch: number;
+}
+
+/** Who holds a shard we wanted. */
+export interface LeaseHolder {
+  readonly shardId: number;
+  /** `(unreadable record)` when the value does not parse: it is waited out like any other holder. */
+  readonly hostId: string;
+  readonly clusterId: number | null;
+}
+
+export type AcquireOutcome =
+  | { readonly kind: 'acquired' }
+  | { readonly kind: 'held'; readonly holder: LeaseHolder }
+  | { readonly kind: 'aborted' };
+
+/** `unknown`: NATS did not answer; ask again later. */
+export type ConfirmOutcome = 'confirmed' | 'refused' | 'unknown';
+
+export interface AcquireOptions {
+  /** `wait`: another host's lease is waited out (a cluster to start); `fail`: reported at once (adopting a running one). */
+  readonly whenHeld: 'wait' | 'fail';
+  readonly signal: AbortSignal;
+  /** Called once when the claim cannot complete at once (held elsewhere, or NATS errors). */
+  readonly onBlocked?: () => void;
+}
+
+/** What the supervisor needs from leases (an interface, so it can be tested without NATS). */
+export interface ShardLeases {
+  /** What clusters are told to fence after, without NATS: half the lease time. */
+  readonly fenceAfterMs: number;
+  /** Takes every shard of `claim` (retrying NATS errors until aborted) and keeps renewing them. */
+  acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome>;
+  /** After a fence: are (or can) every shard's lease (be) ours again? */
+  confirm(clusterId: number): Promise<ConfirmOutcome>;
+  /** Deletes the cluster's leases (its process is gone), so a new owner can start at once. */
+  release(clusterId: number): Promise<void>;
+  /** Deletes leases this host holds for shards of no `keep` claim (left by an earlier boot). */
+  sweep(keep: readonly LeaseClaim[]): Promise<void>;
+}
+
+export interface LeaseKeeperOptions {
+  readonly bot: string;
+  readonly hostId: string;
+  readonly instanceId: string;
+  readonly logger: Logger;
+  /** Renewals failed for half the lease time: the cluster must close its shards now. */
+  readonly onFence: (clusterId: number) => void;
+  /** Another host holds one of the cluster's shards now: the cluster must stop for good. */
+  readonly onLost: (clusterId: number, holder: LeaseHolder) => void;
+  /** Monotonic milliseconds (tests may replace it). */
+  readonly clock?: () => number;
+}
+
+interface HeldShard {
+  readonly shardId: number;
+  readonly key: string;
+  revision: number;
+  renewedAt: number;
+}
+
+interface HeldCluster {
+  /** Updated in place by a restart's acquire (new epoch, same shards). */
+  claim: LeaseClaim;
+  readonly shards: Map<number, HeldShard>;
+  fenced: boolean;
+  lost: boolean;
+}
+
+type ShardClaim =
+  | { readonly kind: 'ours'; readonly revision: number }
+  | { readonly kind: 'held'; readonly holder: LeaseHolder }
+  | { readonly kind: 'raced' };
+
+/** Opens (or creates) the lease bucket of `bot` and keeps this host's leases. */
+export class LeaseKeeper implements ShardLeases {
+  public readonly fenceAfterMs: number;
+  private readonly renewEveryMs: number;
+  private readonly checkEveryMs: number;
+  private readonly pollMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly clock: () => number;
+  private readonly clusters = new Map<number, HeldCluster>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private renewal: Promise<void> | null = null;
+  private lastRenewError = '';
+  private closed = false;
+
+  private constructor(
+    private readonly kv: KV,
+    public readonly ttlMs: number,
+    private readonly options: LeaseKeeperOptions,
+  ) {
+    this.fenceAfterMs = Math.max(100, Math.floor(ttlMs / 2));
+    this.renewEveryMs = Math.max(25, Math.floor(ttlMs / 4));
+    // The fence check runs on its own timer: a renewal stuck on a dead link must not delay it.
+    this.checkEveryMs = Math.max(25, Math.min(1_000, Math.floor(ttlMs / 10)));
+    this.pollMs = Math.max(100, Math.min(1_000, Math.floor(ttlMs / 8)));
+    this.requestTimeoutMs = requestTimeout(ttlMs);
+    this.clock = options.clock ?? (() => performance.now());
+  }
+
+  /** Binds to the lease bucket, creating it (TTL {@link DEFAULT_LEASE_TTL_MS}) if it is missing. */
+  public static async open(nc: NatsConnection, options: LeaseKeeperOptions): Promise<LeaseKeeper> {
+    const name = leaseBucket(options.bot);
+    let bucket;
+    try {
+      bucket = await openBucket(nc, {
+        name,
+        ttlMs: DEFAULT_LEASE_TTL_MS,
+        description: 'discluster shard leases (promise 2)',
+        timeoutMs: requestTimeout(DEFAULT_LEASE_TTL_MS),
+      });
+    } catch (error) {
+      throw new DisclusterError(
+        ErrorCode.InvalidOption,
+        `could not open the shard lease bucket ${name} (NATS JetStream must be enabled): ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    if (bucket.ttlMs <= 0)
+      throw new DisclusterError(
+        ErrorCode.BucketConfigMismatch,
+        `KV bucket ${name} has no TTL, so a dead host's leases would never expire; delete it and let MASTER create it`,
+      );
+    // Bound again with request timeouts that fit this bucket's TTL (see requestTimeout).
+    const kv = await new Kvm(jetstream(nc, { timeout: requestTimeout(bucket.ttlMs) })).open(name);
+    options.logger.info({ bucket: name, ttlMs: bucket.ttlMs }, 'shard lease bucket open');
+    return new LeaseKeeper(kv, bucket.ttlMs, options);
+  }
+
+  public async acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome> {
+    const held = this.track(claim);
+    const reported = new Set<string>();
+    let blocked = false;
+    const block = (): void => {
+      if (blocked) return;
+      blocked = true;
+      options.onBlocked?.();
+    };
+    for (const shardId of claim.shardIds) {
+      for (;;) {
+        if (options.signal.aborted || this.closed) return { kind: 'aborted' };
+        if (held.lost) return { kind: 'aborted' };
+        // Held and renewed lately (a restart): nothing to ask. Stale: CONTROL must vouch for it again.
+        const known = held.shards.get(shardId);
+        if (known && this.clock() - known.renewedAt < this.fenceAfterMs) break;
+        try {
+          const result = await this.claimShard(claim, shardId);
+          if (result.kind === 'ours') {
+            this.hold(held, shardId, result.revision);
+            break;
+          }
+          if (result.kind === 'held') {
+            if (options.whenHeld === 'fail') return { kind: 'held', holder: result.holder };
+            if (!reported.has(result.holder.hostId)) {
+              reported.add(result.holder.hostId);
+              this.options.logger.info(
+                { clusterId: claim.clusterId, shardId, holder: result.holder },
+                `shard ${shardId} is leased by host ${result.holder.hostId}; waiting until it expires or is released`,
+              );
+            }
+            block();
+          }
+          // raced: someone wrote the key meanwhile; look again at once.
+          if (result.kind === 'raced') continue;
+        } catch (error) {
+          this.options.logger.warn(
+            { clusterId: claim.clusterId, shardId, err: describeError(error) },
+            'could not take a shard lease; retrying',
+          );
+          block();
+        }
+        await sleep(this.pollMs, options.signal);
+      }
+    }
+    held.fenced = false;
+    return { kind: 'acquired' };
+  }
+
+  public async confirm(clusterId: number): Promise<ConfirmOutcome> {
+    const held = this.clusters.get(clusterId);
+    if (!held) return 'unknown';
+    if (held.lost) return 'refused';
+    try {
+      for (const shardId of held.claim.shardIds) {
+        let result: ShardClaim;
+        do result = await this.claimShard(held.claim, shardId);
+        while (result.kind === 'raced');
+        if (result.kind === 'held') {
+          this.options.logger.warn(
+            { clusterId, shardId, holder: result.holder },
+            `lease of shard ${shardId} is held by host ${result.holder.hostId}: not confirming`,
+          );
+          return 'refused';
+        }
+        if (this.clusters.get(clusterId) !== held) return 'unknown';
+        this.hold(held, shardId, result.revision);
+      }
+    } catch (error) {
+      this.options.logger.info({ clusterId, err: describeError(error) }, 'cannot check leases yet');
+      return 'unknown';
+    }
+    held.fenced = false;
+    return 'confirmed';
+  }
+
+  public async release(clusterId: number): Promise<void> {
+    const held = this.clusters.get(clusterId);
+    if (!held) return;
+    this.clusters.delete(clusterId);
+    // A renewal in flight could otherwise land after the delete and look like a lost lease.
+    await this.renewal;
+    await Promise.all([...held.shards.values()].map((shard) => this.deleteIfOurs(shard.key, shard.revision)));
+    this.options.logger.info({ clusterId, shards: [...held.shards.keys()] }, 'shard leases released');
+  }
+
+  public async sweep(keep: readonly LeaseClaim[]): Promise<void> {
+    const wanted = new Set(keep.flatMap((c) => c.shardIds.map((id) => leaseKey(c.shardCount, id))));
+    for (const held of this.clusters.values())
+      for (const shard of held.shards.values()) wanted.add(shard.key);
+    const released: string[] = [];
+    try {
+      for await (const key of await this.kv.keys()) {
+        if (wanted.has(key)) continue;
+        const entry = await this.kv.get(key);
+        if (!entry || entry.operation !== 'PUT') continue;
+        const record = decodeRecord(ShardLeaseRecordSchema, entry.value);
+        if (!record.ok || record.value.hostId !== this.options.hostId) continue;
+        if (await this.deleteIfOurs(key, entry.revision)) released.push(key);
+      }
+    } catch (error) {
+      // Best effort: a lease left over simply expires after the TTL.
+      this.options.logger.warn({ err: describeError(error) }, 'could not sweep leftover leases');
+    }
+    if (released.length > 0)
+      this.options.logger.info({ keys: released }, 'released leases left by an earlier CONTROL boot');
+  }
+
+  /** Stops renewing; leases stay (CONTROL restarts while its clusters keep running). */
+  public close(): void {
+    this.closed = true;
+    clearInterval(this.renewTimer);
+    clearInterval(this.checkTimer);
+    this.clusters.clear();
+  }
+
+  private track(claim: LeaseClaim): HeldCluster {
+    const existing = this.clusters.get(claim.clusterId);
+    // Same shards (a restart): keep the revisions we have, renewals never stopped.
+    if (existing && !existing.lost && sameShards(existing.claim, claim)) {
+      existing.claim = claim;
+      return existing;
+    }
+    const held: HeldCluster = { claim, shards: new Map(), fenced: false, lost: false };
+    this.clusters.set(claim.clusterId, held);
+    this.startTimers();
+    return held;
+  }
+
+  private hold(held: HeldCluster, shardId: number, revision: number): void {
+    const key = leaseKey(held.claim.shardCount, shardId);
+    held.shards.set(shardId, { shardId, key, revision, renewedAt: this.clock() });
+  }
+
+  private record(claim: LeaseClaim, shardId: number): string {
+    const record: ShardLeaseRecord = {
+      v: 1,
+      shardId,
+      shardCount: claim.shardCount,
+      hostId: this.options.hostId,
+      instanceId: this.options.instanceId,
+      clusterId: claim.clusterId,
+      epoch: claim.epoch,
+      renewedAt: Date.now(),
+    };
+    return encodeRecord(record);
+  }
+
+  /**
+   * One attempt at one shard: absent → create; held by this host (any boot of it) → update on its
+   * revision; held by another host → report it. CAS races come back as `raced`.
+   */
+  private async claimShard(claim: LeaseClaim, shardId: number): Promise<ShardClaim> {
+    const key = leaseKey(claim.shardCount, shardId);
+    const entry = await this.kv.get(key);
+    try {
+      if (!entry || entry.operation !== 'PUT') {
+        return { kind: 'ours', revision: await this.kv.create(key, this.record(claim, shardId)) };
+      }
+      const decoded = decodeRecord(ShardLeaseRecordSchema, entry.value);
+      if (!decoded.ok)
+        return { kind: 'held', holder: { shardId, hostId: '(unreadable record)', clusterId: null } };
+      if (decoded.value.hostId !== this.options.hostId)
+        return {
+          kind: 'held',
+          holder: { shardId, hostId: decoded.value.hostId, clusterId: decoded.value.clusterId },
+        };
+      const revision = await this.kv.update(
+        key,
+        this.record(claim, shardId),
+        entry.revision,
+        this.requestTimeoutMs,
+      );
+      return { kind: 'ours', revision };
+    } catch (error) {
+      if (isCasConflict(error)) return { kind: 'raced' };
+      throw error;
+    }
+  }
+
+  private async deleteIfOurs(key: string, revision: number): Promise<boolean> {
+    try {
+      await this.kv.delete(key, { previousSeq: revision });
+      return true;
+    } catch (error) {
+      if (!isCasConflict(error)) {
+        this.options.logger.warn(
+          { key, err: describeError(error) },
+          'could not release a lease; it will expire',
+        );
+        return false;
+      }
+    }
+    // Our revision is stale (a renewal whose answer we missed): delete only if it is still ours.
+    try {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') return false;
+      const record = decodeRecord(ShardLeaseRecordSchema, entry.value);
+      if (!record.ok || record.value.hostId !== this.options.hostId) return false;
+      await this.kv.delete(key, { previousSeq: entry.revision });
+      return true;
+    } catch (error) {
+      this.options.logger.warn(
+        { key, err: describeError(error) },
+        'could not release a lease; it will expire',
+      );
+      return false;
+    }
+  }
+
+  private startTimers(): void {
+    if (this.renewTimer || this.closed) return;
+    this.renewTimer = setInterval(() => {
+      // One round at a time: on a dead link a round waits for its timeouts.
+      if (this.renewal) return;
+      this.renewal = this.renewAll().finally(() => (this.renewal = null));
+    }, this.renewEveryMs);
+    this.checkTimer = setInterval(() => this.checkFences(), this.checkEveryMs);
+  }
+
+  private async renewAll(): Promise<void> {
+    const rounds = [...this.clusters.values()].flatMap((held) =>
+      [...held.shards.values()].map((shard) => this.renew(held, shard)),
+    );
+    await Promise.all(rounds);
+  }
+
+  private async renew(held: HeldCluster, shard: HeldShard): Promise<void> {
+    const stillHeld = (): boolean =>
+      !this.closed &&
+      this.clusters.get(held.claim.clusterId) === held &&
+      held.shards.get(shard.shardId) === shard;
+    try {
+      shard.revision = await this.kv.update(
+        shard.key,
+        this.record(held.claim, shard.shardId),
+        shard.revision,
+        this.requestTimeoutMs,
+      );
+      shard.renewedAt = this.clock();
+      this.lastRenewError = '';
+      return;
+    } catch (error) {
+      if (!isCasConflict(error)) {
+        const problem = describeError(error);
+        // Logged when the problem changes, not every round of an outage.
+        if (problem !== this.lastRenewError)
+          this.options.logger.warn({ err: problem }, 'lease renewal failed; retrying');
+        this.lastRenewError = problem;
+        return;
+      }
+    }
+    // Someone wrote the key since our last renewal: us (an answer we missed), or, after it expired, another host.
+    try {
+      if (!stillHeld()) return;
+      const result = await this.claimShard(held.claim, shard.shardId);
+      if (!stillHeld()) return;
+      if (result.kind === 'ours') {
+        shard.revision = result.revision;
+        shard.renewedAt = this.clock();
+      } else if (result.kind === 'held') {
+        held.shards.delete(shard.shardId);
+        if (held.lost) return;
+        held.lost = true;
+        this.options.logger.error(
+          { clusterId: held.claim.clusterId, shardId: shard.shardId, holder: result.holder },
+          `lease of shard ${shard.shardId} was taken by host ${result.holder.hostId}: stopping cluster ${held.claim.clusterId}`,
+        );
+        this.options.onLost(held.claim.clusterId, result.holder);
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: describeError(error) }, 'lease renewal failed; retrying');
+    }
+  }
+
+  private checkFences(): void {
+    const now = this.clock();
+    for (const held of this.clusters.values()) {
+      if (held.fenced || held.lost) continue;
+      const stale = [...held.shards.values()].filter((shard) => now - shard.renewedAt >= this.fenceAfterMs);
+      if (stale.length === 0) continue;
+      held.fenced = true;
+      this.options.logger.warn(
+        {
+          clusterId: held.claim.clusterId,
+          shards: stale.map((shard) => shard.shardId),
+          fenceAfterMs: this.fenceAfterMs,
+        },
+        'leases not renewed for half the lease time: fencing the cluster',
+      );
+      this.options.onFence(held.claim.clusterId);
+    }
+  }
+}
+
+/** KV request timeout: short enough that a renewal round on a dead link ends before the fence time. */
+function requestTimeout(ttlMs: number): number {
+  return Math.max(500, Math.min(5_000, Math.floor(ttlMs / 4)));
+}
+
+function sameShards(a: LeaseClaim, b: LeaseClaim): boolean {
+  return a.shardCount === b.shardCount && a.shardIds.join() === b.shardIds.join();
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
