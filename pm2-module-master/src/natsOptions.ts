@@ -29,7 +29,14 @@ export function natsConnectOptions(
     name,
     noAsyncTraces: true,
     ...(mode === 'daemon'
-      ? { maxReconnectAttempts: -1, waitOnFirstConnect: true, reconnectTimeWait: 1_000 }
+      ? // Frequent pings: a silently dead link (a partition) is otherwise noticed only after minutes.
+        {
+          maxReconnectAttempts: -1,
+          waitOnFirstConnect: true,
+          reconnectTimeWait: 1_000,
+          pingInterval: 5_000,
+          maxPingOut: 2,
+        }
       : { maxReconnectAttempts: 0, timeout: 5_000 }),
   };
   if (settings.nats_token !== undefined) options.token = settings.nats_token;

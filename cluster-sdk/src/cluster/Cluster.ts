@@ -357,6 +357,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       // The client otherwise builds two stack-capturing Errors per request in case it fails; IPC
       // latency halves without them (bench/results/sdk.md). Errors still carry a message and code.
       noAsyncTraces: true,
+      // A link that silently stops forwarding (a cut-off machine) gives no socket error; without
+      // frequent pings the client would keep the dead socket for minutes after the network heals.
+      pingInterval: 5_000,
+      maxPingOut: 2,
       name: `discluster-cluster-${clusterId}`,
       ...(nats as ConnectionOptions),
     });
