@@ -12,6 +12,10 @@ export function natsConnectOptions(config: ControlConfig): NodeConnectionOptions
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: Math.min(config.retry_ms, 2_000),
+    // A link that silently stops forwarding (a partition) gives no socket error: frequent pings
+    // replace the dead socket within seconds after the network heals, not minutes.
+    pingInterval: 5_000,
+    maxPingOut: 2,
   };
   if (config.nats_token !== undefined) options.token = config.nats_token;
   if (config.nats_user !== undefined) options.user = config.nats_user;

@@ -22,16 +22,18 @@ function clusterEntry(
   clusterId: number,
   shardIds: readonly number[],
   report: ClusterReport | undefined,
+  hostOnline: boolean,
 ): ClusterEntry {
+  // A lost host's last report says nothing about now: its shards are shown disconnected.
+  const known = hostOnline ? report : undefined;
   return {
     id: clusterId,
-    state: report?.state ?? 'missing',
+    state: known?.state ?? 'missing',
     restarts: report?.restarts ?? 0,
     shards: shardIds.map((id) => {
-      const shard = report?.shards?.find((entry) => entry.id === id);
-      return shard
-        ? { id, state: shard.state, ping: shard.ping, guilds: shard.guilds }
-        : { id, state: 'idle' as const, ping: -1, guilds: 0 };
+      const shard = known?.shards?.find((entry) => entry.id === id);
+      if (shard) return { id, state: shard.state, ping: shard.ping, guilds: shard.guilds };
+      return { id, state: hostOnline ? ('idle' as const) : ('disconnected' as const), ping: -1, guilds: 0 };
     }),
   };
 }
@@ -49,15 +51,18 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
     const sighting = sightings.get(hostId);
     const reports = new Map((sighting?.facts.clusters ?? []).map((report) => [report.clusterId, report]));
     const planned = plan?.hosts[hostId];
+    const online = sighting?.online ?? false;
     const clusters = planned
       ? planned.map((cluster) =>
-          clusterEntry(cluster.clusterId, cluster.shardIds, reports.get(cluster.clusterId)),
+          clusterEntry(cluster.clusterId, cluster.shardIds, reports.get(cluster.clusterId), online),
         )
-      : [...reports.values()].map((report) => clusterEntry(report.clusterId, report.shardIds, report));
+      : [...reports.values()].map((report) =>
+          clusterEntry(report.clusterId, report.shardIds, report, online),
+        );
     return {
       id: hostId,
       role: sighting?.facts.role ?? ('active' as const),
-      state: sighting?.online ? ('online' as const) : ('lost' as const),
+      state: online ? ('online' as const) : ('lost' as const),
       cores: sighting?.facts.cores ?? 1,
       load15: sighting?.facts.load15 ?? 0,
       epoch: sighting?.facts.epoch ?? null,
