@@ -327,7 +327,9 @@ function renderIpc(section) {
     if (row.layout.endsWith('-traces')) continue;
     const target = row.layout === 'pair' ? TARGETS.ipcRequestP99Us : TARGETS.ipcRequestAllP99Us;
     if (row.sdk.p99.median === null || row.sdk.p99.median <= target) continue;
-    const traces = summary.find((r) => r.layout === `${row.layout}-traces` && r.payloadBytes === row.payloadBytes);
+    const traces = summary.find(
+      (r) => r.layout === `${row.layout}-traces` && r.payloadBytes === row.payloadBytes,
+    );
     notes.push(
       `${layoutName(row.layout)}, ${fmt(row.payloadBytes)} B: sdk p99 ${fmt(row.sdk.p99.median)} µs against ${fmt(target)} µs; raw NATS between the ` +
         `same processes ${fmt(row.raw.p99.median)} µs` +

@@ -104,7 +104,10 @@ export const MasterConfigSchema = z
     /** Leadership lease of the active MASTER; a standby MASTER takes over within it. */
     leader_lease_ms: integer(1000, 600_000).default(10_000),
     /** Rebalance by itself when a host joins (default: a new host stays idle until `discluster rebalance`). */
-    auto_rebalance: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+    auto_rebalance: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((value) => value === 'true'),
   })
   .strict()
   .refine((config) => !(config.token && config.token_file), {

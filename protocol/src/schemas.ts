@@ -115,7 +115,6 @@ export function encodeRecord<T>(record: T): string {
   return JSON.stringify(record);
 }
 
-
 /**
  * Who owns a shard (promise 2), in the lease bucket. CONTROL creates it before a cluster of its
  * host starts the shard and renews it by compare-and-set; the bucket TTL ends it when renewals
