@@ -1,0 +1,78 @@
+import { pm2List, waitFor } from 'discluster-testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fleet, readyShards } from './support/fleet';
+
+/**
+ * `discluster restart --rolling` (issue 6 §3): a deploy restarts every cluster one at a time; each
+ * cluster's shards RESUME, no identify is spent and no MESSAGE_CREATE is lost.
+ */
+
+const SHARDS = 8;
+let fleet: Fleet;
+
+const clusterPids = async () => {
+  const pids = new Map<string, number>();
+  for (const [hostId, host] of fleet.hosts)
+    for (const proc of (await pm2List(host.home)).processes)
+      if (String(proc['name']).includes('-cluster-'))
+        pids.set(`${hostId}/${proc['name']}`, proc['pid'] as number);
+  return pids;
+};
+
+beforeAll(async () => {
+  fleet = await Fleet.start({
+    bot: 'rolling',
+    hosts: [{ id: 'alpha' }, { id: 'beta' }],
+    shards: SHARDS,
+    maxConcurrency: 2,
+    guilds: 160,
+    leaseMs: 6000,
+    hostTimeoutMs: 3000,
+  });
+  fleet.startMaster();
+}, 120_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+}, 120_000);
+
+describe('discluster restart --rolling', () => {
+  it(
+    'restarts every cluster once; every shard resumes; 0 identifies; no event lost',
+    { timeout: 300_000 },
+    async () => {
+      await waitFor(async () => readyShards(await fleet.status()).length === SHARDS, {
+        description: 'every shard ready',
+        timeoutMs: 120_000,
+      });
+      const before = await fleet.state();
+      const pidsBefore = await clusterPids();
+      expect(pidsBefore.size).toBe(4);
+      const traffic = await fleet.startTraffic(30, 20);
+      const result = await fleet.cli('restart', '--rolling', '--json');
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual({ hosts: ['alpha', 'beta'] });
+      const pidsAfter = await clusterPids();
+      expect([...pidsAfter.keys()].sort()).toEqual([...pidsBefore.keys()].sort());
+      for (const [name, pid] of pidsAfter) expect(pid, `${name} restarted`).not.toBe(pidsBefore.get(name));
+      await waitFor(async () => readyShards(await fleet.status()).length === SHARDS, {
+        description: 'every shard ready after the rolling restart',
+        timeoutMs: 60_000,
+      });
+      await waitFor(() => fleet.trafficDone(traffic.id), {
+        description: 'the traffic run to end',
+        timeoutMs: 60_000,
+      });
+      await waitFor(() => fleet.receivedNonces().size >= traffic.total, {
+        description: `all ${traffic.total} MESSAGE_CREATE at the bot handlers`,
+        timeoutMs: 30_000,
+      });
+      const after = await fleet.state();
+      expect(after['identifies']).toBe(before['identifies']);
+      expect(after['resumes'] - before['resumes']).toBeGreaterThanOrEqual(SHARDS);
+      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      const nonces = fleet.receivedNonces();
+      for (let n = 0; n < traffic.total; n++) expect(nonces.has(`${traffic.id}:${n}`)).toBe(true);
+    },
+  );
+});
