@@ -15,6 +15,7 @@ export {
   pm2Cli,
   pm2Env,
   pm2List,
+  pm2Trigger,
   processesMentioning,
   teardownPm2,
 } from './pm2Home.js';

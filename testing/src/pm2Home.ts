@@ -39,6 +39,55 @@ export async function pm2List(home: string): Promise<{ processes: Pm2Process[]; 
   return { processes: JSON.parse(raw.slice(start)) as Pm2Process[], raw };
 }
 
+// Runs in a child: connects, listens for the action's `axm:reply` on the bus, then sends the action.
+// `pm2 trigger` itself opens its bus and learns how many replies to expect only after sending, so
+// under load a quick reply can be missed and the CLI then waits forever (pm2 issue #3786).
+const TRIGGER_SCRIPT = `
+const pm2 = require(process.env.TRIGGER_PM2);
+const { TRIGGER_NAME: name, TRIGGER_ACTION: action, TRIGGER_PARAM: param } = process.env;
+const fail = (code, why) => { process.stderr.write(String(why)); process.exit(code); };
+pm2.connect((error) => {
+  if (error) fail(2, error);
+  pm2.launchBus((busError, bus) => {
+    if (busError) fail(2, busError);
+    bus.on('axm:reply', (packet) => {
+      if (packet.process.name !== name || packet.data.action_name !== action) return;
+      process.stdout.write(JSON.stringify(packet.data.return === undefined ? null : packet.data.return));
+      process.exit(0);
+    });
+    pm2.msgProcess({ name, msg: action, ...(param === undefined ? {} : { opts: param }) }, (sendError, data) => {
+      if (sendError) fail(3, sendError);
+      if (data && data.process_count === 0) fail(4, 'no process received the action');
+    });
+  });
+});
+`;
+
+/**
+ * What `pm2 trigger <name> <action> [param]` does, through pm2's API in a child process (so the
+ * test process never requires pm2), bounded: a reply that never comes fails the call.
+ */
+export async function pm2Trigger(
+  home: string,
+  name: string,
+  action: string,
+  param?: string,
+): Promise<unknown> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', TRIGGER_SCRIPT], {
+    env: {
+      ...process.env,
+      ...pm2Env(home),
+      TRIGGER_PM2: require.resolve('pm2'),
+      TRIGGER_NAME: name,
+      TRIGGER_ACTION: action,
+      ...(param === undefined ? {} : { TRIGGER_PARAM: param }),
+    },
+    timeout: 30_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as unknown;
+}
+
 /** Ends the daemon of `home` and every app it runs; safe if there is none. */
 export async function killPm2(home: string): Promise<void> {
   if (fs.existsSync(path.join(home, 'pm2.pid'))) await pm2Cli(home, 'kill').catch(() => undefined);
