@@ -196,7 +196,7 @@ describe('fleet mode without pm2', () => {
     const errors = newErrors();
     expect(errors[0]).toMatch(/malformed message from CONTROL \(assign: gateway\.url/);
     expect(errors[1]).toMatch(
-      /malformed message from CONTROL \(type: expected assign, confirm-reply, shutdown or fence, got "reboot"/,
+      /malformed message from CONTROL \(type: expected assign, confirm-reply, shutdown, fence or keepalive, got "reboot"/,
     );
     expect(errors[2]).toMatch(/ignored an assignment of epoch 4: this cluster runs epoch 5/);
     expect(errors[3]).toMatch(/changed assignment \(epoch 5: shards \[0, 1\] → \[1\]\).*needs a restart/);

@@ -94,7 +94,9 @@ describe('FleetLink', () => {
     channel.deliver('shutdown');
     expect(errors).toHaveLength(2);
     expect(errors[0]).toMatch(/malformed message from CONTROL \(shutdown: v:/);
-    expect(errors[1]).toMatch(/type: expected assign, confirm-reply, shutdown or fence, got undefined/);
+    expect(errors[1]).toMatch(
+      /type: expected assign, confirm-reply, shutdown, fence or keepalive, got undefined/,
+    );
   });
 
   it('adopts a newer epoch with the same shards; refuses older epochs and changes', async () => {
@@ -186,6 +188,22 @@ describe('FleetLink', () => {
     expect(answer).toBe(true);
   });
 
+  it('passes on keepalives once assigned; drops one before the assignment and a malformed one', async () => {
+    const keepalives: number[] = [];
+    link.on('keepalive', (epoch) => keepalives.push(epoch));
+    channel.deliver({ v: 1, type: 'keepalive', epoch: 3 });
+    expect(keepalives).toEqual([]);
+    channel.deliver(assign());
+    await link.assignment();
+    channel.deliver({ v: 1, type: 'keepalive', epoch: 3 });
+    channel.deliver({ v: 1, type: 'keepalive', epoch: 'three' });
+    channel.deliver({ v: 1, type: 'keepalive', epoch: 4 });
+    expect(keepalives).toEqual([3, 4]);
+    expect(errors).toEqual([expect.stringMatching(/malformed message from CONTROL \(keepalive: expected/)]);
+    // Nothing is sent back: a keepalive needs no answer.
+    expect(channel.types()).toEqual(['hello']);
+  });
+
   it('passes on shutdown and the loss of the channel; sends nothing once closed', () => {
     const seen: string[] = [];
     link.on('shutdown', (reason) => seen.push(`shutdown: ${reason}`));
@@ -213,8 +231,23 @@ describe('decodeControlMessage', () => {
     });
     expect(decodeControlMessage({ v: 1, type: 'reboot' })).toEqual({
       ok: false,
-      error: 'type: expected assign, confirm-reply, shutdown or fence, got "reboot"',
+      error: 'type: expected assign, confirm-reply, shutdown, fence or keepalive, got "reboot"',
     });
+  });
+
+  it('accepts a keepalive; describes a malformed one', () => {
+    expect(decodeControlMessage({ v: 1, type: 'keepalive', epoch: 4 })).toEqual({
+      ok: true,
+      message: { v: 1, type: 'keepalive', epoch: 4 },
+    });
+    for (const bad of [
+      { v: 1, type: 'keepalive' },
+      { v: 1, type: 'keepalive', epoch: -1 },
+    ])
+      expect(decodeControlMessage(bad)).toEqual({
+        ok: false,
+        error: 'keepalive: expected { v: 1, type: "keepalive", epoch: a non-negative integer }',
+      });
   });
 
   it('names the bad field without echoing its value', () => {

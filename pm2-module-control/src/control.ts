@@ -319,6 +319,7 @@ class Control {
       logger: this.logger,
       onFence: (clusterId) => this.supervisor?.fence(clusterId),
       onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
+      onRenewed: (clusterIds) => this.supervisor?.keepalive(clusterIds),
     });
     this.pm2 ??= await connectPm2();
     this.supervisor = new ClusterSupervisor({

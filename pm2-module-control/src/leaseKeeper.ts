@@ -18,7 +18,10 @@ import type { Logger } from './logger.js';
  * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
  * the lease time; the owner renews every TTL/4 by compare-and-set. A host that cannot renew for
  * TTL/2 tells its clusters to fence (close their shards) before the lease can expire and another
- * host start them. A key held by another host is waited out, never taken.
+ * host start them. After every round it reports the clusters whose leases were all renewed, which
+ * CONTROL passes on as `keepalive`: a cluster that stops hearing it (CONTROL down or hung, so nobody
+ * renews and nobody can tell it to fence) fences itself. A key held by another host is waited out,
+ * never taken.
  */
 
 /** Bucket TTL used when CONTROL has to create the bucket (MASTER normally does, with its `lease_ms`). */
@@ -79,6 +82,11 @@ export interface LeaseKeeperOptions {
   readonly onFence: (clusterId: number) => void;
   /** Another host holds one of the cluster's shards now: the cluster must stop for good. */
   readonly onLost: (clusterId: number, holder: LeaseHolder) => void;
+  /**
+   * After each renewal round: the clusters every one of whose leases is held and was renewed in it
+   * (they get a `keepalive`). Not called when there is none.
+   */
+  readonly onRenewed?: (clusterIds: readonly number[]) => void;
   /** Monotonic milliseconds (tests may replace it). */
   readonly clock?: () => number;
 }
@@ -382,10 +390,24 @@ export class LeaseKeeper implements ShardLeases {
   }
 
   private async renewAll(): Promise<void> {
+    const startedAt = this.clock();
     const rounds = [...this.clusters.values()].flatMap((held) =>
       [...held.shards.values()].map((shard) => this.renew(held, shard)),
     );
     await Promise.all(rounds);
+    if (this.closed) return;
+    const renewed = [...this.clusters.values()]
+      .filter((held) => !held.lost && this.allRenewedSince(held, startedAt))
+      .map((held) => held.claim.clusterId);
+    if (renewed.length > 0) this.options.onRenewed?.(renewed);
+  }
+
+  /** Every shard of the claim is held and was renewed (or taken) at `since` or later. */
+  private allRenewedSince(held: HeldCluster, since: number): boolean {
+    return held.claim.shardIds.every((shardId) => {
+      const shard = held.shards.get(shardId);
+      return shard !== undefined && shard.renewedAt >= since;
+    });
   }
 
   private async renew(held: HeldCluster, shard: HeldShard): Promise<void> {

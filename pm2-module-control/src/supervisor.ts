@@ -64,6 +64,9 @@ export class ClusterSupervisor {
   private assignment: HostAssignment | undefined;
   private listening = false;
   private swept = false;
+  /** Keepalives being sent, and the newest round's clusters waiting behind them (see keepalive()). */
+  private keepaliveSending: Promise<void> | null = null;
+  private keepaliveNext: readonly number[] | null = null;
 
   public constructor(private readonly options: SupervisorOptions) {
     this.namespace = `discluster-${options.bot}`;
@@ -203,6 +206,25 @@ export class ClusterSupervisor {
     );
   }
 
+  /**
+   * Every lease of these clusters was just renewed: tell each (`keepalive`), so it knows CONTROL is
+   * alive and renewing (a cluster that stops hearing it fences itself). Not to clusters being
+   * stopped, nor to processes that are not online. One pm2 list per round, not one per cluster;
+   * a round that comes while the previous one is still being sent goes out right after it.
+   */
+  public keepalive(clusterIds: readonly number[]): void {
+    this.keepaliveNext = clusterIds;
+    if (this.keepaliveSending) return;
+    this.keepaliveSending = (async () => {
+      for (let next = this.keepaliveNext; next !== null; next = this.keepaliveNext) {
+        this.keepaliveNext = null;
+        await this.sendKeepalives(next);
+      }
+    })()
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not send keepalives'))
+      .finally(() => (this.keepaliveSending = null));
+  }
+
   /** Another host holds one of the cluster's shards: stop it for good. */
   public leaseLost(clusterId: number, holder: LeaseHolder): void {
     const name = this.processName(clusterId);
@@ -213,6 +235,7 @@ export class ClusterSupervisor {
 
   /** Clears timers; leaves the processes to pm2 (they keep serving while CONTROL restarts). */
   public close(): void {
+    this.keepaliveNext = null;
     for (const run of this.runs.values()) {
       clearTimeout(run.timer);
       run.abort.abort();
@@ -259,6 +282,9 @@ export class ClusterSupervisor {
         const uptime = proc?.['pm2_env']?.['pm_uptime'];
         run.startedAt = typeof uptime === 'number' ? uptime : Date.now();
         await this.sendAssign(name, run);
+        // Its leases were just taken over: say so now rather than a renewal round later, so the
+        // time CONTROL was away does not grow by one (the cluster fences after fenceAfterMs without).
+        await this.sendToCluster(name, this.keepaliveMessage(run));
         return;
       }
       const pmId = kind === 'restart' ? await this.pmIdOf(name) : undefined;
@@ -470,6 +496,33 @@ export class ClusterSupervisor {
       fenceAfterMs: this.options.leases.fenceAfterMs,
     };
     await this.sendToCluster(name, message);
+  }
+
+  private keepaliveMessage(run: ClusterRun): ControlToCluster {
+    return { v: 1, type: 'keepalive', epoch: this.assignment?.epoch ?? run.epoch };
+  }
+
+  private async sendKeepalives(clusterIds: readonly number[]): Promise<void> {
+    const processes = await this.ourProcesses();
+    await Promise.all(
+      clusterIds.map(async (clusterId) => {
+        const name = this.processName(clusterId);
+        const run = this.runs.get(name);
+        if (!run || run.stopping) return;
+        const proc = processes.get(name);
+        if (proc?.['pm2_env']?.['status'] !== 'online') return;
+        try {
+          await this.options.pm2.send(
+            proc['pm_id'] as number,
+            CLUSTER_CONTROL_TOPIC,
+            this.keepaliveMessage(run),
+          );
+        } catch (error) {
+          // It may be exiting right now; the next round tries again.
+          this.options.logger.debug({ err: error, name }, 'could not send keepalive');
+        }
+      }),
+    );
   }
 
   private async sendToCluster(name: string, message: ControlToCluster): Promise<void> {

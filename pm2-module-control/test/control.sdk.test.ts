@@ -116,6 +116,90 @@ function botLines(clusterId: number): SimJson[] {
 const liveShards = async (): Promise<number[]> =>
   ((await sim.state())['liveSessions'] as SimJson[]).map((s) => s['shard'][0] as number).sort();
 
+const countLines = (clusterId: number, match: (line: SimJson) => boolean): number =>
+  botLines(clusterId).filter(match).length;
+const isFenced = (line: SimJson): boolean => line['type'] === 'fenced';
+const isFenceOrder = (line: SimJson): boolean => line['type'] === 'control' && line['message'] === 'fence';
+
+/** The last state each shard of the cluster reported to its bot code (`shardState` events). */
+function lastShardStates(clusterId: number): Map<number, string> {
+  const states = new Map<number, string>();
+  for (const line of botLines(clusterId))
+    if (line['type'] === 'shardState') states.set(line['shardId'] as number, line['state'] as string);
+  return states;
+}
+
+/** CONTROL logged `answered confirm` with `confirmed: true` after its line `from`. */
+const confirmedSince = (proc: SpawnedProcess, from: number): boolean =>
+  proc.lines
+    .slice(from)
+    .some((line) => line.includes('answered confirm') && line.includes('"confirmed":true'));
+
+/**
+ * Silences CONTROL with `signal` while pm2 keeps its clusters running, and waits until every cluster
+ * fenced itself for want of keepalives: shards closed at the gateway, state `fenced`, leases not yet
+ * expired (so before another host could have started the shards). Returns the simulator state then.
+ */
+async function silenceControl(signal: 'SIGSTOP' | 'SIGKILL'): Promise<SimJson> {
+  const before = await sim.state();
+  const pidsBefore = (await clusterProcesses()).map((proc) => proc['pid']);
+  for (const { clusterId } of CLUSTERS)
+    expect(
+      countLines(clusterId, (l) => l['type'] === 'control' && l['message'] === 'keepalive'),
+    ).toBeGreaterThan(0);
+  const fencedBefore = CLUSTERS.map(({ clusterId }) => countLines(clusterId, isFenced));
+  const ordersBefore = CLUSTERS.map(({ clusterId }) => countLines(clusterId, isFenceOrder));
+  const silencedAt = Date.now();
+  expect(control.kill(signal)).toBe(true);
+  for (const [i, { clusterId }] of CLUSTERS.entries())
+    await waitFor(() => countLines(clusterId, isFenced) > fencedBefore[i]!, {
+      description: `cluster ${clusterId} fenced without CONTROL`,
+      timeoutMs: 30_000,
+    });
+  const fencedAfterMs = Date.now() - silencedAt;
+  // Fenced while every lease is still there: before it could expire and another host start the shard.
+  for (const shardId of [0, 1, 2, 3]) expect((await master.leaseOf(SHARD_COUNT, shardId))?.hostId).toBe(HOST);
+  await waitFor(async () => (await liveShards()).length === 0, {
+    description: 'no live session at the gateway',
+    timeoutMs: 30_000,
+  });
+  console.info(
+    `CONTROL ${signal}: every cluster fenced ${fencedAfterMs} ms later (fenceAfterMs ${LEASE_MS / 2})`,
+  );
+  for (const [i, { clusterId, shardIds }] of CLUSTERS.entries()) {
+    // Nobody told it to: a silent CONTROL sends no `fence`.
+    expect(countLines(clusterId, isFenceOrder)).toBe(ordersBefore[i]);
+    const states = lastShardStates(clusterId);
+    for (const shardId of shardIds) expect(states.get(shardId)).toBe('fenced');
+  }
+  // The cluster processes themselves keep running, and spent no identify.
+  const procs = await clusterProcesses();
+  expect(procs.map((proc) => proc['pid'])).toEqual(pidsBefore);
+  expect(procs.every((proc) => proc['pm2_env']['status'] === 'online')).toBe(true);
+  const whileFenced = await sim.state();
+  expect(whileFenced['identifies']).toBe(before['identifies']);
+  expect(whileFenced['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+  return whileFenced;
+}
+
+/** After a silence: every shard RESUMEd (none identified), each cluster `unfenced` after its fence. */
+async function expectResumedAfter(whileFenced: SimJson): Promise<void> {
+  await waitFor(async () => (await liveShards()).join() === '0,1,2,3', {
+    description: 'every shard live again',
+    timeoutMs: 60_000,
+  });
+  await allReady();
+  for (const { clusterId } of CLUSTERS) {
+    const types = botLines(clusterId).map((l) => l['type']);
+    expect(types.lastIndexOf('unfenced')).toBeGreaterThan(types.lastIndexOf('fenced'));
+  }
+  const after = await sim.state();
+  expect(after['identifies']).toBe(whileFenced['identifies']);
+  expect(after['resumes'] - whileFenced['resumes']).toBe(SHARD_COUNT);
+  expect(await liveShards()).toEqual([0, 1, 2, 3]);
+  expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+}
+
 beforeAll(async () => {
   nats = await startNatsServer();
   proxy = await startTcpProxy(nats.port);
@@ -144,6 +228,8 @@ beforeAll(async () => {
 afterAll(async () => {
   // Each step runs even if an earlier one fails: nothing may outlive the suite.
   try {
+    // A test that failed while CONTROL was stopped (SIGSTOP) must not leave it frozen.
+    control?.kill('SIGCONT');
     await master?.close();
     await stopAll();
     if (home) await teardownPm2(home).catch(() => undefined);
@@ -280,7 +366,12 @@ describe('CONTROL with discluster-sdk clusters', () => {
           timeoutMs: 30_000,
         },
       );
-      expect(botLines(clusterId).some((l) => l['type'] === 'control' && l['message'] === 'fence')).toBe(true);
+      // CONTROL's `fence` may land a little after the cluster fenced itself: its keepalives stopped
+      // with the renewals, so both fire about half a lease time after the last renewal.
+      await waitFor(() => botLines(clusterId).some(isFenceOrder), {
+        description: `cluster ${clusterId} told to fence`,
+        timeoutMs: 30_000,
+      });
     }
     await waitFor(async () => (await liveShards()).length === 0, {
       description: 'no live session at the gateway',
@@ -341,6 +432,41 @@ describe('CONTROL with discluster-sdk clusters', () => {
     for (const shardId of [0, 1, 2, 3])
       expect((await master.leaseOf(SHARD_COUNT, shardId))?.instanceId).toBe(beat.instanceId);
   });
+
+  it('a hung CONTROL (SIGSTOP): its clusters stop hearing keepalives and fence; continued, it confirms → RESUME', async () => {
+    const linesBefore = control.lines.length;
+    const whileFenced = await silenceControl('SIGSTOP');
+    expect(control.kill('SIGCONT')).toBe(true);
+    await waitFor(() => confirmedSince(control, linesBefore), {
+      description: 'the continued CONTROL confirms',
+      timeoutMs: 60_000,
+    });
+    await expectResumedAfter(whileFenced);
+    expect(control.lines.slice(linesBefore).join('\n')).not.toContain('"confirmed":false');
+  }, 180_000);
+
+  it('a SIGKILLed CONTROL: its clusters fence; a new CONTROL adopts them, confirms → RESUME, no identify', async () => {
+    const pidsBefore = (await clusterProcesses()).map((proc) => proc['pid']);
+    const oldInstance = master.lastHeartbeat(HOST)!.instanceId;
+    const whileFenced = await silenceControl('SIGKILL');
+    await control.exited;
+    control = startControl();
+    const beat = await master.waitForHeartbeat(HOST, (b) => b.instanceId !== oldInstance, {
+      description: 'the new CONTROL heartbeats',
+    });
+    // MASTER re-sends the plan to the new boot: it adopts the running (fenced) clusters.
+    await assignAll();
+    await control.waitForLine((line) => line.includes('adopting a running cluster process'), 30_000);
+    await waitFor(() => confirmedSince(control, 0), {
+      description: 'the new CONTROL confirms',
+      timeoutMs: 60_000,
+    });
+    await expectResumedAfter(whileFenced);
+    expect((await clusterProcesses()).map((proc) => proc['pid'])).toEqual(pidsBefore);
+    expect(control.lines.join('\n')).not.toContain('"confirmed":false');
+    for (const shardId of [0, 1, 2, 3])
+      expect((await master.leaseOf(SHARD_COUNT, shardId))?.instanceId).toBe(beat.instanceId);
+  }, 180_000);
 
   it('stop-all ends every cluster and frees every lease', async () => {
     expect((await master.command(HOST, { v: 1, type: 'stop-all', reason: 'test over' })).ok).toBe(true);

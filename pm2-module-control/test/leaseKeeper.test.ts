@@ -61,6 +61,8 @@ interface Host {
   readonly keeper: LeaseKeeper;
   readonly fences: number[];
   readonly lost: [number, LeaseHolder][];
+  /** The clusters of each renewal round whose leases were all renewed (what gets a keepalive). */
+  readonly renewed: number[][];
   readonly logs: Record<string, unknown>[];
 }
 
@@ -76,6 +78,7 @@ async function startHost(
   );
   const fences: number[] = [];
   const lost: [number, LeaseHolder][] = [];
+  const renewed: number[][] = [];
   const keeper = await LeaseKeeper.open(await natsConnection(options.url), {
     bot,
     hostId,
@@ -83,9 +86,10 @@ async function startHost(
     logger,
     onFence: (clusterId) => fences.push(clusterId),
     onLost: (clusterId, holder) => lost.push([clusterId, holder]),
+    onRenewed: (clusterIds) => renewed.push([...clusterIds]),
   });
   keepers.push(keeper);
-  return { keeper, fences, lost, logs };
+  return { keeper, fences, lost, renewed, logs };
 }
 
 async function holderOf(kv: KV, shardCount: number, shardId: number): Promise<ShardLeaseRecord | null> {
@@ -257,6 +261,32 @@ describe('LeaseKeeper', () => {
     expect((await holderOf(kv, 8, 0))?.hostId).toBe('host-a');
     // Fenced once per outage; a later outage fences again.
     expect(a.fences).toEqual([0]);
+  });
+
+  it('reports each round the clusters whose leases were all renewed: not one waiting for a lease, none while cut off', async () => {
+    const bot = uniqueBot();
+    await masterBucket(bot, 2_000);
+    const proxy = await startTcpProxy(nats.port);
+    proxies.push(proxy);
+    const a = await startHost(bot, 'host-a', { url: proxy.url('nats') });
+    const b = await startHost(bot, 'host-b');
+    expect(await acquireNow(b, claim(5, [4]))).toEqual({ kind: 'acquired' });
+    expect(await acquireNow(a, claim(0, [0, 1]))).toEqual({ kind: 'acquired' });
+    // Cluster 1 holds shard 2 and waits for shard 4 (host-b's): not all its leases are held.
+    const waiting = new AbortController();
+    void a.keeper.acquire(claim(1, [2, 4]), { whenHeld: 'wait', signal: waiting.signal });
+    await waitFor(() => a.renewed.length >= 3, { description: 'three renewal rounds', timeoutMs: 10_000 });
+    expect(a.renewed.every((round) => round.join() === '0')).toBe(true);
+    waiting.abort();
+    // Cut off: no round succeeds, so no cluster is reported (it fences instead).
+    proxy.cut('blackhole');
+    await waitFor(() => a.fences.length > 0, { description: 'fence', timeoutMs: 10_000 });
+    const rounds = a.renewed.length;
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // three more renewal periods
+    expect(a.renewed).toHaveLength(rounds);
+    proxy.restore();
+    await waitFor(() => a.renewed.length > rounds, { description: 'renewals again', timeoutMs: 15_000 });
+    expect(a.renewed.at(-1)).toContain(0);
   });
 
   it('a restart while the leases cannot be renewed waits until NATS vouches for them again', async () => {

@@ -17,6 +17,8 @@ class FakePm2 implements Pm2Client {
   public readonly sent: { pmId: number; topic: string; data: Pm2Json }[] = [];
   public readonly calls: string[] = [];
   public readonly busEmitter = new EventEmitter();
+  /** How often the process list was asked for. */
+  public lists = 0;
   private nextId = 0;
 
   public async start(options: Pm2Json): Promise<Pm2Json[]> {
@@ -39,6 +41,7 @@ class FakePm2 implements Pm2Client {
     if (index >= 0) this.processes.splice(index, 1);
   }
   public async list(): Promise<Pm2Json[]> {
+    this.lists++;
     return this.processes;
   }
   public async send(pmId: number, topic: string, data: unknown): Promise<void> {
@@ -381,6 +384,42 @@ describe('ClusterSupervisor', () => {
     expect(supervisor.report()[0]?.state).toBe('stopped');
   });
 
+  it('keepalive: one pm2 list per round, to the online clusters named, never to one being stopped', async () => {
+    await supervisor.apply(
+      assignment(5, [
+        { clusterId: 0, shardIds: [0] },
+        { clusterId: 1, shardIds: [1] },
+        { clusterId: 2, shardIds: [2] },
+        { clusterId: 3, shardIds: [3] },
+      ]),
+    );
+    await flush();
+    const [c0, , c2, c3] = pm2.processes;
+    c2!['pm2_env']['status'] = 'stopped'; // exited, waiting for its restart
+    await supervisor.revoke([1]);
+    const lists = pm2.lists;
+    supervisor.keepalive([0, 1, 2, 3, 7]);
+    await flush();
+    expect(pm2.lists).toBe(lists + 1);
+    expect(pm2.messages('keepalive')).toEqual([
+      { pmId: c0!['pm_id'], topic: 'discluster:control', data: { v: 1, type: 'keepalive', epoch: 5 } },
+      { pmId: c3!['pm_id'], topic: 'discluster:control', data: { v: 1, type: 'keepalive', epoch: 5 } },
+    ]);
+    // Rounds that come while one is being sent: the newest goes out right after it, once.
+    supervisor.keepalive([0]);
+    supervisor.keepalive([0]);
+    supervisor.keepalive([0, 3]);
+    await flush();
+    expect(pm2.lists).toBe(lists + 3);
+    expect(pm2.messages('keepalive').map((m) => m.pmId)).toEqual([
+      c0!['pm_id'],
+      c3!['pm_id'],
+      c0!['pm_id'],
+      c0!['pm_id'],
+      c3!['pm_id'],
+    ]);
+  });
+
   it('adopts a running cluster process of its namespace instead of starting another', async () => {
     const running = pm2.adopt('discluster-bot-cluster-0', 'discluster-bot');
     const stopped = pm2.adopt('discluster-bot-cluster-1', 'discluster-bot', 'stopped');
@@ -393,6 +432,12 @@ describe('ClusterSupervisor', () => {
     expect(leases.calls).toEqual(expect.arrayContaining(['acquire 0 fail', 'acquire 1 wait']));
     // The running one got the assignment; the stopped leftover was replaced by a fresh start.
     expect(pm2.messages('assign').map((m) => m.pmId)).toEqual([running]);
+    // Its leases were just taken over: a keepalive right behind the assignment, not a round later.
+    expect(pm2.sent.filter((m) => m.pmId === running).map((m) => m.data['type'])).toEqual([
+      'assign',
+      'keepalive',
+    ]);
+    expect(pm2.messages('keepalive')[0]?.data).toEqual({ v: 1, type: 'keepalive', epoch: 4 });
     expect(pm2.calls).toEqual([`delete ${stopped}`, 'start discluster-bot-cluster-1']);
     expect(leases.calls).toContain('sweep 0,1');
   });

@@ -101,12 +101,27 @@ export const FenceMessageSchema = z.object({
   reason: z.string().max(512),
 });
 
+/**
+ * CONTROL → cluster: the leases of this cluster's shards were renewed; sent after every successful
+ * renewal round (every TTL/4), and when CONTROL adopts a running cluster. A cluster that got one
+ * expects them from then on: none for its fence time (`fenceAfterMs`) means CONTROL is down or hung
+ * and nobody renews its leases, so it fences as on `fence`. A cluster that never got one (CONTROL
+ * older than this message) does not watch for them. Kept tiny: it goes over pm2 IPC every few
+ * seconds per cluster. `epoch` is CONTROL's plan epoch, for logs only.
+ */
+export const KeepaliveMessageSchema = z.object({
+  v: z.literal(1),
+  type: z.literal('keepalive'),
+  epoch,
+});
+
 /** Every CONTROL → cluster message. */
 export const ControlToClusterSchema = z.union([
   AssignMessageSchema,
   ConfirmReplySchema,
   ShutdownMessageSchema,
   FenceMessageSchema,
+  KeepaliveMessageSchema,
 ]);
 export type ControlToCluster = z.infer<typeof ControlToClusterSchema>;
 

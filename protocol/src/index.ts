@@ -54,6 +54,7 @@ export {
   ControlToClusterSchema,
   FenceMessageSchema,
   GatewayBotSchema,
+  KeepaliveMessageSchema,
   NatsAccessSchema,
   ShutdownMessageSchema,
 } from './clusterControl.js';

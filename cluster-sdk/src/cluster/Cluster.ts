@@ -19,6 +19,7 @@ import {
   type ResolvedClusterSettings,
 } from './ClusterOptions.js';
 import type { ClusterEvents } from './ClusterEvents.js';
+import { ControlKeepalive } from './ControlKeepalive.js';
 import { createShardManager } from './createShardManager.js';
 import { FATAL_CLOSE_CODES, isFatalCloseCode } from './fatalCloseCodes.js';
 import { effectiveFenceAfterMs, joinFleet, openFleetLink } from './fleetMode.js';
@@ -66,6 +67,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** While set, @discordjs/ws's "forget this session" on destroy is ignored: we close to resume later. */
   private keepSessionsOnDestroy = false;
   private readonly fence: ShardFence;
+  /** Fleet: CONTROL's keepalives; silence for the fence time fences like CONTROL's `fence`. */
+  private readonly controlKeepalive: ControlKeepalive;
   private readonly fatalShards = new Set<number>();
   private startCalled = false;
   private serving = false;
@@ -79,6 +82,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.settings = resolveClusterSettings(options);
     this.fenceAfterMs = this.settings.fenceAfterMs;
     this.fence = new ShardFence(this.fenceHost());
+    this.controlKeepalive = new ControlKeepalive({
+      fenceAfterMs: () => this.fenceAfterMs,
+      onSilent: (silentMs) => void this.fence.controlSilent(silentMs),
+    });
     // Created unbound, so bot code can register IPC listeners and handlers before start().
     this.ipcValue = new ClusterIpc({
       clusterIds: () => this.assignmentValue?.clusterIds ?? [],
@@ -208,6 +215,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         void this.exitAfterStop(`CONTROL asked: ${reason}`, 0, CONTROL_SHUTDOWN_DEADLINE_MS),
       // CONTROL could not renew the leases: close as on a NATS loss, then ask CONTROL at once.
       onFence: (reason) => void this.fence.ordered(reason),
+      // CONTROL renewed the leases. Once one came, silence for the fence time means CONTROL is down
+      // or hung and nobody renews them: fence as on CONTROL's `fence` (ControlKeepalive).
+      onKeepalive: () => this.controlKeepalive.received(),
       // Without pm2 nobody supervises this process and CONTROL cannot renew its leases: another
       // owner may soon start these shards, so they must close (Promise 2).
       onDisconnected: () =>
@@ -225,6 +235,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     );
     this.fenceAfterMs = fenceAfterMs;
     this.liveness?.setLostAfterMs(fenceAfterMs);
+    this.controlKeepalive.fenceTimeChanged();
   }
 
   /** The start path shared by both modes, once the assignment and NATS access are known. */
@@ -340,6 +351,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       fenceAfterMs: this.fenceAfterMs,
       fenced: this.fence.fenced,
       revoked: this.fence.revoked,
+      controlKeepalive: this.controlKeepalive.armed,
       shards: this.status(),
     };
   }
@@ -403,7 +415,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.emit('fenced');
         void this.fleet?.sendFenced();
       },
-      onUnfenced: () => this.emit('unfenced'),
+      onUnfenced: () => {
+        // CONTROL just confirmed the leases: that counts as a keepalive (if they are watched).
+        this.controlKeepalive.vouched();
+        this.emit('unfenced');
+      },
       onRevoked: () => this.emit('revoked'),
       debug: (message) => this.emitDebug(message),
       error: (error) => this.emitError(error),
@@ -433,6 +449,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.stopping = true;
     this.serving = false;
     this.liveness?.stop();
+    this.controlKeepalive.stop();
     if (this.signalHandler) {
       process.off('SIGINT', this.signalHandler);
       process.off('SIGTERM', this.signalHandler);

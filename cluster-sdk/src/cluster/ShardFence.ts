@@ -36,7 +36,9 @@ export interface ShardFenceHost {
  *
  * In a fleet CONTROL can also order a fence (it could not renew the shards' leases although this
  * process still reaches NATS): the shards close the same way, and the confirmation is asked for as
- * soon as they are closed, since there is no NATS outage of this process to wait out.
+ * soon as they are closed, since there is no NATS outage of this process to wait out. The same
+ * happens when CONTROL falls silent (no `keepalive` for the fence time, see ControlKeepalive):
+ * nobody renews the leases then either.
  */
 export class ShardFence {
   private fencedValue = false;
@@ -77,21 +79,26 @@ export class ShardFence {
    * at once whether they may reconnect. A no-op while fenced already, and ignored while stopping.
    */
   public async ordered(reason: string): Promise<void> {
-    const host = this.host;
-    if (host.isStopping()) {
-      host.debug(`fence ordered by CONTROL (${reason}) while stopping: ignored`);
-      return;
-    }
-    if (this.fencedValue) {
-      host.debug(`fence ordered by CONTROL (${reason}) while fenced already: nothing to do`);
-      return;
-    }
-    host.debug(`fence ordered by CONTROL (${reason}): fencing shards`);
     // CONTROL's reason stays in the debug stream: a close reason goes to Discord (and has 123 bytes).
-    await this.close('fenced: leases not renewed');
-    // A loss of NATS, or a stop, while closing takes over from here (see restored()).
-    if (host.isStopping() || host.natsLost()) return;
-    await this.confirmAndReconnect(++this.attempt, 'assignment confirmed after the ordered fence');
+    await this.closeAndConfirm(
+      `fence ordered by CONTROL (${reason})`,
+      'fenced: leases not renewed',
+      'assignment confirmed after the ordered fence',
+    );
+  }
+
+  /**
+   * No `keepalive` from CONTROL for the fence time: CONTROL is down or hung, so nobody renews the
+   * shards' leases and they may expire and move to another host. Fences exactly like
+   * {@link ordered}: the confirmation comes from the CONTROL that comes back (it answers from its
+   * leases). A no-op while fenced already, and ignored while stopping.
+   */
+  public async controlSilent(silentMs: number): Promise<void> {
+    await this.closeAndConfirm(
+      `no keepalive from CONTROL for ${silentMs} ms`,
+      'fenced: CONTROL silent',
+      'assignment confirmed after CONTROL fell silent',
+    );
   }
 
   /** NATS answers again. */
@@ -101,6 +108,24 @@ export class ShardFence {
     const attempt = ++this.attempt;
     await this.closing;
     await this.confirmAndReconnect(attempt, 'NATS reachable again and assignment confirmed');
+  }
+
+  /** Closes the shards (unless stopping or fenced already), then asks at once whether they may reconnect. */
+  private async closeAndConfirm(why: string, closeReason: string, confirmedWhy: string): Promise<void> {
+    const host = this.host;
+    if (host.isStopping()) {
+      host.debug(`${why} while stopping: ignored`);
+      return;
+    }
+    if (this.fencedValue) {
+      host.debug(`${why} while fenced already: nothing to do`);
+      return;
+    }
+    host.debug(`${why}: fencing shards`);
+    await this.close(closeReason);
+    // A loss of NATS, or a stop, while closing takes over from here (see restored()).
+    if (host.isStopping() || host.natsLost()) return;
+    await this.confirmAndReconnect(++this.attempt, confirmedWhy);
   }
 
   private async close(reason: string): Promise<void> {

@@ -20,6 +20,8 @@ export interface FleetHandlers {
   readonly onShutdown: (reason: string) => void;
   /** CONTROL could not renew the shards' leases: fence now (see `FenceMessageSchema`). */
   readonly onFence: (reason: string) => void;
+  /** CONTROL renewed the shards' leases (see `KeepaliveMessageSchema`). */
+  readonly onKeepalive: (epoch: number) => void;
   readonly onDisconnected: () => void;
 }
 
@@ -76,6 +78,7 @@ export function openFleetLink(handlers: FleetHandlers): FleetLink {
   );
   fleet.on('shutdown', handlers.onShutdown);
   fleet.on('fence', handlers.onFence);
+  fleet.on('keepalive', handlers.onKeepalive);
   fleet.on('disconnected', handlers.onDisconnected);
   fleet.start();
   return fleet;

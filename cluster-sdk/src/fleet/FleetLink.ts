@@ -23,6 +23,11 @@ export interface FleetLinkEvents {
    * Only after the first assignment (before it, there is nothing to close).
    */
   fence: [reason: string];
+  /**
+   * CONTROL renewed the shards' leases (`keepalive`, every TTL/4). Only after the first assignment;
+   * the cluster fences when they stop coming (see `ControlKeepalive`).
+   */
+  keepalive: [epoch: number];
   /** CONTROL asks the process to close its shards for resume and exit. */
   shutdown: [reason: string];
   /** The IPC channel is gone: the pm2 daemon, and CONTROL with it, no longer manage this process. */
@@ -181,6 +186,10 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
           break;
         }
         this.emit('fence', message.reason);
+        break;
+      case 'keepalive':
+        // Before the first assignment there are no shards whose leases it could speak for.
+        if (this.current) this.emit('keepalive', message.epoch);
         break;
     }
   }

@@ -1,6 +1,7 @@
 import {
   AssignMessageSchema,
   ConfirmReplySchema,
+  ControlToClusterSchema,
   FenceMessageSchema,
   ShutdownMessageSchema,
   type AssignMessage,
@@ -28,9 +29,22 @@ export function decodeControlMessage(data: unknown): DecodedControlMessage {
           : type === 'fence'
             ? FenceMessageSchema
             : null;
+  if (type === 'keepalive') {
+    // The package index exports no schema of its own for it; the union's member checks it, and its
+    // three fields make a plain description clearer than the union's issue list.
+    const result = ControlToClusterSchema.safeParse(data);
+    if (result.success && result.data.type === 'keepalive') return { ok: true, message: result.data };
+    return {
+      ok: false,
+      error: 'keepalive: expected { v: 1, type: "keepalive", epoch: a non-negative integer }',
+    };
+  }
   if (schema === null) {
     const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : typeof type;
-    return { ok: false, error: `type: expected assign, confirm-reply, shutdown or fence, got ${shown}` };
+    return {
+      ok: false,
+      error: `type: expected assign, confirm-reply, shutdown, fence or keepalive, got ${shown}`,
+    };
   }
   const result = schema.safeParse(data);
   if (result.success) return { ok: true, message: result.data };
