@@ -1,10 +1,12 @@
 import { pm2List, waitFor } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FleetStatus } from 'discluster-protocol';
 import { Fleet, readyShards } from './support/fleet';
 
 /**
- * `discluster restart --rolling` (issue 6 §3): a deploy restarts every cluster one at a time; each
- * cluster's shards RESUME, no identify is spent and no MESSAGE_CREATE is lost.
+ * Operator actions on a live fleet of real CONTROLs: `discluster restart --rolling` (issue 6 §3: a
+ * deploy restarts every cluster one at a time; each cluster's shards RESUME, no identify is spent and
+ * no MESSAGE_CREATE is lost) and `discluster rebalance` after a host joined (issue 5 §5).
  */
 
 const SHARDS = 8;
@@ -36,7 +38,12 @@ afterAll(async () => {
   await fleet?.stop();
 }, 120_000);
 
-describe('discluster restart --rolling', () => {
+const shardsOf = (status: FleetStatus, hostId: string) =>
+  (status.hosts.find((host) => host.id === hostId)?.clusters ?? []).flatMap((cluster) =>
+    cluster.shards.map((shard) => shard.id),
+  );
+
+describe('operator actions', () => {
   it(
     'restarts every cluster once; every shard resumes; 0 identifies; no event lost',
     { timeout: 300_000 },
@@ -73,6 +80,45 @@ describe('discluster restart --rolling', () => {
       expect(after['violations']['duplicateLiveSessions']).toBe(0);
       const nonces = fleet.receivedNonces();
       for (let n = 0; n < traffic.total; n++) expect(nonces.has(`${traffic.id}:${n}`)).toBe(true);
+    },
+  );
+
+  it(
+    'a joining host stays idle until rebalance, which moves the fewest shards, each by RESUME',
+    { timeout: 300_000 },
+    async () => {
+      await fleet.startHost({ id: 'gamma' });
+      await waitFor(
+        async () =>
+          (await fleet.status()).hosts.some((host) => host.id === 'gamma' && host.state === 'online'),
+        {
+          description: 'gamma announced',
+          timeoutMs: 60_000,
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const idle = await fleet.status();
+      expect(shardsOf(idle, 'gamma')).toEqual([]);
+      const before = await fleet.state();
+      const result = await fleet.cli('rebalance', '--json');
+      expect(result.code, result.stderr).toBe(0);
+      const { moved } = JSON.parse(result.stdout) as { moved: number };
+      // Three equal hosts over four buckets of two shards: one bucket moves to gamma.
+      expect(moved).toBe(2);
+      let status: FleetStatus | undefined;
+      await waitFor(
+        async () => {
+          status = await fleet.status();
+          return readyShards(status).length === SHARDS && shardsOf(status, 'gamma').length === moved;
+        },
+        { description: 'the moved shards ready on gamma', timeoutMs: 120_000 },
+      );
+      const after = await fleet.state();
+      expect(after['identifies']).toBe(before['identifies']);
+      expect(after['resumes'] - before['resumes']).toBe(moved);
+      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      const again = await fleet.cli('rebalance');
+      expect(again.stdout).toMatch(/already balanced/);
     },
   );
 });
