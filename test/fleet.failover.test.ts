@@ -170,7 +170,11 @@ describe('a fleet of three stand-in machines', () => {
     master = standby;
   });
 
-  it('the token never shows in pm2 listings, logs or process arguments of any machine', async () => {
+  it('the token never shows in pm2 listings, logs, process arguments or NATS messages', async () => {
+    // Everything on NATS since the fleet started: assignments (token sealed per host), heartbeats,
+    // KV writes of sessions and leases, IPC.
+    expect(fleet.natsMessagesSeen).toBeGreaterThan(100);
+    expect(fleet.tokenSightings).toEqual([]);
     for (const host of fleet.hosts.values()) {
       const { raw, processes } = await pm2List(host.home);
       expect(raw.includes(TOKEN)).toBe(false);

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { FleetStatusSchema, type FleetStatus } from 'discluster-protocol';
 import {
   killMachine,
@@ -72,6 +73,11 @@ export interface CliResult {
 export class Fleet {
   public readonly hosts = new Map<string, Host>();
   public readonly masters: SpawnedProcess[] = [];
+  /** Subjects of NATS messages that carried the bot token in clear (must stay empty: promise 4). */
+  public readonly tokenSightings: string[] = [];
+  /** NATS messages the eavesdropper saw (a subscriber to `>`, as any client without permissions could). */
+  public natsMessagesSeen = 0;
+  private eavesdropper: NatsConnection | undefined;
 
   private constructor(
     public readonly options: FleetOptions,
@@ -95,8 +101,22 @@ export class Fleet {
       throw error;
     }
     const fleet = new Fleet(options, nats, sim);
+    await fleet.eavesdrop();
     for (const spec of options.hosts) await fleet.startHost(spec);
     return fleet;
+  }
+
+  /** Watches every NATS message of the fleet for the bot token. */
+  private async eavesdrop(): Promise<void> {
+    this.eavesdropper = await connect({ servers: this.nats.url });
+    const needle = Buffer.from(TOKEN);
+    this.eavesdropper.subscribe('>', {
+      callback: (_error, msg) => {
+        this.natsMessagesSeen++;
+        if (Buffer.from(msg.data).includes(needle)) this.tokenSightings.push(msg.subject);
+      },
+    });
+    await this.eavesdropper.flush();
   }
 
   public async startHost(spec: HostSpec): Promise<Host> {
@@ -254,6 +274,7 @@ export class Fleet {
   /** Ends everything, also after a failed test. */
   public async stop(): Promise<void> {
     try {
+      await this.eavesdropper?.close().catch(() => undefined);
       await stopAll();
       for (const host of this.hosts.values()) {
         await teardownPm2(host.home).catch(() => undefined);
