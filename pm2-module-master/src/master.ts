@@ -15,6 +15,7 @@ import {
   type FleetEvent,
   type FleetStatus,
   type HostHeartbeat,
+  type LeaderRecord,
   type MasterConfig,
   type MasterReply,
   type MasterRequest,
@@ -26,6 +27,9 @@ import { fetchGatewayBot, resolveShardCount, type GatewayBot } from './gatewayBo
 import { locateGuild } from './guildLocation.js';
 import { HostCommander } from './hostCommander.js';
 import { HostRegistry, type KnownHost } from './hostRegistry.js';
+import type { HttpServerHandle } from './http/httpServer.js';
+import { startStatusHttp } from './http/statusHttp.js';
+import type { FleetView } from './http/statusSource.js';
 import { openOwnedBucket } from './kvBuckets.js';
 import { Leadership } from './leadership.js';
 import type { Logger } from './logger.js';
@@ -75,6 +79,8 @@ export class Master {
   private closed = false;
   /** Plan changes and host commands run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The status page and `/metrics` (`http_port`), served by every MASTER, leader or standby. */
+  private http: HttpServerHandle | null = null;
 
   public constructor(
     private readonly config: MasterConfig,
@@ -115,10 +121,34 @@ export class Master {
         'another MASTER leads: standing by until its lease expires',
       );
     this.leadership.start();
+    this.http = await startStatusHttp(this.config, this, this.logger);
+    if (this.closed) await this.http?.close();
+  }
+
+  /** Where the status page is served, if it is (`http_port`). */
+  public get statusUrl(): string | null {
+    return this.http?.url ?? null;
+  }
+
+  /** What the status page and `/metrics` show (src/http); null while this MASTER does not lead. */
+  public fleetView(): FleetView | null {
+    const term = this.term;
+    if (!term) return null;
+    return {
+      status: this.status(term),
+      plan: term.plan,
+      hosts: term.registry.all().map((host) => host.facts),
+    };
+  }
+
+  /** The leading MASTER's lease record, if any leads. */
+  public async currentLeader(): Promise<LeaderRecord | null> {
+    return (await this.leadership?.current()) ?? null;
   }
 
   public async close(): Promise<void> {
     this.closed = true;
+    await this.http?.close();
     this.endTerm();
     await this.leadership?.close();
     await this.nc?.drain().catch(() => undefined);

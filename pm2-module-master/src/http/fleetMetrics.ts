@@ -1,0 +1,162 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import { reportedEvents } from './reportedEvents.js';
+import { CLUSTER_STATES, SHARD_STATES } from './states.js';
+import type { FleetView } from './statusSource.js';
+
+const SHARD_LABELS = ['shard', 'cluster', 'host'] as const;
+
+/** What one scrape shows: whether this MASTER leads, and the fleet if it does. */
+export interface MetricsInput {
+  readonly bot: string;
+  /** Null while this MASTER does not lead: then only `discluster_master_leader 0` is exported. */
+  readonly view: FleetView | null;
+}
+
+/** A rendered scrape: the Prometheus text exposition format and its content type. */
+export interface MetricsText {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * `/metrics`: the fleet as Prometheus metrics (prom-client), computed on each scrape from the
+ * current status into a Registry of its own (never prom-client's global one), so shards, clusters
+ * and hosts that left the plan leave the output with it. Each series is described in the README
+ * ("Status page and /metrics").
+ */
+export async function renderMetrics(input: MetricsInput): Promise<MetricsText> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ bot: input.bot });
+  const registers = [registry];
+  new Gauge({
+    name: 'discluster_master_leader',
+    help: '1 if this MASTER leads the fleet, 0 if it stands by (only the leader exports fleet metrics)',
+    registers,
+  }).set(input.view ? 1 : 0);
+  if (input.view) fleetMetrics(input.view, registers);
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+function fleetMetrics(view: FleetView, registers: Registry[]): void {
+  const { status, plan } = view;
+  new Gauge({
+    name: 'discluster_fleet_stopped',
+    help: '1 while the fleet is stopped (fatal gateway error or `discluster stop`), else 0',
+    registers,
+  }).set(status.stopped ? 1 : 0);
+  if (plan) {
+    const limit = plan.gateway.session_start_limit;
+    const planGauges: [string, string, number][] = [
+      ['discluster_plan_epoch', 'Epoch of the running plan (raised by every plan change)', plan.epoch],
+      ['discluster_shard_count', 'Shards in the running plan', plan.shardCount],
+      ['discluster_max_concurrency', 'max_concurrency of the bot (GET /gateway/bot)', limit.max_concurrency],
+      [
+        'discluster_session_start_remaining',
+        "session_start_limit.remaining as of MASTER's last GET /gateway/bot (first plan or `discluster restart`), not live",
+        limit.remaining,
+      ],
+      [
+        'discluster_session_start_total',
+        "session_start_limit.total as of MASTER's last GET /gateway/bot",
+        limit.total,
+      ],
+    ];
+    for (const [name, help, value] of planGauges) new Gauge({ name, help, registers }).set(value);
+  }
+
+  const hosts = new Gauge({
+    name: 'discluster_hosts',
+    help: 'Hosts (CONTROLs) by state (online: heartbeating; lost: silent for host_timeout_ms) and role',
+    labelNames: ['state', 'role'],
+    registers,
+  });
+  for (const state of ['online', 'lost'] as const)
+    for (const role of ['active', 'standby'] as const)
+      hosts.set(
+        { state, role },
+        status.hosts.filter((host) => host.state === state && host.role === role).length,
+      );
+  const cores = new Gauge({
+    name: 'discluster_host_cores',
+    help: 'Cores a host announced (its planning weight is cores / max(load15, 1))',
+    labelNames: ['host'],
+    registers,
+  });
+  const load = new Gauge({
+    name: 'discluster_host_load15',
+    help: '15-minute load average a host last reported',
+    labelNames: ['host'],
+    registers,
+  });
+  for (const host of status.hosts) {
+    cores.set({ host: host.id }, host.cores);
+    load.set({ host: host.id }, host.load15);
+  }
+
+  const clusters = status.hosts.flatMap((host) => host.clusters.map((cluster) => ({ host, cluster })));
+  const clusterStates = new Gauge({
+    name: 'discluster_clusters',
+    help: 'Clusters by state (missing: planned, but its host does not report it)',
+    labelNames: ['state'],
+    registers,
+  });
+  for (const state of CLUSTER_STATES)
+    clusterStates.set({ state }, clusters.filter(({ cluster }) => cluster.state === state).length);
+  const restarts = new Counter({
+    name: 'discluster_cluster_restarts_total',
+    help: 'Restarts of a cluster (crashes and failed starts) since its host got its assignment',
+    labelNames: ['cluster', 'host'],
+    registers,
+  });
+  for (const { host, cluster } of clusters)
+    restarts.inc({ cluster: String(cluster.id), host: host.id }, cluster.restarts);
+
+  shardMetrics(view, registers);
+}
+
+function shardMetrics(view: FleetView, registers: Registry[]): void {
+  const shards = view.status.hosts.flatMap((host) =>
+    host.clusters.flatMap((cluster) => cluster.shards.map((shard) => ({ host, cluster, shard }))),
+  );
+  const byState = new Gauge({
+    name: 'discluster_shards',
+    help: 'Shards by state',
+    labelNames: ['state'],
+    registers,
+  });
+  for (const state of SHARD_STATES)
+    byState.set({ state }, shards.filter(({ shard }) => shard.state === state).length);
+  const state = new Gauge({
+    name: 'discluster_shard_state',
+    help: `State of a shard, one-hot: 1 for its current state, 0 for the others (${SHARD_STATES.join(', ')})`,
+    labelNames: [...SHARD_LABELS, 'state'],
+    registers,
+  });
+  const latency = new Gauge({
+    name: 'discluster_shard_latency_ms',
+    help: 'Last gateway heartbeat round trip of a shard in ms (absent before its first heartbeat ACK)',
+    labelNames: SHARD_LABELS,
+    registers,
+  });
+  const guilds = new Gauge({
+    name: 'discluster_shard_guilds',
+    help: 'Guilds a shard serves',
+    labelNames: SHARD_LABELS,
+    registers,
+  });
+  const events = new Counter({
+    name: 'discluster_shard_events_total',
+    help: 'Gateway dispatch events a shard received since its cluster process started (absent until reported)',
+    labelNames: SHARD_LABELS,
+    registers,
+  });
+  const eventsOf = reportedEvents(view);
+  for (const { host, cluster, shard } of shards) {
+    const labels = { shard: String(shard.id), cluster: String(cluster.id), host: host.id };
+    for (const each of SHARD_STATES) state.set({ ...labels, state: each }, each === shard.state ? 1 : 0);
+    if (shard.ping >= 0) latency.set(labels, shard.ping);
+    guilds.set(labels, shard.guilds);
+    const count = eventsOf(host.id, cluster.id, shard.id);
+    if (count !== undefined) events.inc(labels, count);
+  }
+}

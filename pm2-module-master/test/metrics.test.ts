@@ -1,0 +1,426 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { FleetStatusSchema, WhichResultSchema, shardForGuild, type ClusterReport } from 'discluster-protocol';
+import {
+  startDiscordSimProcess,
+  startNatsServer,
+  waitFor,
+  type DiscordSimProcess,
+  type NatsServerHandle,
+} from 'discluster-testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FleetClient } from '../src/cli/fleetClient';
+import { startMaster, type MasterHandle } from '../src/startMaster';
+import { FakeHost } from './fakeHost';
+
+/**
+ * MASTER's HTTP surface (issue 6 §4-5): `/metrics` scraped and parsed, and the JSON API, against a
+ * MASTER started in-process with `http_port` 0, a real nats-server, discord-sim for
+ * GET /gateway/bot, and CONTROLs played by the test (FakeHost) reporting chosen shard values.
+ */
+
+const TOKEN = 'metrics-test-token-5f1e';
+const SESSION_START_TOTAL = 1000;
+const SESSION_START_REMAINING = 987;
+const SHARD_STATES = [
+  'idle',
+  'waiting',
+  'identifying',
+  'resuming',
+  'ready',
+  'disconnected',
+  'fenced',
+] as const;
+
+let nats: NatsServerHandle;
+let sim: DiscordSimProcess;
+let nc: NatsConnection;
+let botNo = 0;
+const running: MasterHandle[] = [];
+const hosts: FakeHost[] = [];
+
+beforeAll(async () => {
+  nats = await startNatsServer({ jetstream: true });
+  sim = await startDiscordSimProcess({
+    token: TOKEN,
+    guilds: 50,
+    shards: 16,
+    'max-concurrency': 4,
+    'session-start-total': SESSION_START_TOTAL,
+    'session-start-remaining': SESSION_START_REMAINING,
+  });
+  nc = await connect({ servers: nats.url });
+});
+
+afterEach(async () => {
+  for (const host of hosts.splice(0)) host.stop();
+  for (const master of running.splice(0)) await master.close();
+});
+
+afterAll(async () => {
+  await nc?.drain().catch(() => undefined);
+  await sim?.stop();
+  await nats?.stop();
+});
+
+// ---- a small parser of the Prometheus text exposition format (version 0.0.4) ----------------------
+
+interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+interface Exposition {
+  readonly samples: readonly Sample[];
+  /** Metric family name → its `# TYPE`. */
+  readonly types: ReadonlyMap<string, string>;
+}
+
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?$/;
+const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)/y;
+
+function parseValue(text: string): number {
+  if (text === '+Inf') return Infinity;
+  if (text === '-Inf') return -Infinity;
+  if (text === 'NaN') return NaN;
+  const value = Number(text);
+  if (Number.isNaN(value)) throw new Error(`not a sample value: ${text}`);
+  return value;
+}
+
+function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  LABEL_PAIR.lastIndex = 0;
+  while (LABEL_PAIR.lastIndex < text.length) {
+    const match = LABEL_PAIR.exec(text);
+    if (!match) throw new Error(`malformed labels: {${text}}`);
+    labels[match[1]!] = match[2]!.replace(/\\(.)/g, (_all, char: string) => (char === 'n' ? '\n' : char));
+  }
+  return labels;
+}
+
+function parseExposition(text: string): Exposition {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    if (line.startsWith('# TYPE ')) {
+      const [name, type] = line.slice('# TYPE '.length).split(' ');
+      types.set(name!, type!);
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    const match = SAMPLE_LINE.exec(line);
+    if (!match) throw new Error(`malformed sample line: ${line}`);
+    samples.push({ name: match[1]!, labels: parseLabels(match[2] ?? ''), value: parseValue(match[3]!) });
+  }
+  // Every sample belongs to a declared family.
+  for (const sample of samples) if (!types.has(sample.name)) throw new Error(`no # TYPE for ${sample.name}`);
+  return { samples, types };
+}
+
+/** The samples of `name` whose labels include `labels`. */
+function find(exposition: Exposition, name: string, labels: Record<string, string> = {}): Sample[] {
+  return exposition.samples.filter(
+    (sample) =>
+      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+}
+
+/** The one value of `name` with `labels`, or undefined if absent (several is a failure). */
+function value(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const found = find(exposition, name, labels);
+  if (found.length > 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
+  return found[0]?.value;
+}
+
+// ---- the fleet ----------------------------------------------------------------------------------
+
+function settings(bot: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    DISCLUSTER_NATS_URL: nats.url,
+    DISCLUSTER_BOT: bot,
+    DISCLUSTER_TOKEN: TOKEN,
+    DISCLUSTER_DISCORD_API: sim.rest,
+    DISCLUSTER_WAIT_FOR_HOSTS_MS: '1000',
+    DISCLUSTER_HOST_TIMEOUT_MS: '1000',
+    DISCLUSTER_LEASE_MS: '2000',
+    DISCLUSTER_LEADER_LEASE_MS: '1500',
+    DISCLUSTER_LOG_LEVEL: 'silent',
+    DISCLUSTER_HTTP_PORT: '0',
+    ...extra,
+  };
+}
+
+async function master(bot: string, extra: Record<string, string> = {}) {
+  const handle = await startMaster(settings(bot, extra));
+  running.push(handle);
+  const url = handle.master?.statusUrl;
+  if (!url) throw new Error('MASTER serves no status page');
+  return { handle, url };
+}
+
+async function host(bot: string, id: string, cores: number, role: 'active' | 'standby' = 'active') {
+  const fake = new FakeHost(nc, { bot, id, cores, role });
+  hosts.push(fake);
+  await fake.start();
+  return fake;
+}
+
+async function plannedFleet() {
+  const bot = `metrics${++botNo}`;
+  const alpha = await host(bot, 'alpha', 3);
+  const beta = await host(bot, 'beta', 1);
+  const gamma = await host(bot, 'gamma', 2, 'standby');
+  const { handle, url } = await master(bot, {
+    DISCLUSTER_EXPECTED_HOSTS: '3',
+    DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000',
+  });
+  await waitFor(() => alpha.epoch === 1 && beta.epoch === 1, {
+    description: 'the first assignments',
+    timeoutMs: 20_000,
+  });
+  return { bot, alpha, beta, gamma, handle, url };
+}
+
+async function scrape(url: string): Promise<Exposition> {
+  const response = await fetch(new URL('metrics', url));
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parseExposition(await response.text());
+}
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** What a shard reports in this test: every value derived from its id, so each is checkable. */
+function reportFor(id: number) {
+  return {
+    id,
+    state: SHARD_STATES[id % SHARD_STATES.length]!,
+    // Shard 3 has not had a heartbeat ACK yet: its latency must be absent, not -1.
+    ping: id === 3 ? -1 : 10 + id,
+    guilds: 2 * id + 1,
+    events: 100 * id + 7,
+    waitingReason: null,
+    lastCloseCode: null,
+  };
+}
+
+function reportChosenValues(fake: FakeHost): void {
+  fake.clusters = fake.clusters.map((cluster): ClusterReport => ({
+    ...cluster,
+    restarts: (cluster.clusterId % 3) + 1,
+    shards: cluster.shardIds.map(reportFor),
+  }));
+}
+
+describe('GET /metrics', () => {
+  it('exports each shard, cluster, host and the plan as the hosts report them', async () => {
+    const { bot, alpha, beta, url } = await plannedFleet();
+    reportChosenValues(alpha);
+    reportChosenValues(beta);
+    let metrics = await scrape(url);
+    await waitFor(
+      async () => {
+        metrics = await scrape(url);
+        return value(metrics, 'discluster_shard_events_total', { shard: '15' }) === 1507;
+      },
+      { description: 'the chosen shard values in /metrics', timeoutMs: 10_000 },
+    );
+
+    // Every sample carries the bot; the families have the documented types.
+    expect(metrics.samples.every((sample) => sample.labels.bot === bot)).toBe(true);
+    expect(Object.fromEntries(metrics.types)).toMatchObject({
+      discluster_master_leader: 'gauge',
+      discluster_fleet_stopped: 'gauge',
+      discluster_plan_epoch: 'gauge',
+      discluster_shard_count: 'gauge',
+      discluster_max_concurrency: 'gauge',
+      discluster_session_start_remaining: 'gauge',
+      discluster_session_start_total: 'gauge',
+      discluster_hosts: 'gauge',
+      discluster_host_cores: 'gauge',
+      discluster_host_load15: 'gauge',
+      discluster_clusters: 'gauge',
+      discluster_cluster_restarts_total: 'counter',
+      discluster_shards: 'gauge',
+      discluster_shard_state: 'gauge',
+      discluster_shard_latency_ms: 'gauge',
+      discluster_shard_guilds: 'gauge',
+      discluster_shard_events_total: 'counter',
+    });
+
+    // Per shard: the labels say where it runs, the values are what its host reported.
+    const owner = new Map<number, { host: string; cluster: string }>();
+    for (const fake of [alpha, beta])
+      for (const cluster of fake.lastAssign()!.clusters)
+        for (const id of cluster.shardIds)
+          owner.set(id, { host: fake.options.id, cluster: String(cluster.clusterId) });
+    expect([...owner.keys()].sort((a, b) => a - b)).toEqual([...Array(16).keys()]);
+    for (const [id, where] of owner) {
+      const labels = { shard: String(id), ...where };
+      const expected = reportFor(id);
+      const states = find(metrics, 'discluster_shard_state', labels);
+      expect(states.map((sample) => sample.labels.state).sort()).toEqual([...SHARD_STATES].sort());
+      expect(states.filter((sample) => sample.value === 1).map((sample) => sample.labels.state)).toEqual([
+        expected.state,
+      ]);
+      expect(states.filter((sample) => sample.value === 0)).toHaveLength(SHARD_STATES.length - 1);
+      expect(value(metrics, 'discluster_shard_latency_ms', labels)).toBe(id === 3 ? undefined : 10 + id);
+      expect(value(metrics, 'discluster_shard_guilds', labels)).toBe(expected.guilds);
+      expect(value(metrics, 'discluster_shard_events_total', labels)).toBe(expected.events);
+    }
+    expect(find(metrics, 'discluster_shard_guilds')).toHaveLength(16);
+
+    // Aggregates.
+    for (const state of SHARD_STATES)
+      expect(value(metrics, 'discluster_shards', { state })).toBe(
+        [...owner.keys()].filter((id) => reportFor(id).state === state).length,
+      );
+    const clusters = [...alpha.lastAssign()!.clusters, ...beta.lastAssign()!.clusters];
+    expect(value(metrics, 'discluster_clusters', { state: 'online' })).toBe(clusters.length);
+    expect(value(metrics, 'discluster_clusters', { state: 'failed' })).toBe(0);
+    for (const cluster of clusters)
+      expect(
+        value(metrics, 'discluster_cluster_restarts_total', { cluster: String(cluster.clusterId) }),
+      ).toBe((cluster.clusterId % 3) + 1);
+    expect(value(metrics, 'discluster_hosts', { state: 'online', role: 'active' })).toBe(2);
+    expect(value(metrics, 'discluster_hosts', { state: 'online', role: 'standby' })).toBe(1);
+    expect(value(metrics, 'discluster_hosts', { state: 'lost', role: 'active' })).toBe(0);
+    expect(value(metrics, 'discluster_host_cores', { host: 'alpha' })).toBe(3);
+    expect(value(metrics, 'discluster_host_load15', { host: 'gamma' })).toBe(0.5);
+
+    // The plan and the fleet.
+    expect(value(metrics, 'discluster_master_leader')).toBe(1);
+    expect(value(metrics, 'discluster_fleet_stopped')).toBe(0);
+    expect(value(metrics, 'discluster_plan_epoch')).toBe(1);
+    expect(value(metrics, 'discluster_shard_count')).toBe(16);
+    expect(value(metrics, 'discluster_max_concurrency')).toBe(4);
+    expect(value(metrics, 'discluster_session_start_remaining')).toBe(SESSION_START_REMAINING);
+    expect(value(metrics, 'discluster_session_start_total')).toBe(SESSION_START_TOTAL);
+
+    // A host going silent is counted lost; a stopped fleet says so.
+    beta.stop();
+    await waitFor(
+      async () => value(await scrape(url), 'discluster_hosts', { state: 'lost', role: 'active' }) === 1,
+      { description: 'beta counted lost', timeoutMs: 10_000 },
+    );
+    const fleet = await FleetClient.connect({ nats_url: [nats.url] }, bot);
+    try {
+      await fleet.askMaster({ v: 1, type: 'stop', reason: 'metrics test' }, 10_000);
+    } finally {
+      await fleet.close();
+    }
+    await waitFor(async () => value(await scrape(url), 'discluster_fleet_stopped') === 1, {
+      description: 'discluster_fleet_stopped 1',
+    });
+  });
+});
+
+describe('the JSON API', () => {
+  it('serves the status contract and locates guilds; bad ids are 400, unknown paths 404', async () => {
+    const { bot, url } = await plannedFleet();
+    const live = await getJson(new URL('api/status', url).href);
+    expect(live.status).toBe(200);
+    const status = FleetStatusSchema.parse(live.body);
+    expect(status).toMatchObject({ bot, shardCount: 16, maxConcurrency: 4, epoch: 1, master: { up: true } });
+    expect(status.hosts.map((entry) => entry.id)).toEqual(['alpha', 'beta', 'gamma']);
+
+    const guildId = '81384788765712384';
+    const found = await getJson(new URL(`api/which?guild=${guildId}`, url).href);
+    expect(found.status).toBe(200);
+    const which = WhichResultSchema.parse(found.body);
+    expect(which.shardId).toBe(shardForGuild(guildId, 16));
+    expect(which.shardCount).toBe(16);
+    const serving = status.hosts.find((entry) => entry.id === which.hostId);
+    const cluster = serving?.clusters.find((entry) => entry.id === which.clusterId);
+    expect(cluster?.shards.map((shard) => shard.id)).toContain(which.shardId);
+
+    for (const bad of ['', 'abc', '-1', '1.5', '123456789012345678901', '%00', '1%20OR%201=1', '0x10']) {
+      const answer = await getJson(new URL(`api/which?guild=${bad}`, url).href);
+      expect(answer.status, `guild=${bad}`).toBe(400);
+      expect(answer.body.error).toMatch(/guild must be a Discord id/);
+    }
+    expect((await getJson(new URL('api/which', url).href)).status).toBe(400);
+    expect((await getJson(new URL('nope', url).href)).status).toBe(404);
+    expect((await getJson(new URL('api/status/', url).href)).status).toBe(404);
+    const post = await fetch(new URL('api/status', url), { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    await post.body?.cancel();
+    expect((await fetch(new URL('metrics', url), { method: 'HEAD' })).status).toBe(200);
+
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    const html = await page.text();
+    // Self-contained: no external URL.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).not.toContain(TOKEN);
+  });
+
+  it('a standby answers 503 naming the leader; no plan is 503 for which; close() frees the port', async () => {
+    const bot = `metrics${++botNo}`;
+    // No host ever announces: the leader has no plan.
+    const leader = await master(bot, { DISCLUSTER_WAIT_FOR_HOSTS_MS: '600000' });
+    await waitFor(async () => (await getJson(new URL('api/status', leader.url).href)).status === 200, {
+      description: 'the first MASTER leading',
+    });
+    const status = FleetStatusSchema.parse((await getJson(new URL('api/status', leader.url).href)).body);
+    expect(status.shardCount).toBeNull();
+    const noPlan = await getJson(new URL('api/which?guild=81384788765712384', leader.url).href);
+    expect(noPlan.status).toBe(503);
+    expect(noPlan.body.error).toMatch(/no plan yet/);
+    const leaderMetrics = await scrape(leader.url);
+    expect(value(leaderMetrics, 'discluster_master_leader')).toBe(1);
+    expect(value(leaderMetrics, 'discluster_plan_epoch')).toBeUndefined();
+    expect(value(leaderMetrics, 'discluster_fleet_stopped')).toBe(0);
+
+    const standby = await master(bot);
+    const leaderId = leader.handle.master!.instanceId;
+    const refused = await getJson(new URL('api/status', standby.url).href);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toContain(leaderId);
+    expect(refused.body.leader).toMatchObject({ instanceId: leaderId });
+    expect((await getJson(new URL('api/which?guild=1', standby.url).href)).status).toBe(503);
+    expect((await getJson(new URL('api/which?guild=x', standby.url).href)).status).toBe(400);
+    const standbyMetrics = await scrape(standby.url);
+    expect(standbyMetrics.samples.map((sample) => [sample.name, sample.value])).toEqual([
+      ['discluster_master_leader', 0],
+    ]);
+
+    // The live stream of a standby says who leads; an open stream does not keep close() waiting.
+    const stream = await fetch(new URL('api/events', standby.url));
+    expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = stream.body!.getReader();
+    let received = '';
+    while (!received.includes('\n\ndata: ') || !received.endsWith('\n\n')) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      received += new TextDecoder().decode(chunk.value);
+    }
+    const first = JSON.parse(received.split('data: ')[1]!.trim()) as Record<string, unknown>;
+    expect(first).toMatchObject({ leading: false, status: null });
+    expect(String(first.notice)).toContain(leaderId);
+
+    // A MASTER whose port is taken still runs, without a page.
+    const port = new URL(leader.url).port;
+    const clash = await startMaster(settings(bot, { DISCLUSTER_HTTP_PORT: port }));
+    running.push(clash);
+    expect(clash.state).toBe('running');
+    expect(clash.master?.statusUrl).toBeNull();
+
+    await standby.handle.close();
+    running.splice(running.indexOf(standby.handle), 1);
+    expect((await reader.read()).done).toBe(true);
+    await expect(fetch(new URL('api/status', standby.url))).rejects.toThrow();
+  });
+});
