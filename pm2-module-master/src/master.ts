@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   DisclusterError,
   ErrorCode,
@@ -33,7 +33,7 @@ import type { FleetView } from './http/statusSource.js';
 import { openOwnedBucket } from './kvBuckets.js';
 import { Leadership } from './leadership.js';
 import type { Logger } from './logger.js';
-import { natsConnectOptions } from './natsOptions.js';
+import { connectNats } from './natsOptions.js';
 import { PlanStore } from './planStore.js';
 import { buildFleetStatus } from './statusView.js';
 
@@ -95,9 +95,8 @@ export class Master {
       { bot: this.config.bot, nats: this.config.nats_url, instanceId: this.instanceId },
       'discluster-master starting',
     );
-    const nc = await connect(
-      natsConnectOptions(this.config, `discluster-master:${this.instanceId}`, 'daemon'),
-    );
+    // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
+    const nc = await connectNats(this.config, `discluster-master:${this.instanceId}`, this.logger);
     this.nc = nc;
     this.logger.info({ server: nc.getServer() }, 'connected to NATS');
     const leaderKv = await openOwnedBucket(

@@ -79,6 +79,16 @@ export const ControlConfigSchema = z
     heartbeat_ms: integer(100, 600_000).default(5_000),
     /** Cores MASTER weighs this host by; default: the cores Node sees (set it where a container limits CPU). */
     cores: integer(1, 4096).optional(),
+    /**
+     * The NATS identity CONTROL hands its clusters (docs/nats-security.md). Unset: clusters get
+     * CONTROL's own `nats_user`/`nats_pass`/`nats_token`/`nats_creds`. Any of these set: clusters
+     * get exactly these instead (a least-privilege cluster user); servers and TLS stay CONTROL's.
+     */
+    cluster_nats_user: nonEmpty.optional(),
+    cluster_nats_pass: nonEmpty.optional(),
+    cluster_nats_token: nonEmpty.optional(),
+    /** Path of the clusters' `.creds` file (CONTROL reads it and sends the contents). */
+    cluster_nats_creds: nonEmpty.optional(),
   })
   .strict();
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

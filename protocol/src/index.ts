@@ -120,3 +120,37 @@ export {
   shardForGuild,
 } from './operator.js';
 export type { FleetStatus, MasterReply, MasterRequest, WhichResult } from './operator.js';
+export {
+  NATS_ROLES,
+  connectNatsWithRetry,
+  describeNatsConnectError,
+  isLoopbackHost,
+  natsInboxPrefix,
+  natsPermissions,
+  natsRequiresTls,
+  natsRetryDelayMs,
+  plaintextNatsUrls,
+  plaintextNatsWarning,
+  readNatsServerInfo,
+  renderNatsAuthorization,
+  renderNatsPermissions,
+} from './natsSecurity.js';
+export type {
+  NatsConnectLogger,
+  NatsConnectLoopOptions,
+  NatsConnectProblem,
+  NatsRole,
+  NatsRolePermissions,
+  NatsRoleUser,
+  NatsServerInfo,
+  NatsSettings,
+} from './natsSecurity.js';
+export {
+  describeError,
+  isCasConflict,
+  openBucket,
+  openExistingBucket,
+  requireTtlAtLeast,
+  setBucketTtl,
+} from './natsKv.js';
+export type { BucketSpec, OpenBucket } from './natsKv.js';

@@ -8,12 +8,12 @@ import {
   decodeRecord,
   fleetSubjects,
   masterBucket,
+  openExistingBucket,
   planKey,
   type FleetStatus,
   type MasterRequest,
   type PlanRecord,
 } from 'discluster-protocol';
-import { openExistingBucket } from '../kvBuckets.js';
 import { natsConnectOptions, type NatsSettings } from '../natsOptions.js';
 import { buildFleetStatus, type HostSighting } from '../statusView.js';
 
@@ -70,7 +70,7 @@ export class FleetClient {
 
   /** The plan MASTER last stored (readable while MASTER is down). */
   public async storedPlan(): Promise<PlanRecord | null> {
-    const kv = await openExistingBucket(this.nc, masterBucket(this.bot));
+    const kv = await openExistingBucket(this.nc, masterBucket(this.bot), 5_000);
     const entry = await kv?.get(planKey()).catch(() => null);
     if (!entry || entry.operation !== 'PUT') return null;
     const decoded = decodeRecord(PlanRecordSchema, entry.value);
