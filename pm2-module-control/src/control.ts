@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { connect, type NatsConnection, type Msg } from '@nats-io/transport-node';
+import type { NatsConnection, Msg } from '@nats-io/transport-node';
 import {
   ControlConfigSchema,
   DisclusterError,
@@ -22,7 +22,7 @@ import {
 import { hostFacts, packageVersion } from './hostFacts.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { createLogger, type Logger } from './logger.js';
-import { natsAccessForClusters, natsConnectOptions } from './natsOptions.js';
+import { connectNats, natsAccessForClusters } from './natsOptions.js';
 import { connectPm2, type Pm2Client } from './pm2Api.js';
 import { loadPm2Io } from './pm2Io.js';
 import { registerPm2Surface } from './pm2Surface.js';
@@ -106,7 +106,8 @@ class Control {
       },
       'discluster-control starting',
     );
-    const nc = await connect(natsConnectOptions(this.config));
+    // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
+    const nc = await connectNats(this.config, this.logger);
     this.nc = nc;
     this.logger.info({ server: nc.getServer() }, 'connected to NATS');
     nc.closed().then((error) => {

@@ -10,6 +10,7 @@ import {
   natsInboxPrefix,
   natsRequiresTls,
   plaintextNatsWarning,
+  redactNatsUrl,
   type MasterConfig,
 } from 'discluster-protocol';
 import type { Logger } from './logger.js';
@@ -87,7 +88,7 @@ export async function connectNats(
   logger: Logger,
 ): Promise<NatsConnection> {
   const warning = plaintextNatsWarning(config);
-  if (warning) logger.warn({ nats: config.nats_url, plaintext: true }, warning);
+  if (warning) logger.warn({ nats: config.nats_url.map(redactNatsUrl), plaintext: true }, warning);
   return connectNatsWithRetry({
     settings: config,
     logger,

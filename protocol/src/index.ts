@@ -132,6 +132,7 @@ export {
   plaintextNatsUrls,
   plaintextNatsWarning,
   readNatsServerInfo,
+  redactNatsUrl,
   renderNatsAuthorization,
   renderNatsPermissions,
 } from './natsSecurity.js';
@@ -139,11 +140,13 @@ export type {
   NatsConnectLogger,
   NatsConnectLoopOptions,
   NatsConnectProblem,
+  NatsCustomUser,
   NatsRole,
   NatsRolePermissions,
   NatsRoleUser,
   NatsServerInfo,
   NatsSettings,
+  NatsUserIdentity,
 } from './natsSecurity.js';
 export {
   describeError,

@@ -42,6 +42,14 @@ function hostOf(url: string): string | null {
   }
 }
 
+/** `url` without the password (or token) it may carry (`nats://user:pass@host` → `nats://user:***@host`). */
+export function redactNatsUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)([^@/]*)@/i, (_match, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : '***'}@`;
+  });
+}
+
 /** True for `localhost`, `*.localhost`, 127.0.0.0/8 and ::1 (also IPv4-mapped): traffic that never leaves the machine. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
@@ -92,7 +100,7 @@ export function plaintextNatsWarning(settings: NatsSettings): string | null {
   const urls = plaintextNatsUrls(settings);
   if (urls.length === 0) return null;
   return (
-    `NATS traffic to ${urls.join(', ')} is PLAINTEXT: credentials, commands and gateway sessions ` +
+    `NATS traffic to ${urls.map(redactNatsUrl).join(', ')} is PLAINTEXT: credentials, commands and gateway sessions ` +
     'cross the network unencrypted and unauthenticated servers can be impersonated. Use a tls:// ' +
     'URL and nats_tls_ca (see docs/nats-security.md), or keep NATS on loopback.'
   );
@@ -167,7 +175,7 @@ export function describeNatsConnectError(
   info?: NatsServerInfo | null,
 ): NatsConnectProblem {
   const { name, message, code } = errorParts(error);
-  const servers = settings.nats_url.join(', ');
+  const servers = settings.nats_url.map(redactNatsUrl).join(', ');
   const settingsProblem = (keys: string[], text: string): NatsConnectProblem => ({
     kind: 'settings',
     settings: keys,
@@ -397,32 +405,40 @@ export interface NatsRolePermissions {
   readonly allowResponses: boolean;
 }
 
-type KvUse = 'read' | 'write' | 'create' | 'own';
+/** What a role does with one KV bucket. */
+interface KvUse {
+  /** Get entries, watch, list keys (consumers). */
+  readonly read?: boolean;
+  /** Put, create, update, delete entries. */
+  readonly write?: boolean;
+  /** Create the bucket if it does not exist. */
+  readonly create?: boolean;
+  /** Change the bucket's configuration (MASTER sets the TTL of the buckets it owns). */
+  readonly configure?: boolean;
+}
 
-/**
- * JetStream API subjects for one KV bucket (stream `KV_<bucket>`). `read`: status, get, watch and
- * keys (consumers); `write`: also put, create, update, delete; `create`: also create the bucket
- * if missing; `own`: also change its TTL (MASTER's buckets).
- */
+/** JetStream API and KV subjects for one use of a KV bucket (stream `KV_<bucket>`). */
 function kvSubjects(bucket: string, use: KvUse): string[] {
   const stream = `KV_${bucket}`;
-  const subjects = [
-    `$JS.API.STREAM.INFO.${stream}`,
-    `$JS.API.STREAM.MSG.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}.>`,
-    `$JS.API.CONSUMER.CREATE.${stream}`,
-    `$JS.API.CONSUMER.CREATE.${stream}.>`,
-    `$JS.API.CONSUMER.DELETE.${stream}.>`,
-  ];
-  if (use === 'read') return subjects;
-  subjects.push(`$KV.${bucket}.>`);
-  if (use === 'write') return subjects;
-  subjects.push(`$JS.API.STREAM.CREATE.${stream}`);
-  if (use === 'create') return subjects;
-  subjects.push(`$JS.API.STREAM.UPDATE.${stream}`);
+  const subjects = [`$JS.API.STREAM.INFO.${stream}`];
+  if (use.read)
+    subjects.push(
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}.>`,
+      `$JS.API.CONSUMER.CREATE.${stream}`,
+      `$JS.API.CONSUMER.CREATE.${stream}.>`,
+      `$JS.API.CONSUMER.INFO.${stream}.>`,
+      `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    );
+  if (use.write) subjects.push(`$KV.${bucket}.>`);
+  if (use.create) subjects.push(`$JS.API.STREAM.CREATE.${stream}`);
+  if (use.configure) subjects.push(`$JS.API.STREAM.UPDATE.${stream}`);
   return subjects;
 }
+
+const OWN: KvUse = { read: true, write: true, create: true, configure: true };
+const SHARED: KvUse = { read: true, write: true, create: true };
 
 /**
  * The least-privilege permissions of each role of bot `bot`:
@@ -448,9 +464,10 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
         `${anyHost}.cmd`,
         fleet.broadcast,
         jsInfo,
-        ...kvSubjects(leaderBucket(bot), 'own'),
-        ...kvSubjects(masterBucket(bot), 'own'),
-        ...kvSubjects(leaseBucket(bot), 'own'),
+        ...kvSubjects(leaderBucket(bot), OWN),
+        ...kvSubjects(masterBucket(bot), OWN),
+        // MASTER sets the lease bucket's TTL (lease_ms) but never reads or writes a lease.
+        ...kvSubjects(leaseBucket(bot), { create: true, configure: true }),
       ],
       subscribe: [
         fleet.announce,
@@ -467,7 +484,7 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
         fleet.allHeartbeats,
         fleet.allEvents,
         jsInfo,
-        ...kvSubjects(leaseBucket(bot), 'create'),
+        ...kvSubjects(leaseBucket(bot), SHARED),
       ],
       subscribe: [
         `${anyHost}.cmd`,
@@ -481,32 +498,40 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
       publish: [
         ipc,
         jsInfo,
-        ...kvSubjects(identifyBucket(bot), 'create'),
-        ...kvSubjects(identifyWaitersBucket(bot), 'create'),
-        ...kvSubjects(budgetBucket(bot), 'create'),
-        ...kvSubjects(sessionBucket(bot), 'create'),
+        ...kvSubjects(identifyBucket(bot), SHARED),
+        ...kvSubjects(identifyWaitersBucket(bot), SHARED),
+        ...kvSubjects(budgetBucket(bot), SHARED),
+        ...kvSubjects(sessionBucket(bot), SHARED),
       ],
       subscribe: [ipc, `${natsInboxPrefix(bot, 'cluster')}.>`],
       allowResponses: true,
     },
     operator: {
-      publish: [fleet.master, fleet.hostStatus, jsInfo, ...kvSubjects(masterBucket(bot), 'read')],
+      publish: [fleet.master, fleet.hostStatus, jsInfo, ...kvSubjects(masterBucket(bot), { read: true })],
       subscribe: ['_INBOX.>'],
       allowResponses: false,
     },
   };
 }
 
-/** One user of {@link renderNatsAuthorization}: a role and how it authenticates. */
-export type NatsRoleUser =
-  | { readonly role: NatsRole; readonly user: string; readonly password: string }
-  | { readonly role: NatsRole; readonly nkey: string };
+/** How a user authenticates: a password (plain or bcrypt, `nats server passwd`) or an nkey. */
+export type NatsUserIdentity =
+  { readonly user: string; readonly password: string } | { readonly nkey: string };
+
+/** A user of one role, for {@link renderNatsAuthorization}. */
+export type NatsRoleUser = NatsUserIdentity & { readonly role: NatsRole };
+
+/** A user with permissions of its own (e.g. a monitoring tool), for {@link renderNatsAuthorization}. */
+export type NatsCustomUser = NatsUserIdentity & {
+  readonly comment: string;
+  readonly permissions: NatsRolePermissions;
+};
 
 const quote = (text: string): string => JSON.stringify(text);
 
 /** The permissions block of one role, in nats-server configuration syntax. */
 export function renderNatsPermissions(permissions: NatsRolePermissions, indent = ''): string {
-  const list = (items: readonly string[]) => items.map((item) => `${indent}      ${quote(item)}`).join(`\n`);
+  const list = (items: readonly string[]) => items.map((item) => `${indent}    ${quote(item)}`).join('\n');
   return [
     `${indent}permissions: {`,
     `${indent}  publish: { allow: [`,
@@ -521,23 +546,25 @@ export function renderNatsPermissions(permissions: NatsRolePermissions, indent =
 }
 
 /**
- * An `authorization { users = [...] }` block for nats-server: one user per entry, with the
- * permissions of its role for bot `bot`. Several bots on one NATS: one user per role and bot.
+ * An `authorization { users = [...] }` block for nats-server: one entry per user, with the
+ * permissions of its role for bot `bot` (or its own). Several bots on one NATS: one user per role
+ * and bot.
  */
-export function renderNatsAuthorization(bot: string, users: readonly NatsRoleUser[]): string {
+export function renderNatsAuthorization(
+  bot: string,
+  users: ReadonlyArray<NatsRoleUser | NatsCustomUser>,
+): string {
   const permissions = natsPermissions(bot);
   const entries = users.map((entry) => {
     const identity =
       'nkey' in entry
         ? [`      nkey: ${quote(entry.nkey)}`]
         : [`      user: ${quote(entry.user)}`, `      password: ${quote(entry.password)}`];
-    return [
-      `    # ${entry.role}`,
-      '    {',
-      ...identity,
-      renderNatsPermissions(permissions[entry.role], '      '),
-      '    }',
-    ].join('\n');
+    const [comment, rights] =
+      'role' in entry ? [entry.role, permissions[entry.role]] : [entry.comment, entry.permissions];
+    return [`    # ${comment}`, '    {', ...identity, renderNatsPermissions(rights, '      '), '    }'].join(
+      '\n',
+    );
   });
   return ['authorization: {', '  users: [', entries.join('\n'), '  ]', '}', ''].join('\n');
 }

@@ -16,6 +16,7 @@ import {
   teardownPm2,
   type DiscordSimProcess,
   type NatsServerHandle,
+  type NatsServerOptions,
   type SimJson,
   type SpawnedProcess,
   type TcpProxyHandle,
@@ -43,6 +44,21 @@ export interface HostSpec {
   readonly cores?: number;
   /** Route this host's NATS traffic (CONTROL and its clusters) through a cuttable TCP proxy. */
   readonly viaProxy?: boolean;
+  /** Extra `DISCLUSTER_*` variables for this host's CONTROL, over the fleet's (e.g. wrong credentials). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * How the fleet reaches a secured NATS (test/natsSecurity.*): the server's options and the
+ * `DISCLUSTER_NATS_*` settings of each kind of process. `DISCLUSTER_NATS_URL` defaults to the
+ * server's `url` (or the host's proxy) and may be overridden here.
+ */
+export interface FleetNatsOptions {
+  readonly server?: NatsServerOptions;
+  readonly master?: Readonly<Record<string, string>>;
+  readonly control?: Readonly<Record<string, string>>;
+  /** For `discluster` (status, which, …). */
+  readonly cli?: Readonly<Record<string, string>>;
 }
 
 export interface FleetOptions {
@@ -55,6 +71,10 @@ export interface FleetOptions {
   readonly hostTimeoutMs: number;
   readonly leaderLeaseMs?: number;
   readonly masterToken?: string;
+  /** A secured NATS (TLS, authentication, permissions); default: a plain local nats-server. */
+  readonly nats?: FleetNatsOptions;
+  /** Extra discord-sim flags, named as on its command line (`{ 'session-start-total': 14 }`). */
+  readonly sim?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface Host {
@@ -86,7 +106,7 @@ export class Fleet {
   ) {}
 
   public static async start(options: FleetOptions): Promise<Fleet> {
-    const nats = await startNatsServer({ jetstream: true });
+    const nats = await startNatsServer({ jetstream: true, ...options.nats?.server });
     let sim: DiscordSimProcess;
     try {
       sim = await startDiscordSimProcess({
@@ -95,19 +115,29 @@ export class Fleet {
         shards: options.shards,
         'max-concurrency': options.maxConcurrency,
         'identify-window-ms': IDENTIFY_WINDOW_MS,
+        ...options.sim,
       });
     } catch (error) {
       await nats.stop();
       throw error;
     }
     const fleet = new Fleet(options, nats, sim);
-    await fleet.eavesdrop();
-    for (const spec of options.hosts) await fleet.startHost(spec);
+    try {
+      await fleet.eavesdrop();
+      for (const spec of options.hosts) await fleet.startHost(spec);
+    } catch (error) {
+      // Nothing started here may outlive a failed start (the caller has no fleet to stop).
+      await fleet.stop().catch(() => undefined);
+      throw error;
+    }
     return fleet;
   }
 
   /** Watches every NATS message of the fleet for the bot token. */
   private async eavesdrop(): Promise<void> {
+    // A secured NATS (options.nats.server: TLS, authentication, permissions) admits no anonymous
+    // client; the natsSecurity tests check who may read what themselves.
+    if (this.options.nats?.server) return;
     this.eavesdropper = await connect({ servers: this.nats.url });
     const needle = Buffer.from(TOKEN);
     this.eavesdropper.subscribe('>', {
@@ -140,6 +170,8 @@ export class Fleet {
         DISCLUSTER_RETRY_MS: '500',
         ...(spec.cores ? { DISCLUSTER_CORES: String(spec.cores) } : {}),
         DISCLUSTER_LOG_LEVEL: 'debug',
+        ...this.options.nats?.control,
+        ...spec.env,
       },
     });
   }
@@ -163,6 +195,7 @@ export class Fleet {
         DISCLUSTER_LEASE_MS: String(this.options.leaseMs),
         DISCLUSTER_LEADER_LEASE_MS: String(this.options.leaderLeaseMs ?? 3000),
         DISCLUSTER_LOG_LEVEL: 'debug',
+        ...this.options.nats?.master,
         ...extraEnv,
       },
     });
@@ -180,7 +213,12 @@ export class Fleet {
   public async cli(...args: string[]): Promise<CliResult> {
     try {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_BIN, ...args], {
-        env: { ...process.env, DISCLUSTER_NATS_URL: this.nats.url, DISCLUSTER_BOT: this.options.bot },
+        env: {
+          ...process.env,
+          DISCLUSTER_NATS_URL: this.nats.url,
+          DISCLUSTER_BOT: this.options.bot,
+          ...this.options.nats?.cli,
+        },
         maxBuffer: 16 * 1024 * 1024,
       });
       return { code: 0, stdout, stderr };

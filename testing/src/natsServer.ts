@@ -12,6 +12,11 @@ export interface NatsServerOptions {
   args?: string[];
   /** nats-server config file text; written into the temp dir and passed with `-c`. */
   config?: string;
+  /**
+   * The scheme of `url` (default `nats`). `tls` when the config requires TLS, so clients that
+   * follow `url` insist on it. Readiness is unaffected: the INFO greeting precedes TLS.
+   */
+  scheme?: 'nats' | 'tls';
 }
 
 export interface NatsServerHandle {
@@ -25,6 +30,11 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** Stop and start again on the same port and store, for NATS-restart fault tests. */
   restart(): Promise<void>;
+  /**
+   * What nats-server logged so far (all its runs, last 4 MB): authentication failures, TLS
+   * handshake errors and permission violations (`[ERR] ... Violation ...`) appear here.
+   */
+  log(): string;
 }
 
 export const NATS_INSTALL_HINT =
@@ -39,6 +49,7 @@ const POLL_MS = 50;
 // JetStream shutdown is graceful but takes a moment (observed 1-2 s).
 const STOP_GRACE_MS = 10_000;
 const STDERR_TAIL_CHARS = 16_000;
+const LOG_CHARS = 4_000_000;
 
 function isExecutable(file: string): boolean {
   try {
@@ -128,11 +139,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ...(options.args ?? []),
   ];
 
+  let log = '';
+  const keepLog = (text: string): void => {
+    log += text;
+    if (log.length > LOG_CHARS) log = log.slice(-LOG_CHARS);
+  };
+
   let server: RunningServer;
   let port: number;
   try {
     await fsp.mkdir(portsDir);
-    server = launch(bin, argsFor(-1));
+    server = launch(bin, argsFor(-1), keepLog);
     port = await waitUntilReady(server, portsDir);
   } catch (error) {
     await removeTempDir(tmpDir);
@@ -141,7 +158,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   let stopped = false;
   const handle: NatsServerHandle = {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.scheme ?? 'nats'}://127.0.0.1:${port}`,
     port,
     get pid() {
       return server.pid;
@@ -156,8 +173,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     async restart() {
       if (stopped) throw new Error('restart() called on a stopped nats-server');
       await terminate(server);
-      server = await relaunchOnPort(bin, argsFor(port), portsDir);
+      server = await relaunchOnPort(bin, argsFor(port), portsDir, keepLog);
     },
+    log: () => log,
   };
   return handle;
 }
@@ -171,12 +189,17 @@ async function removeTempDir(dir: string): Promise<void> {
  * Starts the server again on a port it just released. Another process may grab the port
  * in between (rare); retry a few times rather than fail a fault test for that.
  */
-async function relaunchOnPort(bin: string, args: string[], portsDir: string): Promise<RunningServer> {
+async function relaunchOnPort(
+  bin: string,
+  args: string[],
+  portsDir: string,
+  onOutput?: (text: string) => void,
+): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     // A fresh ports file tells us when the new process is ready.
     await fsp.rm(portsDir, { recursive: true, force: true });
     await fsp.mkdir(portsDir);
-    const server = launch(bin, args);
+    const server = launch(bin, args, onOutput);
     try {
       await waitUntilReady(server, portsDir);
       return server;
@@ -188,11 +211,13 @@ async function relaunchOnPort(bin: string, args: string[], portsDir: string): Pr
   }
 }
 
-function launch(bin: string, args: string[]): RunningServer {
+function launch(bin: string, args: string[], onOutput?: (text: string) => void): RunningServer {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderrTail = '';
   const keepTail = (chunk: Buffer): void => {
-    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS);
+    const text = chunk.toString('utf8');
+    stderrTail = (stderrTail + text).slice(-STDERR_TAIL_CHARS);
+    onOutput?.(text);
   };
   // nats-server logs to stderr; drain both pipes so it can never block on a full pipe.
   child.stderr?.on('data', keepTail);

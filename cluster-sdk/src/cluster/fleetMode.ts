@@ -94,7 +94,7 @@ export async function joinFleet(fleet: FleetLink): Promise<{
   // Updates that arrived right behind the first assignment are in the latest one.
   const message = fleet.latest ?? first;
   registerSecret(message.token);
-  const nats = natsConnectionOptions(message.nats);
+  const nats = natsConnectionOptions(message.nats, message.bot);
   return {
     assignment: validateAssignment(toClusterAssignment(message)),
     nats,

@@ -1,0 +1,288 @@
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import {
+  fleetSubjects,
+  leaseBucket,
+  masterBucket,
+  natsInboxPrefix,
+  planKey,
+  renderNatsAuthorization,
+  type NatsRole,
+} from 'discluster-protocol';
+import { waitFor } from 'discluster-testing';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Fleet, readyShards } from './support/fleet';
+
+/**
+ * Issue 8 §2, least privilege: nats-server enforces the permission template of
+ * `natsPermissions()` (docs/nats-security.md), one user per role. MASTER, both CONTROLs and every
+ * cluster (which get the *cluster* user from CONTROL's `cluster_nats_*` settings) run the whole
+ * fleet to READY without a single permission violation; then clients holding the cluster, control
+ * or operator credentials try to command hosts and are refused by the server, so no CONTROL
+ * receives anything, and the cluster user cannot read MASTER's bucket or forge a lease.
+ */
+
+const BOT = 'perms';
+const SHARDS = 4;
+const PASSWORDS: Record<NatsRole, string> = {
+  master: 'master-pw-51f0',
+  control: 'control-pw-8e2a',
+  cluster: 'cluster-pw-c93d',
+  operator: 'operator-pw-07b4',
+};
+const userOf = (role: NatsRole) => `discluster-${role}`;
+/** A test-only user that sees every fleet subject, to prove what did and did not arrive. */
+const AUDITOR = { user: 'auditor', password: 'auditor-pw-2d6e' };
+
+const serverConfig = renderNatsAuthorization(BOT, [
+  ...(['master', 'control', 'cluster', 'operator'] as const).map((role) => ({
+    role,
+    user: userOf(role),
+    password: PASSWORDS[role],
+  })),
+  {
+    ...AUDITOR,
+    comment: 'test auditor (not part of the template)',
+    permissions: { publish: [], subscribe: ['discluster.>', '_INBOX.>'], allowResponses: false },
+  },
+]);
+
+const credentials = (role: NatsRole) => ({
+  DISCLUSTER_NATS_USER: userOf(role),
+  DISCLUSTER_NATS_PASS: PASSWORDS[role],
+});
+
+let fleet: Fleet | undefined;
+const clients: NatsConnection[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+});
+
+afterAll(async () => {
+  await auditorState?.nc.close().catch(() => undefined);
+  await fleet?.stop();
+  fleet = undefined;
+}, 120_000);
+
+/** A client that records the server's permission errors. */
+async function client(user: string, password: string, inboxPrefix?: string) {
+  const nc = await connect({
+    servers: fleet!.nats.url,
+    user,
+    pass: password,
+    ...(inboxPrefix ? { inboxPrefix } : {}),
+  });
+  clients.push(nc);
+  const violations: string[] = [];
+  void (async () => {
+    for await (const status of nc.status())
+      if (status.type === 'error' && /permissions violation/i.test(status.error.message))
+        violations.push(status.error.message);
+  })();
+  return { nc, violations };
+}
+
+const violationLines = (log: string) => log.split('\n').filter((line) => /violation/i.test(line));
+
+describe('least-privilege permissions per role', () => {
+  it(
+    'the whole fleet runs to READY under the template: every shard served, no violation',
+    { timeout: 180_000 },
+    async () => {
+      fleet = await Fleet.start({
+        bot: BOT,
+        hosts: [{ id: 'alpha' }, { id: 'beta' }],
+        shards: SHARDS,
+        maxConcurrency: 1,
+        guilds: 40,
+        leaseMs: 6000,
+        hostTimeoutMs: 3000,
+        nats: {
+          server: { config: serverConfig },
+          master: credentials('master'),
+          control: {
+            ...credentials('control'),
+            // CONTROL hands its clusters the cluster user, not its own.
+            DISCLUSTER_CLUSTER_NATS_USER: userOf('cluster'),
+            DISCLUSTER_CLUSTER_NATS_PASS: PASSWORDS.cluster,
+          },
+          cli: credentials('operator'),
+        },
+      });
+      const f = fleet;
+      // The auditor records every fleet command from here on, starting with MASTER's assignments.
+      const auditor = await client(AUDITOR.user, AUDITOR.password);
+      const commands: Msg[] = [];
+      auditor.nc.subscribe(`${fleetSubjects(BOT).allHeartbeats.slice(0, -'heartbeat'.length)}cmd`, {
+        callback: (_error, msg) => void commands.push(msg),
+      });
+      auditor.nc.subscribe(fleetSubjects(BOT).broadcast, {
+        callback: (_error, msg) => void commands.push(msg),
+      });
+      await auditor.nc.flush();
+      clients.splice(clients.indexOf(auditor.nc), 1); // kept for the next test
+      auditorState = { ...auditor, commands };
+
+      f.startMaster();
+      try {
+        await waitFor(async () => readyShards(await f.status()).length === SHARDS, {
+          description: 'every shard READY under the permission template',
+          timeoutMs: 120_000,
+        });
+      } catch (error) {
+        throw new Error(`${String(error)}\n${f.diagnostics()}\n${violationLines(f.nats.log()).join('\n')}`);
+      }
+      // Not one publish or subscription was refused. The clusters ran as the cluster user: the
+      // control and master users may not touch the identify and session buckets they need, so with
+      // CONTROL's own identity they would have caused violations and never got READY.
+      expect(violationLines(f.nats.log())).toEqual([]);
+      // Both hosts serve: every cluster started and saw READY.
+      const status = await f.status();
+      for (const host of status.hosts) expect(host.clusters.length).toBeGreaterThan(0);
+      expect(
+        new Set(
+          f
+            .botLines()
+            .filter((l) => l['t'] === 'READY')
+            .map((l) => l['shardId']),
+        ).size,
+      ).toBe(SHARDS);
+      // MASTER's assignments reached the auditor (the positive control for the next test).
+      expect(commands.some((msg) => msg.subject.endsWith('.host.alpha.cmd'))).toBe(true);
+
+      // Cluster-to-cluster IPC works for the cluster user: a request to cluster 0 is answered.
+      const peer = await client(userOf('cluster'), PASSWORDS.cluster, natsInboxPrefix(BOT, 'cluster'));
+      const reply = await peer.nc.request(
+        `discluster.v1.${BOT}.ipc.cluster.0.request`,
+        JSON.stringify({ v: 1, name: 'no-such-handler', from: 99, data: null }),
+        { timeout: 10_000 },
+      );
+      expect(reply.string()).toMatch(/DISCLUSTER_ERR/);
+      expect(peer.violations).toEqual([]);
+    },
+  );
+
+  it(
+    'only MASTER may command hosts: an assign or stop-all from a cluster, control or operator user is a violation and no CONTROL receives it',
+    { timeout: 120_000 },
+    async () => {
+      const f = fleet!;
+      const audit = auditorState!;
+      const subjects = fleetSubjects(BOT);
+      const assign = audit.commands.find((msg) => msg.subject === subjects.commands('alpha'));
+      expect(assign).toBeDefined();
+      const before = audit.commands.length;
+      const epochBefore = (await f.status()).epoch;
+      const controlLines = () =>
+        [...f.hosts.values()].reduce((count, host) => count + host.control.lines.length, 0);
+
+      for (const role of ['cluster', 'control', 'operator'] as const) {
+        const attacker = await client(userOf(role), PASSWORDS[role]);
+        const controlLinesBefore = [...f.hosts.values()].map((host) => host.control.lines.length);
+        // A replay of MASTER's real (validly sealed) assignment, and a fleet-wide stop.
+        attacker.nc.publish(subjects.commands('alpha'), assign!.data);
+        attacker.nc.publish(subjects.broadcast, JSON.stringify({ v: 1, type: 'stop-all', reason: 'forged' }));
+        await attacker.nc.flush();
+        await waitFor(() => attacker.violations.length >= 2, {
+          description: `the server refused both publishes of the ${role} user`,
+          timeoutMs: 10_000,
+        });
+        expect(attacker.violations.join('\n')).toContain(subjects.commands('alpha'));
+        expect(attacker.violations.join('\n')).toContain(subjects.broadcast);
+        // Had either been delivered, it was queued to the auditor before the server answered the
+        // attacker's flush; the auditor's own flush then drains everything queued to it.
+        await audit.nc.flush();
+        expect(audit.commands.length).toBe(before);
+        // No CONTROL logged a command (or a malformed one) because of it.
+        const newLines = [...f.hosts.values()].flatMap((host, i) =>
+          host.control.lines.slice(controlLinesBefore[i]),
+        );
+        expect(newLines.filter((line) => /command|stopping every cluster/i.test(line))).toEqual([]);
+      }
+      expect(controlLines()).toBeGreaterThan(0);
+      expect(violationLines(f.nats.log()).length).toBeGreaterThanOrEqual(6);
+
+      // The fleet is untouched: same epoch, every shard still served.
+      const status = await f.status();
+      expect(status.epoch).toBe(epochBefore);
+      expect(readyShards(status)).toHaveLength(SHARDS);
+    },
+  );
+
+  it('the cluster user cannot read MASTER’s bucket, forge a lease, or listen to host commands', async () => {
+    const f = fleet!;
+    const intruder = await client(userOf('cluster'), PASSWORDS.cluster, natsInboxPrefix(BOT, 'cluster'));
+    const kvm = new Kvm(jetstream(intruder.nc, { timeout: 5_000 }));
+    // Binding needs no request; reading the plan, its status or watching it does.
+    const plan = await kvm.open(masterBucket(BOT));
+    await expect(plan.get(planKey())).rejects.toThrow(/permission/i);
+    await expect(plan.status()).rejects.toThrow(/permission/i);
+    intruder.nc.publish(`$KV.${leaseBucket(BOT)}.4.0`, JSON.stringify({ forged: true }));
+    const sub = intruder.nc.subscribe(`discluster.v1.${BOT}.fleet.host.*.cmd`);
+    // A subscription the server refuses ends with the permission error.
+    const subEnd = sub.closed.then(
+      (value: unknown) => String(value),
+      (error: unknown) => String(error),
+    );
+    await intruder.nc.flush();
+    await waitFor(() => intruder.violations.length >= 3, {
+      description: 'the server refused the KV read, the lease write and the subscription',
+      timeoutMs: 10_000,
+    });
+    const text = intruder.violations.join('\n');
+    expect(text).toContain(`$KV.${leaseBucket(BOT)}.4.0`);
+    expect(text).toMatch(/subscription to "discluster\.v1\.perms\.fleet\.host\.\*\.cmd"/i);
+    expect(await subEnd).toMatch(/permission/i);
+    // The default inbox is not the cluster's: even replies it asked for would not reach it there.
+    const outsider = await client(userOf('cluster'), PASSWORDS.cluster);
+    outsider.nc.subscribe('_INBOX.>');
+    await outsider.nc.flush();
+    await waitFor(() => outsider.violations.length >= 1, {
+      description: 'the server refused a subscription to every inbox',
+      timeoutMs: 10_000,
+    });
+    void f;
+  });
+
+  it(
+    'a host lost under the template: its shards fail over to the other host and resume, no violation',
+    { timeout: 180_000 },
+    async () => {
+      const f = fleet!;
+      const violationsBefore = violationLines(f.nats.log()).length;
+      const before = await f.status();
+      const moved = before.hosts.find((host) => host.id === 'beta')!.clusters.flatMap((c) => c.shards);
+      expect(moved.length).toBeGreaterThan(0);
+      await f.killHost('beta');
+      try {
+        await waitFor(
+          async () => {
+            const status = await f.status();
+            const alpha = status.hosts.find((host) => host.id === 'alpha');
+            const served = alpha?.clusters.flatMap((c) => c.shards).filter((s) => s.state === 'ready') ?? [];
+            return served.length === SHARDS;
+          },
+          {
+            description: 'every shard READY on alpha after beta was lost',
+            timeoutMs: 150_000,
+            intervalMs: 500,
+          },
+        );
+      } catch (error) {
+        throw new Error(`${String(error)}\n${f.diagnostics()}\n${violationLines(f.nats.log()).join('\n')}`);
+      }
+      // Lease expiry, revocation and takeover needed nothing outside the template.
+      expect(violationLines(f.nats.log()).slice(violationsBefore)).toEqual([]);
+      const state = await f.state();
+      expect(state['violations']).toEqual(
+        expect.objectContaining({ identifyRate: 0, duplicateLiveSessions: 0 }),
+      );
+      // The moved shards resumed their sessions from KV (the cluster user reads sessions).
+      expect(Number(state['resumes'])).toBeGreaterThanOrEqual(moved.length);
+    },
+  );
+});
+
+let auditorState: { nc: NatsConnection; violations: string[]; commands: Msg[] } | undefined;
