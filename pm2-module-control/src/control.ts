@@ -18,6 +18,7 @@ import {
   type FleetReply,
   type HostCommand,
   type HostKeyPair,
+  redactNatsUrl,
 } from 'discluster-protocol';
 import { hostFacts, packageVersion } from './hostFacts.js';
 import { LeaseKeeper } from './leaseKeeper.js';
@@ -101,7 +102,7 @@ class Control {
       {
         bot: this.config.bot,
         role: this.config.role,
-        nats: this.config.nats_url,
+        nats: this.config.nats_url.map(redactNatsUrl),
         instanceId: this.instanceId,
       },
       'discluster-control starting',

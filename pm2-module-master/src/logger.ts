@@ -4,6 +4,10 @@ import pino, { type Logger } from 'pino';
 const REDACT = [
   'nats_pass',
   'nats_token',
+  'cluster_nats_pass',
+  'cluster_nats_token',
+  '*.cluster_nats_pass',
+  '*.cluster_nats_token',
   'token',
   'pass',
   '*.nats_pass',

@@ -21,6 +21,7 @@ import {
   type MasterRequest,
   type PlanRecord,
   type WhichResult,
+  redactNatsUrl,
 } from 'discluster-protocol';
 import { firstPlan, planAfterLoss, planRebalanced } from './fleetPlans.js';
 import { fetchGatewayBot, resolveShardCount, type GatewayBot } from './gatewayBot.js';
@@ -92,7 +93,7 @@ export class Master {
 
   public async start(): Promise<void> {
     this.logger.info(
-      { bot: this.config.bot, nats: this.config.nats_url, instanceId: this.instanceId },
+      { bot: this.config.bot, nats: this.config.nats_url.map(redactNatsUrl), instanceId: this.instanceId },
       'discluster-master starting',
     );
     // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
