@@ -1,82 +1,398 @@
 #!/usr/bin/env node
-// `npm run demo`: today it sets up the project and runs discord-sim with the demo fleet's settings,
-// so the simulator can be explored by hand. The full fleet demo (nats-server, MASTER, three
-// CONTROLs, the example bot under a private pm2 home) arrives with those packages.
-import { spawn, spawnSync } from 'node:child_process';
+// `npm run demo`: a whole Discluster fleet on this machine, against discord-sim, in private pm2
+// homes inside the project (never ~/.pm2). It sets up what it needs (npm dependencies, a
+// nats-server, the build), starts the fleet (see scripts/demo/fleet.mjs for the process tree),
+// prints progress until every shard is ready, then the `discluster status` table, the status page
+// URL and the commands to watch it. Ctrl-C (SIGINT/SIGTERM) stops everything it started.
+//
+//   npm run demo                       interactive: runs until Ctrl-C
+//   npm run demo -- --headless         plain progress lines and, once ready, one line
+//                                      `[demo] ready {json}`; still runs until SIGINT/SIGTERM
+//   npm run demo -- --exit-when-ready  as --headless, then stops everything and exits 0
+//   npm run demo -- --stop             stops a demo left running (e.g. its launcher was killed)
+//
+// Environment: DISCLUSTER_DEMO_HEADLESS=1 (= --headless), DISCLUSTER_DEMO_DIR (default .demo),
+// DISCLUSTER_DEMO_READY_TIMEOUT_MS (how long to wait for every shard, default 300000),
+// DISCLUSTER_DEMO_INSTALL=never (only install npm dependencies when node_modules is missing, never
+// reinstall a stale one: test/demo.test.ts, where `npm ci` would pull node_modules from under the
+// test files running beside it).
+// Exit codes: 0 stopped by a signal or --exit-when-ready; 1 setup failed or the fleet did not
+// come up (headless); 130/143 interrupted during setup.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  BOT,
+  BOT_SCRIPT,
+  BUILT_BINS,
+  CLI_BIN,
+  HOSTS,
+  SHARDS,
+  TRAFFIC_PER_SECOND,
+  SIM_TOKEN,
+  daemonPid,
+  demoApps,
+  demoDir,
+  freePort,
+  homes,
+  longestSocket,
+  paths,
+  pm2,
+  shown,
+  stopFleet,
+} from './demo/fleet.mjs';
+import {
+  bin,
+  currentChild,
+  ensureNatsServer,
+  installDependencies,
+  root,
+  run,
+  signalGroup,
+} from './setup.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const USAGE = `Usage: npm run demo [-- --headless | --exit-when-ready | --stop | --help]
+  (no flag)          start the demo fleet and run until Ctrl-C
+  --headless         plain output for scripts; prints "[demo] ready {json}" once every shard is ready
+  --exit-when-ready  like --headless, then stop everything and exit 0
+  --stop             stop a demo fleet left running (its launcher was killed)`;
 
-function step(title, command, args) {
-  console.log(`\n[demo] ${title}: ${[command, ...args].join(' ')}`);
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) {
-    console.error(
-      `[demo] ${title} failed (exit code ${result.status ?? result.signal}). Fix the error above and run npm run demo again.`,
-    );
+const flags = new Set(process.argv.slice(2));
+for (const flag of flags) {
+  if (!['--headless', '--exit-when-ready', '--stop', '--help', '-h'].includes(flag)) {
+    console.error(`Unknown option ${flag}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+if (flags.has('--help') || flags.has('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const exitWhenReady = flags.has('--exit-when-ready');
+const headless = exitWhenReady || flags.has('--headless') || process.env.DISCLUSTER_DEMO_HEADLESS === '1';
+const readyTimeoutMs = Number(process.env.DISCLUSTER_DEMO_READY_TIMEOUT_MS ?? 300_000);
+
+const say = (message) => console.log(`[demo] ${message}`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const p = paths(demoDir());
+
+// ---------------------------------------------------------------------------------------------
+// Signals. During setup a signal ends the setup command's process group (as `npm test` does);
+// once the fleet is starting, it stops the fleet. `npm run` forwards a terminal Ctrl-C that the
+// terminal also delivered itself, so repeated signals are expected and only acknowledged.
+
+/** 'setup' → 'fleet' → 'stopping'. */
+let phase = 'setup';
+let stopRequested;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (phase === 'setup') {
+      const child = currentChild();
+      if (!child?.pid) process.exit(sig === 'SIGINT' ? 130 : 143);
+      signalGroup(child.pid, sig);
+      child.once('close', () => process.exit(sig === 'SIGINT' ? 130 : 143));
+      return;
+    }
+    if (phase === 'fleet') {
+      phase = 'stopping';
+      stopRequested?.(sig);
+      return;
+    }
+    if (phase === 'stopping') say('still stopping; every process of the demo is being ended');
+  });
+}
+
+/** Resolves with the signal's name once SIGINT/SIGTERM arrives in the 'fleet' phase. */
+const stopSignal = new Promise((resolve) => (stopRequested = resolve));
+
+let trafficTimer;
+/** The pm2 CLI call of the progress loop in flight: a pm2 call after a daemon ended would spawn a new one. */
+let pm2Busy = Promise.resolve();
+
+async function shutdown(code, reason) {
+  phase = 'stopping';
+  clearInterval(trafficTimer);
+  say(`${reason}: stopping everything the demo started`);
+  await pm2Busy;
+  const left = await stopFleet(p, (line) => say(line));
+  fs.rmSync(p.lockFile, { force: true });
+  if (left.length > 0) {
+    say(`processes still running: ${left.join(', ')} (inspect them with ps; they mention ${p.dir})`);
     process.exit(1);
+  }
+  say('stopped; nothing of the demo is left running');
+  process.exit(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --stop: the cleanup alone.
+
+if (flags.has('--stop')) {
+  phase = 'stopping';
+  const left = await stopFleet(p, (line) => say(line));
+  fs.rmSync(p.lockFile, { force: true });
+  say(left.length > 0 ? `processes still running: ${left.join(', ')}` : 'nothing of the demo is running');
+  process.exit(left.length > 0 ? 1 : 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Setup: npm dependencies (missing or not matching package-lock.json), nats-server, build.
+
+function fail(message) {
+  console.error(`[demo] ${message}`);
+  process.exit(1);
+}
+
+const dependencies = await installDependencies({
+  whenStale: process.env.DISCLUSTER_DEMO_INSTALL !== 'never',
+});
+if (dependencies.code !== 0)
+  fail(`npm dependencies could not be installed (exit code ${dependencies.code}); see the output above.`);
+const nats = await ensureNatsServer();
+if (nats.error) fail(nats.message);
+say(`using nats-server at ${nats.path}`);
+if ((await run(bin('tsc'), ['-b'])) !== 0) fail('the build (tsc -b) failed; see the errors above.');
+// npm links package bins before a fresh clone has built them, so they may lack the x bit.
+for (const file of BUILT_BINS) if (fs.existsSync(file)) fs.chmodSync(file, 0o755);
+
+// ---------------------------------------------------------------------------------------------
+// 2. A fresh demo directory: no earlier demo running, none of its state kept.
+
+if (longestSocket(p.dir).length > 100)
+  fail(
+    `the demo directory ${p.dir} is too long for pm2's unix sockets; set DISCLUSTER_DEMO_DIR to a shorter one.`,
+  );
+const running = readLock();
+if (running)
+  fail(`a demo is already running (pid ${running}); stop it with Ctrl-C or \`npm run demo -- --stop\`.`);
+if (homes(p).some((home) => daemonPid(home))) {
+  say('a previous demo was left running; stopping it first');
+  const left = await stopFleet(p, (line) => say(line));
+  if (left.length > 0) fail(`processes of a previous demo are still running: ${left.join(', ')}`);
+}
+for (const file of p.created) fs.rmSync(file, { recursive: true, force: true });
+for (const dir of [...homes(p), p.natsStore, path.dirname(p.tokenFile)])
+  fs.mkdirSync(dir, { recursive: true });
+fs.writeFileSync(p.lockFile, String(process.pid));
+
+function readLock() {
+  let pid;
+  try {
+    pid = Number(fs.readFileSync(p.lockFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  try {
+    return pid !== process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('demo.mjs')
+      ? pid
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 
-if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json')))
-  step('installing npm dependencies', 'npm', ['install']);
-step('building', path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']);
+// MASTER reads the token from a file only it may read: never in an environment or command line.
+fs.writeFileSync(p.tokenFile, `${SIM_TOKEN}\n`, { mode: 0o600 });
+const ports = { nats: await freePort(), sim: await freePort(), http: await freePort() };
+const natsUrl = `nats://127.0.0.1:${ports.nats}`;
+const admin = `http://127.0.0.1:${ports.sim}/_sim`;
+const statusPage = `http://127.0.0.1:${ports.http}/`;
+fs.writeFileSync(
+  p.appsFile,
+  `${JSON.stringify({ apps: demoApps({ p, natsServer: nats.path, ports }) }, null, 2)}\n`,
+);
 
-const simArgs = [
-  '--port',
-  '0',
-  '--guilds',
-  '20000',
-  '--shards',
-  '32',
-  '--max-concurrency',
-  '4',
-  '--identify-window-ms',
-  '1000',
-  '--log-level',
-  'info',
-];
-console.log('\n[demo] starting discord-sim (20,000 guilds, 32 shards, max_concurrency 4)');
-const sim = spawn(process.execPath, [path.join(root, 'discord-sim', 'dist', 'cli.js'), ...simArgs], {
-  cwd: root,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+// ---------------------------------------------------------------------------------------------
+// 3. Start: one pm2 daemon per stand-in machine, then the demo home's apps.
 
-let trafficTimer;
-sim.stdout.setEncoding('utf8');
-sim.stdout.once('data', (line) => {
-  const urls = JSON.parse(line);
-  console.log(`[demo] discord-sim is listening:
-  REST     ${urls.rest}      (GET /gateway/bot with "Authorization: Bot discord-sim-token")
-  gateway  ${urls.gateway}
-  admin    ${urls.admin}/state   (counters; see discord-sim/README.md for every admin route)
-
-[demo] steady MESSAGE_CREATE traffic: 50 events/s. Point any gateway client at the REST URL.
-[demo] The fleet (MASTER, CONTROLs, example bot) is not built yet; see README "What works today".
-[demo] Ctrl-C stops everything this demo started.`);
-  const startTraffic = () =>
-    fetch(`${urls.admin}/traffic`, {
-      method: 'POST',
-      body: JSON.stringify({ eventsPerSecond: 50, seconds: 60 }),
-    }).catch(() => {});
-  void startTraffic();
-  trafficTimer = setInterval(startTraffic, 60_000);
-});
-
-let stopping = false;
-function stop() {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(trafficTimer);
-  console.log('\n[demo] stopping discord-sim');
-  sim.kill('SIGTERM');
+phase = 'fleet';
+say(
+  `starting the fleet in ${shown(p.dir)} (pm2 homes: ${shown(p.demoHome)}, ${shown(path.join(p.dir, 'hosts'))}/*)`,
+);
+try {
+  for (const host of HOSTS) {
+    const started = await pm2(p.hostHome(host.id), ['ping']);
+    if (started.code !== 0) throw new Error(`pm2 daemon of ${host.id}: ${started.stderr || started.stdout}`);
+  }
+  const started = await pm2(p.demoHome, ['start', p.appsFile]);
+  if (started.code !== 0) throw new Error(`pm2 start: ${started.stderr || started.stdout}`);
+} catch (error) {
+  console.error(`[demo] could not start the fleet: ${error.message}`);
+  await shutdown(1, 'start failed');
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
-sim.on('exit', (code, signal) => {
-  clearInterval(trafficTimer);
-  if (!stopping) console.error(`[demo] discord-sim exited unexpectedly (${code ?? signal})`);
-  process.exit(stopping ? 0 : 1);
-});
+say(
+  `started nats-server, discord-sim (20,000 guilds, ${SHARDS} shards, max_concurrency 4), MASTER and ` +
+    `${HOSTS.length} CONTROLs (${HOSTS.map((host) => `${host.id} ${host.role}`).join(', ')})`,
+);
+say(`each CONTROL runs the demo bot (${shown(BOT_SCRIPT)}) under its own machine's pm2 daemon`);
+
+// Steady MESSAGE_CREATE traffic: one run of the simulator's generator at a time, renewed when done.
+let traffic;
+async function keepTraffic() {
+  try {
+    if (traffic) {
+      const run = await (await fetch(`${admin}/traffic/${traffic}`)).json();
+      if (!run.done) return;
+    }
+    const response = await fetch(`${admin}/traffic`, {
+      method: 'POST',
+      body: JSON.stringify({ eventsPerSecond: TRAFFIC_PER_SECOND, seconds: 600 }),
+    });
+    if (response.ok) traffic = (await response.json()).id;
+  } catch {
+    // The simulator is not up yet (or restarting): try again on the next tick.
+    traffic = undefined;
+  }
+}
+trafficTimer = setInterval(() => void keepTraffic(), 5_000);
+void keepTraffic();
+
+// ---------------------------------------------------------------------------------------------
+// 4. Progress until every shard is ready.
+
+/** Runs the `discluster` CLI against the demo fleet. */
+function cli(args) {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_BIN, ...args, '--nats-url', natsUrl, '--bot', BOT],
+      { cwd: root, env: { PATH: process.env.PATH ?? '' }, timeout: 20_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function fleetStatus() {
+  const result = await cli(['status', '--json', '--timeout-ms', '2000']);
+  if (result.code !== 0) return undefined;
+  try {
+    return JSON.parse(result.stdout);
+  } catch {
+    return undefined;
+  }
+}
+
+function summary(status) {
+  if (!status) return 'waiting for MASTER and the CONTROLs to answer';
+  const shardsOf = (host) => host.clusters.flatMap((cluster) => cluster.shards);
+  const ready = status.hosts.flatMap(shardsOf).filter((shard) => shard.state === 'ready').length;
+  const hosts = status.hosts
+    .map((host) => {
+      const shards = shardsOf(host);
+      if (shards.length === 0) return `${host.id} ${host.role === 'standby' ? 'standby' : host.state}`;
+      return `${host.id} ${shards.filter((shard) => shard.state === 'ready').length}/${shards.length}`;
+    })
+    .join(' · ');
+  const planned = status.hosts.flatMap(shardsOf).length;
+  if (planned === 0) return `${status.hosts.length}/${HOSTS.length} machines announced, waiting for the plan`;
+  return `${ready}/${status.shardCount ?? SHARDS} shards ready · ${hosts}`;
+}
+
+const readyCount = (status) =>
+  status?.hosts
+    .flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards))
+    .filter((shard) => shard.state === 'ready').length ?? 0;
+
+/** The last lines of an app's pm2 logs in `home`, for a failure message. */
+function logTail(home, name, lines = 15) {
+  const parts = [];
+  for (const kind of ['out', 'error']) {
+    const file = path.join(home, 'logs', `${name}-${kind}.log`);
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    if (text) parts.push(`--- ${shown(file)}\n${text}`);
+  }
+  return parts.join('\n');
+}
+
+/** Apps of the demo home pm2 keeps restarting (or gave up on), with their log tails. */
+async function crashingApps() {
+  const listed = await pm2(p.demoHome, ['jlist'], { timeoutMs: 20_000 });
+  let apps = [];
+  try {
+    apps = JSON.parse(listed.stdout.slice(listed.stdout.indexOf('[')));
+  } catch {
+    return [];
+  }
+  return apps.filter((app) => app.pm2_env?.status === 'errored' || (app.pm2_env?.restart_time ?? 0) >= 3);
+}
+
+const startedAt = Date.now();
+let last = '';
+let lastPrinted = 0;
+let status;
+const reported = new Set();
+let polls = 0;
+const stopped = stopSignal.then((sig) => shutdown(0, `${sig} received`));
+while (readyCount(status) < SHARDS) {
+  if (phase !== 'fleet') await stopped;
+  status = await fleetStatus();
+  if (phase !== 'fleet') await stopped;
+  const line = summary(status);
+  // Every change, and at least every 5 s so a long wait is visibly alive.
+  if (line !== last || Date.now() - lastPrinted >= 5_000) {
+    say(line);
+    last = line;
+    lastPrinted = Date.now();
+  }
+  if (++polls % 5 === 0 && phase === 'fleet') {
+    const crashing = crashingApps();
+    pm2Busy = crashing.then(() => undefined);
+    for (const app of await crashing) {
+      if (reported.has(app.name)) continue;
+      reported.add(app.name);
+      say(`${app.name} keeps failing (${app.pm2_env.status}, ${app.pm2_env.restart_time} restarts):`);
+      console.log(logTail(p.demoHome, app.name));
+    }
+  }
+  if (Date.now() - startedAt > readyTimeoutMs) {
+    say(`not every shard is ready after ${Math.round(readyTimeoutMs / 1000)} s. The last lines of the logs:`);
+    for (const name of ['discluster-master', ...HOSTS.map((host) => `control-${host.id}`)])
+      console.log(logTail(p.demoHome, name));
+    if (headless) await shutdown(1, 'the fleet did not come up');
+    say('still running: watch it with the commands below, or Ctrl-C to stop');
+    break;
+  }
+  if (readyCount(status) < SHARDS) await Promise.race([sleep(1_000), stopSignal]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The fleet is up: status table, status page, how to watch it.
+
+if (readyCount(status) >= SHARDS)
+  say(`all ${SHARDS} shards ready after ${Math.round((Date.now() - startedAt) / 1000)} s\n`);
+const table = await cli(['status']);
+console.log(table.stdout.trimEnd() || table.stderr.trimEnd());
+const hostA = shown(p.hostHome('host-a'));
+const demoHome = shown(p.demoHome);
+const cliFlags = `--nats-url ${natsUrl} --bot ${BOT}`;
+console.log(`
+[demo] Status page: ${statusPage}   (Prometheus metrics: ${statusPage}metrics)
+[demo] Watch it (from ${root}):
+  PM2_HOME=${demoHome} npx pm2 monit
+      nats-server, discord-sim, MASTER and the three CONTROLs (host summary metrics)
+  PM2_HOME=${hostA} npx pm2 monit
+      one machine's clusters, with per-shard metrics (also host-b, host-c)
+  PM2_HOME=${hostA} npx pm2 logs
+      the demo bot's output on that machine
+  npx discluster status ${cliFlags}
+[demo] Try:
+  npx discluster restart --rolling ${cliFlags}
+      restart every cluster, one at a time: each one's shards RESUME
+  PM2_HOME=${demoHome} npx pm2 stop control-host-a && PM2_HOME=${hostA} npx pm2 kill
+      a machine dies: once its leases expire (10 s) its shards RESUME on host-c, the standby
+  PM2_HOME=${demoHome} npx pm2 start control-host-a && npx discluster rebalance ${cliFlags}
+      it comes back, idle; rebalance gives it shards again
+[demo] ${TRAFFIC_PER_SECOND} MESSAGE_CREATE events/s flow through discord-sim (${admin}/state). Ctrl-C stops everything.`);
+if (headless) {
+  say(
+    `ready ${JSON.stringify({ ready: readyCount(status), shards: SHARDS, natsUrl, bot: BOT, dir: p.dir, statusPage, admin })}`,
+  );
+}
+if (exitWhenReady) await shutdown(0, 'ready (--exit-when-ready)');
+
+// ---------------------------------------------------------------------------------------------
+// 6. Run until a signal (keepTraffic's interval keeps the process alive).
+await stopped;

@@ -3,28 +3,32 @@
 // runs every vitest suite. Extra arguments go to vitest (`npm test -- discord-sim` filters).
 // The last line printed is always `N passed, N failed`; build and lint count as one test each.
 // Only Node built-ins: this runs before dependencies are installed.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  INSTALL_HINT,
+  bin,
+  currentChild,
+  ensureNatsServer,
+  installDependencies,
+  root,
+  run,
+  signalGroup,
+} from './setup.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = path.join(root, '.vitest-results.json');
 const vitestArgs = process.argv.slice(2);
-const INSTALL_HINT =
-  'Install it with `apt-get install -y nats-server` (Debian/Ubuntu, as root) or set NATS_SERVER_BIN to the path of a nats-server binary.';
 
 /** @type {{ name: string, ok: boolean, detail: string }[]} */
 const checks = [];
 let passed = 0;
 let failed = 0;
 
-/** The child currently running. Each child leads its own process group (see run()). */
-let current;
+// The child currently running (setup.mjs's run()) leads its own process group.
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    const child = current;
+    const child = currentChild();
     // A second Ctrl-C means "now": SIGKILL the group.
     if (interrupted) return child?.pid && signalGroup(child.pid, 'SIGKILL');
     interrupted = true;
@@ -41,70 +45,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-function signalGroup(pid, sig) {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Runs a command with streamed output; resolves with its exit code (never rejects). */
-function run(command, args, options = {}) {
-  console.log(`\n$ ${[command, ...args].join(' ')}`);
-  return new Promise((resolve) => {
-    // detached: its own process group, which the signal handlers above can end as a whole.
-    // Terminal Ctrl-C then reaches only us, and we forward it. No stdin: a background group
-    // reading the terminal would be stopped (SIGTTIN), and nothing here needs input.
-    const child = spawn(command, args, {
-      cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      detached: true,
-      ...options,
-    });
-    current = child;
-    child.on('error', (error) => {
-      console.error(`Could not run ${command}: ${error.message}`);
-      current = undefined;
-      resolve(127);
-    });
-    child.on('close', (code, signal) => {
-      current = undefined;
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
-}
-
-/** A project binary from node_modules/.bin: never let npx fetch a same-named package instead. */
-function bin(name) {
-  return path.join(root, 'node_modules', '.bin', name);
-}
-
 function record(name, ok, detail = ok ? 'ok' : 'FAILED') {
   checks.push({ name, ok, detail });
   if (ok) passed++;
   else failed++;
-}
-
-function isExecutable(file) {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** Same search order as testing/src/natsServer.ts: NATS_SERVER_BIN, PATH, Debian locations. */
-function findNatsServer() {
-  const fromEnv = process.env.NATS_SERVER_BIN;
-  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
-  const candidates = (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .filter(Boolean)
-    .map((dir) => path.join(dir, 'nats-server'));
-  candidates.push('/usr/sbin/nats-server', '/usr/bin/nats-server');
-  return candidates.find(isExecutable);
 }
 
 function finish(reason) {
@@ -117,47 +61,27 @@ function finish(reason) {
 }
 
 // a. npm dependencies on a fresh clone.
-if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
-  const hasLock = fs.existsSync(path.join(root, 'package-lock.json'));
-  let code = await run('npm', [hasLock ? 'ci' : 'install']);
-  if (code !== 0 && hasLock) {
-    // `npm ci` refuses a lock that lacks entries the registry cannot serve (e.g. other
-    // platforms' optional binaries on a filtered mirror); `npm install` tolerates that.
-    console.log('\nnpm ci failed; retrying with npm install.');
-    code = await run('npm', ['install']);
-  }
-  if (code !== 0) {
-    record('setup (npm dependencies)', false, `exit code ${code}`);
-    finish('npm dependencies could not be installed');
-  }
+const dependencies = await installDependencies();
+if (dependencies.code !== 0) {
+  record('setup (npm dependencies)', false, `exit code ${dependencies.code}`);
+  finish('npm dependencies could not be installed');
 }
 
 // b. nats-server, which the package and integration tests start for real.
-let natsServer = findNatsServer();
-if (!natsServer && process.env.NATS_SERVER_BIN) {
+const nats = await ensureNatsServer();
+if (nats.error === 'not executable') {
   record('setup (nats-server)', false, `NATS_SERVER_BIN=${process.env.NATS_SERVER_BIN} is not executable`);
   console.error(
     `NATS_SERVER_BIN is set to ${process.env.NATS_SERVER_BIN}, which is not an executable file. ${INSTALL_HINT}`,
   );
   finish('nats-server missing');
 }
-if (!natsServer) {
-  if (typeof process.getuid === 'function' && process.getuid() === 0) {
-    console.log('nats-server not found; installing it with apt-get.');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    // Wait for a dpkg lock held by another apt run instead of failing at once.
-    const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
-    const updated = await run('apt-get', [...lockWait, 'update'], { env });
-    const installed =
-      updated === 0 && (await run('apt-get', [...lockWait, 'install', '-y', 'nats-server'], { env })) === 0;
-    natsServer = installed ? findNatsServer() : undefined;
-  }
-  if (!natsServer) {
-    record('setup (nats-server)', false, 'not found');
-    console.error(`nats-server is required by the tests and was not found. ${INSTALL_HINT}`);
-    finish('nats-server missing');
-  }
+if (nats.error) {
+  record('setup (nats-server)', false, 'not found');
+  console.error(`nats-server is required by the tests and was not found. ${INSTALL_HINT}`);
+  finish('nats-server missing');
 }
+const natsServer = nats.path;
 console.log(`Using nats-server at ${natsServer}`);
 
 // c. Build every workspace (project references).
