@@ -144,17 +144,34 @@ export async function ensureNatsServer() {
     };
   }
   if (!natsServer) {
-    if (typeof process.getuid === 'function' && process.getuid() === 0) {
-      console.log('nats-server not found; installing it with apt-get.');
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      // Wait for a dpkg lock held by another apt run instead of failing at once.
-      const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
-      const updated = await run('apt-get', [...lockWait, 'update'], { env });
-      const installed =
-        updated === 0 && (await run('apt-get', [...lockWait, 'install', '-y', 'nats-server'], { env })) === 0;
-      natsServer = installed ? findNatsServer() : undefined;
-    }
+    if (await aptInstall('nats-server')) natsServer = findNatsServer();
     if (!natsServer) return { error: 'not found', message: `nats-server was not found. ${INSTALL_HINT}` };
   }
   return { path: natsServer };
+}
+
+/**
+ * Installs a Debian package with apt-get when running as root (waiting for a dpkg lock held by
+ * another apt run instead of failing at once). Resolves true if it was installed.
+ */
+async function aptInstall(pkg) {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return false;
+  console.log(`${pkg} not found; installing it with apt-get.`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
+  const updated = await run('apt-get', [...lockWait, 'update'], { env });
+  return updated === 0 && (await run('apt-get', [...lockWait, 'install', '-y', pkg], { env })) === 0;
+}
+
+/** Where the status page browser test expects Chromium (Debian's `chromium` package). */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/** Chromium for the browser tests: found at CHROMIUM_PATH, or installed with apt-get as root. */
+export async function ensureChromium() {
+  if (fs.existsSync(CHROMIUM_PATH)) return { path: CHROMIUM_PATH };
+  if ((await aptInstall('chromium')) && fs.existsSync(CHROMIUM_PATH)) return { path: CHROMIUM_PATH };
+  return {
+    error: 'not found',
+    message: `Chromium was not found at ${CHROMIUM_PATH}. Install it with \`apt-get install -y chromium\` (as root).`,
+  };
 }

@@ -14,6 +14,7 @@ import {
   root,
   run,
   signalGroup,
+  ensureChromium,
 } from './setup.mjs';
 
 const resultsFile = path.join(root, '.vitest-results.json');
@@ -83,6 +84,11 @@ if (nats.error) {
 }
 const natsServer = nats.path;
 console.log(`Using nats-server at ${natsServer}`);
+
+// b2. Chromium for the status page browser test (its test fails with the same hint without it).
+const chromium = await ensureChromium();
+if (chromium.error) console.error(chromium.message);
+else console.log(`Using Chromium at ${chromium.path}`);
 
 // c. Build every workspace (project references).
 record('build (tsc -b)', (await run(bin('tsc'), ['-b'])) === 0);
