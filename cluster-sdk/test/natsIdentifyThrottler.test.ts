@@ -139,6 +139,36 @@ describe('NatsIdentifyThrottler budget', () => {
     expect((await throttler.readBudget())?.remaining).toBe(998);
   });
 
+  it('a shard queued behind a lower one of its key that waits at the floor says why too', async () => {
+    // One rate-limit key: shards 1 and 2 queue behind each other; only one start fits above the floor.
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4, budgetFloor: 10 };
+    const { throttler } = await instance('queued', options);
+    await throttler.updateBudget({ total: 1000, remaining: 11, reset_after: 3_600_000, max_concurrency: 1 });
+    const reasons = new Map<number, IdentifyWaitReason>();
+    throttler.on('waiting', (shardId, reason) => reasons.set(shardId, reason));
+    const granted: number[] = [];
+    const waits = [0, 1, 2].map((shardId) => {
+      const abort = new AbortController();
+      cleanup.add(() => abort.abort());
+      return {
+        abort,
+        done: throttler.waitForIdentify(shardId, abort.signal).then(
+          () => granted.push(shardId),
+          () => undefined,
+        ),
+      };
+    });
+    await waitFor(() => granted.length === 1 && reasons.size === 2, {
+      description: 'one grant, and both other shards reporting the floor',
+    });
+    expect(granted).toEqual([0]);
+    expect([...reasons.keys()].sort()).toEqual([1, 2]);
+    for (const reason of reasons.values()) expect(reason.kind).toBe('budget-floor');
+    expect((await throttler.readBudget())?.remaining).toBe(10);
+    for (const wait of waits) wait.abort.abort();
+    await Promise.all(waits.map((wait) => wait.done));
+  });
+
   it('does not let stale data from the same period raise remaining', async () => {
     const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
     const { throttler } = await instance('stale', options);

@@ -1,5 +1,6 @@
 import type { ClusterReport, ShardStatusSchema } from 'discluster-protocol';
 import type { z } from 'zod';
+import { newReportWatch, type ReportWatch } from './silenceWatch.js';
 
 /** One shard's state as its cluster last reported it. */
 export type ShardStatus = z.infer<typeof ShardStatusSchema>;
@@ -34,6 +35,10 @@ export interface ClusterRun {
   timer?: NodeJS.Timeout;
   /** Woken on every exit, status report and stop. */
   readonly listeners: Set<() => void>;
+  /** The hung-cluster watchdog's view of the running process's reports (reset per process). */
+  watch: ReportWatch;
+  /** The watchdog is killing the process (until its exit or the next process is online). */
+  killing: boolean;
 }
 
 export function newRun(clusterId: number, shardIds: readonly number[], epoch: number): ClusterRun {
@@ -55,6 +60,8 @@ export function newRun(clusterId: number, shardIds: readonly number[], epoch: nu
     abort: new AbortController(),
     pending: Promise.resolve(),
     listeners: new Set(),
+    watch: newReportWatch(),
+    killing: false,
   };
 }
 

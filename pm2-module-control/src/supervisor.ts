@@ -16,6 +16,7 @@ import type { LeaseClaim, LeaseHolder, ShardLeases } from './leaseKeeper.js';
 import type { Logger } from './logger.js';
 import type { Pm2Client, Pm2Json } from './pm2Api.js';
 import { decideOnExit, type RestartPolicyOptions } from './restartPolicy.js';
+import { WATCH_TICK_MS, hungFor, newReportWatch, recordReport, shardStates } from './silenceWatch.js';
 
 /**
  * Runs one host's clusters as pm2 processes and keeps them running. Every process it manages lives
@@ -49,6 +50,10 @@ export interface SupervisorOptions {
   readonly onFatal: (clusterId: number, shardId: number, code: number, reason: string) => void;
   /** How long a cluster told to shut down may take to exit before pm2 stops it (default 20 s). */
   readonly shutdownTimeoutMs?: number;
+  /** Monotonic milliseconds for the hung-cluster watchdog (tests may replace it). */
+  readonly clock?: () => number;
+  /** Ends a hung cluster process by pid (default: SIGKILL; tests may replace it). */
+  readonly killProcess?: (pid: number) => void;
 }
 
 /** pm2's `kill_timeout` for clusters: shards close for resume and sessions are saved on SIGINT. */
@@ -67,10 +72,16 @@ export class ClusterSupervisor {
   /** Keepalives being sent, and the newest round's clusters waiting behind them (see keepalive()). */
   private keepaliveSending: Promise<void> | null = null;
   private keepaliveNext: readonly number[] | null = null;
+  private readonly clock: () => number;
+  private readonly killProcess: (pid: number) => void;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastWatchTick = 0;
 
   public constructor(private readonly options: SupervisorOptions) {
     this.namespace = `discluster-${options.bot}`;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? KILL_TIMEOUT_MS + 5_000;
+    this.clock = options.clock ?? (() => performance.now());
+    this.killProcess = options.killProcess ?? ((pid) => process.kill(pid, 'SIGKILL'));
   }
 
   /** pm2 process name of a cluster. */
@@ -236,6 +247,7 @@ export class ClusterSupervisor {
   /** Clears timers; leaves the processes to pm2 (they keep serving while CONTROL restarts). */
   public close(): void {
     this.keepaliveNext = null;
+    clearInterval(this.watchTimer);
     for (const run of this.runs.values()) {
       clearTimeout(run.timer);
       run.abort.abort();
@@ -394,6 +406,71 @@ export class ClusterSupervisor {
     const bus = await this.options.pm2.bus();
     bus.on('process:msg', (packet) => this.onMessage(packet));
     bus.on('process:event', (packet) => this.onEvent(packet));
+    this.lastWatchTick = this.clock();
+    this.watchTimer = setInterval(() => this.watchClusters(), WATCH_TICK_MS);
+    this.watchTimer.unref();
+  }
+
+  /**
+   * The hung-cluster watchdog (silenceWatch.ts): a cluster process that stopped reporting for
+   * several of its report intervals while pm2 still sees it online has a blocked event loop. It is
+   * SIGKILLed (a blocked loop never runs a SIGINT handler, and pm2 would wait `kill_timeout` for
+   * nothing); its exit then goes through the restart policy like any crash, and the new process
+   * RESUMEs the shards. Skipped while CONTROL itself was too busy to read the pm2 bus.
+   */
+  private watchClusters(): void {
+    const now = this.clock();
+    const late = now - this.lastWatchTick > WATCH_TICK_MS * 4;
+    this.lastWatchTick = now;
+    // CONTROL's own loop stalled: reports may be waiting unread on the bus, so silence proves nothing.
+    if (late) return;
+    for (const [name, run] of this.runs) {
+      if (run.killing || run.stopping || run.restartRequested || run.state !== 'online') continue;
+      const hung = hungFor(run.watch, now);
+      if (hung) void this.killHung(name, run, hung.limitMs);
+    }
+  }
+
+  private async killHung(name: string, run: ClusterRun, limitMs: number): Promise<void> {
+    run.killing = true;
+    const watch = run.watch;
+    try {
+      const proc = await this.procOf(name);
+      // A pm2 daemon that was itself stalled answers the list late and forwards the reports it held
+      // meanwhile: give them one tick to arrive before deciding.
+      await new Promise((resolve) => setTimeout(resolve, WATCH_TICK_MS));
+      const pid: unknown = proc?.['pid'];
+      const silentMs = this.clock() - (watch.lastAt ?? this.clock());
+      // Re-checked after the pm2 call: a report came, the process was replaced, or it is being stopped.
+      if (
+        run.watch !== watch ||
+        silentMs < limitMs ||
+        // Stopped meanwhile, or CONTROL is closing (close() aborts every run).
+        run.abort.signal.aborted ||
+        run.stopping ||
+        run.restartRequested ||
+        proc?.['pm2_env']?.['status'] !== 'online' ||
+        typeof pid !== 'number' ||
+        pid <= 0
+      ) {
+        run.killing = false;
+        return;
+      }
+      this.options.logger.error(
+        {
+          name,
+          pid,
+          silentMs: Math.round(silentMs),
+          limitMs,
+          reportIntervalMs: Math.round(watch.longestGapMs),
+        },
+        'cluster stopped reporting (event loop blocked?): killing it; it restarts and resumes its shards',
+      );
+      this.killProcess(pid);
+    } catch (error) {
+      run.killing = false;
+      this.options.logger.error({ err: error, name }, 'could not kill the silent cluster');
+    }
   }
 
   private ours(packet: Pm2Json): ClusterRun | undefined {
@@ -420,6 +497,7 @@ export class ClusterSupervisor {
         );
         return;
       case 'status':
+        recordReport(run.watch, shardStates(message.shards), this.clock());
         run.reportedReady = true;
         if (!run.stopping) run.state = 'online';
         run.shards = message.shards;
@@ -549,10 +627,14 @@ export class ClusterSupervisor {
     if (packet['event'] === 'online') {
       run.startedAt = Date.now();
       run.reportedReady = false;
+      run.watch = newReportWatch();
+      run.killing = false;
       return;
     }
     if (packet['event'] !== 'exit') return;
     run.exits++;
+    run.watch = newReportWatch();
+    run.killing = false;
     notify(run);
     if (run.stopping) return;
     if (run.restartRequested) {

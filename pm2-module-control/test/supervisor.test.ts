@@ -480,3 +480,123 @@ describe('ClusterSupervisor', () => {
     await expect(supervisor.restartCluster(7)).rejects.toThrow(/does not run on this host/);
   });
 });
+
+describe('ClusterSupervisor hung-cluster watchdog', () => {
+  const name = 'discluster-bot-cluster-0';
+  const shards = (state: string) => [
+    { id: 0, state, ping: 1, guilds: 0, events: 0, waitingReason: null, lastCloseCode: null },
+  ];
+  const report = (state = 'ready') =>
+    pm2.emit('process:msg', name, {
+      data: { v: 1, type: 'status', clusterId: 0, epoch: 1, shards: shards(state) },
+    });
+  let killed: number[];
+  let watched: ClusterSupervisor;
+
+  beforeEach(async () => {
+    killed = [];
+    watched = new ClusterSupervisor({
+      pm2,
+      bot: 'bot',
+      script: '/srv/bot/index.js',
+      nats: { servers: ['nats://127.0.0.1:4222'] },
+      policy: { maxFailedStarts: 3, minUptimeMs: 10_000, baseDelayMs: 1_000, maxDelayMs: 30_000 },
+      leases,
+      logger: pino({ level: 'silent' }),
+      onClusterFailed: (id, attempts, reason) => failed.push([id, attempts, reason]),
+      onFatal: () => undefined,
+      clock: () => Date.now(),
+      killProcess: (pid) => killed.push(pid),
+    });
+    await watched.apply(assignment(1, [{ clusterId: 0, shardIds: [0] }]));
+    pm2.processes[0]!['pid'] = 4242;
+    pm2.emit('process:event', name, { event: 'online' });
+  });
+  afterEach(() => watched.close());
+
+  /** Reports every `intervalMs`, `count` times (the SDK's periodic status). */
+  const reportEvery = async (intervalMs: number, count: number, state = 'ready') => {
+    for (let i = 0; i < count; i++) {
+      report(state);
+      await vi.advanceTimersByTimeAsync(intervalMs);
+    }
+  };
+
+  it('kills a cluster silent for 3 of its learned report intervals; the exit restarts it', async () => {
+    await reportEvery(2_500, 4);
+    // Last report 2.5 s ago; the interval learned is 2.5 s, so the limit is 7.5 s.
+    await vi.advanceTimersByTimeAsync(4_500);
+    expect(killed).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(killed).toEqual([4242]);
+    // Killed once, not once per tick.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(killed).toEqual([4242]);
+    pm2.emit('process:event', name, { event: 'exit' });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(pm2.calls).toContain('restart 0');
+    expect(watched.report()[0]).toMatchObject({ restarts: 1 });
+    // The new process is not watched before it reported twice periodically.
+    pm2.emit('process:event', name, { event: 'online' });
+    report();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(killed).toEqual([4242]);
+  });
+
+  it('never kills before two periodic reports in a row, nor a cluster that keeps reporting', async () => {
+    // Change-driven reports only (every state differs): not armed, whatever the silence after.
+    report('idle');
+    await vi.advanceTimersByTimeAsync(250);
+    report('identifying');
+    await vi.advanceTimersByTimeAsync(250);
+    report('ready');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(killed).toEqual([]);
+    await reportEvery(1_000, 30);
+    expect(killed).toEqual([]);
+  });
+
+  it('waits at least 5 s whatever the interval, and spares clusters being stopped or restarted', async () => {
+    await reportEvery(100, 5);
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(killed).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(killed).toEqual([4242]);
+    pm2.emit('process:event', name, { event: 'exit' });
+    await vi.advanceTimersByTimeAsync(1_000);
+    pm2.emit('process:event', name, { event: 'online' });
+    await reportEvery(1_000, 4);
+    const restarting = watched.restartCluster(0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(killed).toEqual([4242]);
+    pm2.emit('process:event', name, { event: 'exit' });
+    await restarting;
+  });
+
+  it('after CONTROL itself stalled, one check is skipped so unread reports count first', async () => {
+    await reportEvery(1_000, 4);
+    // CONTROL's event loop was blocked for 10 s: the first check after it proves nothing.
+    vi.setSystemTime(Date.now() + 10_000);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(killed).toEqual([]);
+    report();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(killed).toEqual([]);
+  });
+
+  it('a report that arrives while the kill is being decided (a stalled pm2 daemon) spares the cluster', async () => {
+    await reportEvery(1_000, 4);
+    // The silence reaches the 5 s limit at the next tick; the pm2 daemon then delivers the held report.
+    await vi.advanceTimersByTimeAsync(4_000);
+    report();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(killed).toEqual([]);
+  });
+
+  it('a pid pm2 no longer shows online is not killed', async () => {
+    await reportEvery(1_000, 4);
+    pm2.processes[0]!['pm2_env']['status'] = 'stopped';
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(killed).toEqual([]);
+  });
+});

@@ -13,6 +13,7 @@ import { describeError, isCasConflict } from '../nats/kvErrors.js';
 import { delay, linkSignals, untilAborted } from '../util/delay.js';
 import { Notifier } from '../util/Notifier.js';
 import { BudgetLedger, type BudgetReservation } from './BudgetLedger.js';
+import { checkBudget } from './budgetPolicy.js';
 import { openIdentifyBuckets, type IdentifyBuckets } from './identifyBuckets.js';
 import {
   identifyAbortedError,
@@ -69,6 +70,9 @@ export class NatsIdentifyThrottler
   private readonly tasks = new Set<Promise<unknown>>();
   private waiterCount = 0;
   private lastRefreshAt = Number.NEGATIVE_INFINITY;
+  /** The budget as last read for queued shards (see {@link recentBudget}). */
+  private budgetCache: { readonly record: BudgetRecord | null; readonly at: number } | null = null;
+  private budgetRead: Promise<BudgetRecord | null> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -139,6 +143,7 @@ export class NatsIdentifyThrottler
     observedAt: number = Date.now(),
   ): Promise<BudgetRecord> {
     const record = await this.ledger.update(limit, observedAt);
+    this.budgetCache = null;
     this.budgetChanged.notify();
     return record;
   }
@@ -178,6 +183,18 @@ export class NatsIdentifyThrottler
       for (;;) {
         try {
           if (this.registry.hasLowerWaiter(waiter)) {
+            // Queued behind a lower shard of its key. If the budget stops this shard as well (the
+            // lower one waits at the floor, for hours maybe), say so instead of waiting silently.
+            // Checked beside the wait, not before it: the wait must not miss a wake-up meanwhile. Not
+            // tracked for close(): once the wait ends (signal aborted) the answer is dropped.
+            void this.recentBudget().then(
+              (budget) => {
+                const check = checkBudget(budget, options.budgetFloor, Date.now());
+                if (!check.allowed && !granted && !signal.aborted) report(check.reason);
+              },
+              // NATS errors: the wait loop meets and reports them itself.
+              () => undefined,
+            );
             await delay(options.windowMs, signal, this.changed);
             continue;
           }
@@ -268,6 +285,26 @@ export class NatsIdentifyThrottler
       if (granted) this.track(new Promise<void>((resolve) => setImmediate(resolve)).then(cleanUp));
       else this.track(cleanUp());
     }
+  }
+
+  /**
+   * The stored budget, read at most once per `budgetPollMs` for all queued shards of this instance
+   * together: they only need it to say why they wait, and may be many.
+   */
+  private recentBudget(): Promise<BudgetRecord | null> {
+    const cached = this.budgetCache;
+    if (cached && performance.now() - cached.at < this.options.budgetPollMs)
+      return Promise.resolve(cached.record);
+    this.budgetRead ??= this.ledger
+      .read()
+      .then((record) => {
+        this.budgetCache = { record, at: performance.now() };
+        return record;
+      })
+      .finally(() => {
+        this.budgetRead = null;
+      });
+    return this.budgetRead;
   }
 
   private async refund(reservation: BudgetReservation): Promise<void> {
