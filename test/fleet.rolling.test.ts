@@ -45,7 +45,7 @@ const shardsOf = (status: FleetStatus, hostId: string) =>
 
 describe('operator actions', () => {
   it(
-    'restarts every cluster once; every shard resumes; 0 identifies; no event lost',
+    'restart --rolling restarts every cluster once; every shard resumes; 0 identifies; no event lost',
     { timeout: 300_000 },
     async () => {
       await waitFor(async () => readyShards(await fleet.status()).length === SHARDS, {
@@ -119,6 +119,51 @@ describe('operator actions', () => {
       expect(after['violations']['duplicateLiveSessions']).toBe(0);
       const again = await fleet.cli('rebalance');
       expect(again.stdout).toMatch(/already balanced/);
+    },
+  );
+
+  it(
+    'a CONTROL down long enough to be failed over, then back: rebalance returns its shards with resumes only',
+    { timeout: 300_000 },
+    async () => {
+      const gammaShards = shardsOf(await fleet.status(), 'gamma');
+      expect(gammaShards.length).toBeGreaterThan(0);
+      const before = await fleet.state();
+      // CONTROL dies, its clusters keep running under pm2: they fence (no keepalive), MASTER fails
+      // gamma over, and the new owners start once gamma's leases expired.
+      fleet.host('gamma').control.kill('SIGKILL');
+      await fleet.host('gamma').control.exited;
+      let last: FleetStatus | undefined;
+      await waitFor(
+        async () => {
+          last = await fleet.status();
+          return readyShards(last).length === SHARDS && shardsOf(last, 'gamma').length === 0;
+        },
+        { description: "gamma's shards serving elsewhere", timeoutMs: 120_000 },
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n${JSON.stringify(last)}\n${fleet.diagnostics()}`);
+      });
+      // CONTROL comes back (finding its old, fenced cluster processes) and a rebalance hands gamma a
+      // bucket again right away.
+      fleet.restartControl('gamma');
+      await waitFor(
+        async () =>
+          (await fleet.status()).hosts.some((host) => host.id === 'gamma' && host.state === 'online'),
+        { description: 'gamma back', timeoutMs: 60_000 },
+      );
+      const result = await fleet.cli('rebalance', '--json');
+      expect(result.code, result.stderr).toBe(0);
+      await waitFor(
+        async () => {
+          const status = await fleet.status();
+          return readyShards(status).length === SHARDS && shardsOf(status, 'gamma').length > 0;
+        },
+        { description: 'every shard ready with gamma serving again', timeoutMs: 120_000 },
+      );
+      const after = await fleet.state();
+      expect(after['identifies']).toBe(before['identifies']);
+      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      expect(after['violations']['identifyRate']).toBe(0);
     },
   );
 });

@@ -267,17 +267,43 @@ export class ClusterSupervisor {
    * Takes the cluster's leases, then starts, restarts or adopts its process. Resolves once it is
    * running or blocked (another host holds a shard, or NATS fails): it goes on in the background.
    */
-  private launch(name: string, run: ClusterRun, kind: LaunchKind, proc?: Pm2Json): Promise<void> {
+  private launch(name: string, run: ClusterRun, launchKind: LaunchKind, proc?: Pm2Json): Promise<void> {
+    let kind = launchKind;
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
     if (kind !== 'adopt') run.state = 'starting';
     run.pending = (async () => {
-      const outcome = await this.options.leases.acquire(this.claimOf(run), {
+      let outcome = await this.options.leases.acquire(this.claimOf(run), {
         whenHeld: kind === 'adopt' ? 'fail' : 'wait',
         signal: run.abort.signal,
         onBlocked: settle,
       });
       if (outcome.kind === 'aborted' || run.stopping) return;
+      if (outcome.kind === 'held' && kind === 'adopt') {
+        // This plan wants the cluster here, but a shard of it is still leased elsewhere (a
+        // rebalance hands it back while the other host winds down, or a failover happened while
+        // this CONTROL was away): the old process must not serve it. Replace the process once the
+        // shards are free, as a fresh start would.
+        settle();
+        this.options.logger.warn(
+          { name, shardId: outcome.holder.shardId, holder: outcome.holder.hostId },
+          'a running process of this cluster has a shard leased by another host: replacing it once the shard is free',
+        );
+        run.restartRequested = true; // its exit is expected, not a crash
+        await this.shutDownProcess(name, run, `shard ${outcome.holder.shardId} is leased by another host`);
+        run.restartRequested = false;
+        if (run.stopping) return;
+        kind = 'start';
+        run.adopted = false;
+        run.state = 'starting';
+        notify(run);
+        outcome = await this.options.leases.acquire(this.claimOf(run), {
+          whenHeld: 'wait',
+          signal: run.abort.signal,
+          onBlocked: () => undefined,
+        });
+        if (outcome.kind === 'aborted' || run.stopping) return;
+      }
       if (outcome.kind === 'held') {
         // The assignment does not wait for an adopted process to wind down.
         settle();
@@ -361,6 +387,12 @@ export class ClusterSupervisor {
     notify(run);
     this.options.logger.error({ name, reason }, 'stopping the cluster for good (no restart)');
     if (!fromLaunch) await run.pending.catch(() => undefined);
+    await this.shutDownProcess(name, run, reason);
+    await this.options.leases.release(run.clusterId);
+  }
+
+  /** `shutdown` over IPC (shards close for resume), wait for the exit, remove the process. */
+  private async shutDownProcess(name: string, run: ClusterRun, reason: string): Promise<void> {
     try {
       const pmId = await this.pmIdOf(name);
       if (pmId !== undefined) {
@@ -373,7 +405,6 @@ export class ClusterSupervisor {
     } catch (error) {
       this.options.logger.warn({ err: error, name }, 'could not stop the cluster process');
     }
-    await this.options.leases.release(run.clusterId);
   }
 
   /** Our namespace's cluster processes by name (never anyone else's). */

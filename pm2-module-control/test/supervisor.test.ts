@@ -101,12 +101,22 @@ class FakeLeases implements ShardLeases {
   public holdBack: number | null = null;
   public heldBy: string | null = null;
   private granted: (() => void) | null = null;
+  private freed: (() => void) | null = null;
 
   public async acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome> {
     this.calls.push(`acquire ${claim.clusterId} ${options.whenHeld}`);
     this.claims.push(claim);
-    if (this.heldBy !== null)
+    if (this.heldBy !== null && options.whenHeld === 'fail')
       return { kind: 'held', holder: { shardId: claim.shardIds[0]!, hostId: this.heldBy, clusterId: 9 } };
+    if (this.heldBy !== null) {
+      // As the real keeper: wait until the other host's lease is gone.
+      options.onBlocked?.();
+      await new Promise<void>((resolve) => {
+        this.freed = resolve;
+        options.signal.addEventListener('abort', () => resolve());
+      });
+      return options.signal.aborted ? { kind: 'aborted' } : { kind: 'acquired' };
+    }
     if (this.holdBack !== claim.clusterId) return { kind: 'acquired' };
     options.onBlocked?.();
     await new Promise<void>((resolve) => {
@@ -117,6 +127,11 @@ class FakeLeases implements ShardLeases {
   }
   public grant(): void {
     this.granted?.();
+  }
+  /** The other host's lease is gone (released or expired). */
+  public free(): void {
+    this.heldBy = null;
+    this.freed?.();
   }
   public async confirm(clusterId: number): Promise<ConfirmOutcome> {
     this.calls.push(`confirm ${clusterId}`);
@@ -442,17 +457,29 @@ describe('ClusterSupervisor', () => {
     expect(leases.calls).toContain('sweep 0,1');
   });
 
-  it('an adopted cluster whose shards another host took meanwhile is shut down, not served twice', async () => {
+  it('an adopted cluster with a shard still leased elsewhere is shut down, then started afresh once the shard is free', async () => {
     const running = pm2.adopt('discluster-bot-cluster-0', 'discluster-bot');
     leases.heldBy = 'host-b';
     await supervisor.apply(assignment(4, [{ clusterId: 0, shardIds: [0] }]));
     await flush();
+    // The old process never gets this plan's assignment: it must not serve a shard another host holds.
     expect(pm2.messages('assign')).toEqual([]);
     expect(pm2.messages('shutdown').map((m) => m.pmId)).toEqual([running]);
     pm2.emit('process:event', 'discluster-bot-cluster-0', { event: 'exit' });
     await flush();
     expect(pm2.calls).toEqual([`delete ${running}`]);
-    expect(supervisor.report()[0]?.state).toBe('stopped');
+    // Its exit was expected: no crash restart; it waits for the shard.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pm2.calls).toEqual([`delete ${running}`]);
+    expect(supervisor.report()[0]?.state).toBe('starting');
+    expect(leases.calls.filter((call) => call.startsWith('acquire'))).toEqual([
+      'acquire 0 fail',
+      'acquire 0 wait',
+    ]);
+    leases.free();
+    await flush();
+    expect(pm2.calls).toEqual([`delete ${running}`, 'start discluster-bot-cluster-0']);
+    expect(failed).toEqual([]);
   });
 
   it('restartCluster: shutdown, wait for the exit, start again; the exit is not a crash', async () => {

@@ -56,9 +56,10 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
       ? planned.map((cluster) =>
           clusterEntry(cluster.clusterId, cluster.shardIds, reports.get(cluster.clusterId), online),
         )
-      : [...reports.values()].map((report) =>
-          clusterEntry(report.clusterId, report.shardIds, report, online),
-        );
+      : // Outside the plan: what it still runs, if it is online (a lost host's last report is history).
+        [...reports.values()]
+          .filter(() => online)
+          .map((report) => clusterEntry(report.clusterId, report.shardIds, report, online));
     return {
       id: hostId,
       role: sighting?.facts.role ?? ('active' as const),
