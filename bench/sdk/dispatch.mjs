@@ -46,6 +46,7 @@ import {
   testingHelpers,
   waitForQuietMachine,
 } from './common.mjs';
+import { admin } from '../lib/sim.mjs';
 import { writeSection } from './report.mjs';
 
 const CLIENT = path.join(here, 'dispatch-client.mjs');
@@ -122,16 +123,6 @@ const outDir = flags.out
   : quick
     ? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-sdk-bench-'))
     : null;
-
-async function admin(sim, method, route, body) {
-  const response = await fetch(`${sim.admin}${route}`, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (!response.ok) throw new Error(`${method} ${route}: HTTP ${response.status} ${await response.text()}`);
-  return response.json();
-}
 
 // ---- one client process: start, READY, idle sample, traffic steps, stop -------------------------------
 

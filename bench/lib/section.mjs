@@ -1,0 +1,84 @@
+// One section of `npm run bench` (bench/peers/<name>.mjs) as a process of its own: flags, machine
+// facts, a CPU sampler, and on the way out (done, failed or SIGINT) every process it started is
+// stopped by pid and `<out>/<name>.json` is written. bench/peers/run.mjs runs the sections in order
+// and renders the results.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  log,
+  machineFacts,
+  requireBuilt,
+  root,
+  sdkBuildFingerprint,
+  stopEverything,
+} from '../sdk/common.mjs';
+import { startCpuSampler } from './cpu.mjs';
+
+function version(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Machine and software facts, with the peers' versions. */
+export function facts() {
+  const machine = machineFacts();
+  machine.packages['discord.js'] = version('discord.js');
+  machine.packages['discord-hybrid-sharding'] = version('discord-hybrid-sharding');
+  machine.packages.pm2 = version('pm2');
+  for (const dir of ['pm2-module-master', 'pm2-module-control']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(root, dir, 'package.json'), 'utf8'));
+      machine.packages[pkg.name] = pkg.version;
+    } catch {
+      // not there
+    }
+  }
+  return machine;
+}
+
+/**
+ * Runs `body({ quick, flags, sampler, record })` as section `name`. `record` is the object written
+ * as JSON (body fills it); a thrown error is recorded as `error`, with what was measured until then.
+ */
+export async function runSection(name, options, body) {
+  const { values: flags } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, ...options },
+  });
+  const out = path.resolve(flags.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-bench-')));
+  fs.mkdirSync(out, { recursive: true });
+  const file = path.join(out, `${name}.json`);
+  const record = { name, quick: flags.quick, startedAt: new Date().toISOString() };
+  const write = () => {
+    record.finishedAt = new Date().toISOString();
+    fs.writeFileSync(file, `${JSON.stringify(record, null, 1)}\n`);
+  };
+  // SIGINT: bench/sdk/common.mjs stops every process; write what was measured so far first.
+  for (const signal of ['SIGINT', 'SIGTERM'])
+    process.prependListener(signal, () => {
+      record.error = record.error ?? `interrupted (${signal})`;
+      write();
+    });
+  const sampler = startCpuSampler(1000);
+  let code = 0;
+  try {
+    requireBuilt();
+    record.machine = facts();
+    log(`${name}: ${flags.quick ? 'quick' : 'full'} run, results to ${file}`);
+    await body({ quick: flags.quick, flags, sampler, record, log });
+  } catch (error) {
+    record.error = error?.stack ?? String(error);
+    log(`${name} FAILED: ${record.error}`);
+    code = 1;
+  } finally {
+    sampler.stop();
+    await stopEverything();
+    record.sdkBuildAtEnd = sdkBuildFingerprint().combined;
+    write();
+  }
+  process.exit(code);
+}
