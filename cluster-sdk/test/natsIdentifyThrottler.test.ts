@@ -169,6 +169,43 @@ describe('NatsIdentifyThrottler budget', () => {
     await Promise.all(waits.map((wait) => wait.done));
   });
 
+  it('a shard that reserved the last start above the floor gives it back when a lower shard of its key arrives', async () => {
+    // Clusters start in any order: shard 2 reserves the only start above the floor and waits for the
+    // slot (held by shard 1); then shard 0 of the same key arrives. Shard 2 must step back and refund,
+    // or shard 0 (first in line) could never reserve and neither would ever identify.
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 400, shardCount: 4, budgetFloor: 10 };
+    const early = await instance('early', options);
+    const late = await instance('late', options);
+    await early.throttler.updateBudget({
+      total: 1000,
+      remaining: 12,
+      reset_after: 3_600_000,
+      max_concurrency: 1,
+    });
+    const granted: number[] = [];
+    const waits: Array<Promise<unknown>> = [];
+    const wait = (throttler: NatsIdentifyThrottler, shardId: number): void => {
+      const abort = new AbortController();
+      cleanup.add(() => abort.abort());
+      waits.push(
+        throttler.waitForIdentify(shardId, abort.signal).then(
+          () => granted.push(shardId),
+          () => undefined,
+        ),
+      );
+    };
+    wait(early.throttler, 1);
+    await waitFor(() => granted.length === 1, { description: 'shard 1 granted' });
+    wait(early.throttler, 2);
+    await waitFor(async () => (await early.throttler.readBudget())?.remaining === 10, {
+      description: 'shard 2 to reserve the last start above the floor',
+    });
+    wait(late.throttler, 0);
+    await waitFor(() => granted.length === 2, { description: 'a second grant' });
+    expect(granted).toEqual([1, 0]);
+    expect((await early.throttler.readBudget())?.remaining).toBe(10);
+  });
+
   it('does not let stale data from the same period raise remaining', async () => {
     const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
     const { throttler } = await instance('stale', options);

@@ -183,6 +183,12 @@ export class NatsIdentifyThrottler
       for (;;) {
         try {
           if (this.registry.hasLowerWaiter(waiter)) {
+            if (reservation !== null) {
+              // A lower shard of the key arrived after this one reserved a start: give the start
+              // back, or near the floor the lower shard could never reserve one and both would wait.
+              this.track(this.refund(reservation));
+              reservation = null;
+            }
             // Queued behind a lower shard of its key. If the budget stops this shard as well (the
             // lower one waits at the floor, for hours maybe), say so instead of waiting silently.
             // Checked beside the wait, not before it: the wait must not miss a wake-up meanwhile. Not
