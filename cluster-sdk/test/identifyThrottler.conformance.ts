@@ -65,6 +65,14 @@ export function expectWindowSpacing(grants: readonly Grant[], windowMs: number):
   }
 }
 
+/** Blocks the event loop for `ms`, as a process that lost the CPU between two statements would be. */
+export function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
 /** Resolves with the rejection of `promise` (fails if it resolves). */
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -125,6 +133,25 @@ export function identifyThrottlerConformance(name: string, factory: ThrottlerFac
       await requestAll(throttler, [12, 8, 4], spec.maxConcurrency, grants);
       expect(grants.map((grant) => grant.shardId)).toEqual([0, 4, 8, 12]);
       expectWindowSpacing(grants, spec.windowMs);
+    });
+
+    it('counts the window from the IDENTIFY, not the grant, when the caller stalls in between', async () => {
+      // A caller sends IDENTIFY in the microtasks that follow its grant (as @discordjs/ws does), but
+      // under CPU contention its process can lose the CPU in between. The spacing must hold between
+      // the IDENTIFYs themselves: the next grant of the key comes a window after the stalled send.
+      const spec = { maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+      const throttler = await make(spec);
+      // Longer than any default margin at this window (25 ms), shorter than the window.
+      const stallMs = 100;
+      const sent: Grant[] = [];
+      const identify = (shardId: number, stallFor: number): Promise<void> =>
+        throttler.waitForIdentify(shardId, new AbortController().signal).then(() => {
+          stall(stallFor);
+          sent.push({ shardId, key: 0, at: performance.now() });
+        });
+      await Promise.all([identify(0, stallMs), identify(1, 0), identify(2, 0)]);
+      expect(sent.map((grant) => grant.shardId)).toEqual([0, 1, 2]);
+      expectWindowSpacing(sent, spec.windowMs);
     });
 
     it('rejects an aborted wait promptly, and the aborted shard takes no slot', async () => {

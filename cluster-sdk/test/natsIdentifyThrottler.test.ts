@@ -1,12 +1,24 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bucket, Kvm } from '@nats-io/kv';
+import { Bucket, Kvm, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ErrorCode, identifyWaitersBucket, isDisclusterError } from 'discluster-protocol';
+import {
+  ErrorCode,
+  identifyBucket,
+  identifySlotKey,
+  identifyWaitersBucket,
+  isDisclusterError,
+} from 'discluster-protocol';
 import { startNatsServer, waitFor, type NatsServerHandle } from 'discluster-testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NatsIdentifyThrottler, type IdentifyWaitReason, type NatsIdentifyThrottlerOptions } from '../src';
 import { Cleanup, FULL_BUDGET, connectNats, uniqueBot } from './helpers';
-import { expectWindowSpacing, rejectionOf, requestAll, type Grant } from './identifyThrottler.conformance';
+import {
+  expectWindowSpacing,
+  rejectionOf,
+  requestAll,
+  stall,
+  type Grant,
+} from './identifyThrottler.conformance';
 
 let server: NatsServerHandle;
 const cleanup = new Cleanup();
@@ -339,6 +351,78 @@ describe('NatsIdentifyThrottler margin', () => {
     expectWindowSpacing(grants, options.windowMs);
     // The discarded attempt cost no session start.
     expect((await throttler.readBudget())?.remaining).toBe(998);
+  });
+});
+
+describe('NatsIdentifyThrottler re-stamp', () => {
+  it('re-writes a granted slot once the IDENTIFY is sent, so its TTL runs from there', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+    const { nc, throttler } = await instance('restamp', options);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const slots = await new Kvm(nc).open(identifyBucket(options.bot));
+    let sentAt = 0;
+    await throttler.waitForIdentify(0, new AbortController().signal).then(() => {
+      // The caller's IDENTIFY, sent late in the grant's microtasks.
+      stall(40);
+      sentAt = Date.now();
+    });
+    // The grant's create was the bucket's first message (revision 1); the re-stamp comes after it.
+    let entry: KvEntry | null = null;
+    await waitFor(
+      async () => {
+        entry = await slots.get(identifySlotKey(0));
+        return entry !== null && entry.revision > 1;
+      },
+      { description: 'the slot to be re-stamped' },
+    );
+    const restamped = entry as KvEntry | null;
+    expect(restamped?.operation).toBe('PUT');
+    // nats-server stored the re-write after the send: the slot expires window + margin after it.
+    expect(restamped?.created.getTime()).toBeGreaterThanOrEqual(sentAt);
+  });
+
+  it('keeps window + margin between IDENTIFYs of processes whose sender stalled after its grant', async () => {
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4, safetyMarginMs: 25 };
+    const [a, b] = await Promise.all(['stalls', 'next'].map((name) => instance(name, options)));
+    await a!.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const sent: Grant[] = [];
+    const identify = (throttler: NatsIdentifyThrottler, shardId: number, stallMs: number): Promise<void> =>
+      throttler.waitForIdentify(shardId, new AbortController().signal).then(() => {
+        stall(stallMs);
+        sent.push({ shardId, key: 0, at: performance.now() });
+      });
+    await identify(a!.throttler, 0, 80);
+    await identify(b!.throttler, 1, 0);
+    // Without the re-stamp the slot would expire window + margin after it was created, 80 ms before
+    // the send: shard 1 would go 95 ms after shard 0's IDENTIFY.
+    expectWindowSpacing(sent, options.windowMs + options.safetyMarginMs);
+  });
+
+  it('reports a failed re-stamp and still spaces grants by the window', async () => {
+    const update = Bucket.prototype.update;
+    const spy = vi.spyOn(Bucket.prototype, 'update').mockImplementation(async function (
+      this: Bucket,
+      ...args: Parameters<Bucket['update']>
+    ) {
+      if (args[0].startsWith('slot.')) throw new Error('simulated NATS failure');
+      return update.apply(this, args);
+    });
+    cleanup.add(() => spy.mockRestore());
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+    const { throttler } = await instance('restamp-fails', options);
+    await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const debug: string[] = [];
+    throttler.on('debug', (message) => debug.push(message));
+    const grants: Grant[] = [];
+    await requestAll(throttler, [0, 1, 2], 1, grants);
+    expect(grants.map((grant) => grant.shardId)).toEqual([0, 1, 2]);
+    expectWindowSpacing(grants, options.windowMs);
+    await waitFor(() => debug.filter((message) => message.startsWith('Could not re-stamp')).length >= 2, {
+      description: 'the failed re-stamps to be reported',
+    });
+    expect(debug.find((message) => message.startsWith('Could not re-stamp'))).toMatch(
+      /^Could not re-stamp identify slot slot\.0 after its grant: .*simulated NATS failure/,
+    );
   });
 });
 

@@ -9,6 +9,12 @@ export type ShardStatus = z.infer<typeof ShardStatusSchema>;
 export interface ClusterRun {
   readonly clusterId: number;
   readonly shardIds: readonly number[];
+  /** The shard count its shards belong to (a reshard runs two side by side). */
+  readonly shardCount: number;
+  /** A reshard's new generation, warming up without delivering events (see AssignMessage.standby). */
+  standby: boolean;
+  /** Every cluster id of its generation (whom its `ipc.requestAll` asks). */
+  clusterIds: readonly number[];
   /** Epoch of the assignment it was last started or confirmed under. */
   epoch: number;
   state: ClusterReport['state'];
@@ -41,10 +47,24 @@ export interface ClusterRun {
   killing: boolean;
 }
 
-export function newRun(clusterId: number, shardIds: readonly number[], epoch: number): ClusterRun {
+export interface RunGeneration {
+  readonly shardCount: number;
+  readonly standby: boolean;
+  readonly clusterIds: readonly number[];
+}
+
+export function newRun(
+  clusterId: number,
+  shardIds: readonly number[],
+  epoch: number,
+  generation: RunGeneration,
+): ClusterRun {
   return {
     clusterId,
     shardIds: [...shardIds],
+    shardCount: generation.shardCount,
+    standby: generation.standby,
+    clusterIds: [...generation.clusterIds],
     epoch,
     state: 'starting',
     restarts: 0,

@@ -298,7 +298,13 @@ class Control {
     const supervisor = await this.ensureSupervisor(script);
     this.epoch = command.epoch;
     this.logger.info(
-      { epoch: command.epoch, clusters: command.clusters.map((c) => c.clusterId) },
+      {
+        epoch: command.epoch,
+        clusters: command.clusters.map((c) => c.clusterId),
+        ...(command.next
+          ? { reshardTo: command.next.shardCount, next: command.next.clusters.map((c) => c.clusterId) }
+          : {}),
+      },
       'assignment accepted; starting clusters',
     );
     await supervisor.apply({
@@ -308,6 +314,15 @@ class Control {
       clusterIds: command.clusterIds,
       clusters: command.clusters,
       token,
+      ...(command.next
+        ? {
+            next: {
+              shardCount: command.next.shardCount,
+              clusterIds: command.next.clusterIds,
+              clusters: command.next.clusters,
+            },
+          }
+        : {}),
     });
   }
 

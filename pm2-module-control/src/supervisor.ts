@@ -11,7 +11,15 @@ import {
   type NatsAccess,
 } from 'discluster-protocol';
 import type { z } from 'zod';
-import { isReady, newRun, notify, reportOf, waitForRun, type ClusterRun } from './clusterRun.js';
+import {
+  isReady,
+  newRun,
+  notify,
+  reportOf,
+  waitForRun,
+  type ClusterRun,
+  type RunGeneration,
+} from './clusterRun.js';
 import type { LeaseClaim, LeaseHolder, ShardLeases } from './leaseKeeper.js';
 import type { Logger } from './logger.js';
 import type { Pm2Client, Pm2Json } from './pm2Api.js';
@@ -31,8 +39,19 @@ export interface HostAssignment {
   readonly shardCount: number;
   readonly gateway: z.infer<typeof GatewayBotSchema>;
   readonly clusterIds: readonly number[];
-  readonly clusters: readonly { readonly clusterId: number; readonly shardIds: readonly number[] }[];
+  readonly clusters: readonly PlannedClusterOf[];
   readonly token: string;
+  /** A reshard's new generation on this host, run beside `clusters` in standby. */
+  readonly next?: {
+    readonly shardCount: number;
+    readonly clusterIds: readonly number[];
+    readonly clusters: readonly PlannedClusterOf[];
+  };
+}
+
+interface PlannedClusterOf {
+  readonly clusterId: number;
+  readonly shardIds: readonly number[];
 }
 
 export interface SupervisorOptions {
@@ -111,11 +130,30 @@ export class ClusterSupervisor {
   public async apply(assignment: HostAssignment): Promise<void> {
     await this.listen();
     this.assignment = assignment;
-    const wanted = new Map(assignment.clusters.map((c) => [this.processName(c.clusterId), c]));
+    const current: RunGeneration = {
+      shardCount: assignment.shardCount,
+      standby: false,
+      clusterIds: assignment.clusterIds,
+    };
+    const wanted = new Map(
+      assignment.clusters.map((c) => [this.processName(c.clusterId), { ...c, generation: current }]),
+    );
+    if (assignment.next) {
+      const generation: RunGeneration = {
+        shardCount: assignment.next.shardCount,
+        standby: true,
+        clusterIds: assignment.next.clusterIds,
+      };
+      for (const c of assignment.next.clusters)
+        wanted.set(this.processName(c.clusterId), { ...c, generation });
+    }
     await this.removeStrays(new Set(wanted.keys()));
     for (const [name, run] of this.runs) {
       const next = wanted.get(name);
-      const changed = !next || next.shardIds.join() !== run.shardIds.join();
+      const changed =
+        !next ||
+        next.shardIds.join() !== run.shardIds.join() ||
+        next.generation.shardCount !== run.shardCount;
       // Stopped for good (its lease was lost) under an older plan: a newer plan that still wants it starts it afresh.
       const retry = run.state === 'stopped' && !run.fatal && assignment.epoch > run.epoch;
       if (changed || retry) await this.stopOne(name);
@@ -126,10 +164,13 @@ export class ClusterSupervisor {
       const existing = this.runs.get(name);
       if (existing) {
         existing.epoch = assignment.epoch;
+        // A reshard's new generation becomes the plan: it stops being standby, keeps running.
+        existing.standby = cluster.generation.standby;
+        existing.clusterIds = [...cluster.generation.clusterIds];
         await this.sendAssign(name, existing).catch(() => undefined);
         continue;
       }
-      const run = newRun(cluster.clusterId, cluster.shardIds, assignment.epoch);
+      const run = newRun(cluster.clusterId, cluster.shardIds, assignment.epoch, cluster.generation);
       this.runs.set(name, run);
       const proc = processes.get(name);
       if (proc?.['pm2_env']?.['status'] === 'online') {
@@ -258,7 +299,7 @@ export class ClusterSupervisor {
     return {
       clusterId: run.clusterId,
       shardIds: run.shardIds,
-      shardCount: this.assignment?.shardCount ?? 1,
+      shardCount: run.shardCount,
       epoch: this.assignment?.epoch ?? run.epoch,
     };
   }
@@ -595,11 +636,12 @@ export class ClusterSupervisor {
       epoch: assignment.epoch,
       clusterId: run.clusterId,
       shardIds: [...run.shardIds],
-      shardCount: assignment.shardCount,
+      shardCount: run.shardCount,
       bot: this.options.bot,
       token: assignment.token,
       gateway: assignment.gateway,
-      clusterIds: [...assignment.clusterIds],
+      clusterIds: [...run.clusterIds],
+      ...(run.standby ? { standby: true } : {}),
       nats: this.options.nats,
       // Cut off from NATS, it closes its shards before its leases can expire (promise 2).
       fenceAfterMs: this.options.leases.fenceAfterMs,

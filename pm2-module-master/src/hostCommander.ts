@@ -13,6 +13,7 @@ import {
 } from 'discluster-protocol';
 import type { KnownHost } from './hostRegistry.js';
 import type { Logger } from './logger.js';
+import { generationClusterIds } from './reshard/newGeneration.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -59,6 +60,25 @@ export class HostCommander {
       })),
       clusterIds: clusterIds.length > 0 ? clusterIds : [0],
       token: sealForHost(this.token(), host.facts.publicKey, tokenContext(this.bot, hostId, plan.epoch)),
+      ...this.nextGeneration(plan, hostId),
+    };
+  }
+
+  /** During a reshard: the host's clusters of the new generation (run in standby until the handover). */
+  private nextGeneration(plan: PlanRecord, hostId: string): Pick<AssignCommand, 'next'> {
+    const reshard = plan.reshard;
+    const clusters = reshard?.hosts[hostId] ?? [];
+    if (!reshard || clusters.length === 0) return {};
+    return {
+      next: {
+        reshardId: reshard.id,
+        shardCount: reshard.shardCount,
+        clusters: clusters.map((cluster) => ({
+          clusterId: cluster.clusterId,
+          shardIds: [...cluster.shardIds],
+        })),
+        clusterIds: generationClusterIds(reshard.hosts),
+      },
     };
   }
 

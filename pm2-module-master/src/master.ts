@@ -20,6 +20,7 @@ import {
   type MasterReply,
   type MasterRequest,
   type PlanRecord,
+  type ReshardProgress,
   type WhichResult,
   redactNatsUrl,
 } from 'discluster-protocol';
@@ -36,9 +37,27 @@ import { Leadership } from './leadership.js';
 import type { Logger } from './logger.js';
 import { connectNats } from './natsOptions.js';
 import { PlanStore } from './planStore.js';
+import { abortHandover, runHandover } from './reshard/handoverDriver.js';
+import {
+  generationClusterIds,
+  planAfterReshard,
+  planWithReshard,
+  planWithoutReshard,
+} from './reshard/newGeneration.js';
+import {
+  autoReshardReason,
+  checkReshardBudget,
+  chooseShardCount,
+  identifyTimeMs,
+} from './reshard/reshardPolicy.js';
 import { buildFleetStatus } from './statusView.js';
 
+/** Discord's identify window: the reshard ETA assumes it (the simulator may use a shorter one). */
+const DISCORD_IDENTIFY_WINDOW_MS = 5_000;
+
 const encoder = new TextEncoder();
+/** Discord's close code "sharding required": a shard would carry too many guilds. */
+const SHARDING_REQUIRED = 4011;
 const decoder = new TextDecoder();
 
 /** A host that does not follow its assignment is reminded at most this often. */
@@ -64,6 +83,9 @@ interface Term {
   readonly stopSent: Map<string, number>;
   /** Failover waits for the lost hosts' leases: log that once per host. */
   readonly lostLogged: Set<string>;
+  /** A reshard's switch-over is queued or running. */
+  switching: boolean;
+  reshardTimer?: NodeJS.Timeout;
 }
 
 /**
@@ -182,6 +204,7 @@ export class Master {
       assigned: new Map(),
       stopSent: new Map(),
       lostLogged: new Set(),
+      switching: false,
     };
     if (!this.leadership?.isLeader) return;
     this.term = term;
@@ -191,7 +214,15 @@ export class Master {
     listen(this.subjects.allHeartbeats, (msg) => this.onHostMessage(msg, 'heartbeat'));
     listen(this.subjects.allEvents, (msg) => this.onEvent(msg));
     listen(this.subjects.master, (msg) => void this.onRequest(msg));
-    term.monitor = setInterval(() => this.checkHosts(), Math.min(1_000, this.config.host_timeout_ms / 4));
+    term.monitor = setInterval(
+      () => {
+        this.checkHosts();
+        this.checkReshard(term);
+      },
+      Math.min(1_000, this.config.host_timeout_ms / 4),
+    );
+    if (this.config.auto_reshard)
+      term.reshardTimer = setInterval(() => void this.autoReshard(term), this.config.reshard_check_ms);
     if (term.plan) {
       this.logger.info(
         {
@@ -212,6 +243,7 @@ export class Master {
     this.term = null;
     term.abort.abort();
     clearInterval(term.monitor);
+    clearInterval(term.reshardTimer);
     for (const subscription of term.subscriptions) subscription.unsubscribe();
   }
 
@@ -473,8 +505,16 @@ export class Master {
   }
 
   private async failOver(term: Term, lost: readonly string[]): Promise<void> {
-    const plan = term.plan;
+    let plan = term.plan;
     if (!plan || plan.stopped) return;
+    const reshard = plan.reshard;
+    if (reshard && lost.some((hostId) => (reshard.hosts[hostId]?.length ?? 0) > 0)) {
+      // Part of the new generation is gone with the host: roll the reshard back (the old generation
+      // still serves everything); the operator can start it again.
+      await this.rollBackReshard(term, `host(s) ${lost.join(', ')} lost during the reshard`);
+      plan = term.plan;
+      if (!plan) return;
+    }
     const stillLost = lost.filter(
       (hostId) => (plan.hosts[hostId]?.length ?? 0) > 0 && term.registry.isLost(hostId),
     );
@@ -488,7 +528,9 @@ export class Master {
         }
       return;
     }
-    const { plan: next, moved } = planAfterLoss(plan, stillLost, remaining);
+    const { plan: afterLoss, moved } = planAfterLoss(plan, stillLost, remaining);
+    // A reshard whose new generation lives on the remaining hosts goes on.
+    const next: PlanRecord = { ...afterLoss, reshard: plan.reshard ?? null };
     await this.savePlan(term, next);
     for (const hostId of stillLost) term.lostLogged.delete(hostId);
     this.logger.warn(
@@ -510,6 +552,7 @@ export class Master {
   private async rebalance(term: Term): Promise<{ moved: number; epoch: number }> {
     return this.enqueue(term, async () => {
       const plan = this.requirePlan(term);
+      this.refuseDuringReshard(plan, 'rebalance');
       const changed = planRebalanced(plan, term.registry.online());
       if (!changed) {
         this.logger.info({ epoch: plan.epoch }, 'rebalance: shares already follow the weights');
@@ -553,6 +596,8 @@ export class Master {
       if (plan.stopped) return;
       await this.savePlan(term, {
         ...plan,
+        // A stopped fleet reshards no more: the new generation stops with the rest.
+        reshard: null,
         stopped: { reason, code, at: Date.now() },
         updatedAt: Date.now(),
       });
@@ -606,6 +651,7 @@ export class Master {
   private async rollingRestart(term: Term): Promise<{ hosts: string[] }> {
     return this.enqueue(term, async () => {
       const plan = this.requirePlan(term);
+      this.refuseDuringReshard(plan, 'a rolling restart');
       const done: string[] = [];
       for (const [hostId, clusters] of Object.entries(plan.hosts).sort(([a], [b]) => a.localeCompare(b))) {
         if (clusters.length === 0 || term.registry.isLost(hostId)) continue;
@@ -644,6 +690,25 @@ export class Master {
       return;
     }
     const reason = `shard ${event.shardId} (cluster ${event.clusterId} on host ${event.hostId}) closed with fatal code ${event.code}: ${event.reason}`;
+    if (event.code === SHARDING_REQUIRED) {
+      // 4011: a shard has too many guilds. Reshard instead of stopping; the other shards keep serving.
+      void this.startReshard(term, undefined, `4011 (sharding required) from ${reason}`).then(
+        (progress) =>
+          this.logger.warn(
+            { to: progress.to, id: progress.id },
+            'resharding because Discord closed a shard with 4011',
+          ),
+        (error: unknown) => {
+          if (error instanceof DisclusterError && error.code === ErrorCode.ReshardRefused)
+            this.logger.error(
+              { err: error.message },
+              'Discord asks for more shards (4011) but the reshard was refused',
+            );
+          else this.logger.error({ err: error }, 'reshard after 4011 failed');
+        },
+      );
+      return;
+    }
     void this.stopFleet(term, reason, event.code).catch((error: unknown) =>
       this.logger.error({ err: error }, 'stopping the fleet failed'),
     );
@@ -702,6 +767,8 @@ export class Master {
         return { stopped: true };
       case 'restart':
         return request.rolling ? this.rollingRestart(term) : this.restart(term);
+      case 'reshard':
+        return this.startReshard(term, request.shards, 'requested by an operator (`discluster reshard`)');
     }
   }
 
@@ -715,7 +782,251 @@ export class Master {
       masterUp: true,
       source: 'master',
       stopped: term.preplanStop,
+      reshard: this.reshardProgress(term),
     });
+  }
+
+  // ---- resharding (issue 7) -----------------------------------------------------------------------
+
+  private refuseDuringReshard(plan: PlanRecord, what: string): void {
+    if (plan.reshard)
+      throw new DisclusterError(
+        ErrorCode.ReshardRefused,
+        `${what} is not possible while the fleet reshards to ${plan.reshard.shardCount} shards; wait until it finished (\`discluster status\`)`,
+      );
+  }
+
+  /**
+   * Starts a reshard: checks the target and the day's session starts, plans the new generation
+   * beside the running one and assigns it (standby). Nothing changes when it is refused.
+   */
+  private async startReshard(
+    term: Term,
+    requested: number | undefined,
+    reason: string,
+  ): Promise<ReshardProgress> {
+    return this.enqueue(term, async () => {
+      const plan = this.requirePlan(term);
+      if (plan.reshard)
+        throw new DisclusterError(
+          ErrorCode.ReshardRefused,
+          `a reshard to ${plan.reshard.shardCount} shards is already running (started ${new Date(plan.reshard.startedAt).toISOString()})`,
+        );
+      const hosts = term.registry.online();
+      if (hosts.length === 0)
+        throw new DisclusterError(ErrorCode.ReshardRefused, 'no host is online to run the new generation');
+      const gateway = await fetchGatewayBot({
+        api: this.config.discord_api,
+        token: this.token,
+        signal: term.abort.signal,
+      });
+      const guilds = hosts
+        .flatMap((host) => host.facts.clusters)
+        .flatMap((cluster) => cluster.shards ?? [])
+        .reduce((total, shard) => total + shard.guilds, 0);
+      const target = chooseShardCount({
+        current: plan.shardCount,
+        requested,
+        gateway,
+        guilds,
+        guildsPerShard: this.config.reshard_guilds_per_shard,
+      });
+      if (!target.ok)
+        throw new DisclusterError(ErrorCode.ReshardRefused, `reshard refused: ${target.reason}`);
+      const budget = checkReshardBudget({
+        shardCount: target.shardCount,
+        remaining: gateway.session_start_limit.remaining,
+        resetAfterMs: gateway.session_start_limit.reset_after,
+        floor: this.config.reshard_budget_floor,
+      });
+      if (!budget.ok)
+        throw new DisclusterError(ErrorCode.ReshardRefused, `reshard refused: ${budget.reason}`);
+      const next = planWithReshard(plan, hosts, target.shardCount, gateway, reason);
+      await this.savePlan(term, next);
+      this.logger.warn(
+        {
+          id: next.reshard?.id,
+          from: plan.shardCount,
+          to: target.shardCount,
+          reason,
+          epoch: next.epoch,
+          etaMs: identifyTimeMs(
+            target.shardCount,
+            gateway.session_start_limit.max_concurrency,
+            DISCORD_IDENTIFY_WINDOW_MS,
+          ),
+        },
+        'reshard started: the new generation identifies beside the old one, which keeps serving',
+      );
+      await this.assignAll(term);
+      const progress = this.reshardProgress(term);
+      if (!progress) throw new DisclusterError(ErrorCode.ReshardRefused, 'the reshard ended at once');
+      return progress;
+    });
+  }
+
+  /** New-generation shards READY with every guild received, per the hosts' latest reports. */
+  private reshardReadyShards(term: Term): number {
+    const reshard = term.plan?.reshard;
+    if (!reshard) return 0;
+    let ready = 0;
+    for (const [hostId, clusters] of Object.entries(reshard.hosts)) {
+      const host = term.registry.get(hostId);
+      if (!host || term.registry.isLost(hostId)) continue;
+      for (const cluster of clusters) {
+        const report = host.facts.clusters.find((entry) => entry.clusterId === cluster.clusterId);
+        for (const shard of report?.shards ?? [])
+          if (
+            shard.state === 'ready' &&
+            (shard.loadingGuilds ?? 0) === 0 &&
+            cluster.shardIds.includes(shard.id)
+          )
+            ready++;
+      }
+    }
+    return ready;
+  }
+
+  private reshardProgress(term: Term): ReshardProgress | null {
+    const plan = term.plan;
+    const reshard = plan?.reshard;
+    if (!plan || !reshard) return null;
+    const ready = this.reshardReadyShards(term);
+    return {
+      id: reshard.id,
+      from: plan.shardCount,
+      to: reshard.shardCount,
+      phase: reshard.phase,
+      reason: reshard.reason,
+      ready,
+      total: reshard.shardCount,
+      startedAt: reshard.startedAt,
+      etaMs: identifyTimeMs(
+        reshard.shardCount - ready,
+        plan.gateway.session_start_limit.max_concurrency,
+        DISCORD_IDENTIFY_WINDOW_MS,
+      ),
+    };
+  }
+
+  /** Switches over once every new shard is ready (or resumes a switch a previous MASTER began). */
+  private checkReshard(term: Term): void {
+    const reshard = term.plan?.reshard;
+    if (!reshard || term.switching || term.plan?.stopped) return;
+    if (reshard.phase !== 'switching' && this.reshardReadyShards(term) < reshard.shardCount) return;
+    term.switching = true;
+    void this.enqueue(term, () => this.switchOver(term))
+      .catch((error: unknown) => this.logger.error({ err: error }, 'reshard switch-over failed; retrying'))
+      .finally(() => (term.switching = false));
+  }
+
+  private async switchOver(term: Term): Promise<void> {
+    const plan = term.plan;
+    const reshard = plan?.reshard;
+    if (!plan || !reshard) return;
+    if (reshard.phase !== 'switching') {
+      await this.savePlan(term, {
+        ...plan,
+        reshard: { ...reshard, phase: 'switching' },
+        updatedAt: Date.now(),
+      });
+      this.logger.info({ id: reshard.id }, 'every new shard is ready: handing over to the new generation');
+    }
+    const started = performance.now();
+    const summary = await runHandover({
+      nc: this.nc!,
+      bot: this.config.bot,
+      reshardId: reshard.id,
+      // A dead old cluster (fatal close, given up) delivers nothing: no handover with it.
+      oldClusterIds: this.runningClusterIds(term, plan.hosts),
+      newClusterIds: generationClusterIds(reshard.hosts),
+      logger: this.logger,
+      signal: term.abort.signal,
+    });
+    if (this.term !== term || !term.plan?.reshard) return;
+    const final = planAfterReshard(term.plan);
+    await this.savePlan(term, final);
+    this.logger.warn(
+      {
+        id: reshard.id,
+        shardCount: final.shardCount,
+        epoch: final.epoch,
+        handoverMs: Math.round(performance.now() - started),
+        totalMs: Date.now() - reshard.startedAt,
+        ...summary,
+      },
+      'reshard finished: the new generation serves; the old one closes',
+    );
+    await this.assignAll(term);
+  }
+
+  /** Cluster ids of `hosts` whose host is online and reports them running (not stopped or failed). */
+  private runningClusterIds(term: Term, hosts: PlanRecord['hosts']): number[] {
+    const ids: number[] = [];
+    for (const [hostId, clusters] of Object.entries(hosts)) {
+      const host = term.registry.get(hostId);
+      if (!host || term.registry.isLost(hostId)) continue;
+      for (const cluster of clusters) {
+        const report = host.facts.clusters.find((entry) => entry.clusterId === cluster.clusterId);
+        if (report && report.state !== 'stopped' && report.state !== 'failed') ids.push(cluster.clusterId);
+      }
+    }
+    return ids.sort((a, b) => a - b);
+  }
+
+  /** Stops the new generation and forgets the reshard; the old generation serves on. */
+  private async rollBackReshard(term: Term, why: string): Promise<void> {
+    const plan = term.plan;
+    const reshard = plan?.reshard;
+    if (!plan || !reshard) return;
+    if (reshard.phase === 'switching')
+      await abortHandover({
+        nc: this.nc!,
+        bot: this.config.bot,
+        reshardId: reshard.id,
+        oldClusterIds: generationClusterIds(plan.hosts),
+        newClusterIds: generationClusterIds(reshard.hosts),
+        logger: this.logger,
+        requestTimeoutMs: 2_000,
+      });
+    await this.savePlan(term, planWithoutReshard(plan));
+    this.logger.error(
+      { id: reshard.id, to: reshard.shardCount, why },
+      'reshard rolled back: the old generation keeps serving',
+    );
+  }
+
+  /** `auto_reshard`: Discord recommends more shards, or a shard carries too many guilds. */
+  private async autoReshard(term: Term): Promise<void> {
+    const plan = term.plan;
+    if (!plan || plan.stopped || plan.reshard || this.term !== term) return;
+    try {
+      const gateway = await fetchGatewayBot({
+        api: this.config.discord_api,
+        token: this.token,
+        signal: term.abort.signal,
+      });
+      const busiest = Math.max(
+        0,
+        ...term.registry
+          .online()
+          .flatMap((host) => host.facts.clusters)
+          .flatMap((cluster) => cluster.shards ?? [])
+          .map((shard) => shard.guilds),
+      );
+      const reason = autoReshardReason({
+        current: plan.shardCount,
+        gateway,
+        busiestShardGuilds: busiest,
+        guildsPerShard: this.config.reshard_guilds_per_shard,
+      });
+      if (reason) await this.startReshard(term, undefined, `auto_reshard: ${reason}`);
+    } catch (error) {
+      this.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'automatic reshard check failed',
+      );
+    }
   }
 
   private which(term: Term, guildId: string): WhichResult {

@@ -14,6 +14,8 @@ export interface StatusInput {
   readonly source: FleetStatus['source'];
   /** A stop MASTER knows of without a plan record (e.g. the token was rejected before the first plan). */
   readonly stopped?: FleetStatus['stopped'];
+  /** A reshard in progress (MASTER only). */
+  readonly reshard?: FleetStatus['reshard'];
 }
 
 type ClusterEntry = FleetStatus['hosts'][number]['clusters'][number];
@@ -79,5 +81,6 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
     epoch: plan?.epoch ?? null,
     stopped: plan?.stopped ?? input.stopped ?? null,
     hosts,
+    reshard: input.reshard ?? null,
   };
 }

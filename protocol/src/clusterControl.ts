@@ -69,6 +69,11 @@ export const AssignMessageSchema = z
      * cluster closes its shards before its leases can expire). Absent: the cluster's own setting.
      */
     fenceAfterMs: z.number().int().min(100).optional(),
+    /**
+     * A new-generation cluster of a reshard: its shards identify and warm up, but it delivers no
+     * event to bot code (beyond its own READY and guild loading) until MASTER's handover.
+     */
+    standby: z.boolean().optional(),
   })
   .refine((message) => message.shardIds.every((id) => id < message.shardCount), {
     message: 'every shard id must be below shardCount',
@@ -134,6 +139,8 @@ export const ShardStatusSchema = z.object({
   events: z.number().int().nonnegative(),
   waitingReason: z.string().nullable(),
   lastCloseCode: z.number().int().nullable(),
+  /** Guilds of the READY payload not yet received as GUILD_CREATE (0 once the shard has them all). */
+  loadingGuilds: z.number().int().nonnegative().optional(),
 });
 
 /** Every cluster → CONTROL message (the `data` of a pm2 `process:msg`). */

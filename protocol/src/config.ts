@@ -118,6 +118,22 @@ export const MasterConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((value) => value === 'true'),
+    /**
+     * Reshard by itself (issue 7) when Discord recommends more shards than run, or a shard carries
+     * more than `reshard_guilds_per_shard` guilds; checked every `reshard_check_ms`. A 4011 from
+     * any shard starts a reshard whatever this says.
+     */
+    auto_reshard: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((value) => value === 'true'),
+    reshard_guilds_per_shard: integer(1, 2500).default(2000),
+    reshard_check_ms: integer(10_000).default(3_600_000),
+    /**
+     * A reshard starts only if `session_start_limit.remaining` minus one identify per new shard
+     * stays at or above this (the SDK's identify floor, default 10).
+     */
+    reshard_budget_floor: integer(0).default(10),
   })
   .strict()
   .refine((config) => !(config.token && config.token_file), {

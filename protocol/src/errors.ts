@@ -55,6 +55,8 @@ export const ErrorCode = {
   MasterUnreachable: 'DISCLUSTER_ERR_MASTER_UNREACHABLE',
   /** A host did not carry out a command (it answered an error, or not at all within the timeout). */
   HostCommandFailed: 'DISCLUSTER_ERR_HOST_COMMAND_FAILED',
+  /** A reshard was refused before anything changed (budget, shard count, or one already running). */
+  ReshardRefused: 'DISCLUSTER_ERR_RESHARD_REFUSED',
   /** The operation is not available in this version (the message says which is). */
   Unsupported: 'DISCLUSTER_ERR_UNSUPPORTED',
 } as const;

@@ -86,20 +86,42 @@ export const AssignCommandSchema = z
     clusterIds: z.array(clusterId).min(1),
     /** The bot token sealed for this host's announced key, context `tokenContext(bot, hostId, epoch)`. */
     token: SealedBoxSchema,
+    /**
+     * During a reshard: this host's clusters of the new generation, run beside `clusters` in
+     * standby (they identify and warm up but deliver no event until the handover).
+     */
+    next: z
+      .object({
+        reshardId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+        shardCount: z.number().int().positive(),
+        clusters: z.array(ClusterAssignmentSchema),
+        clusterIds: z.array(clusterId).min(1),
+      })
+      .optional(),
   })
   .superRefine((command, ctx) => {
-    const seen = new Set<number>();
-    for (const cluster of command.clusters) {
-      if (!command.clusterIds.includes(cluster.clusterId))
-        ctx.addIssue({ code: 'custom', message: 'cluster not in clusterIds', path: ['clusters'] });
-      for (const id of cluster.shardIds) {
-        if (id >= command.shardCount || seen.has(id))
-          ctx.addIssue({
-            code: 'custom',
-            message: `shard ${id} out of range or repeated`,
-            path: ['clusters'],
-          });
-        seen.add(id);
+    const generations = [
+      { ...command, path: 'clusters' },
+      ...(command.next ? [{ ...command.next, path: 'next' }] : []),
+    ];
+    const ids = new Set<number>();
+    for (const generation of generations) {
+      const seen = new Set<number>();
+      for (const cluster of generation.clusters) {
+        if (!generation.clusterIds.includes(cluster.clusterId))
+          ctx.addIssue({ code: 'custom', message: 'cluster not in clusterIds', path: [generation.path] });
+        if (ids.has(cluster.clusterId))
+          ctx.addIssue({ code: 'custom', message: 'cluster id repeated', path: [generation.path] });
+        ids.add(cluster.clusterId);
+        for (const id of cluster.shardIds) {
+          if (id >= generation.shardCount || seen.has(id))
+            ctx.addIssue({
+              code: 'custom',
+              message: `shard ${id} out of range or repeated`,
+              path: [generation.path],
+            });
+          seen.add(id);
+        }
       }
     }
   });

@@ -9,6 +9,8 @@ export {
   identifySlotKey,
   identifyWaiterKey,
   identifyWaitersBucket,
+  handoverBucket,
+  handoverKey,
   leaderBucket,
   leaderKey,
   leaseBucket,
@@ -114,12 +116,13 @@ export {
   HostStatusEntrySchema,
   MasterReplySchema,
   MasterRequestSchema,
+  ReshardProgressSchema,
   ShardStatusEntrySchema,
   SnowflakeSchema,
   WhichResultSchema,
   shardForGuild,
 } from './operator.js';
-export type { FleetStatus, MasterReply, MasterRequest, WhichResult } from './operator.js';
+export type { FleetStatus, MasterReply, MasterRequest, ReshardProgress, WhichResult } from './operator.js';
 export {
   NATS_ROLES,
   connectNatsWithRetry,
@@ -157,3 +160,11 @@ export {
   setBucketTtl,
 } from './natsKv.js';
 export type { BucketSpec, OpenBucket } from './natsKv.js';
+export {
+  HandoverChunkSchema,
+  HandoverCountSchema,
+  HandoverReplySchema,
+  HandoverRequestSchema,
+  HandoverStepSchema,
+} from './handover.js';
+export type { HandoverReply, HandoverRequest, HandoverStep } from './handover.js';

@@ -26,6 +26,7 @@ export const BucketPurpose = {
   Leases: 'leases',
   Master: 'master',
   Leader: 'leader',
+  Handover: 'handover',
 } as const;
 
 /** One of the {@link BucketPurpose} strings. */
@@ -172,4 +173,20 @@ export function leaderBucket(bot: string): string {
 /** Key of the leadership lease, in {@link leaderBucket}. */
 export function leaderKey(): string {
   return 'leader';
+}
+
+/**
+ * Bucket of reshard handovers: each old-generation cluster writes there the keys of the events it
+ * delivered while the new generation warmed up, so the new one delivers each event once (TTL 1 h).
+ */
+export function handoverBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Handover);
+}
+
+/** Key of one chunk of an old cluster's delivered event keys (`chunk`), or of their count (`count`). */
+export function handoverKey(reshardId: string, clusterId: number, part: number | 'count'): string {
+  validateToken(reshardId, 'reshard id');
+  if (!Number.isSafeInteger(clusterId) || clusterId < 0)
+    throw new DisclusterError(ErrorCode.InvalidClusterId, `cluster id must be >= 0, got ${clusterId}`);
+  return `${reshardId}.${clusterId}.${part}`;
 }

@@ -22,6 +22,15 @@ export const MasterRequestSchema = z.discriminatedUnion('type', [
    * `rolling: false`: clear a stop (fatal error or `discluster stop`) and run the plan again.
    */
   z.object({ v: z.literal(1), type: z.literal('restart'), rolling: z.boolean() }),
+  /**
+   * Start a zero-downtime reshard to `shards` (default: Discord's recommendation, at least one
+   * `max_concurrency` step above the running count). Answered once it started (or was refused).
+   */
+  z.object({
+    v: z.literal(1),
+    type: z.literal('reshard'),
+    shards: z.number().int().positive().max(1_000_000).optional(),
+  }),
 ]);
 export type MasterRequest = z.infer<typeof MasterRequestSchema>;
 
@@ -54,6 +63,22 @@ export const HostStatusEntrySchema = z.object({
   clusters: z.array(ClusterStatusEntrySchema),
 });
 
+/** Progress of a reshard (`discluster status`, the status page, `discluster reshard`). */
+export const ReshardProgressSchema = z.object({
+  id: z.string(),
+  from: z.number().int().positive(),
+  to: z.number().int().positive(),
+  phase: z.enum(['starting', 'switching']),
+  reason: z.string(),
+  /** New-generation shards READY with all their guilds received. */
+  ready: z.number().int().nonnegative(),
+  total: z.number().int().positive(),
+  startedAt: z.number(),
+  /** Estimated time until every new shard is ready, from the identify limit (ms; null: unknown). */
+  etaMs: z.number().nonnegative().nullable(),
+});
+export type ReshardProgress = z.infer<typeof ReshardProgressSchema>;
+
 /**
  * `discluster status --json`: the DESIGN contract (`bot`, `shardCount`, `maxConcurrency`,
  * `master.up`, `hosts[]`) plus `epoch`, `stopped` and `source` (who answered: MASTER, or the
@@ -68,6 +93,8 @@ export const FleetStatusSchema = z.object({
   epoch: z.number().int().nonnegative().nullable(),
   stopped: z.object({ reason: z.string(), code: z.number().int().nullable(), at: z.number() }).nullable(),
   hosts: z.array(HostStatusEntrySchema),
+  /** A reshard in progress: its new generation's progress (absent or null: none). */
+  reshard: ReshardProgressSchema.nullable().optional(),
 });
 export type FleetStatus = z.infer<typeof FleetStatusSchema>;
 

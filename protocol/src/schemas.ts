@@ -170,6 +170,24 @@ export const PlanRecordSchema = z.object({
   hosts: z.record(hostId, z.array(plannedCluster)),
   /** The next unused cluster id (ids are never reused within a shard count). */
   nextClusterId: z.number().int().nonnegative(),
+  /**
+   * A reshard in progress (issue 7): a second generation of clusters under another shard count,
+   * started beside this plan's and switched to once every new shard is ready. Absent or null: none.
+   */
+  reshard: z
+    .object({
+      /** Random id; names the handover's subjects and KV keys. */
+      id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+      shardCount,
+      /** `starting`: the new generation identifies beside the old; `switching`: the handover runs. */
+      phase: z.enum(['starting', 'switching']),
+      /** hostId → the new generation's clusters (ids disjoint from the running plan's). */
+      hosts: z.record(hostId, z.array(plannedCluster)),
+      reason: z.string().max(1024),
+      startedAt: epochMs,
+    })
+    .nullable()
+    .optional(),
   /** Set when the fleet was stopped (fatal gateway error or `discluster stop`); nothing runs until cleared. */
   stopped: z
     .object({ reason: z.string().max(1024), code: z.number().int().nullable(), at: epochMs })

@@ -64,5 +64,7 @@ export function fleetSubjects(bot: string) {
     hostStatus: `${base}.status`,
     /** Operator (`discluster` CLI) → the leading MASTER (request/reply, operator.ts). */
     master: `${base}.master`,
+    /** MASTER → one cluster process: a step of a reshard's handover (request/reply, handover.ts). */
+    handover: (clusterId: number): string => `${base}.handover.${clusterToken(clusterId)}`,
   } as const;
 }

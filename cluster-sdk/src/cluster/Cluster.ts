@@ -5,6 +5,8 @@ import type { GatewaySendPayload } from 'discord-api-types/v10';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
 import type { FleetLink } from '../fleet/FleetLink.js';
 import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
+import { HandoverGate } from '../handover/HandoverGate.js';
+import { HandoverResponder } from '../handover/HandoverResponder.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
 import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
@@ -70,6 +72,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Fleet: CONTROL's keepalives; silence for the fence time fences like CONTROL's `fence`. */
   private readonly controlKeepalive: ControlKeepalive;
   private readonly fatalShards = new Set<number>();
+  /** Where dispatches go during a reshard's handover (serving otherwise). */
+  private gate: HandoverGate | null = null;
+  private handover: HandoverResponder | null = null;
   private startCalled = false;
   private serving = false;
   private stopping = false;
@@ -206,6 +211,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         if (!this.assignmentValue) return;
         this.assignmentValue = { ...this.assignmentValue, ...update };
         this.applyControlFenceAfterMs(fenceAfterMs);
+        // The reshard finished (or this process came back after its handover): serve.
+        if (!update.standby) this.gate?.serve();
         this.throttler
           ?.updateBudget(update.gateway.session_start_limit)
           .catch((error: unknown) => this.emitError(asError(error)));
@@ -258,6 +265,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
     this.ipcValue.bind({ nc: this.nc, bot: assignment.bot, clusterId: assignment.clusterId });
     await this.ipcValue.start();
+    const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
+      standby: assignment.standby === true,
+    });
+    this.gate = gate;
+    if (this.fleet) {
+      // Only a fleet reshards: MASTER drives the handover of every cluster it planned.
+      this.handover = new HandoverResponder(this.nc, assignment.bot, assignment.clusterId, gate, (message) =>
+        this.emitDebug(message),
+      );
+      this.handover.start();
+    }
 
     this.manager = createShardManager({
       assignment,
@@ -267,7 +285,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       tracker,
       keepSessions: () => this.keepSessionsOnDestroy,
       closingOnPurpose: () => this.fence.fenced || this.stopping,
-      onDispatch: (packet, shardId) => this.emit('dispatch', packet, shardId),
+      onDispatch: (packet, shardId, sessionSetup) => gate.offer(packet, shardId, sessionSetup),
       onShardError: (shardId, error) => this.onShardError(shardId, error),
       onDebug: (message) => this.emitDebug(message),
     });
@@ -445,6 +463,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
   }
 
+  /**
+   * After a reshard's cutover the old generation's sessions end for good: close 1000 (Discord
+   * drops the session) and the session records go with them (@discordjs/ws clears them).
+   */
+  private async closeShardsForGood(reason: string): Promise<void> {
+    if (!this.manager) return;
+    try {
+      await this.manager.destroy({ code: 1000, reason });
+    } catch (error) {
+      this.emitError(asError(error));
+    }
+  }
+
   private async stopOnce(): Promise<void> {
     this.stopping = true;
     this.serving = false;
@@ -455,7 +486,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       process.off('SIGTERM', this.signalHandler);
     }
     await this.fence.settled();
-    await this.closeShardsForResume('cluster stopping');
+    this.handover?.close();
+    if (this.gate?.mode === 'cut') await this.closeShardsForGood('resharded: the new generation serves');
+    else await this.closeShardsForResume('cluster stopping');
+    this.gate?.close();
     for (const id of this.assignmentValue?.shardIds ?? []) this.tracker?.setState(id, 'idle');
     await this.sessions?.close().catch((error: unknown) => this.emitError(asError(error)));
     await this.throttler?.close().catch((error: unknown) => this.emitError(asError(error)));

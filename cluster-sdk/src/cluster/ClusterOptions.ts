@@ -24,6 +24,11 @@ export interface ClusterAssignment {
   readonly gateway: APIGatewayBotInfo;
   /** Every cluster id of the current plan (whom `ipc.requestAll` asks). */
   readonly clusterIds: readonly number[];
+  /**
+   * A reshard's new generation (fleet only): the shards identify and warm up, but no event reaches
+   * bot code beyond their own READY and guild loading until MASTER's handover. Default false.
+   */
+  readonly standby?: boolean;
 }
 
 /** Options the bot code gives `new Cluster()`. */

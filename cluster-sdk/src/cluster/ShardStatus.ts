@@ -24,12 +24,16 @@ export interface ShardStatus {
   readonly waitingReason: string | null;
   /** Last close code seen, or null. */
   readonly lastCloseCode: number | null;
+  /** Guilds of the READY payload not received yet (0 once the shard has them all). */
+  readonly loadingGuilds: number;
 }
 
 interface MutableShardStatus {
   state: ShardState;
   ping: number;
   guilds: Set<string>;
+  /** Guilds READY listed that have not arrived as GUILD_CREATE yet. */
+  loading: Set<string>;
   events: number;
   waitingReason: string | null;
   lastCloseCode: number | null;
@@ -51,6 +55,7 @@ export class ShardStatusTracker {
         state: 'idle',
         ping: -1,
         guilds: new Set(),
+        loading: new Set(),
         events: 0,
         waitingReason: null,
         lastCloseCode: null,
@@ -81,27 +86,34 @@ export class ShardStatusTracker {
     if (!shard) return;
     const guilds = (data as { guilds?: Array<{ id: string }> }).guilds ?? [];
     shard.guilds = new Set(guilds.map((guild) => guild.id));
+    shard.loading = new Set(shard.guilds);
   }
 
-  /** Called for every dispatch: counts it and follows the guild list. */
-  public onDispatch(shardId: number, eventName: string, data: unknown): void {
+  /**
+   * Called for every dispatch: counts it and follows the guild list. Returns true for the shard's
+   * own session setup (READY, and the GUILD_CREATE of a guild READY listed), false otherwise.
+   */
+  public onDispatch(shardId: number, eventName: string, data: unknown): boolean {
     const shard = this.shards.get(shardId);
-    if (!shard) return;
+    if (!shard) return false;
     shard.events++;
     switch (eventName) {
       case 'READY':
         this.onReady(shardId, data);
-        break;
-      case 'GUILD_CREATE':
-        shard.guilds.add((data as { id: string }).id);
-        break;
+        return true;
+      case 'GUILD_CREATE': {
+        const id = (data as { id: string }).id;
+        shard.guilds.add(id);
+        return shard.loading.delete(id);
+      }
       case 'GUILD_DELETE': {
         const deleted = data as { id: string; unavailable?: boolean };
         // `unavailable: true` is an outage; the guild is still ours.
         if (deleted.unavailable !== true) shard.guilds.delete(deleted.id);
-        break;
+        return false;
       }
       default:
+        return false;
     }
   }
 
@@ -130,6 +142,7 @@ export class ShardStatusTracker {
       events: shard.events,
       waitingReason: shard.waitingReason,
       lastCloseCode: shard.lastCloseCode,
+      loadingGuilds: shard.loading.size,
     }));
   }
 }

@@ -16,7 +16,8 @@ export interface ShardManagerWiring {
   readonly keepSessions: () => boolean;
   /** True while a socket close is expected (fence, stop) rather than a disconnection. */
   readonly closingOnPurpose: () => boolean;
-  readonly onDispatch: (packet: GatewayDispatchPayload, shardId: number) => void;
+  /** `sessionSetup`: READY, or a GUILD_CREATE of a guild READY listed (see ShardStatusTracker). */
+  readonly onDispatch: (packet: GatewayDispatchPayload, shardId: number, sessionSetup: boolean) => void;
   readonly onShardError: (shardId: number, error: Error) => void;
   readonly onDebug: (message: string) => void;
 }
@@ -68,8 +69,7 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
     },
   });
   manager.on(WebSocketShardEvents.Dispatch, (packet, shardId) => {
-    tracker.onDispatch(shardId, packet.t, packet.d);
-    wiring.onDispatch(packet, shardId);
+    wiring.onDispatch(packet, shardId, tracker.onDispatch(shardId, packet.t, packet.d));
   });
   manager.on(WebSocketShardEvents.Ready, (data, shardId) => {
     tracker.onReady(shardId, data);

@@ -1,7 +1,7 @@
 /**
- * Gateway close codes after which reconnecting cannot help: the whole fleet must stop with one clear
- * error instead of looping (and spending identifies). 4011 is fatal here too until resharding
- * handles it.
+ * Gateway close codes after which reconnecting cannot help: the shard stays down instead of looping
+ * (and spending identifies) and the cluster reports it. MASTER stops the fleet on every code but
+ * 4011, which starts a reshard (the other shards keep serving meanwhile).
  */
 export const FATAL_CLOSE_CODES: Readonly<Record<number, string>> = {
   4004: 'Authentication failed: the bot token is invalid',

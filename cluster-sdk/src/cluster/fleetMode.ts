@@ -26,7 +26,7 @@ export interface FleetHandlers {
 }
 
 /** What a later assignment may change in a running cluster. */
-export interface FleetUpdate extends Pick<ClusterAssignment, 'clusterIds' | 'gateway'> {
+export interface FleetUpdate extends Pick<ClusterAssignment, 'clusterIds' | 'gateway' | 'standby'> {
   /** CONTROL's fence time, or undefined when it sends none (the cluster's own setting applies). */
   readonly fenceAfterMs: number | undefined;
 }
@@ -74,6 +74,7 @@ export function openFleetLink(handlers: FleetHandlers): FleetLink {
       clusterIds: message.clusterIds,
       gateway: message.gateway,
       fenceAfterMs: message.fenceAfterMs,
+      standby: message.standby === true,
     }),
   );
   fleet.on('shutdown', handlers.onShutdown);
@@ -111,5 +112,6 @@ function toClusterAssignment(message: AssignMessage): ClusterAssignment {
     token: message.token,
     gateway: message.gateway,
     clusterIds: message.clusterIds,
+    standby: message.standby === true,
   };
 }

@@ -22,8 +22,9 @@ interface KeyState {
 }
 
 /**
- * An in-process {@link IdentifyThrottler}: one grant per rate-limit key per `windowMs + margin`,
- * lowest waiting shard id of a key first. Enough for a single process; fleets use
+ * An in-process {@link IdentifyThrottler}: one grant per rate-limit key per `windowMs + margin`
+ * (counted from the first macrotask after a grant, by when its IDENTIFY has been sent), lowest
+ * waiting shard id of a key first. Enough for a single process; fleets use
  * {@link NatsIdentifyThrottler}.
  */
 export class LocalIdentifyThrottler implements IdentifyThrottler {
@@ -112,22 +113,28 @@ export class LocalIdentifyThrottler implements IdentifyThrottler {
    */
   private schedule(key: number, state: KeyState): void {
     if (state.timer !== undefined || state.waiters.length === 0 || this.closed) return;
-    const due = state.lastGrantAt + this.spacingMs;
     state.timer = setTimeout(
       () => {
         state.timer = undefined;
         const now = performance.now();
-        // Timers may fire a fraction of a millisecond early; never grant before the spacing.
-        if (now >= due) {
+        // Timers may fire a fraction of a millisecond early, and a grant's time may have moved on
+        // since the timer was armed (see below): never grant before the spacing.
+        if (now >= state.lastGrantAt + this.spacingMs) {
           const head = state.waiters[0];
           if (head) {
             state.lastGrantAt = now;
             head.grant();
+            // The caller sends IDENTIFY in the microtasks that follow the grant; if its process
+            // stalled in between, the spacing runs from the send (the first macrotask after it),
+            // not from the grant.
+            setImmediate(() => {
+              state.lastGrantAt = Math.max(state.lastGrantAt, performance.now());
+            });
           }
         }
         this.schedule(key, state);
       },
-      Math.max(0, Math.ceil(due - performance.now())),
+      Math.max(0, Math.ceil(state.lastGrantAt + this.spacingMs - performance.now())),
     );
   }
 }

@@ -41,6 +41,37 @@ export interface NatsIdentifyThrottlerEvents {
 
 const clamp = (value: number, min: number, max: number): number => Math.min(max, Math.max(min, value));
 
+// TEMP-TRACE (diagnostics, to be removed)
+if (require('node:fs').existsSync('/tmp/discluster-identify-trace')) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any
+  const proto = require('ws').WebSocket.prototype as any;
+  const original = proto.send;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  proto.send = function (this: unknown, data: any, ...rest: unknown[]) {
+    const result = original.call(this, data, ...rest);
+    if (typeof data === 'string' && data.startsWith('{"op":2,')) {
+      const at = Date.now();
+      const match = /"shard":\[(\d+),/.exec(data);
+      require('node:fs').appendFileSync(
+        `/tmp/discluster-identify-trace/${process.pid}.jsonl`,
+        `${JSON.stringify({ pid: process.pid, t: 'send', shardId: Number(match?.[1]), at })}\n`,
+      );
+    }
+    return result;
+  };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const traceFs = require('node:fs') as typeof import('node:fs');
+const TRACE_DIR = '/tmp/discluster-identify-trace';
+const tracing = traceFs.existsSync(TRACE_DIR);
+const trace = (line: Record<string, unknown>): void => {
+  if (tracing)
+    traceFs.appendFileSync(
+      `${TRACE_DIR}/${process.pid}.jsonl`,
+      `${JSON.stringify({ pid: process.pid, ...line })}\n`,
+    );
+};
+
 /**
  * A fleet-wide {@link IdentifyThrottler} on NATS KV, with no coordinator: it works while no
  * MASTER exists.
@@ -118,6 +149,7 @@ export class NatsIdentifyThrottler
       shardCount,
       rateLimitKey: rateLimitKey(shardId, maxConcurrency),
     };
+    setImmediate(() => trace({ t: 'ask', shardId, at: Date.now() }));
     const linked = linkSignals([signal, this.closing.signal]);
     const run = this.acquire(waiter, linked.signal);
     this.tasks.add(run);
@@ -232,6 +264,7 @@ export class NatsIdentifyThrottler
             at: Date.now(),
           };
           const startedAt = performance.now();
+          const t0Trace = Date.now();
           // Over a release's DEL marker, compare-and-set on its revision: one round trip, where
           // create() would need three (put, get, put) inside the margin.
           const taking =
@@ -249,17 +282,58 @@ export class NatsIdentifyThrottler
             continue;
           }
           const tookMs = performance.now() - startedAt;
+          const tAckTrace = Date.now();
           if (tookMs > options.safetyMarginMs) {
             // The slot may have been created up to tookMs ago; identifying now could land closer
             // than the window to the next holder. We never identified in it, so give it back.
             this.debug(
               `Shard ${waiter.shardId}: taking slot ${slotKey} took ${tookMs.toFixed(1)} ms (> margin ${options.safetyMarginMs} ms); retrying`,
             );
+            trace({
+              t: 'giveback',
+              shardId: waiter.shardId,
+              key: waiter.rateLimitKey,
+              rev: revision,
+              t0: t0Trace,
+              tAck: tAckTrace,
+              tookMs,
+            });
             this.track(this.releaseSlot(slotKey, revision));
             continue;
           }
           reservation = null;
           granted = true;
+          // Queued before the cleanup below, so the slot is re-stamped first.
+          this.track(this.restampSlot(slotKey, record, revision));
+          if (tracing) {
+            const rev = revision;
+            setImmediate(() => {
+              const tImm = Date.now();
+              trace({
+                t: 'grant',
+                shardId: waiter.shardId,
+                key: waiter.rateLimitKey,
+                rev,
+                t0: t0Trace,
+                tAck: tAckTrace,
+                tImm,
+                tookMs,
+              });
+              void this.buckets.slots.get(slotKey).then(
+                (e) =>
+                  trace({
+                    t: 'slot',
+                    at: Date.now(),
+                    shardId: waiter.shardId,
+                    key: waiter.rateLimitKey,
+                    rev,
+                    seenRev: e?.revision,
+                    created: e?.created.getTime(),
+                  }),
+                () => undefined,
+              );
+            });
+          }
           this.emit('granted', waiter.shardId);
           return;
         } catch (error) {
@@ -320,6 +394,26 @@ export class NatsIdentifyThrottler
     } catch (error) {
       // Losing a refund only under-counts the budget: safe, resynced by the next updateBudget.
       this.debug(`Could not refund an unused session start: ${describeError(error)}`);
+    }
+  }
+
+  /**
+   * Re-writes a granted slot (compare-and-set on the revision just taken) once the caller has sent
+   * its IDENTIFY, so the slot's TTL, which nats-server counts from a message's store time, runs
+   * from after the IDENTIFY left this process instead of from when the create reached the server.
+   * Waits for the next macrotask: the caller sends IDENTIFY in the microtasks that follow the grant
+   * (@discordjs/ws writes it to the socket synchronously). Without this, the slot-taking delay (up to
+   * the margin) and any stall between the create's answer and the IDENTIFY's write come off the
+   * spacing the next holder of the key gets; with it, that holder's IDENTIFY leaves at least
+   * window + margin after this one, whatever this process's event loop did in between. If the
+   * re-stamp fails (the slot expired or NATS is slow), the guarantee without it still holds.
+   */
+  private async restampSlot(slotKey: string, record: IdentifySlotRecord, revision: number): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      await this.buckets.slots.update(slotKey, encodeRecord({ ...record, at: Date.now() }), revision);
+    } catch (error) {
+      this.debug(`Could not re-stamp identify slot ${slotKey} after its grant: ${describeError(error)}`);
     }
   }
 

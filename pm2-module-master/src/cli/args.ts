@@ -11,7 +11,10 @@ Commands:
   rebalance              move the fewest shards so shares follow host weights (each resumes)
   restart [--rolling]    --rolling: restart clusters one at a time, each resuming (deploys);
                          without: clear a stop (fatal error, \`stop\`) or restart every cluster
-  reshard [--shards N]   not available in this version
+  reshard [--shards N] [--wait]
+                         zero-downtime reshard: a new generation of N shards (default: Discord's
+                         recommendation, at least one max_concurrency step more) identifies beside
+                         the running one, then takes over; --wait follows it until it finished
   stop                   stop every cluster of the fleet; nothing restarts until \`restart\`
 
 Options (or the environment variable in brackets):
@@ -30,7 +33,7 @@ export type Command =
   | { readonly name: 'which'; readonly guildId: string }
   | { readonly name: 'rebalance' }
   | { readonly name: 'restart'; readonly rolling: boolean }
-  | { readonly name: 'reshard'; readonly shards: number | null }
+  | { readonly name: 'reshard'; readonly shards: number | null; readonly wait: boolean }
   | { readonly name: 'stop' }
   | { readonly name: 'help' };
 
@@ -84,6 +87,7 @@ export function parseCli(
       options: {
         json: { type: 'boolean', default: false },
         rolling: { type: 'boolean', default: false },
+        wait: { type: 'boolean', default: false },
         shards: { type: 'string' },
         'timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -143,7 +147,7 @@ export function parseCli(
         const shards = values.shards === undefined ? null : Number(values.shards);
         if (shards !== null && (!Number.isInteger(shards) || shards < 1))
           throw new UsageError('--shards must be a positive whole number');
-        return { name, shards };
+        return { name, shards, wait: values.wait };
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(name)}`);

@@ -28,6 +28,7 @@ export function renderStatus(status: FleetStatus): string {
   );
   if (status.stopped)
     out.push(`FLEET STOPPED: ${status.stopped.reason}\n  (fix the cause, then \`discluster restart\`)`);
+  if (status.reshard) out.push(renderReshard(status.reshard));
   out.push('');
   const allShards = status.hosts.flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards));
   out.push(
@@ -85,4 +86,11 @@ export function renderWhich(result: WhichResult): string {
   return result.clusterId === null
     ? `guild ${result.guildId} → shard ${result.shardId} of ${result.shardCount}: not assigned to any cluster`
     : `guild ${result.guildId} → shard ${result.shardId} of ${result.shardCount} → cluster ${result.clusterId} on host ${result.hostId}`;
+}
+
+/** One line of reshard progress (`discluster status`, `discluster reshard --wait`). */
+export function renderReshard(progress: NonNullable<FleetStatus['reshard']>): string {
+  const eta = progress.etaMs === null ? '?' : `${Math.ceil(progress.etaMs / 1000)} s`;
+  const phase = progress.phase === 'switching' ? 'handing over' : `ETA ${eta} at Discord's identify limit`;
+  return `RESHARDING ${progress.from} → ${progress.to} shards: ${progress.ready}/${progress.total} new shards ready · ${phase} · ${progress.reason}`;
 }

@@ -2,7 +2,9 @@ import {
   DisclusterError,
   ErrorCode,
   FleetStatusSchema,
+  ReshardProgressSchema,
   WhichResultSchema,
+  type ReshardProgress,
   isDisclusterError,
   type FleetStatus,
   type WhichResult,
@@ -10,7 +12,7 @@ import {
 import { locateGuild } from '../guildLocation.js';
 import { USAGE, UsageError, parseCli, type CliOptions } from './args.js';
 import { FleetClient } from './fleetClient.js';
-import { renderStatus, renderWhich } from './render.js';
+import { renderReshard, renderStatus, renderWhich } from './render.js';
 
 interface Output {
   out(text: string): void;
@@ -123,11 +125,27 @@ async function run(client: FleetClient, options: CliOptions, io: Output): Promis
       print(result, 'fleet stopped: nothing restarts until `discluster restart`');
       return 0;
     }
-    case 'reshard':
-      throw new DisclusterError(
-        ErrorCode.Unsupported,
-        'resharding is not available in this version; to change the shard count, set `shards` on discluster-master and `discluster restart`',
+    case 'reshard': {
+      const started = ReshardProgressSchema.parse(
+        await client.askMaster(
+          { v: 1, type: 'reshard', ...(command.shards !== null ? { shards: command.shards } : {}) },
+          Math.max(timeoutMs, 120_000),
+        ),
       );
+      if (!command.wait) {
+        print(
+          started,
+          `${renderReshard(started)}\nthe old generation serves until every new shard is ready; follow with \`discluster status\``,
+        );
+        return 0;
+      }
+      if (!json) io.err(renderReshard(started));
+      const finished = await followReshard(client, started, timeoutMs, (line) => {
+        if (!json) io.err(line);
+      });
+      print(finished, `resharded: ${finished.shardCount} shards serve (epoch ${finished.epoch})`);
+      return 0;
+    }
   }
   return 0;
 }
@@ -136,4 +154,35 @@ async function whichFromStoredPlan(client: FleetClient, guildId: string): Promis
   const plan = await client.storedPlan();
   if (!plan) throw new DisclusterError(ErrorCode.NoPlan, 'no MASTER answered and no plan is stored yet');
   return locateGuild(plan, guildId);
+}
+
+/** Polls MASTER's status until the reshard `started` ended; reports progress when it changes. */
+async function followReshard(
+  client: FleetClient,
+  started: ReshardProgress,
+  timeoutMs: number,
+  report: (line: string) => void,
+): Promise<FleetStatus> {
+  let last = renderReshard(started);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    let status: FleetStatus;
+    try {
+      status = FleetStatusSchema.parse(await client.askMaster({ v: 1, type: 'status' }, timeoutMs));
+    } catch (error) {
+      // MASTER restarting midway: the reshard goes on from KV; keep asking.
+      if (isDisclusterError(error, ErrorCode.MasterUnreachable)) continue;
+      throw error;
+    }
+    if (!status.reshard || status.reshard.id !== started.id) {
+      if (status.shardCount === started.to) return status;
+      throw new DisclusterError(
+        ErrorCode.ReshardRefused,
+        `the reshard to ${started.to} shards was rolled back; ${status.shardCount ?? '?'} shards serve (see MASTER's log)`,
+      );
+    }
+    const line = renderReshard(status.reshard);
+    if (line !== last) report(line);
+    last = line;
+  }
 }

@@ -44,6 +44,17 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
     help: '1 while the fleet is stopped (fatal gateway error or `discluster stop`), else 0',
     registers,
   }).set(status.stopped ? 1 : 0);
+  const reshard = status.reshard;
+  new Gauge({
+    name: 'discluster_reshard_target_shards',
+    help: 'Shard count of the reshard in progress, 0 when none runs',
+    registers,
+  }).set(reshard?.to ?? 0);
+  new Gauge({
+    name: 'discluster_reshard_ready_shards',
+    help: 'New-generation shards READY with all their guilds during a reshard (0 when none runs)',
+    registers,
+  }).set(reshard?.ready ?? 0);
   if (plan) {
     const limit = plan.gateway.session_start_limit;
     const planGauges: [string, string, number][] = [

@@ -116,6 +116,14 @@ export const PAGE_SCRIPT = String.raw`
       ? 'Fleet stopped: ' + stopped.reason + (stopped.code !== null ? ' (close code ' + stopped.code + ')' : '') +
         ' since ' + new Date(stopped.at).toLocaleString() + '. Nothing restarts until ' + '\u0060discluster restart\u0060' + '.'
       : '');
+    var reshard = status && status.reshard;
+    byId('reshard').hidden = !reshard;
+    setText('reshard', reshard
+      ? 'Resharding ' + reshard.from + ' \u2192 ' + reshard.to + ' shards: ' + reshard.ready + ' / ' + reshard.total +
+        ' new shards ready' + (reshard.phase === 'switching' ? ', handing over' :
+          (reshard.etaMs !== null ? ', about ' + Math.ceil(reshard.etaMs / 1000) + ' s to go at Discord\'s identify limit' : '')) +
+        ' (' + reshard.reason + '). The old generation serves until the handover.'
+      : '');
   }
 
   function renderGrid(status) {

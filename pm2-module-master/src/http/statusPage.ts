@@ -54,6 +54,7 @@ ${fact('session-starts', 'session starts left*')}
 <span id="live" class="off">connecting...</span>
 </header>
 <div id="banner" role="alert" hidden></div>
+<div id="reshard" role="status" hidden></div>
 <div id="notice" role="status" hidden></div>
 <main>
 <section>

@@ -1,0 +1,122 @@
+import type { GatewayDispatchPayload } from 'discord-api-types/v10';
+import { describe, expect, it } from 'vitest';
+import { HandoverGate } from '../src/handover/HandoverGate';
+
+const message = (id: number): GatewayDispatchPayload =>
+  ({
+    op: 0,
+    t: 'MESSAGE_CREATE',
+    s: id,
+    d: { id: String(id), content: `m${id}` },
+  }) as unknown as GatewayDispatchPayload;
+
+/** A seeded PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gates() {
+  const delivered: string[] = [];
+  const deliver = (packet: GatewayDispatchPayload) => delivered.push(String((packet.d as { id: string }).id));
+  const old = new HandoverGate(deliver, { standby: false });
+  const next = new HandoverGate(deliver, { standby: true });
+  return { delivered, old, next };
+}
+
+describe('HandoverGate', () => {
+  it('delivers every event exactly once across a handover, whatever the arrival skew between generations', () => {
+    const random = rng(3);
+    for (let run = 0; run < 300; run++) {
+      const { delivered, old, next } = gates();
+      const total = 60 + Math.floor(random() * 60);
+      // Each event reaches the old and the new generation at its own time (skew up to 8 steps).
+      const arrivals: Array<{ at: number; gate: 'old' | 'next'; id: number }> = [];
+      for (let id = 0; id < total; id++) {
+        arrivals.push({ at: id * 10 + Math.floor(random() * 80), gate: 'old', id });
+        arrivals.push({ at: id * 10 + Math.floor(random() * 80), gate: 'next', id });
+      }
+      // The handover steps at fixed times, MASTER's skew pauses (100) covering the arrival skew.
+      const steps: Array<{ at: number; step: () => void }> = [
+        { at: 200, step: () => old.record() },
+        { at: 300, step: () => next.buffer() },
+        { at: 400, step: () => void (keys = old.cutOver()) },
+        { at: 450, step: () => next.goLive(keys) },
+      ];
+      let keys: readonly string[] = [];
+      const timeline = [
+        ...arrivals.map((arrival) => ({
+          at: arrival.at,
+          order: 1,
+          run: () => (arrival.gate === 'old' ? old : next).offer(message(arrival.id), 0, false),
+        })),
+        ...steps.map((step) => ({ at: step.at, order: 0, run: step.step })),
+      ].sort((a, b) => a.at - b.at || a.order - b.order);
+      for (const event of timeline) event.run();
+      const counts = new Map<string, number>();
+      for (const id of delivered) counts.set(id, (counts.get(id) ?? 0) + 1);
+      expect(counts.size, `run ${run}: events lost`).toBe(total);
+      expect(
+        [...counts.values()].every((count) => count === 1),
+        `run ${run}: an event delivered twice`,
+      ).toBe(true);
+      old.close();
+      next.close();
+    }
+  });
+
+  it('in standby passes only the session setup; after go-live serves everything', () => {
+    const { delivered, next } = gates();
+    next.offer(message(1), 0, true);
+    next.offer(message(2), 0, false);
+    expect(delivered).toEqual(['1']);
+    next.buffer();
+    next.offer(message(3), 0, false);
+    expect(next.heldCount).toBe(1);
+    expect(next.goLive([])).toEqual({ events: 1, duplicates: 0 });
+    next.offer(message(4), 0, false);
+    expect(delivered).toEqual(['1', '3', '4']);
+    next.close();
+  });
+
+  it('counts repeated identical events as a multiset and rolls back on abort', () => {
+    const { delivered, old, next } = gates();
+    old.record();
+    next.buffer();
+    old.offer(message(7), 0, false);
+    next.offer(message(7), 0, false);
+    next.offer(message(7), 0, false);
+    // The old generation delivered one copy; the new one holds two: one is new.
+    expect(next.goLive(old.cutOver())).toEqual({ events: 1, duplicates: 1 });
+    expect(delivered).toEqual(['7', '7']);
+    old.abort();
+    old.offer(message(8), 0, false);
+    expect(delivered).toEqual(['7', '7', '8']);
+    old.close();
+    next.close();
+  });
+
+  it('steps are idempotent', () => {
+    const { old, next } = gates();
+    old.record();
+    old.offer(message(1), 0, false);
+    old.record();
+    expect(old.cutOver()).toHaveLength(1);
+    expect(old.cutOver()).toHaveLength(1);
+    expect(old.mode).toBe('cut');
+    next.buffer();
+    next.offer(message(1), 0, false);
+    next.buffer();
+    expect(next.heldCount).toBe(1);
+    expect(next.goLive([])).toEqual({ events: 1, duplicates: 0 });
+    expect(next.goLive([])).toEqual({ events: 0, duplicates: 0 });
+    old.close();
+    next.close();
+  });
+});

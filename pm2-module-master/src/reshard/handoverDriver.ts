@@ -1,0 +1,144 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  DisclusterError,
+  ErrorCode,
+  HandoverReplySchema,
+  fleetSubjects,
+  type HandoverReply,
+  type HandoverStep,
+} from 'discluster-protocol';
+import type { Logger } from '../logger.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface HandoverOptions {
+  readonly nc: NatsConnection;
+  readonly bot: string;
+  readonly reshardId: string;
+  readonly oldClusterIds: readonly number[];
+  readonly newClusterIds: readonly number[];
+  readonly logger: Logger;
+  /**
+   * Pause between `record` and `buffer`: an event one generation receives this much later than the
+   * other is still matched. Default 1000 ms.
+   */
+  readonly skewMs?: number;
+  /** Per request. Default 5 s. */
+  readonly requestTimeoutMs?: number;
+  /** Attempts per cluster and step before giving up on it. Default 4. */
+  readonly attempts?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface HandoverSummary {
+  /** Old clusters that cut over (their delivered keys are in the handover bucket). */
+  readonly cutOver: readonly number[];
+  /** Old clusters that never answered `cutover` (dead): their events may be delivered twice. */
+  readonly unanswered: readonly number[];
+  /** Keys the old generation recorded, and events the new generation delivered from its buffers. */
+  readonly recorded: number;
+  readonly flushed: number;
+  readonly duplicates: number;
+}
+
+/**
+ * Runs a reshard's handover (protocol/src/handover.ts): record → skew → buffer → cutover →
+ * go-live. Each step goes to every cluster of its generation at once and is retried per cluster;
+ * the steps are idempotent, so a MASTER that took over midway runs them all again. Resolves once
+ * every new cluster serves; rejects if one of them cannot go live (the caller rolls back).
+ */
+export async function runHandover(options: HandoverOptions): Promise<HandoverSummary> {
+  const skewMs = options.skewMs ?? 1000;
+  const step = (clusterIds: readonly number[], name: HandoverStep, extra: object = {}) =>
+    Promise.all(clusterIds.map((clusterId) => requestStep(options, clusterId, name, extra)));
+
+  const recorded = await step(options.oldClusterIds, 'record');
+  const recording = options.oldClusterIds.filter((_id, index) => recorded[index] !== null);
+  await sleep(skewMs, options.signal);
+  const buffered = await step(options.newClusterIds, 'buffer');
+  const notBuffering = options.newClusterIds.filter((_id, index) => buffered[index] === null);
+  if (notBuffering.length > 0)
+    throw new DisclusterError(
+      ErrorCode.HostCommandFailed,
+      `new cluster(s) ${notBuffering.join(', ')} did not answer the handover`,
+    );
+  // Events reach both generations at about the same time: let the buffers cover the cutover.
+  await sleep(skewMs, options.signal);
+  const cut = await step(recording, 'cutover');
+  const cutOver = recording.filter((_id, index) => cut[index] !== null);
+  const unanswered = options.oldClusterIds.filter((id) => !cutOver.includes(id));
+  if (unanswered.length > 0)
+    options.logger.warn(
+      { clusters: unanswered },
+      'old clusters did not cut over (down?): events they delivered may reach bot code twice',
+    );
+  const live = await step(options.newClusterIds, 'go-live', { oldClusterIds: cutOver });
+  const notLive = options.newClusterIds.filter((_id, index) => live[index] === null);
+  // Going back is worse: the old generation already stopped delivering. A new cluster that did not
+  // answer (it restarted meanwhile) serves once its assignment no longer says standby.
+  if (notLive.length > 0)
+    options.logger.warn(
+      { clusters: notLive },
+      'new clusters did not confirm go-live; the new plan makes them serve',
+    );
+  const sum = (replies: readonly (OkReply | null)[], field: 'events' | 'duplicates') =>
+    replies.reduce((total, reply) => total + (reply?.[field] ?? 0), 0);
+  return {
+    cutOver,
+    unanswered,
+    recorded: sum(cut, 'events'),
+    flushed: sum(live, 'events'),
+    duplicates: sum(live, 'duplicates'),
+  };
+}
+
+/** Undoes `record`/`buffer` after a failed handover (best effort; a dead cluster is skipped). */
+export async function abortHandover(options: HandoverOptions): Promise<void> {
+  await Promise.all(
+    [...options.oldClusterIds, ...options.newClusterIds].map((clusterId) =>
+      requestStep({ ...options, attempts: 2 }, clusterId, 'abort', {}),
+    ),
+  );
+}
+
+type OkReply = Extract<HandoverReply, { ok: true }>;
+
+async function requestStep(
+  options: HandoverOptions,
+  clusterId: number,
+  step: HandoverStep,
+  extra: object,
+): Promise<OkReply | null> {
+  const attempts = options.attempts ?? 4;
+  const body = encoder.encode(JSON.stringify({ v: 1, reshardId: options.reshardId, step, ...extra }));
+  const subject = fleetSubjects(options.bot).handover(clusterId);
+  let problem = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (options.signal?.aborted) return null;
+    try {
+      const msg = await options.nc.request(subject, body, { timeout: options.requestTimeoutMs ?? 5_000 });
+      const parsed = HandoverReplySchema.safeParse(JSON.parse(decoder.decode(msg.data)));
+      if (!parsed.success) problem = 'invalid reply';
+      else if (parsed.data.ok) return parsed.data;
+      else problem = `${parsed.data.error.code}: ${parsed.data.error.message}`;
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(Math.min(2000, 200 * attempt), options.signal);
+  }
+  options.logger.warn({ clusterId, step, problem }, 'a cluster did not complete a handover step');
+  return null;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
