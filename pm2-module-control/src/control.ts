@@ -80,6 +80,8 @@ class Control {
   private nc: NatsConnection | undefined;
   private epoch: number | null = null;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** An extra heartbeat soon: a reshard's new clusters changed state (MASTER switches on them). */
+  private soonHeartbeat: NodeJS.Timeout | undefined;
   private announceTimer: NodeJS.Timeout | undefined;
   private pm2: Pm2Client | undefined;
   private leases: LeaseKeeper | undefined;
@@ -137,6 +139,7 @@ class Control {
   public async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.soonHeartbeat);
     clearTimeout(this.announceTimer);
     this.supervisor?.close();
     // Leases are kept, not released: the clusters keep serving and the next boot takes them over.
@@ -347,6 +350,12 @@ class Control {
       leases: this.leases,
       logger: this.logger,
       policy: { ...DEFAULT_RESTART_POLICY, maxFailedStarts: this.config.max_cluster_restarts },
+      onStandbyReport: () => {
+        this.soonHeartbeat ??= setTimeout(() => {
+          this.soonHeartbeat = undefined;
+          this.publishHeartbeat();
+        }, 250);
+      },
       onClusterFailed: (clusterId, attempts, reason) => {
         this.logger.error({ clusterId, attempts, reason }, 'cluster failed; not restarting it');
         this.publish(this.subjects.clusterFailed, {

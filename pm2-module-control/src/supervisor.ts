@@ -65,6 +65,8 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   /** Called once when a cluster is given up on. */
   readonly onClusterFailed: (clusterId: number, attempts: number, reason: string) => void;
+  /** Called on every status report of a reshard's new-generation cluster (MASTER waits for them). */
+  readonly onStandbyReport?: () => void;
   /** Called when a cluster reports a fatal gateway close. */
   readonly onFatal: (clusterId: number, shardId: number, code: number, reason: string) => void;
   /** How long a cluster told to shut down may take to exit before pm2 stops it (default 20 s). */
@@ -575,6 +577,7 @@ export class ClusterSupervisor {
         run.shards = message.shards;
         this.checkAdopted(name, run);
         notify(run);
+        if (run.standby) this.options.onStandbyReport?.();
         return;
       case 'fatal':
         run.fatal = true;

@@ -285,7 +285,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       tracker,
       keepSessions: () => this.keepSessionsOnDestroy,
       closingOnPurpose: () => this.fence.fenced || this.stopping,
-      onDispatch: (packet, shardId, sessionSetup) => gate.offer(packet, shardId, sessionSetup),
+      onDispatch: (packet, shardId, sessionSetup) => {
+        gate.offer(packet, shardId, sessionSetup);
+        // The shard's last guild arrived: say so now (a reshard switches over once every new
+        // shard has its guilds), not at the next periodic report.
+        if (sessionSetup && packet.t === 'GUILD_CREATE' && tracker.loadingGuilds(shardId) === 0)
+          this.reporter?.changed();
+      },
       onShardError: (shardId, error) => this.onShardError(shardId, error),
       onDebug: (message) => this.emitDebug(message),
     });

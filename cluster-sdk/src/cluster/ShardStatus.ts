@@ -117,6 +117,11 @@ export class ShardStatusTracker {
     }
   }
 
+  /** Guilds READY listed that have not arrived yet. */
+  public loadingGuilds(shardId: number): number {
+    return this.shards.get(shardId)?.loading.size ?? 0;
+  }
+
   public onHeartbeat(shardId: number, latency: number): void {
     const shard = this.shards.get(shardId);
     if (shard) shard.ping = latency;
