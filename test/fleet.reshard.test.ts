@@ -243,3 +243,72 @@ describe('reshard triggers and refusals', () => {
     },
   );
 });
+
+describe('a host lost during a reshard', () => {
+  const SHARDS = 8;
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    fleet = await Fleet.start({
+      bot: 'reshard-loss',
+      hosts: [{ id: 'alpha' }, { id: 'beta' }],
+      shards: SHARDS,
+      maxConcurrency: 2,
+      guilds: 160,
+      leaseMs: 6000,
+      hostTimeoutMs: 3000,
+    });
+    fleet.startMaster();
+    await waitFor(async () => planShards(await fleet.status()) === SHARDS, {
+      description: `all ${SHARDS} shards ready`,
+      timeoutMs: 120_000,
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+  }, 120_000);
+
+  it(
+    'rolls the reshard back: the new generation stops, the old one fails over and serves every shard, no duplicate session',
+    { timeout: 240_000 },
+    async () => {
+      const before = await fleet.state();
+      const started = await fleet.cli('reshard', '--shards', '16', '--json');
+      expect(started.code, started.stderr).toBe(0);
+      await fleet.killHost('beta');
+      await waitFor(
+        async () => {
+          const status = await fleet.status();
+          return (
+            !status.reshard &&
+            status.shardCount === SHARDS &&
+            !status.stopped &&
+            planShards(status) === SHARDS &&
+            status.hosts.find((host) => host.id === 'alpha')!.clusters.flatMap((c) => c.shards).length ===
+              SHARDS
+          );
+        },
+        {
+          description: 'the old generation serving every shard on alpha, no reshard',
+          timeoutMs: 180_000,
+          intervalMs: 500,
+        },
+      );
+      await waitFor(async () => !liveByCount(await fleet.state()).has(16), {
+        description: 'the new generation closed',
+        timeoutMs: 60_000,
+      });
+      const after = await fleet.state();
+      expect(liveByCount(after).get(SHARDS)?.size).toBe(SHARDS);
+      expect(after['violations']['duplicateLiveSessions']).toBe(
+        before['violations']['duplicateLiveSessions'],
+      );
+      expect(after['violations']['identifyRate']).toBe(0);
+      expect(
+        fleet.masters[0]!.lines.some((line) => line.includes('reshard rolled back')),
+        'MASTER says it rolled back',
+      ).toBe(true);
+    },
+  );
+});

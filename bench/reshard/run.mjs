@@ -11,7 +11,7 @@
 // Peers have no zero-downtime reshard across machines: discord-hybrid-sharding's and Discordeno's
 // resharders restart or run on one machine only, so this compares against the limit itself.
 //
-//   node bench/reshard/run.mjs [--quick] [--reps N] [--out DIR]
+//   npm run bench:reshard -- [--quick] [--reps N] [--out DIR]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -171,6 +171,8 @@ A Discluster fleet on two stand-in hosts (each its own CONTROL and pm2 daemon) r
 | Identifies spent = new shards | ${all('identifies')} | expected ${to} each | ${met(runs.every((run) => run.identifies === to))} |
 
 Timeline per run (from the command): first new IDENTIFY at ${all('firstIdentifyMs')} ms, last at ${all('lastIdentifyMs')} ms; every new shard live at ${all('newGenerationLiveMs')} ms; reshard finished (handover done, plan switched) at ${all('durationMs')} ms; old generation closed at ${all('oldGenerationClosedMs')} ms.
+
+No peer is measured beside it, as none reshards across machines without downtime (\`../shared/reference/peers.md\`): discord.js's ShardingManager \`updateShardCount\` destroys and respawns every shard, and turns 4011 into an error; discord-hybrid-sharding's ReCluster and AutoResharder run a new set beside the old one on one machine only (not with cross-hosting); Discordeno's automatic resharder is single-deployment and is not triggered by 4011. A respawn-based reshard is down for at least the identify limit of the new count (${(Math.ceil(to / c) * windowMs) / 1000} s here).
 
 Raw figures: \`bench/results/reshard${values.quick ? '-quick' : ''}.json\`.
 `;

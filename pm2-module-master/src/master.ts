@@ -401,6 +401,8 @@ export class Master {
       msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true, epoch: term.plan?.epoch ?? null })));
     }
     this.reconcileHost(term, facts.hostId, newBoot);
+    // A reshard switches over as soon as the last new shard reports ready, not at the next tick.
+    if (term.plan?.reshard) this.checkReshard(term);
   }
 
   /** Brings one host in line with the plan: its assignment, or a stop when the fleet is stopped. */
@@ -690,6 +692,18 @@ export class Master {
       return;
     }
     const reason = `shard ${event.shardId} (cluster ${event.clusterId} on host ${event.hostId}) closed with fatal code ${event.code}: ${event.reason}`;
+    const reshard = term.plan?.reshard;
+    if (
+      reshard &&
+      Object.values(reshard.hosts).some((clusters) => clusters.some((c) => c.clusterId === event.clusterId))
+    ) {
+      // The new generation cannot serve (a fatal close of one of its shards): the old one still
+      // does. Roll back rather than stop the fleet; the reason is in the log.
+      void this.enqueue(term, () => this.rollBackReshard(term, reason)).catch((error: unknown) =>
+        this.logger.error({ err: error }, 'rolling the reshard back failed'),
+      );
+      return;
+    }
     if (event.code === SHARDING_REQUIRED) {
       // 4011: a shard has too many guilds. Reshard instead of stopping; the other shards keep serving.
       void this.startReshard(term, undefined, `4011 (sharding required) from ${reason}`).then(
@@ -913,6 +927,20 @@ export class Master {
   private checkReshard(term: Term): void {
     const reshard = term.plan?.reshard;
     if (!reshard || term.switching || term.plan?.stopped) return;
+    const lost = Object.entries(reshard.hosts)
+      .filter(([hostId, clusters]) => clusters.length > 0 && term.registry.isLost(hostId))
+      .map(([hostId]) => hostId);
+    if (lost.length > 0 && reshard.phase !== 'switching') {
+      // A host of the new generation is gone (it may run none of the old one, so no failover
+      // notices): roll back, the old generation serves on.
+      term.switching = true;
+      void this.enqueue(term, () =>
+        this.rollBackReshard(term, `host(s) ${lost.join(', ')} lost during the reshard`),
+      )
+        .catch((error: unknown) => this.logger.error({ err: error }, 'rolling the reshard back failed'))
+        .finally(() => (term.switching = false));
+      return;
+    }
     if (reshard.phase !== 'switching' && this.reshardReadyShards(term) < reshard.shardCount) return;
     term.switching = true;
     void this.enqueue(term, () => this.switchOver(term))
