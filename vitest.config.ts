@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**'],
+    exclude: ['**/node_modules/**', '**/dist/**', 'tmp/**'],
     // Suites start real nats-servers, pm2 daemons and child processes. These timeouts are
     // liveness bounds so a hang fails instead of stalling CI, not performance assertions.
     testTimeout: 60_000,

@@ -283,6 +283,37 @@ describe('least-privilege permissions per role', () => {
       expect(Number(state['resumes'])).toBeGreaterThanOrEqual(moved.length);
     },
   );
+
+  it(
+    'a reshard under the template: handover steps and the handover bucket need nothing outside it',
+    { timeout: 180_000 },
+    async () => {
+      const f = fleet!;
+      const violationsBefore = violationLines(f.nats.log()).length;
+      const started = await f.cli('reshard', '--shards', String(SHARDS * 2), '--json');
+      expect(started.code, started.stderr).toBe(0);
+      try {
+        await waitFor(
+          async () => {
+            const status = await f.status();
+            return (
+              status.shardCount === SHARDS * 2 && !status.reshard && readyShards(status).length === SHARDS * 2
+            );
+          },
+          { description: `the fleet resharded to ${SHARDS * 2} shards`, timeoutMs: 150_000, intervalMs: 500 },
+        );
+      } catch (error) {
+        throw new Error(`${String(error)}\n${f.diagnostics()}\n${violationLines(f.nats.log()).join('\n')}`);
+      }
+      expect(violationLines(f.nats.log()).slice(violationsBefore)).toEqual([]);
+      // Every old cluster cut over: the handover reached each of them under the template.
+      expect(
+        f.masters[0]!.lines.some(
+          (line) => line.includes('reshard finished') && line.includes('"unanswered":[]'),
+        ),
+      ).toBe(true);
+    },
+  );
 });
 
 let auditorState: { nc: NatsConnection; violations: string[]; commands: Msg[] } | undefined;

@@ -1,5 +1,5 @@
 import type { GatewayDispatchPayload } from 'discord-api-types/v10';
-import { HandoverReplySchema, fleetSubjects } from 'discluster-protocol';
+import { HandoverReplySchema, handoverSubjects } from 'discluster-protocol';
 import { startNatsServer, type NatsServerHandle } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandoverGate } from '../src/handover/HandoverGate';
@@ -43,7 +43,7 @@ async function pair() {
   };
   const ask = async (clusterId: number, body: unknown) => {
     const raw = typeof body === 'string' ? body : JSON.stringify(body);
-    const reply = await nc.request(fleetSubjects(bot).handover(clusterId), encoder.encode(raw), {
+    const reply = await nc.request(handoverSubjects(bot).cluster(clusterId), encoder.encode(raw), {
       timeout: 5000,
     });
     return HandoverReplySchema.parse(JSON.parse(decoder.decode(reply.data)));

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The reshard handover (issue 7), MASTER → each cluster process directly over NATS
- * (`fleetSubjects(bot).handover(clusterId)`, request/reply). Every step is idempotent, so a MASTER
+ * (`handoverSubjects(bot).cluster(clusterId)`, request/reply). Every step is idempotent, so a MASTER
  * that took over midway simply runs the steps again:
  *
  * 1. `record` (old generation): keep the key of every event delivered to bot code from now on.

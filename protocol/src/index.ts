@@ -44,7 +44,7 @@ export type {
   SessionRecord,
   ShardLeaseRecord,
 } from './schemas.js';
-export { ipcSubjects } from './subjects.js';
+export { handoverSubjects, ipcSubjects } from './subjects.js';
 export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js';
 export type { IpcEnvelope, IpcReply } from './ipc.js';
 export {

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import {
   budgetBucket,
+  handoverBucket,
   identifyBucket,
   identifyWaitersBucket,
   leaderBucket,
@@ -9,7 +10,7 @@ import {
   sessionBucket,
   validateBotNamespace,
 } from './kv.js';
-import { fleetSubjects, ipcSubjects } from './subjects.js';
+import { fleetSubjects, handoverSubjects, ipcSubjects } from './subjects.js';
 
 /**
  * NATS security shared by MASTER, CONTROL and the SDK (docs/nats-security.md): the plaintext
@@ -447,8 +448,8 @@ const SHARED: KvUse = { read: true, write: true, create: true };
  *   lease buckets.
  * - control: announces, heartbeats and events; receives its commands and status polls; keeps the
  *   shard leases.
- * - cluster: cluster-to-cluster IPC; identify slots, waiters, budget and sessions. No fleet
- *   subject, no lease or MASTER bucket.
+ * - cluster: cluster-to-cluster IPC; identify slots, waiters, budget and sessions; a reshard's
+ *   handover steps and bucket. No fleet subject, no lease or MASTER bucket.
  * - operator (the `discluster` CLI): requests to MASTER, status polls to CONTROLs, reads the plan.
  *   Uses the default inbox, so it may subscribe `_INBOX.>`: give it only to operators.
  */
@@ -458,11 +459,14 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
   const anyHost = fleet.allHeartbeats.slice(0, -'.heartbeat'.length);
   const ipc = `${ipcSubjects(bot).broadcast.slice(0, -'.all'.length)}.>`;
   const jsInfo = '$JS.API.INFO';
+  const handover = handoverSubjects(bot);
   return {
     master: {
       publish: [
         `${anyHost}.cmd`,
         fleet.broadcast,
+        // The steps of a reshard's handover, to each cluster.
+        handover.all,
         jsInfo,
         ...kvSubjects(leaderBucket(bot), OWN),
         ...kvSubjects(masterBucket(bot), OWN),
@@ -502,8 +506,9 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
         ...kvSubjects(identifyWaitersBucket(bot), SHARED),
         ...kvSubjects(budgetBucket(bot), SHARED),
         ...kvSubjects(sessionBucket(bot), SHARED),
+        ...kvSubjects(handoverBucket(bot), SHARED),
       ],
-      subscribe: [ipc, `${natsInboxPrefix(bot, 'cluster')}.>`],
+      subscribe: [ipc, handover.all, `${natsInboxPrefix(bot, 'cluster')}.>`],
       allowResponses: true,
     },
     operator: {

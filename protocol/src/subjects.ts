@@ -64,7 +64,18 @@ export function fleetSubjects(bot: string) {
     hostStatus: `${base}.status`,
     /** Operator (`discluster` CLI) → the leading MASTER (request/reply, operator.ts). */
     master: `${base}.master`,
-    /** MASTER → one cluster process: a step of a reshard's handover (request/reply, handover.ts). */
-    handover: (clusterId: number): string => `${base}.handover.${clusterToken(clusterId)}`,
+  } as const;
+}
+
+/**
+ * MASTER → one cluster process: the steps of a reshard's handover (request/reply, handover.ts).
+ * Outside `fleet.>`, which clusters may not touch (natsSecurity.ts).
+ */
+export function handoverSubjects(bot: string) {
+  const base = `${PREFIX}.${validateBotNamespace(bot)}.handover`;
+  return {
+    cluster: (clusterId: number): string => `${base}.${clusterToken(clusterId)}`,
+    /** Every cluster's handover subject (permissions). */
+    all: `${base}.*`,
   } as const;
 }

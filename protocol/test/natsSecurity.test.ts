@@ -303,13 +303,18 @@ describe('least-privilege permission template', () => {
     }
   });
 
-  it('clusters get IPC and their own buckets: no fleet subject, no lease, plan or leader bucket', () => {
+  it('clusters get IPC, handover steps and their own buckets: no fleet subject, no lease, plan or leader bucket', () => {
     const all = [...perms.cluster.publish, ...perms.cluster.subscribe].join('\n');
     expect(all).not.toMatch(/\.fleet\./);
     expect(all).not.toMatch(/discluster_mybot_(master|leases|leader)/);
     expect(perms.cluster.publish).toContain('discluster.v1.mybot.ipc.>');
+    expect(perms.cluster.publish).toContain('$KV.discluster_mybot_handover.>');
+    // Clusters receive handover steps but cannot send them: only MASTER may.
+    expect(perms.cluster.publish).not.toContain('discluster.v1.mybot.handover.*');
+    expect(perms.master.publish).toContain('discluster.v1.mybot.handover.*');
     expect(perms.cluster.subscribe).toEqual([
       'discluster.v1.mybot.ipc.>',
+      'discluster.v1.mybot.handover.*',
       '_INBOX.discluster.mybot.cluster.>',
     ]);
   });

@@ -8,7 +8,7 @@ import {
   HandoverRequestSchema,
   decodeRecord,
   encodeRecord,
-  fleetSubjects,
+  handoverSubjects,
   handoverBucket,
   handoverKey,
   openBucket,
@@ -45,7 +45,7 @@ export class HandoverResponder {
   ) {}
 
   public start(): void {
-    this.subscription = this.nc.subscribe(fleetSubjects(this.bot).handover(this.clusterId), {
+    this.subscription = this.nc.subscribe(handoverSubjects(this.bot).cluster(this.clusterId), {
       callback: (_error, msg) => {
         this.queue = this.queue.then(() => this.answer(msg)).catch(() => undefined);
       },

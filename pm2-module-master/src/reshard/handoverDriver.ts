@@ -3,7 +3,7 @@ import {
   DisclusterError,
   ErrorCode,
   HandoverReplySchema,
-  fleetSubjects,
+  handoverSubjects,
   type HandoverReply,
   type HandoverStep,
 } from 'discluster-protocol';
@@ -112,7 +112,7 @@ async function requestStep(
 ): Promise<OkReply | null> {
   const attempts = options.attempts ?? 4;
   const body = encoder.encode(JSON.stringify({ v: 1, reshardId: options.reshardId, step, ...extra }));
-  const subject = fleetSubjects(options.bot).handover(clusterId);
+  const subject = handoverSubjects(options.bot).cluster(clusterId);
   let problem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (options.signal?.aborted) return null;
