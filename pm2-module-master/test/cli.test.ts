@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetStatus } from 'discluster-protocol';
 import { UsageError, parseCli } from '../src/cli/args';
-import { renderStatus } from '../src/cli/render';
+import { renderReshard, renderStatus } from '../src/cli/render';
 import { runCli } from '../src/cli/runCli';
 
 function capture() {
@@ -21,6 +21,32 @@ describe('discluster CLI arguments', () => {
     expect(options.bot).toBe('mybot');
     expect(options.nats.nats_url).toEqual(['nats://a:4222', 'nats://b:4222']);
     expect(parseCli(['restart', '--rolling'], {}).command).toEqual({ name: 'restart', rolling: true });
+    expect(parseCli(['reshard'], {}).command).toEqual({ name: 'reshard', shards: null, wait: false });
+    expect(parseCli(['reshard', '--shards', '64', '--wait'], {}).command).toEqual({
+      name: 'reshard',
+      shards: 64,
+      wait: true,
+    });
+  });
+
+  it("shows a reshard's progress in one line", () => {
+    const progress = {
+      id: 'r1',
+      from: 16,
+      to: 32,
+      phase: 'starting' as const,
+      reason: 'requested by an operator',
+      ready: 12,
+      total: 32,
+      startedAt: 0,
+      etaMs: 12_400,
+    };
+    expect(renderReshard(progress)).toBe(
+      "RESHARDING 16 → 32 shards: 12/32 new shards ready · ETA 13 s at Discord's identify limit · requested by an operator",
+    );
+    expect(renderReshard({ ...progress, phase: 'switching', ready: 32 })).toMatch(
+      /32\/32 new shards ready · handing over/,
+    );
   });
 
   it.each([
@@ -32,6 +58,9 @@ describe('discluster CLI arguments', () => {
     [['status', '--bot', 'a b'], /--bot/],
     [['status', '--timeout-ms', 'soon'], /--timeout-ms/],
     [['status', '--no-such-flag'], /no-such-flag/],
+    [['reshard', '--shards', 'many'], /--shards must be a positive whole number/],
+    [['reshard', '--shards', '0'], /--shards must be a positive whole number/],
+    [['reshard', '32'], /takes no argument/],
   ])('%j is a usage error naming the problem', (argv, pattern) => {
     expect(() => parseCli(argv, {})).toThrow(UsageError);
     expect(() => parseCli(argv, {})).toThrow(pattern);
