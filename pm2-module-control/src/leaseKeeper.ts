@@ -16,7 +16,7 @@ import type { Logger } from './logger.js';
 
 /**
  * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
- * the lease time; the owner renews every TTL/4 by compare-and-set. A host that cannot renew for
+ * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after TTL/20). A host that cannot renew for
  * TTL/2 tells its clusters to fence (close their shards) before the lease can expire and another
  * host start them. After every round it reports the clusters whose leases were all renewed, which
  * CONTROL passes on as `keepalive`: a cluster that stops hearing it (CONTROL down or hung, so nobody
@@ -123,6 +123,8 @@ export class LeaseKeeper implements ShardLeases {
   private renewTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<void> | null = null;
+  private readonly retryMs: number;
+  private retryTimer: NodeJS.Timeout | undefined;
   private lastRenewError = '';
   private closed = false;
 
@@ -132,7 +134,11 @@ export class LeaseKeeper implements ShardLeases {
     private readonly options: LeaseKeeperOptions,
   ) {
     this.fenceAfterMs = Math.max(100, Math.floor(ttlMs / 2));
-    this.renewEveryMs = Math.max(25, Math.floor(ttlMs / 4));
+    // Renewals every TTL/6, each request bounded by TTL/10, a failed round retried after TTL/20:
+    // a lost request or two (a NATS restart, a dropped packet) is repaired well inside the fence
+    // time (TTL/2), instead of waiting for the next round while the fence clock runs.
+    this.renewEveryMs = Math.max(25, Math.floor(ttlMs / 6));
+    this.retryMs = Math.max(25, Math.floor(ttlMs / 20));
     // The fence check runs on its own timer: a renewal stuck on a dead link must not delay it.
     this.checkEveryMs = Math.max(25, Math.min(1_000, Math.floor(ttlMs / 10)));
     this.pollMs = Math.max(100, Math.min(1_000, Math.floor(ttlMs / 8)));
@@ -281,6 +287,7 @@ export class LeaseKeeper implements ShardLeases {
   public close(): void {
     this.closed = true;
     clearInterval(this.renewTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.checkTimer);
     this.clusters.clear();
   }
@@ -381,12 +388,16 @@ export class LeaseKeeper implements ShardLeases {
 
   private startTimers(): void {
     if (this.renewTimer || this.closed) return;
-    this.renewTimer = setInterval(() => {
-      // One round at a time: on a dead link a round waits for its timeouts.
-      if (this.renewal) return;
-      this.renewal = this.renewAll().finally(() => (this.renewal = null));
-    }, this.renewEveryMs);
+    this.renewTimer = setInterval(() => this.startRound(), this.renewEveryMs);
     this.checkTimer = setInterval(() => this.checkFences(), this.checkEveryMs);
+  }
+
+  /** One renewal round at a time: on a dead link a round waits for its timeouts. */
+  private startRound(): void {
+    if (this.renewal || this.closed) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.renewal = this.renewAll().finally(() => (this.renewal = null));
   }
 
   private async renewAll(): Promise<void> {
@@ -394,8 +405,10 @@ export class LeaseKeeper implements ShardLeases {
     const rounds = [...this.clusters.values()].flatMap((held) =>
       [...held.shards.values()].map((shard) => this.renew(held, shard)),
     );
-    await Promise.all(rounds);
+    const results = await Promise.all(rounds);
     if (this.closed) return;
+    // A renewal failed (NATS restarting, a request lost): try again soon, not a whole round later.
+    if (results.includes(false)) this.retryTimer ??= setTimeout(() => this.startRound(), this.retryMs);
     const renewed = [...this.clusters.values()]
       .filter((held) => !held.lost && this.allRenewedSince(held, startedAt))
       .map((held) => held.claim.clusterId);
@@ -410,7 +423,8 @@ export class LeaseKeeper implements ShardLeases {
     });
   }
 
-  private async renew(held: HeldCluster, shard: HeldShard): Promise<void> {
+  /** Renews one lease; false when NATS did not answer (the round is retried soon). */
+  private async renew(held: HeldCluster, shard: HeldShard): Promise<boolean> {
     const stillHeld = (): boolean =>
       !this.closed &&
       this.clusters.get(held.claim.clusterId) === held &&
@@ -424,7 +438,7 @@ export class LeaseKeeper implements ShardLeases {
       );
       shard.renewedAt = this.clock();
       this.lastRenewError = '';
-      return;
+      return true;
     } catch (error) {
       if (!isCasConflict(error)) {
         const problem = describeError(error);
@@ -432,20 +446,20 @@ export class LeaseKeeper implements ShardLeases {
         if (problem !== this.lastRenewError)
           this.options.logger.warn({ err: problem }, 'lease renewal failed; retrying');
         this.lastRenewError = problem;
-        return;
+        return false;
       }
     }
     // Someone wrote the key since our last renewal: us (an answer we missed), or, after it expired, another host.
     try {
-      if (!stillHeld()) return;
+      if (!stillHeld()) return true;
       const result = await this.claimShard(held.claim, shard.shardId);
-      if (!stillHeld()) return;
+      if (!stillHeld()) return true;
       if (result.kind === 'ours') {
         shard.revision = result.revision;
         shard.renewedAt = this.clock();
       } else if (result.kind === 'held') {
         held.shards.delete(shard.shardId);
-        if (held.lost) return;
+        if (held.lost) return true;
         held.lost = true;
         this.options.logger.error(
           { clusterId: held.claim.clusterId, shardId: shard.shardId, holder: result.holder },
@@ -453,8 +467,10 @@ export class LeaseKeeper implements ShardLeases {
         );
         this.options.onLost(held.claim.clusterId, result.holder);
       }
+      return true;
     } catch (error) {
       this.options.logger.warn({ err: describeError(error) }, 'lease renewal failed; retrying');
+      return false;
     }
   }
 
@@ -478,9 +494,12 @@ export class LeaseKeeper implements ShardLeases {
   }
 }
 
-/** KV request timeout: short enough that a renewal round on a dead link ends before the fence time. */
+/**
+ * KV request timeout: short enough that a renewal round on a dead link, and its retry, end well
+ * before the fence time (TTL/2).
+ */
 function requestTimeout(ttlMs: number): number {
-  return Math.max(500, Math.min(5_000, Math.floor(ttlMs / 4)));
+  return Math.max(250, Math.min(2_000, Math.floor(ttlMs / 10)));
 }
 
 function sameShards(a: LeaseClaim, b: LeaseClaim): boolean {

@@ -263,6 +263,30 @@ describe('LeaseKeeper', () => {
     expect(a.fences).toEqual([0]);
   });
 
+  it('NATS gone for 7 s (two renewal rounds) costs no fence: renewals resume as soon as it returns', async () => {
+    // TTL 20 s: renewals every 3.3 s, each request bounded by 2 s, a failed round retried after 1 s,
+    // fence at 10 s. NATS is unreachable for 7 s right after a renewal; renewing must resume before
+    // the fence time (with the old timing, renew every TTL/4 with 5 s requests and a skipped tick
+    // while a round hung, one lost request already reached it).
+    const bot = uniqueBot();
+    await masterBucket(bot, 20_000);
+    const proxy = await startTcpProxy(nats.port);
+    proxies.push(proxy);
+    const a = await startHost(bot, 'host-a', { url: proxy.url('nats') });
+    expect(await acquireNow(a, claim(0, [0, 1]))).toEqual({ kind: 'acquired' });
+    await waitFor(() => a.renewed.length >= 1, { description: 'a renewal round', timeoutMs: 10_000 });
+    const rounds = a.renewed.length;
+    proxy.cut('reset');
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    expect(a.renewed).toHaveLength(rounds);
+    proxy.restore();
+    await waitFor(() => a.renewed.length > rounds, {
+      description: 'a renewal after NATS returned',
+      timeoutMs: 10_000,
+    });
+    expect(a.fences).toEqual([]);
+  });
+
   it('reports each round the clusters whose leases were all renewed: not one waiting for a lease, none while cut off', async () => {
     const bot = uniqueBot();
     await masterBucket(bot, 2_000);
