@@ -398,14 +398,36 @@ describe('NatsIdentifyThrottler re-stamp', () => {
     expectWindowSpacing(sent, options.windowMs + options.safetyMarginMs);
   });
 
+  it('still blocks the key a full window after an IDENTIFY sent once the slot had expired', async () => {
+    // The sender stalls longer than window + margin between its grant and its IDENTIFY: its slot
+    // expires meanwhile, and a shard that asks then must still wait a window after that IDENTIFY.
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4, safetyMarginMs: 25 };
+    const [a, b] = await Promise.all(['stalls-long', 'asks-late'].map((name) => instance(name, options)));
+    await a!.throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
+    const sent: Grant[] = [];
+    let next: Promise<void> | undefined;
+    await a!.throttler.waitForIdentify(0, new AbortController().signal).then(() => {
+      stall(250);
+      sent.push({ shardId: 0, key: 0, at: performance.now() });
+      next = b!.throttler.waitForIdentify(1, new AbortController().signal).then(() => {
+        sent.push({ shardId: 1, key: 0, at: performance.now() });
+      });
+    });
+    await next;
+    expect(sent.map((grant) => grant.shardId)).toEqual([0, 1]);
+    expectWindowSpacing(sent, options.windowMs + options.safetyMarginMs);
+  });
+
   it('reports a failed re-stamp and still spaces grants by the window', async () => {
-    const update = Bucket.prototype.update;
-    const spy = vi.spyOn(Bucket.prototype, 'update').mockImplementation(async function (
+    const put = Bucket.prototype.put;
+    // Fails the re-stamps only: a plain put of a slot (create and update set previousSeq).
+    const spy = vi.spyOn(Bucket.prototype, 'put').mockImplementation(async function (
       this: Bucket,
-      ...args: Parameters<Bucket['update']>
+      ...args: Parameters<Bucket['put']>
     ) {
-      if (args[0].startsWith('slot.')) throw new Error('simulated NATS failure');
-      return update.apply(this, args);
+      if (args[0].startsWith('slot.') && args[2]?.previousSeq === undefined)
+        throw new Error('simulated NATS failure');
+      return put.apply(this, args);
     });
     cleanup.add(() => spy.mockRestore());
     const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };

@@ -47,3 +47,14 @@ export function throttlerClosedError(shardId: number): DisclusterError {
     `Shard ${shardId} cannot identify: the identify throttler is closed`,
   );
 }
+
+/**
+ * Runs `fn` once the microtask queue has drained, including the microtasks queued meanwhile: after
+ * the code that a just-resolved grant resumes (the caller's IDENTIFY: @discordjs/ws writes it to its
+ * socket synchronously in those microtasks), but before the event loop runs any other I/O or timer
+ * callback, however busy it is. The throttlers count a key's window from here. A caller that sends
+ * IDENTIFY only after further I/O gets the window counted from its grant instead.
+ */
+export function afterGrantedIdentify(fn: () => void): void {
+  queueMicrotask(() => process.nextTick(fn));
+}

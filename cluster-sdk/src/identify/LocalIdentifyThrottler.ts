@@ -1,6 +1,11 @@
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
 import { integerOption } from '../util/validate.js';
-import { identifyAbortedError, throttlerClosedError, type IdentifyThrottler } from './IdentifyThrottler.js';
+import {
+  afterGrantedIdentify,
+  identifyAbortedError,
+  throttlerClosedError,
+  type IdentifyThrottler,
+} from './IdentifyThrottler.js';
 import {
   DISCORD_IDENTIFY_WINDOW_MS,
   defaultSafetyMarginMs,
@@ -23,7 +28,7 @@ interface KeyState {
 
 /**
  * An in-process {@link IdentifyThrottler}: one grant per rate-limit key per `windowMs + margin`
- * (counted from the first macrotask after a grant, by when its IDENTIFY has been sent), lowest
+ * (counted from when the grant's IDENTIFY has been sent, see {@link afterGrantedIdentify}), lowest
  * waiting shard id of a key first. Enough for a single process; fleets use
  * {@link NatsIdentifyThrottler}.
  */
@@ -125,9 +130,8 @@ export class LocalIdentifyThrottler implements IdentifyThrottler {
             state.lastGrantAt = now;
             head.grant();
             // The caller sends IDENTIFY in the microtasks that follow the grant; if its process
-            // stalled in between, the spacing runs from the send (the first macrotask after it),
-            // not from the grant.
-            setImmediate(() => {
+            // stalled in between, the spacing runs from the send, not from the grant.
+            afterGrantedIdentify(() => {
               state.lastGrantAt = Math.max(state.lastGrantAt, performance.now());
             });
           }

@@ -16,6 +16,7 @@ import { BudgetLedger, type BudgetReservation } from './BudgetLedger.js';
 import { checkBudget } from './budgetPolicy.js';
 import { openIdentifyBuckets, type IdentifyBuckets } from './identifyBuckets.js';
 import {
+  afterGrantedIdentify,
   identifyAbortedError,
   throttlerClosedError,
   type IdentifyThrottler,
@@ -41,37 +42,6 @@ export interface NatsIdentifyThrottlerEvents {
 
 const clamp = (value: number, min: number, max: number): number => Math.min(max, Math.max(min, value));
 
-// TEMP-TRACE (diagnostics, to be removed)
-if (require('node:fs').existsSync('/tmp/discluster-identify-trace')) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any
-  const proto = require('ws').WebSocket.prototype as any;
-  const original = proto.send;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  proto.send = function (this: unknown, data: any, ...rest: unknown[]) {
-    const result = original.call(this, data, ...rest);
-    if (typeof data === 'string' && data.startsWith('{"op":2,')) {
-      const at = Date.now();
-      const match = /"shard":\[(\d+),/.exec(data);
-      require('node:fs').appendFileSync(
-        `/tmp/discluster-identify-trace/${process.pid}.jsonl`,
-        `${JSON.stringify({ pid: process.pid, t: 'send', shardId: Number(match?.[1]), at })}\n`,
-      );
-    }
-    return result;
-  };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const traceFs = require('node:fs') as typeof import('node:fs');
-const TRACE_DIR = '/tmp/discluster-identify-trace';
-const tracing = traceFs.existsSync(TRACE_DIR);
-const trace = (line: Record<string, unknown>): void => {
-  if (tracing)
-    traceFs.appendFileSync(
-      `${TRACE_DIR}/${process.pid}.jsonl`,
-      `${JSON.stringify({ pid: process.pid, ...line })}\n`,
-    );
-};
-
 /**
  * A fleet-wide {@link IdentifyThrottler} on NATS KV, with no coordinator: it works while no
  * MASTER exists.
@@ -79,7 +49,9 @@ const trace = (line: Record<string, unknown>): void => {
  * - **Rate**: a key's slot is `kv.create()` in a bucket whose TTL is window + margin. The create
  *   succeeds only once the previous slot has expired on the server, so no two grants of one key
  *   are closer than the window, whatever the processes' clocks say. A grant whose create took
- *   longer than the margin is discarded (the margin is what absorbs that delay).
+ *   longer than the margin is discarded. Once the grant's IDENTIFY is sent, the slot is re-written,
+ *   so its TTL runs from the send: a stall between the create and the send does not eat into the
+ *   margin.
  * - **Order**: waiters announce themselves; a shard tries only when no live waiter of its key and
  *   shard count has a lower id (best effort).
  * - **Budget**: each grant first reserves one session start with compare-and-set on the budget
@@ -149,7 +121,6 @@ export class NatsIdentifyThrottler
       shardCount,
       rateLimitKey: rateLimitKey(shardId, maxConcurrency),
     };
-    setImmediate(() => trace({ t: 'ask', shardId, at: Date.now() }));
     const linked = linkSignals([signal, this.closing.signal]);
     const run = this.acquire(waiter, linked.signal);
     this.tasks.add(run);
@@ -264,7 +235,6 @@ export class NatsIdentifyThrottler
             at: Date.now(),
           };
           const startedAt = performance.now();
-          const t0Trace = Date.now();
           // Over a release's DEL marker, compare-and-set on its revision: one round trip, where
           // create() would need three (put, get, put) inside the margin.
           const taking =
@@ -282,58 +252,19 @@ export class NatsIdentifyThrottler
             continue;
           }
           const tookMs = performance.now() - startedAt;
-          const tAckTrace = Date.now();
           if (tookMs > options.safetyMarginMs) {
             // The slot may have been created up to tookMs ago; identifying now could land closer
             // than the window to the next holder. We never identified in it, so give it back.
             this.debug(
               `Shard ${waiter.shardId}: taking slot ${slotKey} took ${tookMs.toFixed(1)} ms (> margin ${options.safetyMarginMs} ms); retrying`,
             );
-            trace({
-              t: 'giveback',
-              shardId: waiter.shardId,
-              key: waiter.rateLimitKey,
-              rev: revision,
-              t0: t0Trace,
-              tAck: tAckTrace,
-              tookMs,
-            });
             this.track(this.releaseSlot(slotKey, revision));
             continue;
           }
           reservation = null;
           granted = true;
-          // Queued before the cleanup below, so the slot is re-stamped first.
-          this.track(this.restampSlot(slotKey, record, revision));
-          if (tracing) {
-            const rev = revision;
-            setImmediate(() => {
-              const tImm = Date.now();
-              trace({
-                t: 'grant',
-                shardId: waiter.shardId,
-                key: waiter.rateLimitKey,
-                rev,
-                t0: t0Trace,
-                tAck: tAckTrace,
-                tImm,
-                tookMs,
-              });
-              void this.buckets.slots.get(slotKey).then(
-                (e) =>
-                  trace({
-                    t: 'slot',
-                    at: Date.now(),
-                    shardId: waiter.shardId,
-                    key: waiter.rateLimitKey,
-                    rev,
-                    seenRev: e?.revision,
-                    created: e?.created.getTime(),
-                  }),
-                () => undefined,
-              );
-            });
-          }
+          // Right after the caller's IDENTIFY, and before the cleanup below.
+          this.track(this.restampSlot(slotKey, record));
           this.emit('granted', waiter.shardId);
           return;
         } catch (error) {
@@ -360,8 +291,8 @@ export class NatsIdentifyThrottler
           held !== null ? this.refund(held) : undefined,
         ]);
       };
-      // After a grant, the caller's IDENTIFY goes first: cleanup wakes other waiters and writes
-      // to NATS, and any delay between grant and IDENTIFY eats into the safety margin.
+      // After a grant, the caller's IDENTIFY goes first: cleanup wakes other waiters and writes to
+      // NATS, and would only delay it.
       if (granted) this.track(new Promise<void>((resolve) => setImmediate(resolve)).then(cleanUp));
       else this.track(cleanUp());
     }
@@ -398,20 +329,23 @@ export class NatsIdentifyThrottler
   }
 
   /**
-   * Re-writes a granted slot (compare-and-set on the revision just taken) once the caller has sent
-   * its IDENTIFY, so the slot's TTL, which nats-server counts from a message's store time, runs
-   * from after the IDENTIFY left this process instead of from when the create reached the server.
-   * Waits for the next macrotask: the caller sends IDENTIFY in the microtasks that follow the grant
-   * (@discordjs/ws writes it to the socket synchronously). Without this, the slot-taking delay (up to
-   * the margin) and any stall between the create's answer and the IDENTIFY's write come off the
-   * spacing the next holder of the key gets; with it, that holder's IDENTIFY leaves at least
-   * window + margin after this one, whatever this process's event loop did in between. If the
-   * re-stamp fails (the slot expired or NATS is slow), the guarantee without it still holds.
+   * Re-writes a granted slot once the caller has sent its IDENTIFY, so that the slot's TTL, which
+   * nats-server counts from the newest write of the key, runs from after the IDENTIFY left this
+   * process instead of from when the create reached the server (see {@link afterGrantedIdentify}:
+   * right after the caller's IDENTIFY, not pushed back by the rest of a busy event-loop turn).
+   * Without it, the slot-taking delay (up to the margin) and any stall between the create's answer
+   * and the IDENTIFY's write come off the spacing the next holder of the key gets; with it, that
+   * holder's IDENTIFY leaves at least window + margin after this one.
+   *
+   * A plain put, not compare-and-set: if this process stalled longer than window + margin after
+   * the grant, the slot has expired (or been taken again) and this IDENTIFY may have left late, so
+   * the key must be blocked for a window from now in any case. A put only ever keeps a key blocked
+   * longer, never shorter, so it cannot break the rate. If it fails, the give-back rule still holds.
    */
-  private async restampSlot(slotKey: string, record: IdentifySlotRecord, revision: number): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  private async restampSlot(slotKey: string, record: IdentifySlotRecord): Promise<void> {
+    await new Promise<void>((resolve) => afterGrantedIdentify(resolve));
     try {
-      await this.buckets.slots.update(slotKey, encodeRecord({ ...record, at: Date.now() }), revision);
+      await this.buckets.slots.put(slotKey, encodeRecord({ ...record, at: Date.now() }));
     } catch (error) {
       this.debug(`Could not re-stamp identify slot ${slotKey} after its grant: ${describeError(error)}`);
     }

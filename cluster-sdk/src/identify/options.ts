@@ -11,9 +11,11 @@ const MIN_NATS_SAFETY_MARGIN_MS = 10;
 
 /**
  * The default safety margin added to the identify window: `max(25 ms, 2% of the window)`
- * (100 ms for Discord's 5 s). It absorbs the time between a grant and the IDENTIFY reaching
- * Discord (event-loop delay, network jitter), which would otherwise let two IDENTIFYs of one key
- * arrive closer than the window.
+ * (100 ms for Discord's 5 s). The throttlers count a key's window from when the IDENTIFY has been
+ * sent (NatsIdentifyThrottler re-stamps the slot right after it), so the margin is left for what
+ * happens after the send: how much later Discord reads one IDENTIFY than the next (network
+ * jitter, a busy receiver), which would otherwise let two IDENTIFYs of one key arrive closer than
+ * the window.
  */
 export function defaultSafetyMarginMs(windowMs: number): number {
   return Math.max(25, Math.ceil(windowMs * 0.02));
@@ -50,7 +52,8 @@ export interface OptionalNatsIdentifyThrottlerOptions {
   windowMs: number;
   /**
    * Added to the window for the slot bucket's TTL; `null` means {@link defaultSafetyMarginMs}. A
-   * slot whose taking took longer than this is given back unused. At least 10 ms.
+   * slot whose taking took longer than this is given back unused (the guarantee that holds even if
+   * the re-stamp after the IDENTIFY is lost). At least 10 ms.
    */
   safetyMarginMs: number | null;
   /** A shard identifies only if `remaining - 1 >= budgetFloor`; otherwise it waits and says why. */
