@@ -8,6 +8,7 @@ import {
   loadModuleConfig,
 } from 'discluster-protocol';
 import {
+  seededRandom,
   startDiscordSimProcess,
   startNatsServer,
   waitFor,
@@ -25,18 +26,6 @@ import { FakeHost } from '../pm2-module-master/test/fakeHost';
  * values, CLI arguments, and NATS messages on every subject MASTER listens to. Each must give a
  * clear error (or be ignored) and change nothing: no crash, no new epoch, no stop, no command.
  */
-
-/** mulberry32: small, seeded, good enough to pick junk. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const JUNK = [
   '',
@@ -102,7 +91,7 @@ function junkMessage(random: () => number, type: string): string {
 
 describe('hostile configuration and CLI input', () => {
   it('every key of both modules, fed junk, is an error naming the key (never the value) or a valid setting', () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     const modules = [
       {
         moduleName: 'discluster-control',
@@ -139,7 +128,7 @@ describe('hostile configuration and CLI input', () => {
   });
 
   it('CLI arguments, fuzzed, are parsed or refused with a usage error, never anything else', () => {
-    const random = prng(11);
+    const random = seededRandom(11);
     const words = [
       'status',
       'which',
@@ -211,7 +200,7 @@ describe('hostile NATS messages to a running MASTER', () => {
   });
 
   it('junk on every subject it listens to changes nothing and leaves it answering', async () => {
-    const random = prng(23);
+    const random = seededRandom(23);
     const subjects = fleetSubjects(BOT);
     const targets = [
       [subjects.announce, 'announce'],

@@ -1,4 +1,5 @@
 import type { GatewayDispatchPayload } from 'discord-api-types/v10';
+import { seededRandom } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { HandoverGate } from '../src/handover/HandoverGate';
 
@@ -10,18 +11,6 @@ const message = (id: number): GatewayDispatchPayload =>
     d: { id: String(id), content: `m${id}` },
   }) as unknown as GatewayDispatchPayload;
 
-/** A seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function gates() {
   const delivered: string[] = [];
   const deliver = (packet: GatewayDispatchPayload) => delivered.push(String((packet.d as { id: string }).id));
@@ -32,7 +21,7 @@ function gates() {
 
 describe('HandoverGate', () => {
   it('delivers every event exactly once across a handover, whatever the arrival skew between generations', () => {
-    const random = rng(3);
+    const random = seededRandom(3);
     for (let run = 0; run < 300; run++) {
       const { delivered, old, next } = gates();
       const total = 60 + Math.floor(random() * 60);

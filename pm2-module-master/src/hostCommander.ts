@@ -20,10 +20,7 @@ const decoder = new TextDecoder();
 
 /** Every cluster id of a plan, ascending (each cluster's IPC peers). */
 export function planClusterIds(plan: PlanRecord): number[] {
-  return Object.values(plan.hosts)
-    .flat()
-    .map((cluster) => cluster.clusterId)
-    .sort((a, b) => a - b);
+  return generationClusterIds(plan.hosts);
 }
 
 /**

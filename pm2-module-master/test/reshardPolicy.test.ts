@@ -1,3 +1,4 @@
+import { seededRandom } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import type { GatewayBot } from '../src/gatewayBot';
 import {
@@ -13,21 +14,9 @@ const gateway = (shards: number, maxConcurrency: number, remaining = 1000): Gate
   session_start_limit: { total: 1000, remaining, reset_after: 3_600_000, max_concurrency: maxConcurrency },
 });
 
-/** A seeded PRNG (mulberry32): every run checks the same cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('chooseShardCount', () => {
   it('for any fleet picks a multiple of max_concurrency above the running count that fits the guilds', () => {
-    const random = rng(7);
+    const random = seededRandom(7);
     for (let run = 0; run < 2000; run++) {
       const maxConcurrency = [1, 2, 4, 16, 32][Math.floor(random() * 5)]!;
       const current = 1 + Math.floor(random() * 500);
@@ -84,7 +73,7 @@ describe('chooseShardCount', () => {
 
 describe('checkReshardBudget', () => {
   it('allows exactly when every new shard can identify and remaining stays at or above the floor', () => {
-    const random = rng(11);
+    const random = seededRandom(11);
     for (let run = 0; run < 2000; run++) {
       const shardCount = 1 + Math.floor(random() * 2000);
       const remaining = Math.floor(random() * 3000);

@@ -20,3 +20,4 @@ export {
   teardownPm2,
 } from './pm2Home.js';
 export type { Pm2Process } from './pm2Home.js';
+export { seededRandom } from './random.js';
