@@ -54,8 +54,7 @@ describe('fault matrix: processes', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 10);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       process.kill(proc.pid, 'SIGKILL');
       const recoveryMs = await clock.until(
         `cluster ${victim.id}'s shards resumed`,
@@ -88,8 +87,7 @@ describe('fault matrix: processes', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 15);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       await rig.hangCluster('beta', victim.id);
       const recoveryMs = await clock.until(
         `hung cluster ${victim.id} replaced and its shards resumed`,
@@ -126,8 +124,7 @@ describe('fault matrix: processes', () => {
       const standbyElections = elections(standby);
       const traffic = await rig.startTraffic(40, 10);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       leader.proxy.cut('blackhole');
       const recoveryMs = await clock.until(
         'the standby MASTER to lead and answer',
@@ -165,8 +162,7 @@ describe('fault matrix: processes', () => {
       const leaderElections = elections(leader.master);
       const traffic = await rig.startTraffic(40, 10);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       standby.kill('SIGKILL');
       await standby.exited;
       const recoveryMs = await clock.until(
@@ -201,8 +197,7 @@ describe('fault matrix: processes', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 15);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       await rig.fleet.killHost('beta');
       const recoveryMs = await clock.until(
         "beta's shards resumed on alpha",
@@ -236,8 +231,7 @@ describe('fault matrix: processes', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 15);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       rig.setCrashing('alpha', victim.id, true);
       process.kill(proc.pid, 'SIGKILL');
       const failedEvent = () =>

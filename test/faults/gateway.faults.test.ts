@@ -26,8 +26,7 @@ async function storm(
   await sleep(1500);
   const sentBefore = await rig.trafficSent(traffic);
   const stormAt = Date.now();
-  const clock = new RecoveryClock();
-  clock.start();
+  const clock = RecoveryClock.start();
   await rig.admin(route);
   const recoveryMs = await clock.until(
     `every shard back after POST ${route}`,
@@ -159,8 +158,7 @@ describe('fault matrix: gateway storms', () => {
       const traffic = await rig.startTraffic(40, 6);
       await sleep(1500);
       const sentBefore = await rig.trafficSent(traffic);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       await rig.admin('/shards/0/close?code=4014');
       const recoveryMs = await clock.until(
         'the fleet stopped and every cluster process gone',
@@ -230,8 +228,7 @@ describe('fault matrix: session starts near the floor', () => {
     'only the starts above the floor are spent; the other shards wait and say why within 30 s; after a resume storm and an INVALID_SESSION(false) the shards with a session serve again within 30 s and nothing identifies below the floor',
     { timeout: 180_000 },
     async () => {
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       const floorReason = (line: Record<string, unknown>) =>
         line['t'] === 'waiting' && /safety floor/.test(String(line['reason']));
       // TOTAL - FLOOR shards get a session; every other one waits, and says why.
@@ -267,7 +264,7 @@ describe('fault matrix: session starts near the floor', () => {
           .filter((shard) => shard.state === 'waiting')
           .map((shard) => shard.id)
           .sort((a, b) => a - b);
-      await new RecoveryClock().until('discluster status to show the waiting shards', 15_000, async () => {
+      await RecoveryClock.start().until('discluster status to show the waiting shards', 15_000, async () => {
         const status = await rig.fleet.status();
         return (
           readyShards(status).join() === serving.join() &&
@@ -284,8 +281,7 @@ describe('fault matrix: session starts near the floor', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 10);
       await sleep(1500);
-      const faultClock = new RecoveryClock();
-      faultClock.start();
+      const faultClock = RecoveryClock.start();
       await rig.admin('/shards/all/close?code=4000');
       const recoveryMs = await faultClock.until(
         'the serving shards resumed',
@@ -306,7 +302,7 @@ describe('fault matrix: session starts near the floor', () => {
       const floorLinesBefore = floorLinesOf(invalidated);
       const sentBeforeInvalidate = await rig.trafficSent(traffic);
       await rig.admin(`/shards/${invalidated}/invalidate?resumable=false`);
-      await new RecoveryClock().until(
+      await RecoveryClock.start().until(
         `shard ${invalidated} waiting for the floor instead of identifying`,
         30_000,
         () => floorLinesOf(invalidated) > floorLinesBefore,

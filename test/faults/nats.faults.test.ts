@@ -43,8 +43,7 @@ describe('fault matrix: NATS', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 12);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       await rig.restartNats();
       const recoveryMs = await clock.until(
         'MASTER and every CONTROL to answer with every shard ready',
@@ -79,7 +78,7 @@ describe('fault matrix: NATS', () => {
       await sleep(1000);
       await rig.stopNats();
       // Without NATS no lease can be renewed: every shard must close before its lease could expire.
-      await new RecoveryClock().until(
+      await RecoveryClock.start().until(
         'every shard closed (fenced) without NATS',
         30_000,
         async () => (await rig.state())['liveSessions'].length === 0,
@@ -87,8 +86,7 @@ describe('fault matrix: NATS', () => {
       );
       // Longer than the whole lease time, not only the fence time: the leases have expired too.
       await sleep(LEASE_MS + 1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       await rig.restartNats();
       const recoveryMs = await clock.until(
         'every shard resumed after NATS returned',
@@ -127,8 +125,7 @@ describe('fault matrix: NATS', () => {
       const before = await rig.invariants();
       const traffic = await rig.startTraffic(40, 15);
       await sleep(1000);
-      const clock = new RecoveryClock();
-      clock.start();
+      const clock = RecoveryClock.start();
       rig.fleet.host('beta').proxy!.cut('blackhole');
       const recoveryMs = await clock.until(
         "beta's shards resumed on alpha",

@@ -403,14 +403,19 @@ export class FaultRig {
 }
 
 /**
- * Measures recovery: `start()` when the fault is injected, then `until()` polls a condition (the
- * bound is the liveness timeout from the test's name) and returns how long recovery took.
+ * Measures recovery from the moment the fault is injected: `RecoveryClock.start()` right before
+ * injecting it, then `until()` polls a condition (the bound is the liveness timeout from the test's
+ * name, counted from the start) and returns how long recovery took. The clock starts when it is
+ * made and only `start()` makes one: an unstarted clock would count from the process's start
+ * (performance.now()'s origin), and its bound would shrink with the test process's uptime.
  */
 export class RecoveryClock {
-  private startedAt = 0;
+  private readonly startedAt = performance.now();
 
-  public start(): void {
-    this.startedAt = performance.now();
+  private constructor() {}
+
+  public static start(): RecoveryClock {
+    return new RecoveryClock();
   }
 
   public async until(
@@ -419,6 +424,7 @@ export class RecoveryClock {
     predicate: () => boolean | Promise<boolean>,
     diagnostics: () => string = () => '',
   ): Promise<number> {
+    // A later wait on the same clock gets what is left of the bound, and one more poll at least.
     const remaining = Math.max(1_000, boundMs - (performance.now() - this.startedAt));
     try {
       await waitFor(predicate, { description, timeoutMs: remaining, intervalMs: 100 });
