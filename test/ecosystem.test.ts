@@ -23,6 +23,7 @@ import {
   type DiscordSimProcess,
 } from 'discluster-testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * The top-level ecosystem.config.js (issue 6, item 2): loaded with and without DISCORD_TOKEN, its
@@ -274,6 +275,7 @@ describe('pm2 start ecosystem.config.js', () => {
         expect(keys, String(proc['name'])).not.toContain('DISCLUSTER_SHARDS');
       }
       expect(sim && (await sim.state())['identifies']).toBe(4);
+      expectFleetInvariants(await sim.state());
 
       await teardownPm2(home);
       expect(processesMentioning(home)).toEqual([]);

@@ -5,6 +5,7 @@ import { pm2Cli, pm2List, waitFor, type SpawnedProcess } from 'discluster-testin
 import type { FleetStatus } from 'discluster-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, TOKEN, liveSessionsByShard, readyShards } from './support/fleet';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Issue 5 "Must show", on a fleet of stand-in machines: three CONTROLs (each its own pm2 daemon,
@@ -73,9 +74,7 @@ describe('a fleet of three stand-in machines', () => {
       expect(status.master.up).toBe(true);
       const state = await fleet.state();
       expect(state['identifies']).toBe(SHARDS);
-      expect(state['violations']).toEqual(
-        expect.objectContaining({ identifyRate: 0, duplicateLiveSessions: 0 }),
-      );
+      expectFleetInvariants(state);
     },
   );
 
@@ -95,7 +94,7 @@ describe('a fleet of three stand-in machines', () => {
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes'] - before['resumes']).toBeGreaterThanOrEqual(moved.length);
-      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      expectFleetInvariants(after);
       expect([...liveSessionsByShard(after).values()].every((count) => count === 1)).toBe(true);
       await waitFor(() => fleet.trafficDone(traffic.id), {
         timeoutMs: 60_000,
@@ -140,6 +139,7 @@ describe('a fleet of three stand-in machines', () => {
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes']).toBeGreaterThan(before['resumes']);
+      expectFleetInvariants(after);
       master = fleet.startMaster();
       await waitFor(async () => (await fleet.status()).master.up, {
         timeoutMs: 60_000,
@@ -167,6 +167,7 @@ describe('a fleet of three stand-in machines', () => {
     const status = await fleet.status();
     expect(status.epoch).toBe(epoch);
     expect(readyShards(status)).toHaveLength(SHARDS);
+    expectFleetInvariants(await fleet.state());
     master = standby;
   });
 

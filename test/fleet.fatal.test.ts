@@ -1,6 +1,7 @@
 import { pm2List, waitFor } from 'discluster-testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fleet, readyShards } from './support/fleet';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Issue 5 §6 and its "Must show": fatal gateway errors stop the whole fleet once, with a clear
@@ -49,6 +50,7 @@ describe('fatal errors', () => {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const after = await fleet.state();
       expect(after['identifies']).toBe(0);
+      expectFleetInvariants(after);
       expect(after['sessionStartRemaining']).toBe(before['sessionStartRemaining']);
       expect(await clusterProcesses(fleet, 'alpha')).toEqual([]);
       expect(await clusterProcesses(fleet, 'beta')).toEqual([]);
@@ -92,6 +94,7 @@ describe('fatal errors', () => {
       expect((await fleet.state())['liveSessions']).toEqual([]);
       await new Promise((resolve) => setTimeout(resolve, 4000));
       expect((await fleet.state())['identifies']).toBe(identifies);
+      expectFleetInvariants(await fleet.state());
       expect(await clusterProcesses(fleet, 'alpha')).toEqual([]);
       expect(masterLinesMatching(fleet, /fleet stopped/)).toHaveLength(1);
     },

@@ -2,6 +2,7 @@ import { pm2List, waitFor } from 'discluster-testing';
 import type { FleetStatus } from 'discluster-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, liveSessionsByShard, readyShards } from './support/fleet';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Promise 2 with a machine cut off rather than dead (issue 5 "Must show"): beta's CONTROL and
@@ -81,7 +82,7 @@ describe('a machine cut off from NATS but alive', () => {
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes'] - before['resumes']).toBeGreaterThanOrEqual(betaShards.length);
-      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      expectFleetInvariants(after);
       expect(maxLivePerShard).toBe(1);
 
       // The link returns: beta is no longer in the plan, so its clusters are stopped, not reconnected.
@@ -94,7 +95,7 @@ describe('a machine cut off from NATS but alive', () => {
         { description: "beta's stale clusters stopped", timeoutMs: 120_000 },
       );
       const end = await fleet.state();
-      expect(end['violations']['duplicateLiveSessions']).toBe(0);
+      expectFleetInvariants(end);
       expect(end['identifies']).toBe(before['identifies']);
       expect(maxLivePerShard).toBe(1);
       expect(readyShards(await fleet.status())).toHaveLength(SHARDS);

@@ -2,6 +2,7 @@ import { pm2List, waitFor } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetStatus } from 'discluster-protocol';
 import { Fleet, readyShards } from './support/fleet';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Operator actions on a live fleet of real CONTROLs: `discluster restart --rolling` (issue 6 §3: a
@@ -77,7 +78,7 @@ describe('operator actions', () => {
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes'] - before['resumes']).toBeGreaterThanOrEqual(SHARDS);
-      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      expectFleetInvariants(after);
       const nonces = fleet.receivedNonces();
       for (let n = 0; n < traffic.total; n++) expect(nonces.has(`${traffic.id}:${n}`)).toBe(true);
     },
@@ -116,7 +117,7 @@ describe('operator actions', () => {
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes'] - before['resumes']).toBe(moved);
-      expect(after['violations']['duplicateLiveSessions']).toBe(0);
+      expectFleetInvariants(after);
       const again = await fleet.cli('rebalance');
       expect(again.stdout).toMatch(/already balanced/);
     },
@@ -162,8 +163,7 @@ describe('operator actions', () => {
       );
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
-      expect(after['violations']['duplicateLiveSessions']).toBe(0);
-      expect(after['violations']['identifyRate']).toBe(0);
+      expectFleetInvariants(after);
     },
   );
 });

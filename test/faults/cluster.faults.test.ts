@@ -1,6 +1,7 @@
 import { waitFor, type SpawnedProcess, type TcpProxyHandle } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyShards } from '../support/fleet';
+import { expectFleetInvariants } from '../support/invariants';
 import { FaultRig, RecoveryClock, clustersOfHost, reportResult, shardsOfHost } from './support';
 
 /**
@@ -70,9 +71,8 @@ describe('fault matrix: processes', () => {
       const after = await rig.invariants();
       reportResult({ fault: 'cluster SIGKILL', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
       expect(after.identifies).toBe(before.identifies);
     },
@@ -106,9 +106,8 @@ describe('fault matrix: processes', () => {
       const after = await rig.invariants();
       reportResult({ fault: 'cluster hung', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       // The hung-cluster watchdog killed only the cluster the test hung.
       expect(rig.watchdogKills()).toBe(1);
       expect(after.identifies).toBe(before.identifies);
@@ -145,9 +144,8 @@ describe('fault matrix: processes', () => {
         expect(shardsOfHost(status, host)).toEqual(shardsOfHost(planBefore, host));
       expect(after.identifies).toBe(before.identifies);
       expect(after.resumes).toBe(before.resumes);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(1);
     },
   );
@@ -181,9 +179,8 @@ describe('fault matrix: processes', () => {
         expect(shardsOfHost(status, host)).toEqual(shardsOfHost(planBefore, host));
       expect(after.identifies).toBe(before.identifies);
       expect(after.resumes).toBe(before.resumes);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(1);
     },
   );
@@ -215,9 +212,8 @@ describe('fault matrix: processes', () => {
       reportResult({ fault: 'host SIGKILL', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(1);
     },
   );
@@ -287,9 +283,8 @@ describe('fault matrix: processes', () => {
       expect(delivery.missing).toEqual([]);
       expect(delivery.exempt).toBeGreaterThan(0);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(1);
     },
   );

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDENTIFY_WINDOW_MS, liveSessionsByShard, readyShards } from '../support/fleet';
 import type { FleetStatus } from 'discluster-protocol';
+import { expectFleetInvariants } from '../support/invariants';
 import { FaultRig, RecoveryClock, earliestDispatchAt, reportResult, type Traffic } from './support';
 
 /**
@@ -71,9 +72,8 @@ describe('fault matrix: gateway storms', () => {
       reportResult({ fault: 'resume storm (4000 on every shard)', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -90,9 +90,8 @@ describe('fault matrix: gateway storms', () => {
       reportResult({ fault: 'op 7 storm', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -143,9 +142,8 @@ describe('fault matrix: gateway storms', () => {
       });
       expect(delivery.missing).toEqual([]);
       expect(after.identifies - before.identifies).toBe(SHARDS);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -192,9 +190,8 @@ describe('fault matrix: gateway storms', () => {
       expect(stops).toHaveLength(1);
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -330,9 +327,8 @@ describe('fault matrix: session starts near the floor', () => {
       expect(delivery.missing).toEqual([]);
       expect(state['identifies']).toBe(TOTAL - FLOOR);
       expect(state['sessionStartRemaining']).toBe(FLOOR);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectFleetInvariants } from '../support/invariants';
 import { FaultRig, RecoveryClock, reportResult, shardsOfHost } from './support';
 
 /**
@@ -61,9 +62,8 @@ describe('fault matrix: NATS', () => {
       expect(delivery.missing).toEqual([]);
       expect(status.epoch).toBe(planBefore.epoch);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -109,9 +109,8 @@ describe('fault matrix: NATS', () => {
       expect(fenced).toBeGreaterThanOrEqual(4);
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );
@@ -144,9 +143,8 @@ describe('fault matrix: NATS', () => {
       reportResult({ fault: 'host cut off from NATS', delivery, invariants: after, recoveryMs });
       expect(delivery.missing).toEqual([]);
       expect(after.identifies).toBe(before.identifies);
-      expect(after.duplicateLiveSessions).toBe(0);
+      expectFleetInvariants(after);
       expect(after.maxLivePerShard).toBe(1);
-      expect(after.identifyRate).toBe(0);
       expect(rig.watchdogKills()).toBe(0);
     },
   );

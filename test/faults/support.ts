@@ -17,6 +17,7 @@ import {
 // traffic nonce n goes to guild index `n % guilds`. checkDeliveryModel() checks it against what the bot saw.
 import { GuildStore } from 'discord-sim/dist/guilds';
 import { Fleet, liveSessionsByShard, readyShards, type FleetOptions } from '../support/fleet';
+import { fleetViolations, type FleetViolations } from '../support/invariants';
 
 /**
  * The fault matrix's harness (docs/reliability.md): a {@link Fleet} plus what every fault test
@@ -53,9 +54,7 @@ export interface Delivery {
   readonly missing: readonly number[];
 }
 
-export interface Invariants {
-  readonly identifyRate: number;
-  readonly duplicateLiveSessions: number;
+export interface Invariants extends FleetViolations {
   readonly maxLivePerShard: number;
   readonly identifies: number;
   readonly resumes: number;
@@ -305,8 +304,7 @@ export class FaultRig {
   public async invariants(): Promise<Invariants> {
     const state = await this.state();
     return {
-      identifyRate: state['violations']['identifyRate'] as number,
-      duplicateLiveSessions: state['violations']['duplicateLiveSessions'] as number,
+      ...fleetViolations(state),
       maxLivePerShard: this.maxLivePerShard,
       identifies: state['identifies'] as number,
       resumes: state['resumes'] as number,

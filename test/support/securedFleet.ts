@@ -1,6 +1,7 @@
 import { pm2List, waitFor, type NatsServerOptions, type SpawnedProcess } from 'discluster-testing';
 import { expect } from 'vitest';
 import { Fleet, readyShards } from './fleet';
+import { expectFleetInvariants } from './invariants';
 
 /**
  * The two runs every NATS security mechanism gets (test/natsSecurity.*.test.ts): a whole fleet that
@@ -86,9 +87,7 @@ export async function expectFleetServes(spec: SecuredFleetSpec): Promise<Fleet> 
     );
     expect([...ready].sort()).toEqual([...Array(shards).keys()]);
     const state = await fleet.state();
-    expect(state['violations']).toEqual(
-      expect.objectContaining({ identifyRate: 0, duplicateLiveSessions: 0 }),
-    );
+    expectFleetInvariants(state);
     // That access came over pm2 IPC, as contents: the clusters' pm2 records (`pm2 jlist`: env,
     // args) carry no NATS setting, neither a secret nor a file path.
     const { processes, raw } = await pm2List(fleet.host('alpha').home);
@@ -153,6 +152,7 @@ export async function expectRefusedAndRetrying(spec: RefusedSpec): Promise<Fleet
     const state = await fleet.state();
     expect(state['identifies']).toBe(0);
     expect(state['liveSessions']).toEqual([]);
+    expectFleetInvariants(state);
     if (spec.serverRefusal) expect(fleet.nats.log()).toMatch(spec.serverRefusal);
     return fleet;
   } catch (error) {
