@@ -3,11 +3,12 @@
 // homes inside the project (never ~/.pm2). It sets up what it needs (npm dependencies, a
 // nats-server, the build), starts the fleet (see scripts/demo/fleet.mjs for the process tree),
 // prints progress until every shard is ready, then the `discluster status` table, the status page
-// URL and the commands to watch it. Ctrl-C (SIGINT/SIGTERM) stops everything it started.
+// URL and the commands to watch it. Ctrl-C (SIGINT/SIGTERM) or a closed terminal (SIGHUP) stops
+// everything it started, also when its stdout is gone (`npm run demo | tee demo.log`, Ctrl-C).
 //
 //   npm run demo                       interactive: runs until Ctrl-C
 //   npm run demo -- --headless         plain progress lines and, once ready, one line
-//                                      `[demo] ready {json}`; still runs until SIGINT/SIGTERM
+//                                      `[demo] ready {json}`; still runs until SIGINT/SIGTERM/SIGHUP
 //   npm run demo -- --exit-when-ready  as --headless, then stops everything and exits 0
 //   npm run demo -- --stop             stops a demo left running (e.g. its launcher was killed)
 //
@@ -17,9 +18,10 @@
 // reinstall a stale one: test/demo.test.ts, where `npm ci` would pull node_modules from under the
 // test files running beside it).
 // Exit codes: 0 stopped by a signal or --exit-when-ready; 1 setup failed or the fleet did not
-// come up (headless); 130/143 interrupted during setup.
+// come up (headless); 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM) during setup.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   BOT,
@@ -33,6 +35,7 @@ import {
   daemonPid,
   demoApps,
   demoDir,
+  endByPid,
   freePort,
   homes,
   longestSocket,
@@ -57,22 +60,50 @@ const USAGE = `Usage: npm run demo [-- --headless | --exit-when-ready | --stop |
   --exit-when-ready  like --headless, then stop everything and exit 0
   --stop             stop a demo fleet left running (its launcher was killed)`;
 
+// ---------------------------------------------------------------------------------------------
+// Output. Run as `npm run demo | tee demo.log` and stopped with Ctrl-C, tee is gone before the
+// cleanup says its first word; a closed terminal fails writes too. A stream 'error' nobody listens
+// to throws and would end the demo in the middle of its cleanup, so a failed write is never fatal:
+// once stdout is gone the demo's lines go to stderr (the terminal, with `| tee`), and once that is
+// gone too they are dropped.
+
+let stdoutOpen = true;
+process.stdout.on('error', () => (stdoutOpen = false));
+process.stderr.on('error', () => undefined);
+
+/** One line (or block) to stderr; never throws. */
+function err(text) {
+  process.stderr.write(`${text}\n`, () => undefined);
+}
+
+/** One line (or block) to stdout, or to stderr once stdout is closed; never throws. */
+function out(text) {
+  if (!stdoutOpen) return err(text);
+  process.stdout.write(`${text}\n`, (error) => {
+    // The write that found stdout closed: its line still goes out.
+    if (error) {
+      stdoutOpen = false;
+      err(text);
+    }
+  });
+}
+
 const flags = new Set(process.argv.slice(2));
 for (const flag of flags) {
   if (!['--headless', '--exit-when-ready', '--stop', '--help', '-h'].includes(flag)) {
-    console.error(`Unknown option ${flag}\n${USAGE}`);
+    err(`Unknown option ${flag}\n${USAGE}`);
     process.exit(2);
   }
 }
 if (flags.has('--help') || flags.has('-h')) {
-  console.log(USAGE);
+  out(USAGE);
   process.exit(0);
 }
 const exitWhenReady = flags.has('--exit-when-ready');
 const headless = exitWhenReady || flags.has('--headless') || process.env.DISCLUSTER_DEMO_HEADLESS === '1';
 const readyTimeoutMs = Number(process.env.DISCLUSTER_DEMO_READY_TIMEOUT_MS ?? 300_000);
 
-const say = (message) => console.log(`[demo] ${message}`);
+const say = (message) => out(`[demo] ${message}`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const p = paths(demoDir());
@@ -80,18 +111,20 @@ const p = paths(demoDir());
 // ---------------------------------------------------------------------------------------------
 // Signals. During setup a signal ends the setup command's process group (as `npm test` does);
 // once the fleet is starting, it stops the fleet. `npm run` forwards a terminal Ctrl-C that the
-// terminal also delivered itself, so repeated signals are expected and only acknowledged.
+// terminal also delivered itself, so repeated signals are expected and only acknowledged. SIGHUP
+// (the terminal went away) counts as Ctrl-C: its default would end the demo and leave the fleet.
 
 /** 'setup' → 'fleet' → 'stopping'. */
 let phase = 'setup';
 let stopRequested;
-for (const sig of ['SIGINT', 'SIGTERM']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  const exitCode = 128 + os.constants.signals[sig];
   process.on(sig, () => {
     if (phase === 'setup') {
       const child = currentChild();
-      if (!child?.pid) process.exit(sig === 'SIGINT' ? 130 : 143);
+      if (!child?.pid) process.exit(exitCode);
       signalGroup(child.pid, sig);
-      child.once('close', () => process.exit(sig === 'SIGINT' ? 130 : 143));
+      child.once('close', () => process.exit(exitCode));
       return;
     }
     if (phase === 'fleet') {
@@ -103,27 +136,50 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Resolves with the signal's name once SIGINT/SIGTERM arrives in the 'fleet' phase. */
+/** Resolves with the signal's name once SIGINT/SIGTERM/SIGHUP arrives in the 'fleet' phase. */
 const stopSignal = new Promise((resolve) => (stopRequested = resolve));
 
 let trafficTimer;
 /** The pm2 CLI call of the progress loop in flight: a pm2 call after a daemon ended would spawn a new one. */
 let pm2Busy = Promise.resolve();
 
-async function shutdown(code, reason) {
-  phase = 'stopping';
-  clearInterval(trafficTimer);
-  say(`${reason}: stopping everything the demo started`);
-  await pm2Busy;
-  const left = await stopFleet(p, (line) => say(line));
-  fs.rmSync(p.lockFile, { force: true });
-  if (left.length > 0) {
-    say(`processes still running: ${left.join(', ')} (inspect them with ps; they mention ${p.dir})`);
+let stopping;
+
+/** Stops the fleet once (a signal may arrive while a failed start already stops it), then exits. */
+function shutdown(code, reason) {
+  stopping ??= (async () => {
+    phase = 'stopping';
+    clearInterval(trafficTimer);
+    say(`${reason}: stopping everything the demo started`);
+    await pm2Busy;
+    let left;
+    try {
+      left = await stopFleet(p, (line) => say(line));
+    } catch (error) {
+      // Whatever went wrong, the processes are still ended by pid.
+      say(`stopping the fleet failed (${error.message}); ending its processes by pid`);
+      left = await endByPid(p, (line) => say(line));
+    }
+    fs.rmSync(p.lockFile, { force: true });
+    if (left.length > 0) {
+      say(`processes still running: ${left.join(', ')} (inspect them with ps; they mention ${p.dir})`);
+      process.exit(1);
+    }
+    say('stopped; nothing of the demo is left running');
+    process.exit(code);
+  })().catch((error) => {
+    err(`[demo] stopping failed: ${error.stack ?? error}`);
     process.exit(1);
-  }
-  say('stopped; nothing of the demo is left running');
-  process.exit(code);
+  });
+  return stopping;
 }
+
+// A bug of the demo itself must not leave the fleet running either.
+process.on('uncaughtException', (error) => {
+  err(`[demo] unexpected error: ${error.stack ?? error}`);
+  if (phase === 'setup') process.exit(1);
+  void shutdown(1, 'unexpected error');
+});
 
 // ---------------------------------------------------------------------------------------------
 // --stop: the cleanup alone.
@@ -140,7 +196,7 @@ if (flags.has('--stop')) {
 // 1. Setup: npm dependencies (missing or not matching package-lock.json), nats-server, build.
 
 function fail(message) {
-  console.error(`[demo] ${message}`);
+  err(`[demo] ${message}`);
   process.exit(1);
 }
 
@@ -218,7 +274,7 @@ try {
   const started = await pm2(p.demoHome, ['start', p.appsFile]);
   if (started.code !== 0) throw new Error(`pm2 start: ${started.stderr || started.stdout}`);
 } catch (error) {
-  console.error(`[demo] could not start the fleet: ${error.message}`);
+  err(`[demo] could not start the fleet: ${error.message}`);
   await shutdown(1, 'start failed');
 }
 say(
@@ -344,13 +400,13 @@ while (readyCount(status) < SHARDS) {
       if (reported.has(app.name)) continue;
       reported.add(app.name);
       say(`${app.name} keeps failing (${app.pm2_env.status}, ${app.pm2_env.restart_time} restarts):`);
-      console.log(logTail(p.demoHome, app.name));
+      out(logTail(p.demoHome, app.name));
     }
   }
   if (Date.now() - startedAt > readyTimeoutMs) {
     say(`not every shard is ready after ${Math.round(readyTimeoutMs / 1000)} s. The last lines of the logs:`);
     for (const name of ['discluster-master', ...HOSTS.map((host) => `control-${host.id}`)])
-      console.log(logTail(p.demoHome, name));
+      out(logTail(p.demoHome, name));
     if (headless) await shutdown(1, 'the fleet did not come up');
     say('still running: watch it with the commands below, or Ctrl-C to stop');
     break;
@@ -364,11 +420,11 @@ while (readyCount(status) < SHARDS) {
 if (readyCount(status) >= SHARDS)
   say(`all ${SHARDS} shards ready after ${Math.round((Date.now() - startedAt) / 1000)} s\n`);
 const table = await cli(['status']);
-console.log(table.stdout.trimEnd() || table.stderr.trimEnd());
+out(table.stdout.trimEnd() || table.stderr.trimEnd());
 const hostA = shown(p.hostHome('host-a'));
 const demoHome = shown(p.demoHome);
 const cliFlags = `--nats-url ${natsUrl} --bot ${BOT}`;
-console.log(`
+out(`
 [demo] Status page: ${statusPage}   (Prometheus metrics: ${statusPage}metrics)
 [demo] Watch it (from ${root}):
   PM2_HOME=${demoHome} npx pm2 monit

@@ -295,22 +295,58 @@ export async function stopFleet(p, log = () => {}) {
   }
   // pm2 kill returns when the daemon says so; give the last processes a moment to be gone.
   for (let i = 0; i < 100 && leftovers(p).length > 0; i++) await sleep(100);
+  return endByPid(p, log);
+}
+
+function signal(pid, sig) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone meanwhile.
+  }
+}
+
+const isPm2Daemon = (pid) => {
+  try {
+    return /God Daemon/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Ends by pid whatever of the demo is still alive after pm2 had its chance (a daemon that never
+ * answered, an app it lost track of, a stopFleet that failed half-way): SIGTERM, then SIGKILL.
+ * Daemons first, so that none restarts an app ended under it. Returns the pids still alive.
+ */
+export async function endByPid(p, log = () => {}) {
+  for (const sig of ['SIGTERM', 'SIGKILL', 'SIGKILL']) {
+    const left = leftovers(p);
+    if (left.length === 0) return [];
+    log(`ending ${left.length} process(es) of the demo with ${sig}: ${left.join(', ')}`);
+    const daemons = left.filter(isPm2Daemon);
+    for (const pid of daemons) signal(pid, sig);
+    for (const pid of left) if (!daemons.includes(pid)) signal(pid, sig);
+    for (let i = 0; i < 100 && leftovers(p).length > 0; i++) await sleep(100);
+  }
   return leftovers(p);
 }
 
 /**
  * Processes of this demo still alive: every pm2 daemon and app of a demo home carries PM2_HOME
  * (under the demo directory) in its environment, and nats-server names its store on its
- * command line. The launcher itself is skipped, and so are shells and `pm2 monit` clients a user
- * opened with such a PM2_HOME: only the demo's own daemons and their apps count.
+ * command line. The launcher itself is skipped, and so are shells, `pm2 monit` clients and log
+ * viewers a user opened with such a PM2_HOME or path: only the demo's own daemons and their apps
+ * count (endByPid ends exactly these).
  */
 export function leftovers(p) {
-  return processesMentioning(p.dir).filter((pid) => {
+  // With the separator: a sibling directory (`.demo2` beside `.demo`) is another demo's.
+  return processesMentioning(p.dir + path.sep).filter((pid) => {
     try {
       const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
       return (
-        cmdline.includes(p.dir) ||
+        cmdline.includes(`\0-sd\0${p.natsStore}\0`) ||
         /God Daemon/.test(cmdline) ||
         environ.includes('\0pm_id=') ||
         environ.startsWith('pm_id=')
