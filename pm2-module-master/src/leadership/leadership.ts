@@ -7,8 +7,8 @@ import {
   leaderKey,
   type LeaderRecord,
 } from 'discluster-protocol';
-import { isCasConflict } from './kvBuckets.js';
-import type { Logger } from './logger.js';
+import { isCasConflict } from '../kvBuckets.js';
+import type { Logger } from '../logger.js';
 
 export interface LeadershipOptions {
   readonly kv: KV;
