@@ -87,6 +87,7 @@ export class Master {
       openStore: () => (options.openStore ?? defaultStore(config))(nc),
       commander: () => options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.token, logger),
       isLeader: () => leadership.isLeader,
+      resign: (reason) => leadership.resign(reason),
     });
     this.leadership = leadership;
     this.terms = terms;

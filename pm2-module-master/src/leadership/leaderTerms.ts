@@ -27,6 +27,8 @@ export interface LeaderTermsOptions {
   readonly commander: () => Commander;
   /** Whether this MASTER still holds the leadership (it may have lost it while a term was starting). */
   readonly isLeader: () => boolean;
+  /** Gives the leadership back (see {@link Leadership.resign}). */
+  readonly resign: (reason: string) => Promise<void>;
 }
 
 /** A running term and the roles that act in it. */
@@ -36,8 +38,9 @@ interface Running {
 }
 
 /**
- * Starts a term when this MASTER is elected and ends it when it is deposed, shuts down, or the
- * term fails (its plan write met a compare-and-set conflict).
+ * Starts a term when this MASTER is elected and ends it when it is deposed or shuts down. A term
+ * that fails (its plan write met a compare-and-set conflict) makes MASTER resign: a leader that
+ * kept the key without a term would answer nobody and block every standby (issue 13 c).
  */
 export class LeaderTerms {
   private running: Running | null = null;
@@ -128,7 +131,13 @@ export class LeaderTerms {
     };
   }
 
-  private ended(term: Term, _end: TermEnd): void {
+  private ended(term: Term, end: TermEnd): void {
     if (this.running?.term === term) this.running = null;
+    if (end.kind !== 'failed' || this.closed) return;
+    // The term cannot act on what it knows any more: give the key back, so a standby (or this
+    // MASTER, after re-reading the plan) leads in a fresh term.
+    void this.options
+      .resign(end.reason)
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'stepping down failed'));
   }
 }

@@ -13,7 +13,7 @@ export type Commander = Pick<HostCommander, 'assignment' | 'send' | 'broadcastSt
 
 export type Stopped = NonNullable<PlanRecord['stopped']>;
 
-/** Why a term ended. */
+/** Why a term ended: only a `failed` term makes MASTER give the leadership back (issue 13 c). */
 export type TermEnd =
   | { readonly kind: 'shutdown' }
   | { readonly kind: 'deposed'; readonly reason: string }
@@ -115,7 +115,7 @@ export class Term {
   /**
    * Writes `plan` by compare-and-set on the revision this term knows. A conflict means the plan
    * changed under this MASTER (another MASTER, or a write whose reply was lost): this term can no
-   * longer act on what it knows, so it ends as failed.
+   * longer act on what it knows, so it ends as failed and MASTER resigns (see `LeaderTerms`).
    */
   public async savePlan(plan: PlanRecord): Promise<void> {
     try {
