@@ -1,5 +1,5 @@
 import type { PlanRecord, PlannedCluster, SplitOptions } from 'discluster-protocol';
-import type { KnownHost } from './hostRegistry.js';
+import type { KnownHost } from './hosts/hostRegistry.js';
 import {
   failoverPlan,
   initialPlan,

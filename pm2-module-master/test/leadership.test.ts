@@ -10,7 +10,7 @@ import {
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openOwnedBucket } from '../src/kvBuckets';
-import { Leadership } from '../src/leadership';
+import { Leadership } from '../src/leadership/leadership';
 
 const TTL = 1500;
 let nats: NatsServerHandle;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { PlanRecord } from 'discluster-protocol';
 import { firstPlan } from '../fleetPlans.js';
 import type { GatewayBot } from '../gatewayBot.js';
-import type { KnownHost } from '../hostRegistry.js';
+import type { KnownHost } from '../hosts/hostRegistry.js';
 
 type Reshard = NonNullable<PlanRecord['reshard']>;
 

@@ -1,3 +1,4 @@
+import { DisclusterError, ErrorCode, type PlanRecord } from 'discluster-protocol';
 import type { GatewayBot } from '../gatewayBot.js';
 
 /**
@@ -102,4 +103,13 @@ export function autoReshardReason(input: AutoInput): string | null {
 export function identifyTimeMs(pending: number, maxConcurrency: number, windowMs: number): number {
   if (pending <= 0) return 0;
   return Math.ceil(pending / Math.max(1, maxConcurrency)) * windowMs;
+}
+
+/** Plan changes other than the reshard's own wait until it finished: two moves at once would collide. */
+export function refuseDuringReshard(plan: PlanRecord, what: string): void {
+  if (plan.reshard)
+    throw new DisclusterError(
+      ErrorCode.ReshardRefused,
+      `${what} is not possible while the fleet reshards to ${plan.reshard.shardCount} shards; wait until it finished (\`discluster status\`)`,
+    );
 }

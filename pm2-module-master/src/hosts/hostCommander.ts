@@ -12,8 +12,8 @@ import {
   type PlanRecord,
 } from 'discluster-protocol';
 import type { KnownHost } from './hostRegistry.js';
-import type { Logger } from './logger.js';
-import { generationClusterIds } from './reshard/newGeneration.js';
+import type { Logger } from '../logger.js';
+import { generationClusterIds } from '../reshard/newGeneration.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -7,8 +7,8 @@ import {
   leaderKey,
   type LeaderRecord,
 } from 'discluster-protocol';
-import { isCasConflict } from './kvBuckets.js';
-import type { Logger } from './logger.js';
+import { isCasConflict } from '../kvBuckets.js';
+import type { Logger } from '../logger.js';
 
 export interface LeadershipOptions {
   readonly kv: KV;
@@ -25,7 +25,9 @@ export interface LeadershipOptions {
  * leader lease. The leader renews it by compare-and-set every TTL/3; a standby tries to create it
  * every TTL/4, which succeeds only once it expired (or the leader released it on shutdown). A
  * leader that cannot renew for 2/3 of the TTL steps down by itself, before the key can expire and
- * a standby could take over: never two leaders commanding at once.
+ * a standby could take over: never two leaders commanding at once. A leader that cannot act (its
+ * term failed, or taking over threw) resigns: it deletes the key and sits out one TTL, so a standby
+ * is elected first (issue 13 c).
  */
 export class Leadership {
   private revision = 0;
@@ -35,6 +37,10 @@ export class Leadership {
   private deadline: NodeJS.Timeout | undefined;
   private closed = false;
   private since = 0;
+  /** After resigning, no campaign before this (`performance.now()`): a standby goes first. */
+  private holdOffUntil = 0;
+  /** Counts elections, so a late failure of one term's take-over cannot resign a later term. */
+  private elections = 0;
 
   public constructor(private readonly options: LeadershipOptions) {}
 
@@ -55,6 +61,25 @@ export class Leadership {
       this.leading = false;
       await this.options.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Gives the leadership back while staying a candidate: stops commanding (`onDeposed`), deletes
+   * the key, and campaigns again only after one TTL, so a standby takes over first; if none does,
+   * this MASTER is elected again and starts afresh.
+   */
+  public async resign(reason: string): Promise<void> {
+    if (!this.leading) return;
+    clearTimeout(this.deadline);
+    this.leading = false;
+    this.holdOffUntil = performance.now() + this.options.ttlMs;
+    this.options.logger.error(
+      { reason },
+      'stepping down: this MASTER cannot act as leader; releasing the leadership for a standby or a fresh term',
+    );
+    await this.options.onDeposed(reason);
+    // Names our revision: a renewal that slipped in meanwhile leaves the key to expire instead.
+    await this.options.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
   }
 
   /** Who leads now, if anyone (for logs and status). */
@@ -86,16 +111,28 @@ export class Leadership {
     if (this.closed) return;
     const { kv, ttlMs, logger } = this.options;
     if (!this.leading) {
+      if (performance.now() < this.holdOffUntil) {
+        this.schedule(ttlMs / 4);
+        return;
+      }
       try {
         this.since = Date.now();
         this.revision = await kv.create(leaderKey(), this.record());
         this.leading = true;
+        const election = ++this.elections;
         this.renewed();
         logger.info({ instanceId: this.options.instanceId }, 'elected leader');
         // Not awaited: taking over may wait for hosts for a long time, and renewals must go on.
         Promise.resolve()
           .then(() => this.options.onElected())
-          .catch((failure: unknown) => logger.error({ err: failure }, 'taking over as leader failed'));
+          .catch((failure: unknown) => {
+            logger.error({ err: failure }, 'taking over as leader failed');
+            // Holding the key without a term would block every standby for good.
+            if (election === this.elections)
+              void this.resign(
+                `taking over failed: ${failure instanceof Error ? failure.message : String(failure)}`,
+              );
+          });
       } catch (error) {
         if (!isCasConflict(error))
           logger.debug({ err: String(error) }, 'could not campaign for leadership; retrying');
