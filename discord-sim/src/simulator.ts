@@ -24,7 +24,13 @@ import { isSnowflake, makeSnowflake, shardForGuild, DISCORD_EPOCH } from './snow
 const SUPPORTED_VERSIONS = new Set(['9', '10']);
 // A refused client gets this long to answer the close frame, so shutdown never waits on it.
 const REFUSED_SOCKET_GRACE_MS = 1000;
-const GUILD_CREATE_BATCH = 250;
+/**
+ * Longest stretch of GUILD_CREATE streaming in one event-loop turn. The simulator is the referee of
+ * identify timing: an IDENTIFY is stamped when its message is handled, so a long synchronous send
+ * (hundreds of guilds through pako) would stamp the next shard's IDENTIFY late and report a rate
+ * violation that never happened on the wire.
+ */
+const GUILD_CREATE_SLICE_MS = 4;
 const GUILD_MEMBERS_ALL_INTERVAL_MS = 30_000;
 
 /** A dispatch the simulator routes: its serialised data, and a content-stripped twin made on demand. */
@@ -418,19 +424,20 @@ export class GatewaySimulator implements ConnectionHost {
     };
     this.sendToSession(session, 'READY', JSON.stringify(ready));
     if ((session.intents & Intent.Guilds) === 0) return;
-    // Stream GUILD_CREATEs in batches so a thousand shards identifying share the event loop.
+    // Stream GUILD_CREATEs in short slices so a thousand shards identifying share the event loop.
     let next = 0;
     const sendBatch = (): void => {
       if (session.ended) return;
-      const end = Math.min(next + GUILD_CREATE_BATCH, guildIndices.length);
       const sendGuilds = (): void => {
-        for (; next < end; next++) {
+        const sliceEnd = performance.now() + GUILD_CREATE_SLICE_MS;
+        do {
           this.sendToSession(
             session,
             'GUILD_CREATE',
             JSON.stringify(this.guilds.guildCreate(guildIndices[next]!, this.botUserId, this.startedAt)),
           );
-        }
+          next++;
+        } while (next < guildIndices.length && performance.now() < sliceEnd);
       };
       // One write per batch, not one per guild (a socket-less session still sequences them for replay).
       if (session.connection) session.connection.batch(sendGuilds);
