@@ -251,6 +251,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     nats: ConnectionOptions | NatsConnection,
   ): Promise<void> {
     this.nc = await this.connectNats(nats, assignment.clusterId);
+    const nc = this.nc;
+    void nc.closed().then((error) => this.onNatsClosed(error));
     const tracker = new ShardStatusTracker(assignment.shardIds, (shardId, state, previous) =>
       this.onShardState(shardId, state, previous),
     );
@@ -293,6 +295,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           this.reporter?.changed();
       },
       onShardError: (shardId, error) => this.onShardError(shardId, error),
+      onIdentifyHeld: (shardId, error) => this.onIdentifyHeld(shardId, error),
       onDebug: (message) => this.emitDebug(message),
     });
     this.liveness = new NatsLiveness(this.nc, {
@@ -413,6 +416,37 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       return;
     }
     this.emitError(new Error(`shard ${shardId}: ${error.message}`, { cause: error }));
+  }
+
+  /** See holdOnFailure: the shard waits for the cluster to be stopped or restarted, never identifies. */
+  private onIdentifyHeld(shardId: number, cause: unknown): void {
+    const code = cause instanceof DisclusterError ? cause.code : ErrorCode.NatsClosed;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    this.emitError(
+      new DisclusterError(code, `shard ${shardId} is held and will not identify: ${why}`, { cause }),
+    );
+  }
+
+  /**
+   * The connection closed for good while serving (nats.js gives up after repeated auth errors:
+   * rotated credentials, an expired JWT). Without NATS the cluster can neither coordinate identifies
+   * nor notice that it lost its shards, and the liveness probe stops probing a closed connection:
+   * stop every shard. In a fleet, exit as CONTROL does, so the supervisor restarts it connected.
+   */
+  private onNatsClosed(error: Error | void): void {
+    if (this.stopping) return;
+    const fleet = this.fleet !== null;
+    this.emitError(
+      new DisclusterError(
+        ErrorCode.NatsClosed,
+        `the NATS connection closed for good${error ? ` (${error.message})` : ''}: stopping this cluster's shards` +
+          (fleet ? '; exiting so its supervisor restarts it with a fresh connection' : '') +
+          '. Check the NATS credentials (nats_user/nats_pass, nats_creds, nats_token) if it repeats.',
+        error ? { cause: error } : undefined,
+      ),
+    );
+    if (fleet) void this.exitAfterStop('NATS connection closed', 1, CONTROL_SHUTDOWN_DEADLINE_MS);
+    else void this.stop();
   }
 
   private onShardState(shardId: number, state: ShardState, previous: ShardState): void {

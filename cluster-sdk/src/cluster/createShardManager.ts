@@ -1,5 +1,6 @@
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents, type SessionInfo } from '@discordjs/ws';
 import type { APIGatewayBotInfo, GatewayDispatchPayload } from 'discord-api-types/v10';
+import { holdOnFailure } from '../identify/holdOnFailure.js';
 import type { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import type { NatsSessionStore } from '../session/NatsSessionStore.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
@@ -19,6 +20,8 @@ export interface ShardManagerWiring {
   /** `sessionSetup`: READY, or a GUILD_CREATE of a guild READY listed (see ShardStatusTracker). */
   readonly onDispatch: (packet: GatewayDispatchPayload, shardId: number, sessionSetup: boolean) => void;
   readonly onShardError: (shardId: number, error: Error) => void;
+  /** A shard's identify wait failed for a reason other than its own close: it is held, not identified. */
+  readonly onIdentifyHeld: (shardId: number, error: unknown) => void;
   readonly onDebug: (message: string) => void;
 }
 
@@ -40,13 +43,21 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
       typeof WebSocketManager
     >[0]['rest'],
     compression: settings.compression === 'zlib-stream' ? CompressionMethod.ZlibSync : null,
-    buildIdentifyThrottler: () => ({
-      waitForIdentify: async (shardId: number, signal: AbortSignal) => {
-        tracker.setState(shardId, 'waiting');
-        await throttler.waitForIdentify(shardId, signal);
-        tracker.setState(shardId, 'identifying');
-      },
-    }),
+    buildIdentifyThrottler: () =>
+      holdOnFailure(
+        {
+          waitForIdentify: async (shardId: number, signal: AbortSignal) => {
+            tracker.setState(shardId, 'waiting');
+            await throttler.waitForIdentify(shardId, signal);
+            tracker.setState(shardId, 'identifying');
+          },
+        },
+        (shardId, error) => {
+          const why = error instanceof Error ? error.message : String(error);
+          tracker.setState(shardId, 'waiting', `held: identify coordination is unavailable (${why})`);
+          wiring.onIdentifyHeld(shardId, error);
+        },
+      ),
     retrieveSessionInfo: (shardId: number): SessionInfo | null | Promise<SessionInfo | null> => {
       // @discordjs/ws asks on every dispatch. A serving shard's session is in memory: answer it
       // without a promise, so the hot path costs what a bare manager's Map lookup costs.
