@@ -18,7 +18,12 @@ import {
 } from 'discluster-testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_TTL_MS, LeaseKeeper, type LeaseClaim, type LeaseHolder } from '../src/leaseKeeper';
+import {
+  DEFAULT_LEASE_TTL_MS,
+  LeaseKeeper,
+  type LeaseClaim,
+  type LeaseHolder,
+} from '../src/leases/leaseKeeper';
 
 /**
  * LeaseKeeper against a real nats-server with JetStream (2.9: bucket TTL, no per-key TTL). Each

@@ -7,9 +7,9 @@ import type {
   ConfirmOutcome,
   LeaseClaim,
   ShardLeases,
-} from '../src/leaseKeeper';
-import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2Api';
-import { ClusterSupervisor, type HostAssignment } from '../src/supervisor';
+} from '../src/leases/leaseKeeper';
+import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2/daemonClient';
+import { ClusterSupervisor, type HostAssignment } from '../src/clusters/supervisor';
 
 /** An in-memory pm2: enough of the daemon to check what the supervisor asks of it. */
 class FakePm2 implements Pm2Client {

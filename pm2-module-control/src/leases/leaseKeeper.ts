@@ -12,7 +12,7 @@ import {
   type ShardLeaseRecord,
 } from 'discluster-protocol';
 import { describeError, isCasConflict, openBucket } from './kvBucket.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /**
  * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
