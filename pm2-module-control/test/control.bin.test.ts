@@ -46,7 +46,7 @@ import {
  * private PM2_HOME; the test plays MASTER over NATS.
  */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 const BOT_SCRIPT = path.join(__dirname, 'fixtures', 'bot.js');
 const IDLE_SCRIPT = path.join(__dirname, 'fixtures', 'idle.js');
 const TOKEN = 'test-bot-token-6d4f2a'; // fixtures/bot.js checks it arrived intact
