@@ -23,6 +23,7 @@ export type {
   LeaseClaim,
   LeaseHolder,
   LeaseKeeperOptions,
+  LeaseTimes,
   ShardLeases,
 } from './leases/leaseKeeper.js';
 export { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './clusters/rollingRestart.js';

@@ -232,6 +232,24 @@ export class ClusterSupervisor {
     this.link.keepalive(clusterIds);
   }
 
+  /**
+   * The lease time changed (MASTER set another bucket TTL): every cluster gets its assignment again,
+   * same epoch, with the new `fenceAfterMs`, so one cut off from NATS fences by the new time too.
+   */
+  public leaseTimesChanged(): void {
+    for (const run of this.runs.values()) {
+      if (run.stopping) continue;
+      this.link
+        .sendAssign(run)
+        .catch((error: unknown) =>
+          this.options.logger.warn(
+            { err: error, name: this.processName(run.clusterId) },
+            'could not send the new fence time',
+          ),
+        );
+    }
+  }
+
   /** Another host holds one of the cluster's shards: stop it for good. */
   public leaseLost(clusterId: number, holder: LeaseHolder): void {
     const run = this.runs.get(this.processName(clusterId));

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { describeError, isCasConflict, openBucket } from './kvBucket.js';
 import { LeaseRecords, type ShardClaim } from './leaseRecords.js';
 import { leaseTimes, requestTimeout, type LeaseTimes } from './leaseTimes.js';
+import { LeaseTtlWatch } from './leaseTtlWatch.js';
 import type {
   AcquireOptions,
   AcquireOutcome,
@@ -23,6 +24,7 @@ export type {
   LeaseHolder,
   ShardLeases,
 } from './shardLeases.js';
+export type { LeaseTimes } from './leaseTimes.js';
 
 /**
  * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
@@ -32,6 +34,11 @@ export type {
  * CONTROL passes on as `keepalive`: a cluster that stops hearing it (CONTROL down or hung, so nobody
  * renews and nobody can tell it to fence) fences itself. A key held by another host is waited out,
  * never taken.
+ *
+ * The lease time is the bucket's TTL as the server has it now: MASTER changes it when its
+ * `lease_ms` changes, and an entry then lives by the new TTL, counted from its last write. So the
+ * keeper reads the TTL again every fence check (at most every second) and follows a change at once
+ * (leaseTtlWatch.ts, then {@link LeaseKeeper.follow}); it never fences by a longer time than the leases live.
  */
 
 /** Bucket TTL used when CONTROL has to create the bucket (MASTER normally does, with its `lease_ms`). */
@@ -51,6 +58,11 @@ export interface LeaseKeeperOptions {
    * (they get a `keepalive`). Not called when there is none.
    */
   readonly onRenewed?: (clusterIds: readonly number[]) => void;
+  /**
+   * The lease time changed (MASTER set another bucket TTL): clusters must be told the new fence
+   * time, `times.fenceAfterMs`.
+   */
+  readonly onTimesChanged?: (times: LeaseTimes) => void;
   /** Monotonic milliseconds (tests may replace it). */
   readonly clock?: () => number;
 }
@@ -72,7 +84,7 @@ interface HeldCluster {
 
 /** Opens (or creates) the lease bucket of `bot` and keeps this host's leases. */
 export class LeaseKeeper implements ShardLeases {
-  private readonly times: LeaseTimes;
+  private current: LeaseTimes;
   private readonly records: LeaseRecords;
   private readonly clock: () => number;
   private readonly clusters = new Map<number, HeldCluster>();
@@ -80,32 +92,49 @@ export class LeaseKeeper implements ShardLeases {
   private checkTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly ttlWatch: LeaseTtlWatch;
   private lastRenewError = '';
   private closed = false;
 
   private constructor(
+    nc: NatsConnection,
+    private readonly bucket: string,
     kv: KV,
     ttlMs: number,
     private readonly options: LeaseKeeperOptions,
   ) {
-    this.times = leaseTimes(ttlMs);
+    this.current = leaseTimes(ttlMs);
     this.records = new LeaseRecords(kv, {
       hostId: options.hostId,
       instanceId: options.instanceId,
       logger: options.logger,
-      requestTimeoutMs: () => this.times.requestTimeoutMs,
+      requestTimeoutMs: () => this.current.requestTimeoutMs,
     });
     this.clock = options.clock ?? (() => performance.now());
+    this.ttlWatch = new LeaseTtlWatch({
+      nc,
+      bucket,
+      records: this.records,
+      logger: options.logger,
+      ttlMs: () => this.current.ttlMs,
+      onChange: (ttlMs) => this.follow(ttlMs),
+    });
+    this.ttlWatch.start(this.current.checkEveryMs);
   }
 
-  /** The lease time: the bucket's TTL. */
+  /** The lease time in force: the bucket's TTL as last read. */
   public get ttlMs(): number {
-    return this.times.ttlMs;
+    return this.current.ttlMs;
   }
 
   /** What clusters are told to fence after, without NATS: half the lease time. */
   public get fenceAfterMs(): number {
-    return this.times.fenceAfterMs;
+    return this.current.fenceAfterMs;
+  }
+
+  /** Every period derived from the lease time in force. */
+  public get times(): LeaseTimes {
+    return this.current;
   }
 
   /** Binds to the lease bucket, creating it (TTL {@link DEFAULT_LEASE_TTL_MS}) if it is missing. */
@@ -134,7 +163,7 @@ export class LeaseKeeper implements ShardLeases {
     // Bound again with request timeouts that fit this bucket's TTL (see requestTimeout).
     const kv = await new Kvm(jetstream(nc, { timeout: requestTimeout(bucket.ttlMs) })).open(name);
     options.logger.info({ bucket: name, ttlMs: bucket.ttlMs }, 'shard lease bucket open');
-    return new LeaseKeeper(kv, bucket.ttlMs, options);
+    return new LeaseKeeper(nc, name, kv, bucket.ttlMs, options);
   }
 
   public async acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome> {
@@ -152,7 +181,7 @@ export class LeaseKeeper implements ShardLeases {
         if (held.lost) return { kind: 'aborted' };
         // Held and renewed lately (a restart): nothing to ask. Stale: CONTROL must vouch for it again.
         const known = held.shards.get(shardId);
-        if (known && this.clock() - known.renewedAt < this.times.fenceAfterMs) break;
+        if (known && this.clock() - known.renewedAt < this.current.fenceAfterMs) break;
         try {
           const result = await this.records.claim(claim, shardId);
           if (result.kind === 'ours') {
@@ -179,7 +208,7 @@ export class LeaseKeeper implements ShardLeases {
           );
           block();
         }
-        await sleep(this.times.pollMs, options.signal);
+        await sleep(this.current.pollMs, options.signal);
       }
     }
     held.fenced = false;
@@ -246,6 +275,7 @@ export class LeaseKeeper implements ShardLeases {
     clearInterval(this.renewTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.checkTimer);
+    this.ttlWatch.close();
     this.clusters.clear();
   }
 
@@ -269,8 +299,33 @@ export class LeaseKeeper implements ShardLeases {
 
   private startTimers(): void {
     if (this.renewTimer || this.closed) return;
-    this.renewTimer = setInterval(() => this.startRound(), this.times.renewEveryMs);
-    this.checkTimer = setInterval(() => this.checkFences(), this.times.checkEveryMs);
+    this.renewTimer = setInterval(() => this.startRound(), this.current.renewEveryMs);
+    this.checkTimer = setInterval(() => this.checkFences(), this.current.checkEveryMs);
+  }
+
+  /**
+   * Adopts another lease time at once. A shorter one may have cut the life of leases renewed under
+   * the old one (an entry lives by the new TTL from its last write): those renewed longer ago than
+   * the new fence time are fenced now, and every lease is renewed now rather than a period later.
+   */
+  private follow(ttlMs: number): void {
+    const before = this.current;
+    this.current = leaseTimes(ttlMs);
+    this.options.logger.warn(
+      { bucket: this.bucket, fromMs: before.ttlMs, toMs: ttlMs, fenceAfterMs: this.current.fenceAfterMs },
+      'the lease time changed (bucket TTL): following it',
+    );
+    if (this.renewTimer) {
+      clearInterval(this.renewTimer);
+      clearInterval(this.checkTimer);
+      this.renewTimer = undefined;
+      this.startTimers();
+    }
+    this.ttlWatch.start(this.current.checkEveryMs);
+    void this.ttlWatch.rebind(ttlMs);
+    this.checkFences();
+    if (ttlMs < before.ttlMs) this.startRound();
+    this.options.onTimesChanged?.(this.current);
   }
 
   /** One renewal round at a time: on a dead link a round waits for its timeouts. */
@@ -289,7 +344,8 @@ export class LeaseKeeper implements ShardLeases {
     const results = await Promise.all(rounds);
     if (this.closed) return;
     // A renewal failed (NATS restarting, a request lost): try again soon, not a whole round later.
-    if (results.includes(false)) this.retryTimer ??= setTimeout(() => this.startRound(), this.times.retryMs);
+    if (results.includes(false))
+      this.retryTimer ??= setTimeout(() => this.startRound(), this.current.retryMs);
     const renewed = [...this.clusters.values()]
       .filter((held) => !held.lost && this.allRenewedSince(held, startedAt))
       .map((held) => held.claim.clusterId);
@@ -355,7 +411,7 @@ export class LeaseKeeper implements ShardLeases {
     for (const held of this.clusters.values()) {
       if (held.fenced || held.lost) continue;
       const stale = [...held.shards.values()].filter(
-        (shard) => now - shard.renewedAt >= this.times.fenceAfterMs,
+        (shard) => now - shard.renewedAt >= this.current.fenceAfterMs,
       );
       if (stale.length === 0) continue;
       held.fenced = true;
@@ -363,7 +419,7 @@ export class LeaseKeeper implements ShardLeases {
         {
           clusterId: held.claim.clusterId,
           shards: stale.map((shard) => shard.shardId),
-          fenceAfterMs: this.times.fenceAfterMs,
+          fenceAfterMs: this.current.fenceAfterMs,
         },
         'leases not renewed for half the lease time: fencing the cluster',
       );
