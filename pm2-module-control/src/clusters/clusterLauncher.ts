@@ -1,4 +1,4 @@
-import type { LeaseClaim, ShardLeases } from '../leases/leaseKeeper.js';
+import type { LeaseClaim, ShardLeases } from '../leases/shardLeases.js';
 import type { Logger } from '../logger.js';
 import type { Pm2Json } from '../pm2/daemonClient.js';
 import { KILL_TIMEOUT_MS, type ProcessTable } from '../pm2/processTable.js';

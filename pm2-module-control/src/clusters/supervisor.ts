@@ -1,5 +1,5 @@
 import { DisclusterError, ErrorCode, type ClusterReport, type NatsAccess } from 'discluster-protocol';
-import type { LeaseHolder, ShardLeases } from '../leases/leaseKeeper.js';
+import type { LeaseHolder, ShardLeases } from '../leases/shardLeases.js';
 import type { Logger } from '../logger.js';
 import type { Pm2Client, Pm2Json } from '../pm2/daemonClient.js';
 import { KILL_TIMEOUT_MS, ProcessTable } from '../pm2/processTable.js';
