@@ -164,7 +164,7 @@ module.exports = {
     {
       ...node,
       name: 'discluster-control',
-      script: path.join(__dirname, 'pm2-module-control', 'dist', 'bin.js'),
+      script: path.join(__dirname, 'pm2-module-control', 'dist', 'main.js'),
       pmx: false,
       kill_timeout: 10_000,
       exp_backoff_restart_delay: 1000,

@@ -16,7 +16,7 @@ import { logLine } from './support/securedFleet';
 const ROOT = path.resolve(__dirname, '..');
 const BINS = {
   MASTER: path.join(ROOT, 'pm2-module-master', 'dist', 'bin.js'),
-  CONTROL: path.join(ROOT, 'pm2-module-control', 'dist', 'bin.js'),
+  CONTROL: path.join(ROOT, 'pm2-module-control', 'dist', 'main.js'),
 } as const;
 
 // CONTROL never reaches pm2 here (it waits for NATS first), but keep it away from ~/.pm2 anyway.

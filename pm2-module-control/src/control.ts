@@ -21,15 +21,15 @@ import {
   redactNatsUrl,
 } from 'discluster-protocol';
 import { hostFacts, packageVersion } from './hostFacts.js';
-import { LeaseKeeper } from './leaseKeeper.js';
+import { LeaseKeeper } from './leases/leaseKeeper.js';
 import { createLogger, type Logger } from './logger.js';
 import { connectNats, natsAccessForClusters } from './natsOptions.js';
-import { connectPm2, type Pm2Client } from './pm2Api.js';
-import { loadPm2Io } from './pm2Io.js';
-import { registerPm2Surface } from './pm2Surface.js';
-import { DEFAULT_RESTART_POLICY } from './restartPolicy.js';
-import { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './rollingRestart.js';
-import { ClusterSupervisor } from './supervisor.js';
+import { connectPm2, type Pm2Client } from './pm2/daemonClient.js';
+import { loadPm2Io } from './pm2/metricsAgent.js';
+import { registerPm2Surface } from './pm2/metricsAndActions.js';
+import { DEFAULT_RESTART_POLICY } from './clusters/restartPolicy.js';
+import { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './clusters/rollingRestart.js';
+import { ClusterSupervisor } from './clusters/supervisor.js';
 
 /** The package name: pm2 hands the module its settings in `process.env[MODULE_NAME]`. */
 export const MODULE_NAME = 'discluster-control';
@@ -340,6 +340,7 @@ class Control {
       onFence: (clusterId) => this.supervisor?.fence(clusterId),
       onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
       onRenewed: (clusterIds) => this.supervisor?.keepalive(clusterIds),
+      onTimesChanged: () => this.supervisor?.leaseTimesChanged(),
     });
     this.pm2 ??= await connectPm2();
     this.supervisor = new ClusterSupervisor({

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -46,7 +46,7 @@ import {
  * private PM2_HOME; the test plays MASTER over NATS.
  */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 const BOT_SCRIPT = path.join(__dirname, 'fixtures', 'bot.js');
 const IDLE_SCRIPT = path.join(__dirname, 'fixtures', 'idle.js');
 const TOKEN = 'test-bot-token-6d4f2a'; // fixtures/bot.js checks it arrived intact
@@ -271,6 +271,32 @@ describe('discluster-control (foreground bin)', () => {
     const facts = HostHeartbeatSchema.parse(JSON.parse(decoder.decode(reply.data)));
     expect(facts).toMatchObject({ hostId: HOST, epoch: 5, cores: 7 });
     expect(facts.clusters.map((c) => c.clusterId)).toEqual([0, 1, 2]);
+  });
+
+  it('a lease time MASTER changes at run time reaches the running clusters as a new fenceAfterMs', async () => {
+    // MASTER restarted with another lease_ms sets the bucket's TTL (longer here: a shorter one
+    // needs the duplicate window cut too); CONTROL re-sends each cluster its assignment, same epoch.
+    const jsm = await jetstreamManager(nc);
+    const setLeaseTime = (ms: number) =>
+      jsm.streams.update(`KV_${leaseBucket(BOT)}`, { max_age: ms * 1_000_000 });
+    const assignsWith = (clusterId: number, fenceAfterMs: number) =>
+      controlMessagesOf(clusterId).filter(
+        (line) =>
+          line.message['type'] === 'assign' &&
+          line.message['epoch'] === 5 &&
+          line.message['fenceAfterMs'] === fenceAfterMs,
+      ).length;
+    await setLeaseTime(24_000);
+    await waitFor(() => [0, 1, 2].every((id) => assignsWith(id, 12_000) === 1), {
+      description: 'every cluster told fenceAfterMs 12000',
+      timeoutMs: 20_000,
+    });
+    const back = [0, 1, 2].map((id) => assignsWith(id, 10_000));
+    await setLeaseTime(20_000);
+    await waitFor(() => [0, 1, 2].every((id, i) => assignsWith(id, 10_000) === back[i]! + 1), {
+      description: 'every cluster told fenceAfterMs 10000 again',
+      timeoutMs: 20_000,
+    });
   });
 
   it('refuses a stale epoch and keeps its clusters', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** Configuration errors and the announce retry loop of the foreground bin (no pm2 needed). */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 const SECRET = 'hunter2-nats-secret';
 const encoder = new TextEncoder();
 let nats: NatsServerHandle;

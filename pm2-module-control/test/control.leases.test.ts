@@ -19,7 +19,7 @@ import { makePm2Home, pm2Env, pm2List, teardownPm2 } from './pm2Cli';
  * lease bucket with a short lease time and sends conflicting assignments on purpose.
  */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 const BOT_SCRIPT = path.join(__dirname, 'fixtures', 'bot.js');
 const TOKEN = 'test-bot-token-6d4f2a';
 const BOT = 'leasebot';

@@ -27,7 +27,7 @@ import { makePm2Home, pm2Cli, pm2Env, pm2List, teardownPm2, type Pm2Process } fr
  * One daemon, one simulator and one CONTROL serve the whole file, test after test.
  */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 const BOT_SCRIPT = path.join(__dirname, 'fixtures', 'sdkBot.js');
 const TOKEN = 'sdk-e2e-secret-TOKEN-93be1f';
 const BOT = 'sdkbot';

@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nuid, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -18,7 +18,12 @@ import {
 } from 'discluster-testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_TTL_MS, LeaseKeeper, type LeaseClaim, type LeaseHolder } from '../src/leaseKeeper';
+import {
+  DEFAULT_LEASE_TTL_MS,
+  LeaseKeeper,
+  type LeaseClaim,
+  type LeaseHolder,
+} from '../src/leases/leaseKeeper';
 
 /**
  * LeaseKeeper against a real nats-server with JetStream (2.9: bucket TTL, no per-key TTL). Each
@@ -51,6 +56,22 @@ async function natsConnection(url = nats.url): Promise<NatsConnection> {
   return nc;
 }
 
+/**
+ * MASTER's side, after a restart with another `lease_ms`: it sets the bucket's TTL (stream
+ * max_age). A shorter one needs the duplicate window (the old TTL, for a KV bucket) cut to it too,
+ * or the server refuses the update.
+ */
+async function masterChangesLeaseTime(bot: string, ttlMs: number): Promise<void> {
+  const jsm = await jetstreamManager(await natsConnection());
+  const stream = `KV_${leaseBucket(bot)}`;
+  const { config } = await jsm.streams.info(stream);
+  const nanos = ttlMs * 1_000_000;
+  await jsm.streams.update(stream, {
+    max_age: nanos,
+    duplicate_window: Math.min(config.duplicate_window, nanos),
+  });
+}
+
 /** MASTER's side: the bucket as it creates it, with its lease time. */
 async function masterBucket(bot: string, ttlMs: number): Promise<KV> {
   const nc = await natsConnection();
@@ -63,13 +84,15 @@ interface Host {
   readonly lost: [number, LeaseHolder][];
   /** The clusters of each renewal round whose leases were all renewed (what gets a keepalive). */
   readonly renewed: number[][];
+  /** The fence time after each change of the lease time (CONTROL tells its clusters). */
+  readonly timesChanged: number[];
   readonly logs: Record<string, unknown>[];
 }
 
 async function startHost(
   bot: string,
   hostId: string,
-  options: { url?: string; instanceId?: string } = {},
+  options: { url?: string; instanceId?: string; clock?: () => number } = {},
 ): Promise<Host> {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
@@ -79,6 +102,7 @@ async function startHost(
   const fences: number[] = [];
   const lost: [number, LeaseHolder][] = [];
   const renewed: number[][] = [];
+  const timesChanged: number[] = [];
   const keeper = await LeaseKeeper.open(await natsConnection(options.url), {
     bot,
     hostId,
@@ -87,9 +111,11 @@ async function startHost(
     onFence: (clusterId) => fences.push(clusterId),
     onLost: (clusterId, holder) => lost.push([clusterId, holder]),
     onRenewed: (clusterIds) => renewed.push([...clusterIds]),
+    onTimesChanged: (times) => timesChanged.push(times.fenceAfterMs),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   keepers.push(keeper);
-  return { keeper, fences, lost, renewed, logs };
+  return { keeper, fences, lost, renewed, timesChanged, logs };
 }
 
 async function holderOf(kv: KV, shardCount: number, shardId: number): Promise<ShardLeaseRecord | null> {
@@ -393,5 +419,65 @@ describe('LeaseKeeper', () => {
     expect(await waiting).toEqual({ kind: 'aborted' });
     await b.keeper.release(1);
     expect(await holderOf(kv, 8, 1)).toBeNull();
+  });
+
+  it('follows a lease time MASTER shortens while it holds leases: renews and fences by the new time', async () => {
+    const bot = uniqueBot();
+    const kv = await masterBucket(bot, 20_000);
+    const proxy = await startTcpProxy(nats.port);
+    proxies.push(proxy);
+    const a = await startHost(bot, 'host-a', { url: proxy.url('nats') });
+    expect(await acquireNow(a, claim(0, [0, 1]))).toEqual({ kind: 'acquired' });
+    expect(a.keeper.fenceAfterMs).toBe(10_000);
+    await masterChangesLeaseTime(bot, 8_000);
+    await waitFor(() => a.keeper.ttlMs === 8_000, {
+      description: 'the new lease time followed',
+      timeoutMs: 10_000,
+    });
+    expect(a.keeper.fenceAfterMs).toBe(4_000);
+    expect(a.keeper.times).toMatchObject({ renewEveryMs: 1_333, checkEveryMs: 800, requestTimeoutMs: 800 });
+    // CONTROL hands the new fence time to its clusters.
+    expect(a.timesChanged).toEqual([4_000]);
+    // Renewed at the new cadence, then cut off: the fence comes by the new fence time, while the
+    // leases (which now expire 8 s after their last renewal, not 20 s) are still this host's.
+    const rounds = a.renewed.length;
+    await waitFor(() => a.renewed.length > rounds, { description: 'a renewal round', timeoutMs: 10_000 });
+    proxy.cut('blackhole');
+    await waitFor(() => a.fences.length > 0, { description: 'fence', timeoutMs: 20_000 });
+    expect((await holderOf(kv, 8, 0))?.hostId).toBe('host-a');
+    expect((await holderOf(kv, 8, 1))?.hostId).toBe('host-a');
+    expect(a.fences).toEqual([0]);
+  });
+
+  it('fences at once when a shorter lease time makes its last renewal too old, then renews by it', async () => {
+    const bot = uniqueBot();
+    // A 60 s lease renews every 10 s: no renewal round comes during this test's first seconds.
+    await masterBucket(bot, 60_000);
+    let skewMs = 0;
+    const a = await startHost(bot, 'host-a', { clock: () => performance.now() + skewMs });
+    expect(await acquireNow(a, claim(0, [0]))).toEqual({ kind: 'acquired' });
+    // To the keeper its last renewal is now 5 s old: well within the 30 s fence time of a 60 s
+    // lease, but a 4 s lease (fence time 2 s) may expire any moment.
+    skewMs = 5_000;
+    await masterChangesLeaseTime(bot, 4_000);
+    await waitFor(() => a.fences.length > 0, { description: 'fence by the new time', timeoutMs: 10_000 });
+    expect(a.keeper.fenceAfterMs).toBe(2_000);
+    expect(a.fences).toEqual([0]);
+    // NATS answers: the leases are taken again and the cluster may resume.
+    expect(await a.keeper.confirm(0)).toBe('confirmed');
+  });
+
+  it('follows a longer lease time too', async () => {
+    const bot = uniqueBot();
+    await masterBucket(bot, 3_000);
+    const a = await startHost(bot, 'host-a');
+    expect(await acquireNow(a, claim(0, [0]))).toEqual({ kind: 'acquired' });
+    await masterChangesLeaseTime(bot, 6_000);
+    await waitFor(() => a.keeper.fenceAfterMs === 3_000, {
+      description: 'the longer fence time',
+      timeoutMs: 10_000,
+    });
+    expect(a.timesChanged).toEqual([3_000]);
+    expect(a.fences).toEqual([]);
   });
 });

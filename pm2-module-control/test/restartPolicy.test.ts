@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, decideOnExit, type ExitFacts, type RestartPolicyOptions } from '../src/restartPolicy';
+import {
+  backoffDelay,
+  decideOnExit,
+  type ExitFacts,
+  type RestartPolicyOptions,
+} from '../src/clusters/restartPolicy';
 
 const options: RestartPolicyOptions = {
   maxFailedStarts: 3,

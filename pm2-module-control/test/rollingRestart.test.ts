@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { rollingRestart, type RollingTarget } from '../src/rollingRestart';
+import { rollingRestart, type RollingTarget } from '../src/clusters/rollingRestart';
 
 /** A host whose clusters restart on request and become ready when the test says so. */
 class FakeHost implements RollingTarget {

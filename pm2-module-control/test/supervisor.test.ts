@@ -7,9 +7,9 @@ import type {
   ConfirmOutcome,
   LeaseClaim,
   ShardLeases,
-} from '../src/leaseKeeper';
-import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2Api';
-import { ClusterSupervisor, type HostAssignment } from '../src/supervisor';
+} from '../src/leases/leaseKeeper';
+import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2/daemonClient';
+import { ClusterSupervisor, type HostAssignment } from '../src/clusters/supervisor';
 
 /** An in-memory pm2: enough of the daemon to check what the supervisor asks of it. */
 class FakePm2 implements Pm2Client {
@@ -93,7 +93,8 @@ const flush = async () => {
 
 /** Leases without NATS: every claim is granted at once unless a test holds it back. */
 class FakeLeases implements ShardLeases {
-  public readonly fenceAfterMs = 3_000;
+  /** Half the lease time; a test may change it as MASTER changes the bucket's TTL. */
+  public fenceAfterMs = 3_000;
   public readonly calls: string[] = [];
   public readonly claims: LeaseClaim[] = [];
   public confirmAnswer: ConfirmOutcome = 'confirmed';
@@ -432,6 +433,30 @@ describe('ClusterSupervisor', () => {
       c0!['pm_id'],
       c0!['pm_id'],
       c3!['pm_id'],
+    ]);
+  });
+
+  it('a changed lease time: every cluster gets its assignment again with the new fence time', async () => {
+    await supervisor.apply(
+      assignment(4, [
+        { clusterId: 0, shardIds: [0] },
+        { clusterId: 1, shardIds: [1] },
+      ]),
+    );
+    await flush();
+    const sentBefore = pm2.sent.length;
+    leases.fenceAfterMs = 1_500;
+    supervisor.leaseTimesChanged();
+    await flush();
+    expect(pm2.sent.slice(sentBefore)).toEqual([
+      expect.objectContaining({
+        pmId: pm2.processes[0]!['pm_id'],
+        data: expect.objectContaining({ type: 'assign', epoch: 4, clusterId: 0, fenceAfterMs: 1_500 }),
+      }),
+      expect.objectContaining({
+        pmId: pm2.processes[1]!['pm_id'],
+        data: expect.objectContaining({ type: 'assign', epoch: 4, clusterId: 1, fenceAfterMs: 1_500 }),
+      }),
     ]);
   });
 

@@ -49,7 +49,7 @@ export const BUILT_BINS = [
   CLI_BIN,
   MASTER_BIN,
   SIM_BIN,
-  path.join(root, 'pm2-module-control', 'dist', 'bin.js'),
+  path.join(root, 'pm2-module-control', 'dist', 'main.js'),
 ];
 
 // pm2's sockets live in each home; a unix socket path may not exceed ~107 bytes.

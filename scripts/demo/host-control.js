@@ -14,4 +14,7 @@ if (!home || !path.isAbsolute(home)) {
   process.exit(1);
 }
 process.env.PM2_HOME = home;
-require(path.join(__dirname, '..', '..', 'pm2-module-control', 'dist', 'bin.js'));
+// Loaded, not run as the main module: start CONTROL explicitly.
+require(path.join(__dirname, '..', '..', 'pm2-module-control', 'dist', 'main.js')).runControlProcess(
+  process.env,
+);

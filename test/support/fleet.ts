@@ -30,7 +30,7 @@ import {
  */
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CONTROL_BIN = path.join(ROOT, 'pm2-module-control', 'dist', 'bin.js');
+const CONTROL_BIN = path.join(ROOT, 'pm2-module-control', 'dist', 'main.js');
 const MASTER_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'bin.js');
 const CLI_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'cli', 'discluster.js');
 export const BOT_SCRIPT = path.join(ROOT, 'test', 'fixtures', 'fleetBot.js');

@@ -1,7 +1,7 @@
 import { ErrorCode, type ClusterReport } from 'discluster-protocol';
 import { describe, expect, it } from 'vitest';
-import type { ActionReply, Pm2Io } from '../src/pm2Io';
-import { hostSummary, parseClusterId, registerPm2Surface } from '../src/pm2Surface';
+import type { ActionReply, Pm2Io } from '../src/pm2/metricsAgent';
+import { hostSummary, parseClusterId, registerPm2Surface } from '../src/pm2/metricsAndActions';
 
 const shard = (id: number, state: string) => ({
   id,

@@ -1,6 +1,6 @@
 import type { ClusterReport, ShardStatusSchema } from 'discluster-protocol';
 import type { z } from 'zod';
-import { newReportWatch, type ReportWatch } from './silenceWatch.js';
+import { newReportWatch, type ReportWatch } from '../watchdog/reportSilence.js';
 
 /** One shard's state as its cluster last reported it. */
 export type ShardStatus = z.infer<typeof ShardStatusSchema>;

@@ -1,5 +1,5 @@
 /**
- * The hung-cluster watchdog's arithmetic (DESIGN promise 5; the supervisor acts on it). A cluster
+ * The hung-cluster watchdog's arithmetic (DESIGN promise 5; hangWatchdog.ts acts on it). A cluster
  * reports its shards to CONTROL over pm2 IPC on every shard state change (coalesced) and at least
  * every `statusIntervalMs` (SDK option, default 5000) whether anything changed or not. A process
  * whose event loop is blocked (an endless loop, a synchronous call that never returns) sends
@@ -20,7 +20,7 @@ export const SILENCE_FACTOR = 3;
  * loaded machine's scheduling and pm2 bus jitter would otherwise pass for silence.
  */
 export const MIN_SILENCE_MS = 5_000;
-/** How often the supervisor checks its clusters. */
+/** How often the watchdog checks the clusters. */
 export const WATCH_TICK_MS = 250;
 
 /** What the watchdog knows of the reports of one cluster process. */

@@ -1,77 +1,48 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  DisclusterError,
-  ErrorCode,
-  ShardLeaseRecordSchema,
-  decodeRecord,
-  encodeRecord,
-  leaseBucket,
-  leaseKey,
-  type ShardLeaseRecord,
-} from 'discluster-protocol';
+import { DisclusterError, ErrorCode, leaseBucket, leaseKey } from 'discluster-protocol';
+import type { Logger } from '../logger.js';
 import { describeError, isCasConflict, openBucket } from './kvBucket.js';
-import type { Logger } from './logger.js';
+import { LeaseRecords, type ShardClaim } from './leaseRecords.js';
+import { leaseTimes, requestTimeout, type LeaseTimes } from './leaseTimes.js';
+import { LeaseTtlWatch } from './leaseTtlWatch.js';
+import type {
+  AcquireOptions,
+  AcquireOutcome,
+  ConfirmOutcome,
+  LeaseClaim,
+  LeaseHolder,
+  ShardLeases,
+} from './shardLeases.js';
+
+export type {
+  AcquireOptions,
+  AcquireOutcome,
+  ConfirmOutcome,
+  LeaseClaim,
+  LeaseHolder,
+  ShardLeases,
+} from './shardLeases.js';
+export type { LeaseTimes } from './leaseTimes.js';
 
 /**
  * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
- * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after TTL/20). A host that cannot renew for
- * TTL/2 tells its clusters to fence (close their shards) before the lease can expire and another
- * host start them. After every round it reports the clusters whose leases were all renewed, which
+ * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after
+ * TTL/20; leaseTimes.ts). A host that cannot renew for TTL/2 tells its clusters to fence (close
+ * their shards) before the lease can expire and another host start them. After every round it reports the clusters whose leases were all renewed, which
  * CONTROL passes on as `keepalive`: a cluster that stops hearing it (CONTROL down or hung, so nobody
  * renews and nobody can tell it to fence) fences itself. A key held by another host is waited out,
  * never taken.
+ *
+ * The lease time is the bucket's TTL as the server has it now: MASTER changes it when its
+ * `lease_ms` changes, and an entry then lives by the new TTL, counted from its last write. So the
+ * keeper reads the TTL again every fence check (at most every second) and follows a change at once
+ * (leaseTtlWatch.ts, then {@link LeaseKeeper.follow}); it never fences by a longer time than the leases live.
  */
 
 /** Bucket TTL used when CONTROL has to create the bucket (MASTER normally does, with its `lease_ms`). */
 export const DEFAULT_LEASE_TTL_MS = 20_000;
-
-/** The shards of one cluster, as CONTROL is about to run them. */
-export interface LeaseClaim {
-  readonly clusterId: number;
-  readonly shardIds: readonly number[];
-  readonly shardCount: number;
-  readonly epoch: number;
-}
-
-/** Who holds a shard we wanted. */
-export interface LeaseHolder {
-  readonly shardId: number;
-  /** `(unreadable record)` when the value does not parse: it is waited out like any other holder. */
-  readonly hostId: string;
-  readonly clusterId: number | null;
-}
-
-export type AcquireOutcome =
-  | { readonly kind: 'acquired' }
-  | { readonly kind: 'held'; readonly holder: LeaseHolder }
-  | { readonly kind: 'aborted' };
-
-/** `unknown`: NATS did not answer; ask again later. */
-export type ConfirmOutcome = 'confirmed' | 'refused' | 'unknown';
-
-export interface AcquireOptions {
-  /** `wait`: another host's lease is waited out (a cluster to start); `fail`: reported at once (adopting a running one). */
-  readonly whenHeld: 'wait' | 'fail';
-  readonly signal: AbortSignal;
-  /** Called once when the claim cannot complete at once (held elsewhere, or NATS errors). */
-  readonly onBlocked?: () => void;
-}
-
-/** What the supervisor needs from leases (an interface, so it can be tested without NATS). */
-export interface ShardLeases {
-  /** What clusters are told to fence after, without NATS: half the lease time. */
-  readonly fenceAfterMs: number;
-  /** Takes every shard of `claim` (retrying NATS errors until aborted) and keeps renewing them. */
-  acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome>;
-  /** After a fence: are (or can) every shard's lease (be) ours again? */
-  confirm(clusterId: number): Promise<ConfirmOutcome>;
-  /** Deletes the cluster's leases (its process is gone), so a new owner can start at once. */
-  release(clusterId: number): Promise<void>;
-  /** Deletes leases this host holds for shards of no `keep` claim (left by an earlier boot). */
-  sweep(keep: readonly LeaseClaim[]): Promise<void>;
-}
 
 export interface LeaseKeeperOptions {
   readonly bot: string;
@@ -87,6 +58,11 @@ export interface LeaseKeeperOptions {
    * (they get a `keepalive`). Not called when there is none.
    */
   readonly onRenewed?: (clusterIds: readonly number[]) => void;
+  /**
+   * The lease time changed (MASTER set another bucket TTL): clusters must be told the new fence
+   * time, `times.fenceAfterMs`.
+   */
+  readonly onTimesChanged?: (times: LeaseTimes) => void;
   /** Monotonic milliseconds (tests may replace it). */
   readonly clock?: () => number;
 }
@@ -106,44 +82,59 @@ interface HeldCluster {
   lost: boolean;
 }
 
-type ShardClaim =
-  | { readonly kind: 'ours'; readonly revision: number }
-  | { readonly kind: 'held'; readonly holder: LeaseHolder }
-  | { readonly kind: 'raced' };
-
 /** Opens (or creates) the lease bucket of `bot` and keeps this host's leases. */
 export class LeaseKeeper implements ShardLeases {
-  public readonly fenceAfterMs: number;
-  private readonly renewEveryMs: number;
-  private readonly checkEveryMs: number;
-  private readonly pollMs: number;
-  private readonly requestTimeoutMs: number;
+  private current: LeaseTimes;
+  private readonly records: LeaseRecords;
   private readonly clock: () => number;
   private readonly clusters = new Map<number, HeldCluster>();
   private renewTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<void> | null = null;
-  private readonly retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly ttlWatch: LeaseTtlWatch;
   private lastRenewError = '';
   private closed = false;
 
   private constructor(
-    private readonly kv: KV,
-    public readonly ttlMs: number,
+    nc: NatsConnection,
+    private readonly bucket: string,
+    kv: KV,
+    ttlMs: number,
     private readonly options: LeaseKeeperOptions,
   ) {
-    this.fenceAfterMs = Math.max(100, Math.floor(ttlMs / 2));
-    // Renewals every TTL/6, each request bounded by TTL/10, a failed round retried after TTL/20:
-    // a lost request or two (a NATS restart, a dropped packet) is repaired well inside the fence
-    // time (TTL/2), instead of waiting for the next round while the fence clock runs.
-    this.renewEveryMs = Math.max(25, Math.floor(ttlMs / 6));
-    this.retryMs = Math.max(25, Math.floor(ttlMs / 20));
-    // The fence check runs on its own timer: a renewal stuck on a dead link must not delay it.
-    this.checkEveryMs = Math.max(25, Math.min(1_000, Math.floor(ttlMs / 10)));
-    this.pollMs = Math.max(100, Math.min(1_000, Math.floor(ttlMs / 8)));
-    this.requestTimeoutMs = requestTimeout(ttlMs);
+    this.current = leaseTimes(ttlMs);
+    this.records = new LeaseRecords(kv, {
+      hostId: options.hostId,
+      instanceId: options.instanceId,
+      logger: options.logger,
+      requestTimeoutMs: () => this.current.requestTimeoutMs,
+    });
     this.clock = options.clock ?? (() => performance.now());
+    this.ttlWatch = new LeaseTtlWatch({
+      nc,
+      bucket,
+      records: this.records,
+      logger: options.logger,
+      ttlMs: () => this.current.ttlMs,
+      onChange: (ttlMs) => this.follow(ttlMs),
+    });
+    this.ttlWatch.start(this.current.checkEveryMs);
+  }
+
+  /** The lease time in force: the bucket's TTL as last read. */
+  public get ttlMs(): number {
+    return this.current.ttlMs;
+  }
+
+  /** What clusters are told to fence after, without NATS: half the lease time. */
+  public get fenceAfterMs(): number {
+    return this.current.fenceAfterMs;
+  }
+
+  /** Every period derived from the lease time in force. */
+  public get times(): LeaseTimes {
+    return this.current;
   }
 
   /** Binds to the lease bucket, creating it (TTL {@link DEFAULT_LEASE_TTL_MS}) if it is missing. */
@@ -172,7 +163,7 @@ export class LeaseKeeper implements ShardLeases {
     // Bound again with request timeouts that fit this bucket's TTL (see requestTimeout).
     const kv = await new Kvm(jetstream(nc, { timeout: requestTimeout(bucket.ttlMs) })).open(name);
     options.logger.info({ bucket: name, ttlMs: bucket.ttlMs }, 'shard lease bucket open');
-    return new LeaseKeeper(kv, bucket.ttlMs, options);
+    return new LeaseKeeper(nc, name, kv, bucket.ttlMs, options);
   }
 
   public async acquire(claim: LeaseClaim, options: AcquireOptions): Promise<AcquireOutcome> {
@@ -190,9 +181,9 @@ export class LeaseKeeper implements ShardLeases {
         if (held.lost) return { kind: 'aborted' };
         // Held and renewed lately (a restart): nothing to ask. Stale: CONTROL must vouch for it again.
         const known = held.shards.get(shardId);
-        if (known && this.clock() - known.renewedAt < this.fenceAfterMs) break;
+        if (known && this.clock() - known.renewedAt < this.current.fenceAfterMs) break;
         try {
-          const result = await this.claimShard(claim, shardId);
+          const result = await this.records.claim(claim, shardId);
           if (result.kind === 'ours') {
             this.hold(held, shardId, result.revision);
             break;
@@ -217,7 +208,7 @@ export class LeaseKeeper implements ShardLeases {
           );
           block();
         }
-        await sleep(this.pollMs, options.signal);
+        await sleep(this.current.pollMs, options.signal);
       }
     }
     held.fenced = false;
@@ -231,7 +222,7 @@ export class LeaseKeeper implements ShardLeases {
     try {
       for (const shardId of held.claim.shardIds) {
         let result: ShardClaim;
-        do result = await this.claimShard(held.claim, shardId);
+        do result = await this.records.claim(held.claim, shardId);
         while (result.kind === 'raced');
         if (result.kind === 'held') {
           this.options.logger.warn(
@@ -257,7 +248,9 @@ export class LeaseKeeper implements ShardLeases {
     this.clusters.delete(clusterId);
     // A renewal in flight could otherwise land after the delete and look like a lost lease.
     await this.renewal;
-    await Promise.all([...held.shards.values()].map((shard) => this.deleteIfOurs(shard.key, shard.revision)));
+    await Promise.all(
+      [...held.shards.values()].map((shard) => this.records.deleteIfOurs(shard.key, shard.revision)),
+    );
     this.options.logger.info({ clusterId, shards: [...held.shards.keys()] }, 'shard leases released');
   }
 
@@ -265,16 +258,9 @@ export class LeaseKeeper implements ShardLeases {
     const wanted = new Set(keep.flatMap((c) => c.shardIds.map((id) => leaseKey(c.shardCount, id))));
     for (const held of this.clusters.values())
       for (const shard of held.shards.values()) wanted.add(shard.key);
-    const released: string[] = [];
+    let released: string[] = [];
     try {
-      for await (const key of await this.kv.keys()) {
-        if (wanted.has(key)) continue;
-        const entry = await this.kv.get(key);
-        if (!entry || entry.operation !== 'PUT') continue;
-        const record = decodeRecord(ShardLeaseRecordSchema, entry.value);
-        if (!record.ok || record.value.hostId !== this.options.hostId) continue;
-        if (await this.deleteIfOurs(key, entry.revision)) released.push(key);
-      }
+      released = await this.records.deleteOursExcept(wanted);
     } catch (error) {
       // Best effort: a lease left over simply expires after the TTL.
       this.options.logger.warn({ err: describeError(error) }, 'could not sweep leftover leases');
@@ -289,6 +275,7 @@ export class LeaseKeeper implements ShardLeases {
     clearInterval(this.renewTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.checkTimer);
+    this.ttlWatch.close();
     this.clusters.clear();
   }
 
@@ -310,86 +297,35 @@ export class LeaseKeeper implements ShardLeases {
     held.shards.set(shardId, { shardId, key, revision, renewedAt: this.clock() });
   }
 
-  private record(claim: LeaseClaim, shardId: number): string {
-    const record: ShardLeaseRecord = {
-      v: 1,
-      shardId,
-      shardCount: claim.shardCount,
-      hostId: this.options.hostId,
-      instanceId: this.options.instanceId,
-      clusterId: claim.clusterId,
-      epoch: claim.epoch,
-      renewedAt: Date.now(),
-    };
-    return encodeRecord(record);
+  private startTimers(): void {
+    if (this.renewTimer || this.closed) return;
+    this.renewTimer = setInterval(() => this.startRound(), this.current.renewEveryMs);
+    this.checkTimer = setInterval(() => this.checkFences(), this.current.checkEveryMs);
   }
 
   /**
-   * One attempt at one shard: absent → create; held by this host (any boot of it) → update on its
-   * revision; held by another host → report it. CAS races come back as `raced`.
+   * Adopts another lease time at once. A shorter one may have cut the life of leases renewed under
+   * the old one (an entry lives by the new TTL from its last write): those renewed longer ago than
+   * the new fence time are fenced now, and every lease is renewed now rather than a period later.
    */
-  private async claimShard(claim: LeaseClaim, shardId: number): Promise<ShardClaim> {
-    const key = leaseKey(claim.shardCount, shardId);
-    const entry = await this.kv.get(key);
-    try {
-      if (!entry || entry.operation !== 'PUT') {
-        return { kind: 'ours', revision: await this.kv.create(key, this.record(claim, shardId)) };
-      }
-      const decoded = decodeRecord(ShardLeaseRecordSchema, entry.value);
-      if (!decoded.ok)
-        return { kind: 'held', holder: { shardId, hostId: '(unreadable record)', clusterId: null } };
-      if (decoded.value.hostId !== this.options.hostId)
-        return {
-          kind: 'held',
-          holder: { shardId, hostId: decoded.value.hostId, clusterId: decoded.value.clusterId },
-        };
-      const revision = await this.kv.update(
-        key,
-        this.record(claim, shardId),
-        entry.revision,
-        this.requestTimeoutMs,
-      );
-      return { kind: 'ours', revision };
-    } catch (error) {
-      if (isCasConflict(error)) return { kind: 'raced' };
-      throw error;
+  private follow(ttlMs: number): void {
+    const before = this.current;
+    this.current = leaseTimes(ttlMs);
+    this.options.logger.warn(
+      { bucket: this.bucket, fromMs: before.ttlMs, toMs: ttlMs, fenceAfterMs: this.current.fenceAfterMs },
+      'the lease time changed (bucket TTL): following it',
+    );
+    if (this.renewTimer) {
+      clearInterval(this.renewTimer);
+      clearInterval(this.checkTimer);
+      this.renewTimer = undefined;
+      this.startTimers();
     }
-  }
-
-  private async deleteIfOurs(key: string, revision: number): Promise<boolean> {
-    try {
-      await this.kv.delete(key, { previousSeq: revision });
-      return true;
-    } catch (error) {
-      if (!isCasConflict(error)) {
-        this.options.logger.warn(
-          { key, err: describeError(error) },
-          'could not release a lease; it will expire',
-        );
-        return false;
-      }
-    }
-    // Our revision is stale (a renewal whose answer we missed): delete only if it is still ours.
-    try {
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') return false;
-      const record = decodeRecord(ShardLeaseRecordSchema, entry.value);
-      if (!record.ok || record.value.hostId !== this.options.hostId) return false;
-      await this.kv.delete(key, { previousSeq: entry.revision });
-      return true;
-    } catch (error) {
-      this.options.logger.warn(
-        { key, err: describeError(error) },
-        'could not release a lease; it will expire',
-      );
-      return false;
-    }
-  }
-
-  private startTimers(): void {
-    if (this.renewTimer || this.closed) return;
-    this.renewTimer = setInterval(() => this.startRound(), this.renewEveryMs);
-    this.checkTimer = setInterval(() => this.checkFences(), this.checkEveryMs);
+    this.ttlWatch.start(this.current.checkEveryMs);
+    void this.ttlWatch.rebind(ttlMs);
+    this.checkFences();
+    if (ttlMs < before.ttlMs) this.startRound();
+    this.options.onTimesChanged?.(this.current);
   }
 
   /** One renewal round at a time: on a dead link a round waits for its timeouts. */
@@ -408,7 +344,8 @@ export class LeaseKeeper implements ShardLeases {
     const results = await Promise.all(rounds);
     if (this.closed) return;
     // A renewal failed (NATS restarting, a request lost): try again soon, not a whole round later.
-    if (results.includes(false)) this.retryTimer ??= setTimeout(() => this.startRound(), this.retryMs);
+    if (results.includes(false))
+      this.retryTimer ??= setTimeout(() => this.startRound(), this.current.retryMs);
     const renewed = [...this.clusters.values()]
       .filter((held) => !held.lost && this.allRenewedSince(held, startedAt))
       .map((held) => held.claim.clusterId);
@@ -430,12 +367,7 @@ export class LeaseKeeper implements ShardLeases {
       this.clusters.get(held.claim.clusterId) === held &&
       held.shards.get(shard.shardId) === shard;
     try {
-      shard.revision = await this.kv.update(
-        shard.key,
-        this.record(held.claim, shard.shardId),
-        shard.revision,
-        this.requestTimeoutMs,
-      );
+      shard.revision = await this.records.renew(shard.key, held.claim, shard.shardId, shard.revision);
       shard.renewedAt = this.clock();
       this.lastRenewError = '';
       return true;
@@ -452,7 +384,7 @@ export class LeaseKeeper implements ShardLeases {
     // Someone wrote the key since our last renewal: us (an answer we missed), or, after it expired, another host.
     try {
       if (!stillHeld()) return true;
-      const result = await this.claimShard(held.claim, shard.shardId);
+      const result = await this.records.claim(held.claim, shard.shardId);
       if (!stillHeld()) return true;
       if (result.kind === 'ours') {
         shard.revision = result.revision;
@@ -478,28 +410,22 @@ export class LeaseKeeper implements ShardLeases {
     const now = this.clock();
     for (const held of this.clusters.values()) {
       if (held.fenced || held.lost) continue;
-      const stale = [...held.shards.values()].filter((shard) => now - shard.renewedAt >= this.fenceAfterMs);
+      const stale = [...held.shards.values()].filter(
+        (shard) => now - shard.renewedAt >= this.current.fenceAfterMs,
+      );
       if (stale.length === 0) continue;
       held.fenced = true;
       this.options.logger.warn(
         {
           clusterId: held.claim.clusterId,
           shards: stale.map((shard) => shard.shardId),
-          fenceAfterMs: this.fenceAfterMs,
+          fenceAfterMs: this.current.fenceAfterMs,
         },
         'leases not renewed for half the lease time: fencing the cluster',
       );
       this.options.onFence(held.claim.clusterId);
     }
   }
-}
-
-/**
- * KV request timeout: short enough that a renewal round on a dead link, and its retry, end well
- * before the fence time (TTL/2).
- */
-function requestTimeout(ttlMs: number): number {
-  return Math.max(250, Math.min(2_000, Math.floor(ttlMs / 10)));
 }
 
 function sameShards(a: LeaseClaim, b: LeaseClaim): boolean {

@@ -25,7 +25,7 @@ export function isUnderPm2(env: NodeJS.ProcessEnv = process.env): boolean {
   return env['pm_id'] !== undefined;
 }
 
-// Metrics and actions only: no exception handlers (run.ts installs its own, which really exit),
+// Metrics and actions only: no exception handlers (main.ts installs its own, which really exit),
 // no http patching, no profiling.
 const LEAN_CONFIG = {
   catchExceptions: false,

@@ -1,5 +1,5 @@
 import { DisclusterError, ErrorCode, type ClusterReport } from 'discluster-protocol';
-import type { ActionReply, Pm2Io } from './pm2Io.js';
+import type { ActionReply, Pm2Io } from './metricsAgent.js';
 
 /** What the pm2 metrics and actions read and do. */
 export interface HostSurfaceSource {

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** What a rolling restart needs from the supervisor. */
 export interface RollingTarget {
