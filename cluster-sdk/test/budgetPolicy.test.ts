@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from 'discluster-testing';
 import { budgetFromLimit, checkBudget, mergeBudget } from '../src';
 import { formatDuration, SAME_PERIOD_TOLERANCE_MS } from '../src/identify/budgetPolicy';
 
@@ -46,9 +47,44 @@ describe('mergeBudget', () => {
   it('replaces the record in a new period', () => {
     const nextDay = budgetFromLimit(limit(1000, 24 * HOUR), NOW + 2 * HOUR);
     expect(mergeBudget(stored, nextDay, NOW + 2 * HOUR)).toEqual(nextDay);
-    // Also when the stored period has simply ended by our clock.
-    const afterReset = budgetFromLimit(limit(1000, 0), NOW + HOUR);
-    expect(mergeBudget(stored, afterReset, NOW + HOUR).remaining).toBe(1000);
+    // Observed right at the stored reset (within the jitter tolerance) also starts the new period.
+    const atReset = budgetFromLimit(limit(1000, 24 * HOUR), NOW + HOUR - 1000);
+    expect(mergeBudget(stored, atReset, NOW + HOUR).remaining).toBe(1000);
+  });
+
+  // Issue 13 (a): a restarted cluster fed its assignment's budget, fetched by MASTER hours ago.
+  it('data fetched before the stored period ended never replaces it, however late it is merged', () => {
+    const planFetchedAt = NOW - 3 * HOUR;
+    const planData = budgetFromLimit(limit(990, 4 * HOUR), planFetchedAt); // resets at NOW + HOUR
+    const spent = { ...stored, remaining: 20 };
+    // Dated by its fetch: same period as the stored record, so the lower remaining stays.
+    expect(mergeBudget(spent, planData, NOW).remaining).toBe(20);
+    // Fetched before a reset that has happened since: it says nothing about today.
+    const today = budgetFromLimit(limit(700, 20 * HOUR), NOW + 4 * HOUR);
+    expect(mergeBudget(today, planData, NOW + 4 * HOUR)).toBe(today);
+  });
+
+  it('property: within a period, any sequence of observations never raises remaining', () => {
+    const random = seededRandom(1301);
+    for (let round = 0; round < 300; round++) {
+      const resetAt = NOW + Math.floor(random() * 24 * HOUR) + 1;
+      let record = budgetFromLimit(limit(Math.floor(random() * 1001), resetAt - NOW), NOW);
+      let lowest = record.remaining;
+      for (let step = 0; step < 20; step++) {
+        // Observed some time in the period (possibly long ago), merged later still before the reset.
+        const observedAt = NOW - Math.floor(random() * 12 * HOUR) + Math.floor(random() * (resetAt - NOW));
+        const observed = Math.min(
+          observedAt + 1 + Math.floor(random() * 1000),
+          resetAt - SAME_PERIOD_TOLERANCE_MS - 1,
+        );
+        const mergedAt = Math.max(observed, NOW) + Math.floor(random() * (resetAt - Math.max(observed, NOW)));
+        const fresh = budgetFromLimit(limit(Math.floor(random() * 1001), resetAt - observed), observed);
+        record = mergeBudget(record, fresh, mergedAt);
+        expect(record.remaining).toBeLessThanOrEqual(lowest);
+        expect(record.resetAt).toBe(resetAt);
+        lowest = record.remaining;
+      }
+    }
   });
 });
 

@@ -389,4 +389,33 @@ describe('fleet mode without pm2', () => {
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - before['resumes']).toBe(2);
   });
+
+  // Issue 13 (e): armed from the assignment. A CONTROL that assigns and dies before its first
+  // keepalive renews no lease; the cluster must not serve on after those leases expire.
+  it('fences when the assignment promises keepalives and none ever comes (CONTROL died right after assigning)', async () => {
+    const { sim, gateway } = await startSim();
+    const proc = forkCluster({ DISCLUSTER_CLUSTER_ID: '0', TEST_IDENTIFY_WINDOW_MS: '200' });
+    await waitForMessage(proc, 'hello', { description: 'hello' });
+    const assign = assignMessage({
+      epoch: 1,
+      shardIds: [0, 1],
+      shardCount: 2,
+      bot: uniqueBot('ka'),
+      token: TOKEN,
+      gateway: gateway as never,
+      natsServers: [nats.url],
+      fenceAfterMs: 1500,
+    });
+    await proc.send({ ...assign, keepalives: true });
+    const fenced = await waitForMessage(proc, 'fenced', {
+      description: 'fenced for CONTROL silence',
+      timeoutMs: 60_000,
+    });
+    expect(fenced.message).toMatchObject({ clusterId: 0, epoch: 1 });
+    const silence = /no keepalive from CONTROL for \d+ ms/;
+    expect(events(proc).some((e) => e.type === 'debug' && silence.test(String(e['message'])))).toBe(true);
+    await waitFor(async () => (await sim.state())['liveSessions'].length === 0, {
+      description: 'sessions closed at the gateway',
+    });
+  });
 });

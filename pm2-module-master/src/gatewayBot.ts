@@ -67,7 +67,7 @@ export async function fetchGatewayBot(options: FetchGatewayOptions): Promise<Gat
         );
       if (response.ok) {
         const parsed = GatewayBotSchema.safeParse(await response.json());
-        if (parsed.success) return parsed.data;
+        if (parsed.success) return { ...parsed.data, fetchedAt: Date.now(), api: options.api };
         problem = `unexpected GET /gateway/bot body (${parsed.error.issues[0]?.message ?? 'invalid'})`;
       } else if (response.status === 429) {
         waitMs = await retryAfterMs(response);

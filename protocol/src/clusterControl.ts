@@ -37,7 +37,7 @@ export const NatsAccessSchema = z.object({
 });
 export type NatsAccess = z.infer<typeof NatsAccessSchema>;
 
-/** `GET /gateway/bot` as the fleet last saw it. */
+/** `GET /gateway/bot` as the fleet last saw it, with when and where MASTER fetched it. */
 export const GatewayBotSchema = z.object({
   url: z.string().min(1),
   shards: z.number().int().positive(),
@@ -47,6 +47,13 @@ export const GatewayBotSchema = z.object({
     reset_after: z.number().nonnegative(),
     max_concurrency: z.number().int().positive(),
   }),
+  /**
+   * When the answer arrived (epoch ms). `reset_after` counts from then: a plan hours old must not
+   * be read as today's budget. Absent from older MASTERs.
+   */
+  fetchedAt: z.number().int().nonnegative().optional(),
+  /** The REST base it came from (`discord_api`), so clusters can fetch fresh data themselves. */
+  api: z.string().url().optional(),
 });
 
 /** CONTROL → cluster: what to run. Sent when the process asks (`hello`) and after any change. */
@@ -74,6 +81,12 @@ export const AssignMessageSchema = z
      * event to bot code (beyond its own READY and guild loading) until MASTER's handover.
      */
     standby: z.boolean().optional(),
+    /**
+     * CONTROL sends `keepalive` after every lease renewal round: the cluster arms its silence watch
+     * from this assignment, so a CONTROL that dies before its first keepalive still fences it.
+     * Absent (older CONTROLs): armed by the first keepalive.
+     */
+    keepalives: z.boolean().optional(),
   })
   .refine((message) => message.shardIds.every((id) => id < message.shardCount), {
     message: 'every shard id must be below shardCount',

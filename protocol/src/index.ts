@@ -5,6 +5,7 @@ export {
   DEFAULT_BOT,
   budgetBucket,
   budgetKey,
+  budgetRefreshKey,
   identifyBucket,
   identifySlotKey,
   identifyWaiterKey,
@@ -25,6 +26,7 @@ export {
 export type { IdentifyWaiterKeyParts } from './kv.js';
 export {
   BudgetRecordSchema,
+  BudgetRefreshClaimSchema,
   IdentifySlotRecordSchema,
   IdentifyWaiterRecordSchema,
   LeaderRecordSchema,
@@ -36,6 +38,7 @@ export {
 } from './schemas.js';
 export type {
   BudgetRecord,
+  BudgetRefreshClaim,
   DecodeResult,
   IdentifySlotRecord,
   IdentifyWaiterRecord,

@@ -134,6 +134,14 @@ export function budgetKey(): string {
 }
 
 /**
+ * Key of the fleet's claim to refresh the budget from `GET /gateway/bot`, in {@link budgetBucket}:
+ * whoever writes it (compare-and-set) asks Discord; everyone else waits for the stored result.
+ */
+export function budgetRefreshKey(): string {
+  return 'session_start_limit_refresh';
+}
+
+/**
  * Key of one shard's session, in {@link sessionBucket}. The shard count is part of the key, so a
  * fleet that resharded never resumes a session that belongs to another shard count.
  */

@@ -86,6 +86,16 @@ export const BudgetRecordSchema = z
     path: ['remaining'],
   });
 
+/** Who last claimed the budget refresh, and when (see `budgetRefreshKey`). */
+export const BudgetRefreshClaimSchema = z.object({
+  v: z.literal(1),
+  instanceId: z.string().min(1).max(64),
+  at: epochMs,
+});
+
+/** A budget refresh claim as stored in KV. */
+export type BudgetRefreshClaim = z.infer<typeof BudgetRefreshClaimSchema>;
+
 /** A budget record as stored in KV. */
 export type BudgetRecord = z.infer<typeof BudgetRecordSchema>;
 

@@ -7,6 +7,7 @@ import type { FleetLink } from '../fleet/FleetLink.js';
 import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
 import { HandoverGate } from '../handover/HandoverGate.js';
 import { HandoverResponder } from '../handover/HandoverResponder.js';
+import { gatewayBotSource } from '../identify/gatewayBotSource.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
 import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
@@ -175,11 +176,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       });
     }
     if (this.settings.handleSignals) this.installSignalHandlers();
-    const { assignment, nats, fenceAfterMs } = standalone
-      ? { assignment: this.assignment, nats: standalone.nats, fenceAfterMs: undefined }
+    const { assignment, nats, fenceAfterMs, keepalives } = standalone
+      ? { assignment: this.assignment, nats: standalone.nats, fenceAfterMs: undefined, keepalives: false }
       : await joinFleet(this.fleet!);
     this.assignmentValue = assignment;
     this.applyControlFenceAfterMs(fenceAfterMs);
+    // Armed from the assignment: a CONTROL that dies before its first keepalive renews nothing.
+    if (keepalives) this.controlKeepalive.arm();
     if (this.stopping) return;
     await this.startShards(assignment, nats);
   }
@@ -214,7 +217,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         // The reshard finished (or this process came back after its handover): serve.
         if (!update.standby) this.gate?.serve();
         this.throttler
-          ?.updateBudget(update.gateway.session_start_limit)
+          ?.updateBudget(update.gateway.session_start_limit, update.gateway.fetchedAt ?? Date.now())
           .catch((error: unknown) => this.emitError(asError(error)));
         this.reporter?.changed();
       },
@@ -329,6 +332,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       windowMs: this.settings.identifyWindowMs,
       safetyMarginMs: this.settings.identifySafetyMarginMs,
       budgetFloor: this.settings.sessionStartFloor,
+      sessionStartLimitSource: gatewayBotSource(assignment),
     });
     throttler.on('waiting', (shardId, reason) => {
       this.tracker?.setState(shardId, 'waiting', reason.message);
@@ -338,7 +342,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     throttler.on('granted', (shardId) =>
       this.emitDebug(`identify granted to shard ${shardId} at ${Date.now()}`),
     );
-    await throttler.updateBudget(assignment.gateway.session_start_limit);
+    // Dated by its fetch: a plan hours old must not read as today's budget (mergeBudget).
+    await throttler.updateBudget(
+      assignment.gateway.session_start_limit,
+      assignment.gateway.fetchedAt ?? Date.now(),
+    );
     return throttler;
   }
 

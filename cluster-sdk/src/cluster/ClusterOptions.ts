@@ -20,8 +20,16 @@ export interface ClusterAssignment {
   readonly bot: string;
   /** The bot token. Kept in memory only; never logged. */
   readonly token: string;
-  /** `GET /gateway/bot` as the fleet last saw it: the cluster makes no REST call of its own. */
-  readonly gateway: APIGatewayBotInfo;
+  /**
+   * `GET /gateway/bot` as the fleet last saw it. `fetchedAt` (epoch ms) dates its
+   * `session_start_limit` (without it, the data counts as fetched at start); with `api` (the REST
+   * base it came from), a shard held at the session-start floor past the reset asks Discord again
+   * (once per minute for the whole fleet).
+   */
+  readonly gateway: APIGatewayBotInfo & {
+    readonly fetchedAt?: number | undefined;
+    readonly api?: string | undefined;
+  };
   /** Every cluster id of the current plan (whom `ipc.requestAll` asks). */
   readonly clusterIds: readonly number[];
   /**

@@ -13,8 +13,10 @@ export interface ControlKeepaliveOptions {
  * while pm2 keeps this process running) nobody renews them, they expire, and another host may start
  * these shards. No keepalive for the fence time therefore means: fence.
  *
- * Armed by the first keepalive only: a CONTROL that predates the message never sends one, and its
- * clusters must not fence for that. Once armed it stays armed for the life of the process.
+ * Armed by an assignment that says CONTROL sends keepalives ({@link arm}: the silence clock starts
+ * there, so a CONTROL that dies before its first keepalive still fences its clusters), or else by
+ * the first keepalive: a CONTROL that predates the message never sends one, and its clusters must
+ * not fence for that. Once armed it stays armed for the life of the process.
  *
  * One timer, never one per message: a keepalive only moves the timestamp; when the timer fires it
  * either reports the silence or sleeps again until the newest keepalive's deadline. After reporting
@@ -43,6 +45,11 @@ export class ControlKeepalive {
     this.armedValue = true;
     this.last = this.clock();
     if (!this.timer) this.schedule(this.options.fenceAfterMs());
+  }
+
+  /** CONTROL's assignment promises keepalives: arms the watch, the silence clock starting now. */
+  public arm(): void {
+    if (!this.armedValue) this.received();
   }
 
   /**

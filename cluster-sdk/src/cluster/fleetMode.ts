@@ -90,6 +90,8 @@ export async function joinFleet(fleet: FleetLink): Promise<{
   assignment: ClusterAssignment;
   nats: ConnectionOptions;
   fenceAfterMs: number | undefined;
+  /** CONTROL sends keepalives: arm the silence watch now, not at the first one. */
+  keepalives: boolean;
 }> {
   const first = await fleet.assignment();
   // Updates that arrived right behind the first assignment are in the latest one.
@@ -100,6 +102,7 @@ export async function joinFleet(fleet: FleetLink): Promise<{
     assignment: validateAssignment(toClusterAssignment(message)),
     nats,
     fenceAfterMs: message.fenceAfterMs,
+    keepalives: message.keepalives === true,
   };
 }
 

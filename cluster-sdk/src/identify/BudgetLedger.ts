@@ -2,7 +2,9 @@ import type { KV } from '@nats-io/kv';
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
 import {
   BudgetRecordSchema,
+  BudgetRefreshClaimSchema,
   budgetKey,
+  budgetRefreshKey,
   decodeRecord,
   encodeRecord,
   type BudgetRecord,
@@ -86,6 +88,35 @@ export class BudgetLedger {
       else await this.kv.update(this.key, encodeRecord(next), revision);
       return next;
     });
+  }
+
+  /**
+   * Claims the fleet's next `GET /gateway/bot` refresh: true for at most one caller per
+   * `intervalMs` across every process, so a thousand clusters held at the floor ask Discord once
+   * rather than a thousand times. A claim that cannot be read is taken over.
+   */
+  public async claimRefresh(
+    instanceId: string,
+    intervalMs: number,
+    now: () => number = Date.now,
+  ): Promise<boolean> {
+    const key = budgetRefreshKey();
+    const claim = encodeRecord({ v: 1, instanceId, at: now() });
+    const entry = await this.kv.get(key);
+    try {
+      if (entry === null) {
+        await this.kv.create(key, claim);
+        return true;
+      }
+      const decoded = entry.operation === 'PUT' ? decodeRecord(BudgetRefreshClaimSchema, entry.value) : null;
+      if (decoded?.ok && now() - decoded.value.at < intervalMs) return false;
+      await this.kv.update(key, claim, entry.revision);
+      return true;
+    } catch (error) {
+      // Another process claimed it between our read and write.
+      if (isCasConflict(error)) return false;
+      throw error;
+    }
   }
 
   private async snapshot(): Promise<Snapshot> {

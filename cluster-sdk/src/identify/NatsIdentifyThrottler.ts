@@ -361,7 +361,11 @@ export class NatsIdentifyThrottler
     }
   }
 
-  /** Asks `sessionStartLimitSource` for fresh data, at most once per `budgetRefreshIntervalMs`. */
+  /**
+   * Asks `sessionStartLimitSource` for fresh data, at most once per `budgetRefreshIntervalMs` in
+   * this process and, through a claim in the budget bucket, in the whole fleet. The answer is dated
+   * by when it arrived, so `reset_after` counts from then.
+   */
   private refreshBudget(): void {
     const source = this.options.sessionStartLimitSource;
     const now = performance.now();
@@ -370,6 +374,10 @@ export class NatsIdentifyThrottler
     this.track(
       (async () => {
         try {
+          if (!(await this.ledger.claimRefresh(this.instanceId, this.options.budgetRefreshIntervalMs))) {
+            this.debug('session_start_limit refresh: another process of the fleet has it');
+            return;
+          }
           const limit = await source();
           await this.updateBudget(limit, Date.now());
         } catch (error) {

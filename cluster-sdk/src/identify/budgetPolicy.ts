@@ -23,20 +23,26 @@ export function budgetFromLimit(limit: APIGatewaySessionStartLimit, observedAt: 
 }
 
 /**
- * Merges fresh `/gateway/bot` data into the stored budget. Within one period `remaining` only goes
- * down, so the lower of the two wins: data fetched before our latest IDENTIFYs must not give back
- * starts that were already spent. A new period (the stored one has ended, or the fresh reset is
- * clearly later) replaces the record.
+ * Merges a `/gateway/bot` observation into the stored budget, so that the budget only ever goes
+ * down within a daily period:
+ * - data whose own period has already ended (`resetAt` in the past: fetched before a reset that
+ *   has happened) says nothing about today and changes nothing;
+ * - data observed before the stored period ended belongs to that period: the lower `remaining`
+ *   wins (it may predate IDENTIFYs the fleet has since counted) and the stored reset stays;
+ * - only data observed once the stored period is over starts a new one.
+ * The caller must date each observation by when it was fetched (`updatedAt`), not by when it
+ * happens to be merged: a plan fetched hours ago and dated "now" would look like a new period.
  */
 export function mergeBudget(stored: BudgetRecord | null, fresh: BudgetRecord, now: number): BudgetRecord {
   if (stored === null) return fresh;
-  const storedPeriodRunning = stored.resetAt > now;
-  const samePeriod = storedPeriodRunning && fresh.resetAt <= stored.resetAt + SAME_PERIOD_TOLERANCE_MS;
-  if (!samePeriod) return fresh;
+  if (fresh.resetAt <= now) return stored;
+  const observedAfterStoredReset = fresh.updatedAt >= stored.resetAt - SAME_PERIOD_TOLERANCE_MS;
+  if (observedAfterStoredReset) return fresh;
   return {
     ...fresh,
     remaining: Math.min(stored.remaining, fresh.remaining),
     resetAt: stored.resetAt,
+    updatedAt: Math.max(stored.updatedAt, fresh.updatedAt),
   };
 }
 

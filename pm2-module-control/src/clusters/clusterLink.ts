@@ -101,6 +101,8 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
       nats: this.options.nats,
       // Cut off from NATS, it closes its shards before its leases can expire (promise 2).
       fenceAfterMs: this.options.fenceAfterMs(),
+      // It renews these leases and says so: silence from here on means fence (promise 2).
+      keepalives: true,
     };
     await this.send(run, message);
   }
