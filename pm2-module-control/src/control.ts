@@ -340,6 +340,7 @@ class Control {
       onFence: (clusterId) => this.supervisor?.fence(clusterId),
       onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
       onRenewed: (clusterIds) => this.supervisor?.keepalive(clusterIds),
+      replicas: this.config.kv_replicas,
     });
     this.pm2 ??= await connectPm2();
     this.supervisor = new ClusterSupervisor({
