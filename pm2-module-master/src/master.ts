@@ -127,6 +127,7 @@ export class Master {
       leaderBucket(this.config.bot),
       this.config.leader_lease_ms,
       'Discluster MASTER leadership lease',
+      this.config.kv_replicas,
     );
     this.leadership = new Leadership({
       kv: leaderKv,
@@ -182,13 +183,20 @@ export class Master {
     const nc = this.nc;
     if (!nc || this.closed) return;
     const store = new PlanStore(
-      await openOwnedBucket(nc, masterBucket(this.config.bot), 0, 'Discluster MASTER plan'),
+      await openOwnedBucket(
+        nc,
+        masterBucket(this.config.bot),
+        0,
+        'Discluster MASTER plan',
+        this.config.kv_replicas,
+      ),
     );
     const leases = await openOwnedBucket(
       nc,
       leaseBucket(this.config.bot),
       this.config.lease_ms,
       'Discluster shard ownership leases',
+      this.config.kv_replicas,
     );
     const stored = await store.load();
     const term: Term = {
