@@ -18,8 +18,8 @@ const master = (env: Record<string, string>) =>
 
 describe('the kv_replicas setting', () => {
   it('defaults to 1 in both modules and reads 1..5 from pm2 or the environment', () => {
-    expect(control({}).ok && control({}).config).toMatchObject({ kv_replicas: 1 });
-    expect(master({}).ok && master({}).config).toMatchObject({ kv_replicas: 1 });
+    expect(control({})).toMatchObject({ ok: true, config: { kv_replicas: 1 } });
+    expect(master({})).toMatchObject({ ok: true, config: { kv_replicas: 1 } });
     expect(control({ DISCLUSTER_KV_REPLICAS: '3' })).toMatchObject({ ok: true, config: { kv_replicas: 3 } });
     const fromPm2 = master({ 'discluster-master': JSON.stringify({ kv_replicas: '5' }) });
     expect(fromPm2).toMatchObject({ ok: true, config: { kv_replicas: 5 } });
