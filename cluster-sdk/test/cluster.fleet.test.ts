@@ -6,10 +6,20 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { CLUSTER_CONTROL_TOPIC, type ClusterToControl } from 'discluster-protocol';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import {
+  CLUSTER_CONTROL_TOPIC,
+  budgetBucket,
+  identifyBucket,
+  identifyWaitersBucket,
+  sessionBucket,
+  type ClusterToControl,
+} from 'discluster-protocol';
 import {
   spawnNode,
   startDiscordSimProcess,
+  startNatsCluster,
   startNatsServer,
   startTcpProxy,
   stopAll,
@@ -418,4 +428,47 @@ describe('fleet mode without pm2', () => {
       description: 'sessions closed at the gateway',
     });
   });
+});
+
+describe('fleet mode on a 3-node NATS cluster', () => {
+  it("creates every KV bucket with CONTROL's kv_replicas, and 1 replica when CONTROL sends none", async () => {
+    const natsCluster = await startNatsCluster({ nodes: 3 });
+    const nc = await connect({ servers: [...natsCluster.urls] });
+    try {
+      const replicasOf = async (bucket: string): Promise<number> =>
+        (await (await jetstreamManager(nc)).streams.info(`KV_${bucket}`)).config.num_replicas;
+      const run = async (kvReplicas: number | undefined): Promise<string> => {
+        const { gateway } = await startSim();
+        const bot = uniqueBot('kr');
+        const proc = forkCluster({ DISCLUSTER_CLUSTER_ID: '0', TEST_IDENTIFY_WINDOW_MS: '200' });
+        await waitForMessage(proc, 'hello', { description: 'hello' });
+        await proc.send(
+          assignMessage({
+            epoch: 1,
+            shardIds: [0, 1],
+            shardCount: 2,
+            bot,
+            token: TOKEN,
+            gateway: gateway as never,
+            natsServers: [...natsCluster.urls],
+            ...(kvReplicas !== undefined && { kvReplicas }),
+          }),
+        );
+        await waitForMessage(proc, 'status', {
+          where: allShards('ready'),
+          description: 'a status with every shard ready',
+        });
+        await proc.stop();
+        return bot;
+      };
+      const replicated = await run(3);
+      for (const bucket of [sessionBucket, identifyBucket, identifyWaitersBucket, budgetBucket])
+        expect(await replicasOf(bucket(replicated))).toBe(3);
+      const older = await run(undefined);
+      expect(await replicasOf(sessionBucket(older))).toBe(1);
+    } finally {
+      await nc.close();
+      await natsCluster.stop();
+    }
+  }, 180_000);
 });

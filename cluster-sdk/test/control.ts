@@ -25,6 +25,8 @@ export interface AssignOptions {
   readonly natsServers: string[];
   /** CONTROL's fence time (derived from the lease time); absent: the cluster's own setting. */
   readonly fenceAfterMs?: number;
+  /** CONTROL's kv_replicas; absent: an older CONTROL that does not send it. */
+  readonly kvReplicas?: number;
 }
 
 export function assignMessage(options: AssignOptions): AssignMessage {
@@ -39,7 +41,10 @@ export function assignMessage(options: AssignOptions): AssignMessage {
     token: options.token,
     gateway: options.gateway,
     clusterIds: options.clusterIds ?? [options.clusterId ?? 0],
-    nats: { servers: options.natsServers },
+    nats: {
+      servers: options.natsServers,
+      ...(options.kvReplicas !== undefined && { kvReplicas: options.kvReplicas }),
+    },
     ...(options.fenceAfterMs !== undefined && { fenceAfterMs: options.fenceAfterMs }),
   };
 }

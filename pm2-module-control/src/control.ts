@@ -341,6 +341,7 @@ class Control {
       onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
       onRenewed: (clusterIds) => this.supervisor?.keepalive(clusterIds),
       onTimesChanged: () => this.supervisor?.leaseTimesChanged(),
+      replicas: this.config.kv_replicas,
     });
     this.pm2 ??= await connectPm2();
     this.supervisor = new ClusterSupervisor({

@@ -81,7 +81,7 @@ export async function connectNats(config: ControlConfig, logger: Logger): Promis
  */
 export function natsAccessForClusters(config: ControlConfig): NatsAccess {
   const read = (file: string) => fs.readFileSync(file, 'utf8');
-  const access: NatsAccess = { servers: [...config.nats_url] };
+  const access: NatsAccess = { servers: [...config.nats_url], kvReplicas: config.kv_replicas };
   const clusterIdentity =
     config.cluster_nats_user !== undefined ||
     config.cluster_nats_pass !== undefined ||

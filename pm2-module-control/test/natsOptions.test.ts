@@ -50,11 +50,16 @@ describe('NATS options from the nats_* settings', () => {
     });
     expect(natsAccessForClusters(settings)).toEqual({
       servers: ['nats://127.0.0.1:4222'],
+      kvReplicas: 1,
       token: 'tok',
       user: 'me',
       pass: 'pw',
       tls: { ca: 'ca-contents', cert: 'cert-contents', key: 'key-contents' },
     });
+  });
+
+  it('hands clusters the kv_replicas setting with their NATS access', () => {
+    expect(natsAccessForClusters(config({ DISCLUSTER_KV_REPLICAS: '3' })).kvReplicas).toBe(3);
   });
 
   it('uses a creds file through an authenticator and hands clusters its contents', () => {

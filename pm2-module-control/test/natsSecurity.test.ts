@@ -38,17 +38,20 @@ describe('CONTROL NATS security settings', () => {
       ),
     ).toEqual({
       servers: ['tls://nats.example.com:4222'],
+      kvReplicas: 1,
       user: 'cluster',
       pass: 'cluster-pw',
       tls: { ca: 'ca-contents' },
     });
     expect(natsAccessForClusters(config({ ...own, DISCLUSTER_CLUSTER_NATS_TOKEN: 't' }))).toEqual({
       servers: ['tls://nats.example.com:4222'],
+      kvReplicas: 1,
       token: 't',
       tls: { ca: 'ca-contents' },
     });
     expect(natsAccessForClusters(config({ ...own, DISCLUSTER_CLUSTER_NATS_CREDS: creds }))).toEqual({
       servers: ['tls://nats.example.com:4222'],
+      kvReplicas: 1,
       creds: 'cluster-creds-contents',
       tls: { ca: 'ca-contents' },
     });

@@ -69,6 +69,7 @@ export class Master {
       leaderBucket(config.bot),
       config.leader_lease_ms,
       'Discluster MASTER leadership lease',
+      config.kv_replicas,
     );
     const leadership: Leadership = new Leadership({
       kv: leaderKv,
@@ -128,5 +129,7 @@ export class Master {
 
 function defaultStore(config: MasterConfig): (nc: NatsConnection) => Promise<PlanStoreLike> {
   return async (nc) =>
-    new PlanStore(await openOwnedBucket(nc, masterBucket(config.bot), 0, 'Discluster MASTER plan'));
+    new PlanStore(
+      await openOwnedBucket(nc, masterBucket(config.bot), 0, 'Discluster MASTER plan', config.kv_replicas),
+    );
 }

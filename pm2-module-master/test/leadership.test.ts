@@ -33,7 +33,7 @@ afterAll(async () => {
 async function candidate(name: string, url: string, log: string[]) {
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   connections.push(nc);
-  const kv = await openOwnedBucket(nc, leaderBucket('lead'), TTL, 'test');
+  const kv = await openOwnedBucket(nc, leaderBucket('lead'), TTL, 'test', 1);
   const leadership = new Leadership({
     kv,
     instanceId: `${name}-instance-id`,

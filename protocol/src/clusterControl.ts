@@ -23,9 +23,14 @@ const clusterId = z.number().int().nonnegative();
 const shardId = z.number().int().nonnegative();
 const epoch = z.number().int().nonnegative();
 
-/** How a cluster reaches NATS (same keys as the modules' `nats_*` settings). */
+/** How a cluster reaches NATS (same keys as the modules' `nats_*` settings) and replicates its KV. */
 export const NatsAccessSchema = z.object({
   servers: z.array(z.string().min(1)).min(1),
+  /**
+   * CONTROL's `kv_replicas`: the JetStream replicas of every KV bucket the cluster opens. Absent
+   * (a CONTROL older than the setting): 1.
+   */
+  kvReplicas: z.number().int().min(1).max(5).optional(),
   token: z.string().optional(),
   user: z.string().optional(),
   pass: z.string().optional(),

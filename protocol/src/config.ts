@@ -35,6 +35,9 @@ const natsUrls = z
       .min(1),
   );
 
+const KV_REPLICAS_RULE =
+  'must be a whole number from 1 to 5, at most the number of JetStream servers (1 on one nats-server, 3 on a 3-node cluster)';
+
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** Keys both modules read. */
@@ -53,6 +56,17 @@ export const CommonConfigShape = {
   nats_tls_cert: nonEmpty.optional(),
   nats_tls_key: nonEmpty.optional(),
   log_level: z.enum(LOG_LEVELS).default('info'),
+  /**
+   * JetStream replicas of every KV bucket of the bot (CONTROL hands it to its clusters): 3 on a
+   * 3-node NATS cluster, so losing one server loses no lease, plan or session.
+   */
+  kv_replicas: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, KV_REPLICAS_RULE)
+    .transform(Number)
+    .pipe(z.number().int().min(1, KV_REPLICAS_RULE).max(5, KV_REPLICAS_RULE))
+    .default(1),
 };
 
 /** discluster-control's settings. */

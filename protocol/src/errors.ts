@@ -23,6 +23,8 @@ export const ErrorCode = {
   SessionFlushFailed: 'DISCLUSTER_ERR_SESSION_FLUSH_FAILED',
   /** An existing KV bucket is configured in a way that would break a promise (e.g. a shorter TTL). */
   BucketConfigMismatch: 'DISCLUSTER_ERR_BUCKET_CONFIG_MISMATCH',
+  /** A KV bucket could not be created with, or raised to, the `kv_replicas` replica count. */
+  BucketReplicas: 'DISCLUSTER_ERR_BUCKET_REPLICAS',
   /** A cluster id is not a non-negative integer. */
   InvalidClusterId: 'DISCLUSTER_ERR_INVALID_CLUSTER_ID',
   /** A message read from NATS did not match its schema; it was dropped. */

@@ -20,40 +20,82 @@ export interface BucketSpec {
   readonly timeoutMs: number;
   /** Default `file`. */
   readonly storage?: 'file' | 'memory';
-  /** Default 1. */
+  /** JetStream replicas (the `kv_replicas` setting); default 1. An existing bucket with fewer is raised. */
   readonly replicas?: number;
 }
 
-/** A bound bucket and the TTL it really has (an existing bucket keeps its own configuration). */
+/** A bound bucket and the TTL and replica count it really has (an existing bucket keeps its own). */
 export interface OpenBucket {
   readonly kv: KV;
   readonly ttlMs: number;
+  readonly replicas: number;
 }
 
 /**
  * Creates the bucket or binds to the existing one (`Kvm.create` never changes an existing
- * bucket's configuration), then reports the TTL it actually has.
+ * bucket's configuration), raises its replicas to `spec.replicas` if it has fewer, then reports
+ * the TTL and replicas it actually has.
  */
 export async function openBucket(nc: NatsConnection, spec: BucketSpec): Promise<OpenBucket> {
   const kvm = new Kvm(jetstream(nc, { timeout: spec.timeoutMs }));
+  const replicas = spec.replicas ?? 1;
   const options = {
     history: 1,
     ttl: spec.ttlMs,
     storage: spec.storage ?? ('file' as const),
-    replicas: spec.replicas ?? 1,
+    replicas,
     description: spec.description,
   };
   for (let attempt = 1; ; attempt++) {
+    let kv: KV;
     try {
-      const kv = await kvm.create(spec.name, options);
-      return { kv, ttlMs: (await kv.status()).ttl };
+      kv = await kvm.create(spec.name, options);
     } catch (error) {
       // Processes of a fleet start together: two may both find no stream and both add it; the
       // loser gets "subjects overlap". Trying again binds to the winner's bucket.
-      if (attempt >= CREATE_ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 30));
+      if (attempt < CREATE_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 30));
+        continue;
+      }
+      if (replicas === 1) throw error;
+      throw replicasError(spec.name, replicas, undefined, error);
     }
+    const status = await kv.status();
+    const actual = status.replicas;
+    // Raise, never lower: a process still on the default 1 (an older one, a standalone tool)
+    // must not strip a fleet's redundancy; a bucket with more replicas is only more durable.
+    if (actual >= replicas) return { kv, ttlMs: status.ttl, replicas: actual };
+    // A lone nats-server accepts num_replicas 3 in an update and still keeps one copy.
+    if (status.streamInfo.cluster?.name === undefined) {
+      throw replicasError(spec.name, replicas, actual, new Error('the nats-server is not part of a cluster'));
+    }
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: spec.timeoutMs });
+      await jsm.streams.update(`KV_${spec.name}`, { num_replicas: replicas });
+    } catch (error) {
+      throw replicasError(spec.name, replicas, actual, error);
+    }
+    return { kv, ttlMs: status.ttl, replicas };
   }
+}
+
+function replicasError(
+  name: string,
+  wanted: number,
+  actual: number | undefined,
+  cause: unknown,
+): DisclusterError {
+  const what =
+    actual === undefined
+      ? `could not create KV bucket ${name} with ${wanted} replicas`
+      : `KV bucket ${name} has ${actual} replica${actual === 1 ? '' : 's'} but kv_replicas is ${wanted}, and raising it failed`;
+  return new DisclusterError(
+    ErrorCode.BucketReplicas,
+    `${what} (${describeError(cause)}). kv_replicas must not exceed the number of JetStream servers in the ` +
+      `NATS cluster (1 on a single nats-server) and they must all be up: set kv_replicas to at most that, or ` +
+      `bring the missing servers up${actual === undefined ? '' : `, or raise it by hand: nats stream edit KV_${name} --replicas ${wanted}`}.`,
+    { cause },
+  );
 }
 
 /**

@@ -264,6 +264,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       bot: assignment.bot,
       shardCount: assignment.shardCount,
       flushIntervalMs: this.settings.sessionFlushIntervalMs,
+      replicas: assignment.kvReplicas ?? 1,
     });
     this.sessions.on('debug', (message) => this.emitDebug(message));
     this.throttler = await this.createThrottler(this.nc, assignment);
@@ -276,8 +277,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.gate = gate;
     if (this.fleet) {
       // Only a fleet reshards: MASTER drives the handover of every cluster it planned.
-      this.handover = new HandoverResponder(this.nc, assignment.bot, assignment.clusterId, gate, (message) =>
-        this.emitDebug(message),
+      this.handover = new HandoverResponder(
+        this.nc,
+        assignment.bot,
+        assignment.clusterId,
+        gate,
+        (message) => this.emitDebug(message),
+        assignment.kvReplicas ?? 1,
       );
       this.handover.start();
     }
@@ -333,6 +339,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       safetyMarginMs: this.settings.identifySafetyMarginMs,
       budgetFloor: this.settings.sessionStartFloor,
       sessionStartLimitSource: gatewayBotSource(assignment),
+      replicas: assignment.kvReplicas ?? 1,
     });
     throttler.on('waiting', (shardId, reason) => {
       this.tracker?.setState(shardId, 'waiting', reason.message);

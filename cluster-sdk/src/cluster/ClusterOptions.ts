@@ -37,6 +37,11 @@ export interface ClusterAssignment {
    * bot code beyond their own READY and guild loading until MASTER's handover. Default false.
    */
   readonly standby?: boolean;
+  /**
+   * JetStream replicas of the KV buckets this cluster opens (sessions, identify, handover): the
+   * fleet's `kv_replicas`, 3 on a 3-node NATS cluster. Default 1.
+   */
+  readonly kvReplicas?: number;
 }
 
 /** Options the bot code gives `new Cluster()`. */
@@ -195,6 +200,8 @@ function checkConfirmAssignment(options: ClusterOptions): void {
 export function validateAssignment(assignment: ClusterAssignment): ClusterAssignment {
   integerOption('assignment.clusterId', assignment.clusterId, 0);
   integerOption('assignment.shardCount', assignment.shardCount, 1);
+  if (assignment.kvReplicas !== undefined)
+    integerOption('assignment.kvReplicas', assignment.kvReplicas, 1, 5);
   validateBotNamespace(assignment.bot ?? DEFAULT_BOT);
   if (!Array.isArray(assignment.shardIds) || assignment.shardIds.length === 0) {
     throw new DisclusterError(

@@ -116,5 +116,6 @@ function toClusterAssignment(message: AssignMessage): ClusterAssignment {
     gateway: message.gateway,
     clusterIds: message.clusterIds,
     standby: message.standby === true,
+    ...(message.nats.kvReplicas !== undefined && { kvReplicas: message.nats.kvReplicas }),
   };
 }

@@ -42,6 +42,8 @@ export class HandoverResponder {
     private readonly clusterId: number,
     private readonly gate: HandoverGate,
     private readonly onDebug: (message: string) => void,
+    /** JetStream replicas of the handover bucket (the fleet's `kv_replicas`). */
+    private readonly replicas = 1,
   ) {}
 
   public start(): void {
@@ -123,6 +125,7 @@ export class HandoverResponder {
       ttlMs: HANDOVER_TTL_MS,
       description: 'Discluster reshard handovers: event keys the old generation delivered',
       timeoutMs: 10_000,
+      replicas: this.replicas,
     }).then((opened) => opened.kv);
     this.bucket.catch(() => (this.bucket = null));
     return this.bucket;

@@ -65,6 +65,8 @@ export interface LeaseKeeperOptions {
   readonly onTimesChanged?: (times: LeaseTimes) => void;
   /** Monotonic milliseconds (tests may replace it). */
   readonly clock?: () => number;
+  /** JetStream replicas of the lease bucket if CONTROL creates it (the `kv_replicas` setting); default 1. */
+  readonly replicas?: number;
 }
 
 interface HeldShard {
@@ -147,8 +149,11 @@ export class LeaseKeeper implements ShardLeases {
         ttlMs: DEFAULT_LEASE_TTL_MS,
         description: 'discluster shard leases (promise 2)',
         timeoutMs: requestTimeout(DEFAULT_LEASE_TTL_MS),
+        replicas: options.replicas ?? 1,
       });
     } catch (error) {
+      // Already says which bucket and setting (kv_replicas) is wrong.
+      if (error instanceof DisclusterError) throw error;
       throw new DisclusterError(
         ErrorCode.InvalidOption,
         `could not open the shard lease bucket ${name} (NATS JetStream must be enabled): ${describeError(error)}`,

@@ -56,7 +56,13 @@ export class LeaderTerms {
     if (this.closed) return;
     const store = await this.options.openStore();
     // MASTER owns the shard lease bucket's TTL (`lease_ms`); CONTROLs renew their leases in it.
-    await openOwnedBucket(nc, leaseBucket(config.bot), config.lease_ms, 'Discluster shard ownership leases');
+    await openOwnedBucket(
+      nc,
+      leaseBucket(config.bot),
+      config.lease_ms,
+      'Discluster shard ownership leases',
+      config.kv_replicas,
+    );
     const stored = await store.load();
     if (!this.options.isLeader() || this.closed) return;
     this.end({ kind: 'deposed', reason: 'a new term begins' });
