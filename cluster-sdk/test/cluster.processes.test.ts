@@ -183,60 +183,65 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
   // reach the simulator a window after the last of its key. What broke it was the referee: sending
   // a shard's 625 GUILD_CREATEs through pako blocked the simulator for hundreds of ms, so the next
   // IDENTIFYs were stamped late and looked too close to the previous ones.
-  it('8 processes × 4 shards started at once in random order, 3 rounds: 0 identify violations', async () => {
-    const random = seededRandom(13);
-    for (let round = 0; round < 3; round++) {
-      const fleet = await startSim({
-        guilds: 20_000,
-        shards: 32,
-        'max-concurrency': 4,
-        'identify-window-ms': 1000,
-      });
-      const clusterIds = range(0, 8);
-      const order = [...clusterIds].sort(() => random() - 0.5);
-      const procs = order.map((clusterId) =>
-        startClusterProcess(fleet, {
-          clusterId,
-          shardIds: range(clusterId * 4, 4),
-          shardCount: 32,
-          clusterIds,
-          identifyWindowMs: 1000,
-          identifySafetyMarginMs: 250,
-        }),
-      );
-      await waitFor(() => procs.every((proc) => events(proc).some((e) => e.type === 'ready')), {
-        timeoutMs: 180_000,
-        description: `round ${round}: every cluster ready (start order ${order.join(', ')})`,
-      });
-      const state = await simState(fleet);
-      const identifies = (await (await fetch(`${fleet.admin}/identifies`)).json()) as IdentifyRecord[];
-      expect(
-        state['violations'],
-        `round ${round}, start order ${order.join(', ')}\n${describeIdentifyGaps(identifies)}`,
-      ).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0, resumeWhileLive: 0 });
-      expect(state['identifies']).toBe(32);
-      // The fleet's side, independent of the referee's clock: when each process sent its IDENTIFYs
-      // (@discordjs/ws's "Identifying" debug line, written just before the frame), per key.
-      const sent = procs.flatMap((proc) =>
-        events(proc).flatMap((e) => {
-          const shard = /shard id: (\d+)/.exec(String(e['message']));
-          return e.type === 'debug' && shard ? [{ shardId: Number(shard[1]), at: e['at'] as number }] : [];
-        }),
-      );
-      expect(sent).toHaveLength(32);
-      for (let key = 0; key < 4; key++) {
-        const times = sent.filter((s) => s.shardId % 4 === key).map((s) => s.at);
-        times.sort((a, b) => a - b);
-        const gaps = times.slice(1).map((at, i) => at - times[i]!);
+  // A liveness bound for three rounds of 8 process starts on a busy 2-core machine, not a speed check.
+  it(
+    '8 processes × 4 shards started at once in random order, 3 rounds: 0 identify violations',
+    { timeout: 600_000 },
+    async () => {
+      const random = seededRandom(13);
+      for (let round = 0; round < 3; round++) {
+        const fleet = await startSim({
+          guilds: 20_000,
+          shards: 32,
+          'max-concurrency': 4,
+          'identify-window-ms': 1000,
+        });
+        const clusterIds = range(0, 8);
+        const order = [...clusterIds].sort(() => random() - 0.5);
+        const procs = order.map((clusterId) =>
+          startClusterProcess(fleet, {
+            clusterId,
+            shardIds: range(clusterId * 4, 4),
+            shardCount: 32,
+            clusterIds,
+            identifyWindowMs: 1000,
+            identifySafetyMarginMs: 250,
+          }),
+        );
+        await waitFor(() => procs.every((proc) => events(proc).some((e) => e.type === 'ready')), {
+          timeoutMs: 180_000,
+          description: `round ${round}: every cluster ready (start order ${order.join(', ')})`,
+        });
+        const state = await simState(fleet);
+        const identifies = (await (await fetch(`${fleet.admin}/identifies`)).json()) as IdentifyRecord[];
         expect(
-          Math.min(...gaps),
-          `round ${round}, key ${key}: gaps between sends ${gaps.join(', ')} ms`,
-        ).toBeGreaterThanOrEqual(1000);
+          state['violations'],
+          `round ${round}, start order ${order.join(', ')}\n${describeIdentifyGaps(identifies)}`,
+        ).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0, resumeWhileLive: 0 });
+        expect(state['identifies']).toBe(32);
+        // The fleet's side, independent of the referee's clock: when each process sent its IDENTIFYs
+        // (@discordjs/ws's "Identifying" debug line, written just before the frame), per key.
+        const sent = procs.flatMap((proc) =>
+          events(proc).flatMap((e) => {
+            const shard = /shard id: (\d+)/.exec(String(e['message']));
+            return e.type === 'debug' && shard ? [{ shardId: Number(shard[1]), at: e['at'] as number }] : [];
+          }),
+        );
+        expect(sent).toHaveLength(32);
+        for (let key = 0; key < 4; key++) {
+          const times = sent.filter((s) => s.shardId % 4 === key).map((s) => s.at);
+          times.sort((a, b) => a - b);
+          const gaps = times.slice(1).map((at, i) => at - times[i]!);
+          expect(
+            Math.min(...gaps),
+            `round ${round}, key ${key}: gaps between sends ${gaps.join(', ')} ms`,
+          ).toBeGreaterThanOrEqual(1000);
+        }
+        await stopAll();
+        for (const sim of sims.splice(0)) await sim.stop();
       }
-      await stopAll();
-      for (const sim of sims.splice(0)) await sim.stop();
-    }
-  });
+    },
+  );
 
   it('a SIGKILLed cluster restarted RESUMEs every shard and gets every MESSAGE_CREATE sent while it was down', async () => {
     const fleet = await startSim({ guilds: 800, shards: 8, 'max-concurrency': 4, 'identify-window-ms': 200 });

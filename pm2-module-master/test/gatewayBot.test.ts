@@ -40,13 +40,17 @@ describe('GET /gateway/bot', () => {
       json(200, body),
     ]);
     const retries: string[] = [];
+    const before = Date.now();
     const result = await fetchGatewayBot({
       api,
       token: 'tok',
       maxBackoffMs: 20,
       onRetry: (problem) => retries.push(problem),
     });
-    expect(result).toEqual(body);
+    // Dated by its arrival and labelled with its source, so clusters read the budget right (issue 13 a).
+    expect(result).toEqual({ ...body, fetchedAt: expect.any(Number), api });
+    expect(result.fetchedAt).toBeGreaterThanOrEqual(before);
+    expect(result.fetchedAt).toBeLessThanOrEqual(Date.now());
     expect(seen).toEqual(Array(4).fill('GET /api/v10/gateway/bot Bot tok'));
     expect(retries).toHaveLength(3);
     expect(retries[2]).toMatch(/429/);
