@@ -2,6 +2,7 @@ import type { GatewayDispatchPayload } from 'discord-api-types/v10';
 import { seededRandom } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { HandoverGate } from '../src/handover/HandoverGate';
+import { RingBuffer } from '../src/util/RingBuffer';
 
 const message = (id: number): GatewayDispatchPayload =>
   ({
@@ -107,5 +108,59 @@ describe('HandoverGate', () => {
     expect(next.goLive([])).toEqual({ events: 0, duplicates: 0 });
     old.close();
     next.close();
+  });
+});
+
+// Issue 13 (i): both lists are bounded, overflow is reported once per list, and eviction is O(1).
+describe('HandoverGate bounds', () => {
+  it('keeps the newest recorded keys past maxRecorded, counts the rest and reports it once', () => {
+    const overflows: Array<[string, number]> = [];
+    const gate = new HandoverGate(() => undefined, {
+      standby: false,
+      maxRecorded: 100,
+      onOverflow: (list, limit) => overflows.push([list, limit]),
+    });
+    gate.record();
+    for (let id = 0; id < 250; id++) gate.offer(message(id), 0, false);
+    const keys = gate.cutOver();
+    expect(keys).toHaveLength(100);
+    const all = new HandoverGate(() => undefined, { standby: false });
+    all.record();
+    for (let id = 150; id < 250; id++) all.offer(message(id), 0, false);
+    expect(keys).toEqual(all.cutOver());
+    expect(gate.recordedOverflowed).toBe(150);
+    expect(overflows).toEqual([['recorded', 100]]);
+  });
+
+  it('holds the newest events past maxHeld (oldest dropped and counted), reported once', () => {
+    const delivered: number[] = [];
+    const overflows: string[] = [];
+    const gate = new HandoverGate((packet) => delivered.push(Number((packet.d as { id: string }).id)), {
+      standby: true,
+      maxHeld: 1000,
+      onOverflow: (list) => overflows.push(list),
+    });
+    gate.buffer();
+    for (let id = 0; id < 200_000; id++) gate.offer(message(id), 0, false);
+    expect(gate.heldCount).toBe(1000);
+    expect(gate.goLive([])).toEqual({ events: 1000, duplicates: 0 });
+    expect(delivered).toEqual(Array.from({ length: 1000 }, (_, i) => 199_000 + i));
+    expect(gate.overflowed).toBe(199_000);
+    expect(overflows).toEqual(['held']);
+  });
+});
+
+describe('RingBuffer', () => {
+  it('is a FIFO that evicts the oldest item once full', () => {
+    const ring = new RingBuffer<number>(3);
+    expect([ring.push(1), ring.push(2), ring.push(3)]).toEqual([false, false, false]);
+    expect(ring.push(4)).toBe(true);
+    expect(ring.toArray()).toEqual([2, 3, 4]);
+    expect(ring.length).toBe(3);
+    ring.clear();
+    expect(ring.toArray()).toEqual([]);
+    ring.push(5);
+    expect([...ring]).toEqual([5]);
+    expect(() => new RingBuffer(0)).toThrow(RangeError);
   });
 });

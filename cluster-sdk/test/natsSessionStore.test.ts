@@ -176,3 +176,62 @@ describe('NatsSessionStore', () => {
     expect((error as Error).message).toMatch(/flushIntervalMs/);
   });
 });
+
+// Issue 13 (g): a revoked owner must not roll back the record of the owner that took its shard over.
+describe('NatsSessionStore ownership', () => {
+  const options = (bot: string): NatsSessionStoreOptions => ({
+    bot,
+    shardCount: 16,
+    flushIntervalMs: 60_000,
+  });
+
+  it('a stale owner’s later write (or retry) never overwrites the new owner’s session', async () => {
+    const bot = uniqueBot('own');
+    const old = await openStore(options(bot));
+    await old.store.retrieveSessionInfo(3);
+    old.store.updateSessionInfo(3, session(3, 10));
+    await old.store.flush();
+
+    // The shard moved: the new owner reads the record (and resumes it), then identifies anew.
+    const next = await openStore(options(bot));
+    expect(await next.store.retrieveSessionInfo(3)).toEqual(session(3, 10));
+    const newer: SessionInfo = { ...session(3, 1), sessionId: 'session-of-the-new-owner' };
+    next.store.updateSessionInfo(3, newer);
+    await next.store.flush();
+
+    // The old owner, not yet fenced, flushes what it had in memory: dropped, not written.
+    const debug: string[] = [];
+    old.store.on('debug', (message) => debug.push(message));
+    old.store.updateSessionInfo(3, session(3, 15));
+    await old.store.flush();
+    old.store.updateSessionInfo(3, null);
+    await old.store.flush();
+    const reader = await openStore(options(bot));
+    expect(await reader.store.retrieveSessionInfo(3)).toEqual(newer);
+    expect(debug.some((line) => /another process has written/.test(line))).toBe(true);
+
+    // The new owner keeps writing as usual.
+    next.store.updateSessionInfo(3, { ...newer, sequence: 7 });
+    await next.store.flush();
+    const later = await openStore(options(bot));
+    expect((await later.store.retrieveSessionInfo(3))?.sequence).toBe(7);
+  });
+
+  it('the same owner writes on after its own earlier writes, and a resumed session continues', async () => {
+    const bot = uniqueBot('own');
+    const first = await openStore(options(bot));
+    await first.store.retrieveSessionInfo(5);
+    for (let sequence = 1; sequence <= 5; sequence++) {
+      first.store.updateSessionInfo(5, session(5, sequence));
+      await first.store.flush();
+    }
+    await first.store.close();
+    // A restarted process resumes the stored session and keeps it up to date.
+    const second = await openStore(options(bot));
+    expect((await second.store.retrieveSessionInfo(5))?.sequence).toBe(5);
+    second.store.updateSessionInfo(5, session(5, 9));
+    await second.store.flush();
+    const reader = await openStore(options(bot));
+    expect((await reader.store.retrieveSessionInfo(5))?.sequence).toBe(9);
+  });
+});

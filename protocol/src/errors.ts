@@ -19,6 +19,11 @@ export const ErrorCode = {
   Closed: 'DISCLUSTER_ERR_CLOSED',
   /** The NATS connection was closed for good (it will not reconnect). */
   NatsClosed: 'DISCLUSTER_ERR_NATS_CLOSED',
+  /**
+   * During a reshard's handover a list reached its bound: held events were dropped (lost to bot
+   * code) or recorded keys were (those events may reach bot code twice).
+   */
+  HandoverOverflow: 'DISCLUSTER_ERR_HANDOVER_OVERFLOW',
   /** Some session writes to NATS KV failed during a flush (they stay queued for the next one). */
   SessionFlushFailed: 'DISCLUSTER_ERR_SESSION_FLUSH_FAILED',
   /** An existing KV bucket is configured in a way that would break a promise (e.g. a shorter TTL). */

@@ -28,6 +28,12 @@ export const SessionRecordSchema = z
     resumeURL: z.url({ protocol: /^wss?$/ }),
     /** When the writer last changed it (epoch ms, writer's clock; informational). */
     updatedAt: epochMs,
+    /**
+     * The session store that wrote it (one per process start). Writes are compare-and-set on the
+     * revision the writer last saw; after a conflict, a record of its own is its own write whose
+     * reply was lost, anyone else's means another owner took the shard over.
+     */
+    writer: token.optional(),
   })
   .refine(shardInRange, shardInRangeError);
 

@@ -273,6 +273,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.ipcValue.start();
     const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
       standby: assignment.standby === true,
+      onOverflow: (list, limit) =>
+        this.emitError(
+          new DisclusterError(
+            ErrorCode.HandoverOverflow,
+            list === 'held'
+              ? `reshard handover: more than ${limit} events held for go-live; the oldest are dropped and lost to bot code`
+              : `reshard handover: more than ${limit} delivered events recorded; the oldest may reach bot code twice`,
+          ),
+        ),
     });
     this.gate = gate;
     if (this.fleet) {
@@ -376,6 +385,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           shardIds: assignment.shardIds,
           status: () => this.status(),
           report: () => this.report(),
+          handoverOverflow: () => (this.gate ? this.gate.overflowed + this.gate.recordedOverflowed : 0),
         });
       }
     } catch (error) {
@@ -394,6 +404,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       fenced: this.fence.fenced,
       revoked: this.fence.revoked,
       controlKeepalive: this.controlKeepalive.armed,
+      handover: this.gate
+        ? {
+            mode: this.gate.mode,
+            held: this.gate.heldCount,
+            overflowed: this.gate.overflowed,
+            recordedOverflowed: this.gate.recordedOverflowed,
+          }
+        : null,
       shards: this.status(),
     };
   }

@@ -1,4 +1,5 @@
 import type { GatewayDispatchPayload } from 'discord-api-types/v10';
+import { RingBuffer } from '../util/RingBuffer.js';
 import { handoverEventKey } from './eventKey.js';
 
 /**
@@ -26,25 +27,40 @@ interface HeldEvent {
   readonly key: string;
 }
 
+/** Which list overflowed: events held for `go-live`, or keys recorded for `cutover`. */
+export type HandoverOverflow = 'held' | 'recorded';
+
 export interface HandoverGateOptions {
   readonly standby: boolean;
   /** Held events beyond this are dropped oldest-first (and counted); default 1,000,000. */
   readonly maxHeld?: number;
+  /**
+   * Recorded keys beyond this are dropped oldest-first (and counted): the new generation then
+   * delivers those events a second time. Default 1,000,000 (about 60 MB of keys).
+   */
+  readonly maxRecorded?: number;
+  /** Called on the first overflow of each list in a handover (log it: events are lost or doubled). */
+  readonly onOverflow?: (list: HandoverOverflow, limit: number) => void;
   /** How long delivered-but-unmatched keys drop late copies after `go-live` (default 60 s). */
   readonly graceMs?: number;
 }
 
 export class HandoverGate {
   private modeValue: HandoverMode;
-  private recorded: string[] = [];
-  private held: HeldEvent[] = [];
+  private readonly recorded: RingBuffer<string>;
+  private readonly held: RingBuffer<HeldEvent>;
   private late = new Map<string, number>();
   private lateTimer: NodeJS.Timeout | undefined;
-  private readonly maxHeld: number;
   private readonly graceMs: number;
-  /** Events dropped: while cut over (delivered by the new generation) and held ones over the limit. */
+  private readonly onOverflow: (list: HandoverOverflow, limit: number) => void;
+  private readonly maxHeld: number;
+  private readonly maxRecorded: number;
+  /** Events dropped while cut over (the new generation delivers them). */
   public droppedWhileCut = 0;
+  /** Held events dropped over the limit: lost to bot code. */
   public overflowed = 0;
+  /** Recorded keys dropped over the limit: those events may reach bot code twice. */
+  public recordedOverflowed = 0;
 
   public constructor(
     private readonly deliver: Deliver,
@@ -52,7 +68,11 @@ export class HandoverGate {
   ) {
     this.modeValue = options.standby ? 'standby' : 'serving';
     this.maxHeld = options.maxHeld ?? 1_000_000;
+    this.maxRecorded = options.maxRecorded ?? 1_000_000;
+    this.held = new RingBuffer(this.maxHeld);
+    this.recorded = new RingBuffer(this.maxRecorded);
     this.graceMs = options.graceMs ?? 60_000;
+    this.onOverflow = options.onOverflow ?? (() => undefined);
   }
 
   public get mode(): HandoverMode {
@@ -68,7 +88,9 @@ export class HandoverGate {
         this.deliver(packet, shardId);
         return;
       case 'recording':
-        if (!sessionSetup) this.recorded.push(handoverEventKey(packet.t, packet.d));
+        if (!sessionSetup && this.recorded.push(handoverEventKey(packet.t, packet.d))) {
+          if (this.recordedOverflowed++ === 0) this.onOverflow('recorded', this.maxRecorded);
+        }
         this.deliver(packet, shardId);
         return;
       case 'cut':
@@ -82,10 +104,8 @@ export class HandoverGate {
           this.deliver(packet, shardId);
           return;
         }
-        this.held.push({ packet, shardId, key: handoverEventKey(packet.t, packet.d) });
-        if (this.held.length > this.maxHeld) {
-          this.held.shift();
-          this.overflowed++;
+        if (this.held.push({ packet, shardId, key: handoverEventKey(packet.t, packet.d) })) {
+          if (this.overflowed++ === 0) this.onOverflow('held', this.maxHeld);
         }
         return;
     }
@@ -94,7 +114,7 @@ export class HandoverGate {
   /** Step `record`: from serving, start keeping delivered keys (idempotent). */
   public record(): void {
     if (this.modeValue === 'serving') {
-      this.recorded = [];
+      this.recorded.clear();
       this.modeValue = 'recording';
     }
   }
@@ -102,13 +122,13 @@ export class HandoverGate {
   /** Step `cutover`: deliver nothing more; returns every key delivered since `record` (idempotent). */
   public cutOver(): readonly string[] {
     if (this.modeValue === 'recording' || this.modeValue === 'serving') this.modeValue = 'cut';
-    return this.recorded;
+    return this.recorded.toArray();
   }
 
   /** Step `buffer`: from standby, hold events (idempotent). */
   public buffer(): void {
     if (this.modeValue === 'standby') {
-      this.held = [];
+      this.held.clear();
       this.modeValue = 'buffering';
     }
   }
@@ -121,8 +141,8 @@ export class HandoverGate {
     if (this.modeValue !== 'buffering' && this.modeValue !== 'standby') return { events: 0, duplicates: 0 };
     const counts = new Map<string, number>();
     for (const key of delivered) counts.set(key, (counts.get(key) ?? 0) + 1);
-    const held = this.held;
-    this.held = [];
+    const held = this.held.toArray();
+    this.held.clear();
     this.modeValue = 'serving';
     let events = 0;
     let duplicates = 0;
@@ -150,10 +170,10 @@ export class HandoverGate {
   public abort(): void {
     if (this.modeValue === 'recording' || this.modeValue === 'cut') {
       this.modeValue = 'serving';
-      this.recorded = [];
+      this.recorded.clear();
     } else if (this.modeValue === 'buffering') {
       this.modeValue = 'standby';
-      this.held = [];
+      this.held.clear();
     }
   }
 

@@ -9,6 +9,8 @@ export interface Pm2MetricsSource {
   status(): readonly ShardStatus[];
   /** The answer of `pm2 trigger <app> status` (JSON; never the token). */
   report(): unknown;
+  /** Events dropped or doubled by a reshard handover that outgrew its bounds (0 normally). */
+  handoverOverflow(): number;
 }
 
 /** pm2 samples every metric each 990 ms; one snapshot serves one sampling round. */
@@ -45,6 +47,7 @@ export function registerPm2Metrics(io: Pm2Io, source: Pm2MetricsSource): void {
       ),
   });
   io.metric({ name: 'ping ms avg', value: () => averagePing(snapshot()) });
+  io.metric({ name: 'handover overflow', value: () => source.handoverOverflow() });
   io.action('status', (reply) => reply(source.report()));
 }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { SessionInfo } from '@discordjs/ws';
 import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import {
   DisclusterError,
   ErrorCode,
@@ -12,7 +12,7 @@ import {
   sessionKey,
   type SessionRecord,
 } from 'discluster-protocol';
-import { describeError } from '../nats/kvErrors.js';
+import { describeError, isCasConflict } from '../nats/kvErrors.js';
 import { openBucket } from '../nats/openBucket.js';
 import {
   resolveNatsSessionStoreOptions,
@@ -55,6 +55,14 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
   private readonly memory = new Map<number, SessionInfo | null>();
   /** KV key currently holding each shard's record, so a null deletes the right one. */
   private readonly storedKeys = new Map<number, string>();
+  /**
+   * Revision of each shard's record as this store last read or wrote it (0: known to be absent).
+   * Every write is compare-and-set on it, so an owner whose shard moved on can never overwrite
+   * (roll back) the record of the owner that took it over.
+   */
+  private readonly revisions = new Map<number, number>();
+  /** Names this store in the records it writes (see SessionRecord.writer). */
+  private readonly writer = nuid.next();
   private readonly dirty = new Set<number>();
   private readonly loading = new Map<number, Promise<SessionInfo | null>>();
   private readonly timer: NodeJS.Timeout;
@@ -177,6 +185,7 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
     // An update that arrived while we were reading is newer than KV.
     const raced = this.memory.get(shardId);
     if (raced !== undefined) return raced;
+    this.revisions.set(shardId, entry?.revision ?? 0);
     let info: SessionInfo | null = null;
     if (entry !== null && entry.operation === 'PUT') {
       this.storedKeys.set(shardId, key);
@@ -230,11 +239,11 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
     const info = this.memory.get(shardId) ?? null;
     const previousKey = this.storedKeys.get(shardId);
     if (info === null) {
-      await this.kv.delete(previousKey ?? sessionKey(this.options.shardCount, shardId));
+      await this.compareAndSet(shardId, previousKey ?? sessionKey(this.options.shardCount, shardId), null);
       this.storedKeys.delete(shardId);
       return;
     }
-    const record = toSessionRecord(info);
+    const record = toSessionRecord(info, this.writer);
     const checked = SessionRecordSchema.safeParse(record);
     if (!checked.success || info.shardId !== shardId) {
       // Retrying cannot fix it; drop it rather than write something no reader accepts.
@@ -244,10 +253,59 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
       return;
     }
     const key = sessionKey(info.shardCount, shardId);
-    await this.kv.put(key, encodeRecord(record));
-    this.storedKeys.set(shardId, key);
-    // Same shard id under another shard count (resharded in place): the old record is obsolete.
-    if (previousKey !== undefined && previousKey !== key) await this.kv.delete(previousKey);
+    if (previousKey !== undefined && previousKey !== key) {
+      // Same shard id under another shard count (resharded in place): the old record is obsolete,
+      // and the new key's revision is not the old one's.
+      await this.kv.delete(previousKey);
+      this.revisions.delete(shardId);
+    }
+    if (await this.compareAndSet(shardId, key, record)) this.storedKeys.set(shardId, key);
+  }
+
+  /**
+   * Writes (or, with null, deletes) the shard's record only if it is still at the revision this store
+   * last saw. True when written; false when another writer has changed it since (the shard was taken
+   * over): the write is dropped, never retried over the newer record.
+   */
+  private async compareAndSet(shardId: number, key: string, record: SessionRecord | null): Promise<boolean> {
+    // Unknown (the read at connect failed): take the record as it is now as the one to replace.
+    const known = this.revisions.get(shardId) ?? (await this.kv.get(key))?.revision ?? 0;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const revision = attempt === 0 ? known : await this.ownLostWrite(key);
+      if (revision === null) break;
+      try {
+        if (record === null) {
+          if (revision > 0) await this.kv.delete(key, { previousSeq: revision });
+          this.revisions.set(shardId, 0);
+        } else {
+          const written =
+            revision === 0
+              ? await this.kv.create(key, encodeRecord(record))
+              : await this.kv.update(key, encodeRecord(record), revision);
+          this.revisions.set(shardId, written);
+        }
+        return true;
+      } catch (error) {
+        if (!isCasConflict(error)) throw error;
+      }
+    }
+    // The revision stays the one this store last saw: its later writes of this shard fail the same
+    // way, so a revoked owner never overwrites (or deletes) the new owner's record.
+    this.debug(
+      `Session of shard ${shardId} not stored: another process has written ${key} since (the shard moved on); its record is kept`,
+    );
+    return false;
+  }
+
+  /**
+   * After a conflict: the record's revision if the newest write is this store's own (its reply was
+   * lost in a reconnect), else null (another writer).
+   */
+  private async ownLostWrite(key: string): Promise<number | null> {
+    const entry = await this.kv.get(key);
+    if (entry === null || entry.operation !== 'PUT') return null;
+    const decoded = decodeRecord(SessionRecordSchema, entry.value);
+    return decoded.ok && decoded.value.writer === this.writer ? entry.revision : null;
   }
 
   private debug(message: string): void {
@@ -255,9 +313,10 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
   }
 }
 
-function toSessionRecord(info: SessionInfo): SessionRecord {
+function toSessionRecord(info: SessionInfo, writer: string): SessionRecord {
   return {
     v: 1,
+    writer,
     sessionId: info.sessionId,
     sequence: info.sequence,
     shardId: info.shardId,
