@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { fleetSubjects, leaseBucket, type MasterConfig } from 'discluster-protocol';
+import { fleetSubjects, type MasterConfig } from 'discluster-protocol';
 import type { Clock } from '../clock.js';
 import { FleetActions } from '../fleet/fleetActions.js';
 import { FleetEvents } from '../fleet/fleetEvents.js';
@@ -7,11 +7,11 @@ import type { FleetView } from '../http/statusSource.js';
 import { Failover } from '../hosts/failover.js';
 import { HostAssignments } from '../hosts/hostAssignments.js';
 import { HostReconciler } from '../hosts/hostReconciler.js';
-import { openOwnedBucket } from '../kvBuckets.js';
 import type { Logger } from '../logger.js';
 import { OperatorApi } from '../operator/operatorApi.js';
 import { FirstPlanner } from '../planner/firstPlanner.js';
 import { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import { LeaseBucketTtl } from './leaseBucketTtl.js';
 import { SerialQueue } from './serialQueue.js';
 import { Term, type Commander, type PlanStoreLike, type TermEnd } from './term.js';
 
@@ -56,9 +56,15 @@ export class LeaderTerms {
     if (this.closed) return;
     const store = await this.options.openStore();
     // MASTER owns the shard lease bucket's TTL (`lease_ms`); CONTROLs renew their leases in it.
-    await openOwnedBucket(nc, leaseBucket(config.bot), config.lease_ms, 'Discluster shard ownership leases');
-    const stored = await store.load();
-    if (!this.options.isLeader() || this.closed) return;
+    const leaseTtl = await LeaseBucketTtl.start(nc, config.bot, config.lease_ms, logger);
+    const stored = await store.load().catch((error: unknown) => {
+      leaseTtl.stop();
+      throw error;
+    });
+    if (!this.options.isLeader() || this.closed) {
+      leaseTtl.stop();
+      return;
+    }
     this.end({ kind: 'deposed', reason: 'a new term begins' });
     const term: Term = new Term(
       { ...this.options, store, commander: this.options.commander(), queue: this.queue },
@@ -73,6 +79,7 @@ export class LeaderTerms {
     const events = new FleetEvents(term, fleet, reshard);
     const operator = new OperatorApi(term, fleet, reshard);
     this.running = { term, operator };
+    term.onEnded(() => leaseTtl.stop());
 
     const subjects = fleetSubjects(config.bot);
     const listen = (subject: string, handler: (msg: Msg) => void) => {
