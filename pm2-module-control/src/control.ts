@@ -170,7 +170,7 @@ class Control {
     if (this.closed || !this.nc) return;
     try {
       const reply = await this.nc.request(
-        this.subjects.announce,
+        this.subjects.hostAnnounce(this.config.host_id),
         encoder.encode(JSON.stringify(this.facts('announce'))),
         {
           timeout: Math.min(this.config.retry_ms, 5_000),
@@ -358,7 +358,7 @@ class Control {
       },
       onClusterFailed: (clusterId, attempts, reason) => {
         this.logger.error({ clusterId, attempts, reason }, 'cluster failed; not restarting it');
-        this.publish(this.subjects.clusterFailed, {
+        this.publish(this.subjects.hostClusterFailed(this.config.host_id), {
           v: 1,
           type: 'cluster.failed',
           hostId: this.config.host_id,
@@ -369,7 +369,7 @@ class Control {
       },
       onFatal: (clusterId, shardId, code, reason) => {
         this.logger.error({ clusterId, shardId, code, reason }, 'fatal gateway error reported');
-        this.publish(this.subjects.fatal, {
+        this.publish(this.subjects.hostFatal(this.config.host_id), {
           v: 1,
           type: 'fatal',
           hostId: this.config.host_id,

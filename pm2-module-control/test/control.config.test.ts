@@ -70,7 +70,7 @@ describe('discluster-control configuration', () => {
     // No MASTER at first: the announce gets no answer and is retried.
     await control.waitForLine((text) => text.includes('no MASTER answered'));
     let asked = 0;
-    nc.subscribe(subjects.announce, {
+    nc.subscribe(subjects.allHostAnnounces, {
       callback: (_error, msg) => {
         asked++;
         // MASTER refuses twice (e.g. not ready), then accepts.

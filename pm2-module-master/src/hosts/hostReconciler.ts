@@ -1,5 +1,11 @@
 import type { Msg } from '@nats-io/transport-node';
-import { ErrorCode, HostAnnounceSchema, HostHeartbeatSchema, type HostHeartbeat } from 'discluster-protocol';
+import {
+  ErrorCode,
+  HostAnnounceSchema,
+  HostHeartbeatSchema,
+  subjectHostId,
+  type HostHeartbeat,
+} from 'discluster-protocol';
 import type { FleetActions } from '../fleet/fleetActions.js';
 import type { Term } from '../leadership/term.js';
 import { parseMessage, respond } from '../messages.js';
@@ -40,11 +46,22 @@ export class HostReconciler {
       });
       return;
     }
-    if (kind === 'heartbeat' && !msg.subject.includes(`.host.${facts.hostId}.`)) {
+    // Heartbeats, and announces on the per-host subject, must come from the host the subject
+    // names: NATS permissions can tie that subject to one host's credentials (issue 13 h).
+    const named = subjectHostId(term.config.bot, msg.subject);
+    if ((kind === 'heartbeat' || named !== null) && named !== facts.hostId) {
       term.logger.warn(
         { subject: msg.subject, hostId: facts.hostId },
-        'rejected a heartbeat on another host subject',
+        `rejected ${kind === 'heartbeat' ? 'a heartbeat' : 'an announce'} on another host subject`,
       );
+      respond(msg, {
+        v: 1,
+        ok: false,
+        error: {
+          code: ErrorCode.InvalidMessage,
+          message: `${kind} for host ${facts.hostId} on another host's subject`,
+        },
+      });
       return;
     }
     const newBoot = term.registry.see(facts);

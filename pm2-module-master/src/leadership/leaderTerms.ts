@@ -86,6 +86,7 @@ export class LeaderTerms {
       const subscription = nc.subscribe(subject, { callback: (_error, msg) => handler(msg) });
       term.onEnded(() => subscription.unsubscribe());
     };
+    listen(subjects.allHostAnnounces, (msg) => hosts.onHostMessage(msg, 'announce'));
     listen(subjects.announce, (msg) => hosts.onHostMessage(msg, 'announce'));
     listen(subjects.allHeartbeats, (msg) => hosts.onHostMessage(msg, 'heartbeat'));
     listen(subjects.allEvents, (msg) => events.onEvent(msg));
