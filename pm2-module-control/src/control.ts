@@ -181,10 +181,17 @@ class Control {
         this.logger.info('accepted by MASTER; waiting for an assignment');
         return;
       }
-      this.logger.warn(
-        { reply: parsed.success ? parsed.data : 'invalid' },
-        'MASTER did not accept the announce',
-      );
+      if (parsed.success && !parsed.data.ok && parsed.data.error.code === ErrorCode.DuplicateHostId)
+        // Serving nothing until then: MASTER assigns a refused CONTROL nothing (issue 13 f).
+        this.logger.error(
+          { hostId: this.config.host_id, code: parsed.data.error.code, retryMs: this.config.retry_ms },
+          `MASTER refused this CONTROL: ${parsed.data.error.message}`,
+        );
+      else
+        this.logger.warn(
+          { reply: parsed.success ? parsed.data : 'invalid' },
+          'MASTER did not accept the announce',
+        );
     } catch (error) {
       this.logger.info({ err: String(error) }, `no MASTER answered; retrying in ${this.config.retry_ms} ms`);
     }
@@ -208,6 +215,19 @@ class Control {
           parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
         );
       command = parsed.data;
+      // Another running CONTROL uses our host_id and MASTER accepted that one: its commands are not
+      // ours, and it answers them (issue 13 f).
+      if (
+        'instanceId' in command &&
+        command.instanceId !== undefined &&
+        command.instanceId !== this.instanceId
+      ) {
+        this.logger.warn(
+          { command: command.type, for: command.instanceId, hostId: this.config.host_id },
+          'ignored a command for another CONTROL with this host_id',
+        );
+        return;
+      }
       if (command.type !== 'rolling-restart') this.otherCommands++;
     } catch (error) {
       // Logged without the payload: it may hold anything, including secrets someone mis-sent.

@@ -1,10 +1,13 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
+  ErrorCode,
+  FleetReplySchema,
   FleetStatusSchema,
   MasterConfigSchema,
   fleetSubjects,
   loadModuleConfig,
   type FatalEvent,
+  type FleetStatus,
 } from 'discluster-protocol';
 import {
   startDiscordSimProcess,
@@ -20,6 +23,9 @@ import { Master } from '../src/master';
 import { FakeHost } from './fakeHost';
 
 /**
+ * Issue 13 (f): one running CONTROL per host id; a second one is refused, assigned nothing and
+ * shown in `discluster status`, while a restarted CONTROL still takes its host over at once.
+ *
  * Issue 13 (h): MASTER believes a fleet event only when the plan backs it (that cluster, on that
  * host, serving that shard) and when the per-host subject it came on names the host it claims to
  * be from. Against a real nats-server and discord-sim, CONTROLs played by the test.
@@ -77,7 +83,7 @@ async function loggedMaster(bot: string): Promise<{ master: Master; logged: Reco
 }
 
 async function host(bot: string, id: string): Promise<FakeHost> {
-  const fake = new FakeHost(nc, { bot, id, cores: 2 });
+  const fake = new FakeHost(nc, { bot, id, cores: 2, answersStatusPolls: true });
   hosts.push(fake);
   await fake.start();
   return fake;
@@ -169,5 +175,73 @@ describe('MASTER checks what hosts tell it (issue 13 h)', () => {
     });
     expect(JSON.parse(reply.string())).toEqual(expect.objectContaining({ ok: false }));
     expect(logged.some((line) => line['msg'] === 'rejected an announce on another host subject')).toBe(true);
+  });
+});
+
+describe('one running CONTROL per host id (issue 13 f)', () => {
+  it('a second live CONTROL with the same host id is refused with a clear error, assigned nothing, and shown in status', async () => {
+    const { bot, alpha } = await plannedFleet();
+    const subjects = fleetSubjects(bot);
+    await waitFor(async () => (await status(bot)).hosts.find((host) => host.id === 'alpha')?.epoch === 1, {
+      description: 'alpha reporting its assignment',
+    });
+    // A cloned machine: same host id, its own process (instance id) and key.
+    const clone = new FakeHost(nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
+    hosts.push(clone);
+    const reply = FleetReplySchema.parse(
+      JSON.parse(
+        (
+          await nc.request(
+            subjects.hostAnnounce('alpha'),
+            encoder.encode(JSON.stringify(clone.facts('announce'))),
+            {
+              timeout: 10_000,
+            },
+          )
+        ).string(),
+      ),
+    );
+    expect(reply.ok).toBe(false);
+    if (reply.ok) return;
+    expect(reply.error.code).toBe(ErrorCode.DuplicateHostId);
+    expect(reply.error.message).toContain('host_id "alpha"');
+    expect(reply.error.message).toContain('pm2 set discluster-control:host_id');
+    await clone.start();
+    let entry: FleetStatus['hosts'][number] | undefined;
+    await waitFor(
+      async () => {
+        entry = (await status(bot)).hosts.find((host) => host.id === 'alpha');
+        return Boolean(entry?.conflict);
+      },
+      { description: 'the conflict in discluster status', timeoutMs: 20_000 },
+    );
+    expect(entry!.conflict!.refusedInstanceIds).toEqual([clone.instanceId]);
+    expect(entry!.state).toBe('online');
+    expect(entry!.epoch).toBe(1);
+    // Heartbeats of both go on; MASTER keeps commanding the first one only.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const commands = [...alpha.commands, ...clone.commands];
+    expect(
+      commands.some((command) => 'instanceId' in command && command.instanceId === clone.instanceId),
+    ).toBe(false);
+    expect(alpha.assigns().every((command) => command.instanceId === alpha.instanceId)).toBe(true);
+    expect((await status(bot)).hosts.find((host) => host.id === 'alpha')!.conflict).toBeTruthy();
+  });
+
+  it('a restarted CONTROL (its old process gone) takes its host over at once: no conflict', async () => {
+    const { bot, alpha } = await plannedFleet();
+    const before = alpha.lastAssign()!;
+    alpha.stop();
+    const restarted = new FakeHost(nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
+    hosts.push(restarted);
+    await restarted.start();
+    await waitFor(() => restarted.epoch === 1, {
+      description: 'the restarted CONTROL getting its assignment again',
+      timeoutMs: 20_000,
+    });
+    expect(restarted.lastAssign()!.clusters).toEqual(before.clusters);
+    expect(restarted.lastAssign()!.instanceId).toBe(restarted.instanceId);
+    expect(restarted.tokens).toEqual([TOKEN]);
+    expect((await status(bot)).hosts.find((host) => host.id === 'alpha')!.conflict ?? null).toBeNull();
   });
 });

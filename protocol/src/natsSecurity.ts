@@ -465,6 +465,8 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
       publish: [
         `${anyHost}.cmd`,
         fleet.broadcast,
+        // Status polls: is the known CONTROL of a host id still running (a second one is refused)?
+        fleet.hostStatus,
         // The steps of a reshard's handover, to each cluster.
         handover.all,
         jsInfo,

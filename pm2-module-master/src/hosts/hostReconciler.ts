@@ -10,6 +10,8 @@ import type { FleetActions } from '../fleet/fleetActions.js';
 import type { Term } from '../leadership/term.js';
 import { parseMessage, respond } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import type { DuplicateHosts } from './duplicateHosts.js';
+import { duplicateMessage } from './duplicateMessage.js';
 import type { HostAssignments } from './hostAssignments.js';
 
 /** A host that does not follow its assignment is reminded at most this often. */
@@ -25,6 +27,7 @@ export class HostReconciler {
     private readonly assignments: HostAssignments,
     private readonly fleet: FleetActions,
     private readonly reshard: ReshardCoordinator,
+    private readonly duplicates: DuplicateHosts,
   ) {}
 
   public onHostMessage(msg: Msg, kind: 'announce' | 'heartbeat'): void {
@@ -61,6 +64,21 @@ export class HostReconciler {
           code: ErrorCode.InvalidMessage,
           message: `${kind} for host ${facts.hostId} on another host's subject`,
         },
+      });
+      return;
+    }
+    // One running CONTROL per host id (issue 13 f): a second one is refused and assigned nothing.
+    const admission = this.duplicates.admit(facts);
+    if (admission === 'pending') {
+      // Decided by a status poll; the announce is answered then (a heartbeat just waits for the next).
+      if (kind === 'announce') void this.duplicates.settled(facts).then(() => this.onHostMessage(msg, kind));
+      return;
+    }
+    if (admission === 'refuse') {
+      respond(msg, {
+        v: 1,
+        ok: false,
+        error: { code: ErrorCode.DuplicateHostId, message: duplicateMessage(facts.hostId) },
       });
       return;
     }

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { FleetActions } from '../fleet/fleetActions.js';
 import { FleetEvents } from '../fleet/fleetEvents.js';
 import type { FleetView } from '../http/statusSource.js';
+import { DuplicateHosts } from '../hosts/duplicateHosts.js';
 import { Failover } from '../hosts/failover.js';
 import { HostAssignments } from '../hosts/hostAssignments.js';
 import { HostReconciler } from '../hosts/hostReconciler.js';
@@ -74,10 +75,11 @@ export class LeaderTerms {
     const assignments = new HostAssignments(term);
     const reshard = new ReshardCoordinator(term, assignments);
     const fleet = new FleetActions(term, assignments);
-    const hosts = new HostReconciler(term, assignments, fleet, reshard);
+    const duplicates = new DuplicateHosts(term);
+    const hosts = new HostReconciler(term, assignments, fleet, reshard, duplicates);
     const failover = new Failover(term, assignments, reshard);
     const events = new FleetEvents(term, fleet, reshard);
-    const operator = new OperatorApi(term, fleet, reshard);
+    const operator = new OperatorApi(term, fleet, reshard, duplicates);
     this.running = { term, operator };
     term.onEnded(() => leaseTtl.stop());
 
