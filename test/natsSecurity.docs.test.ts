@@ -16,11 +16,12 @@ const END = '<!-- END GENERATED: nats-permissions -->';
 function documentedTemplate(): string {
   const config = renderNatsAuthorization(
     'mybot',
-    (['master', 'control', 'cluster', 'operator'] as const).map((role) => ({
-      role,
-      user: `discluster-${role}`,
-      password: `<${role} password>`,
-    })),
+    (['master', 'control', 'cluster', 'operator'] as const).map((role) =>
+      // CONTROL: one user per host, whose subjects name its host id (here `host-1`).
+      role === 'control'
+        ? { role, hostId: 'host-1', user: 'discluster-control-host-1', password: '<host-1 password>' }
+        : { role, user: `discluster-${role}`, password: `<${role} password>` },
+    ),
   );
   return `\n\`\`\`\n${config}\`\`\`\n\n`;
 }

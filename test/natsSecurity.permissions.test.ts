@@ -17,7 +17,8 @@ import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Issue 8 §2, least privilege: nats-server enforces the permission template of
- * `natsPermissions()` (docs/nats-security.md), one user per role. MASTER, both CONTROLs and every
+ * `natsPermissions()` (docs/nats-security.md), one user per role, and one CONTROL user per host
+ * (`natsHostPermissions()`, issue 13 h) whose subjects name its own host id. MASTER, both CONTROLs and every
  * cluster (which get the *cluster* user from CONTROL's `cluster_nats_*` settings) run the whole
  * fleet to READY without a single permission violation; then clients holding the cluster, control
  * or operator credentials try to command hosts and are refused by the server, so no CONTROL
@@ -36,11 +37,22 @@ const userOf = (role: NatsRole) => `discluster-${role}`;
 /** A test-only user that sees every fleet subject, to prove what did and did not arrive. */
 const AUDITOR = { user: 'auditor', password: 'auditor-pw-2d6e' };
 
+/** Each machine's CONTROL has a user of its own, allowed only subjects naming its host id. */
+const HOST_USERS = {
+  alpha: { user: 'discluster-control-alpha', password: 'alpha-pw-6d13' },
+  beta: { user: 'discluster-control-beta', password: 'beta-pw-90fa' },
+} as const;
+
 const serverConfig = renderNatsAuthorization(BOT, [
   ...(['master', 'control', 'cluster', 'operator'] as const).map((role) => ({
     role,
     user: userOf(role),
     password: PASSWORDS[role],
+  })),
+  ...Object.entries(HOST_USERS).map(([hostId, identity]) => ({
+    role: 'control' as const,
+    hostId,
+    ...identity,
   })),
   {
     ...AUDITOR,
@@ -94,7 +106,10 @@ describe('least-privilege permissions per role', () => {
     async () => {
       fleet = await Fleet.start({
         bot: BOT,
-        hosts: [{ id: 'alpha' }, { id: 'beta' }],
+        hosts: (['alpha', 'beta'] as const).map((id) => ({
+          id,
+          env: { DISCLUSTER_NATS_USER: HOST_USERS[id].user, DISCLUSTER_NATS_PASS: HOST_USERS[id].password },
+        })),
         shards: SHARDS,
         maxConcurrency: 1,
         guilds: 40,
@@ -207,6 +222,66 @@ describe('least-privilege permissions per role', () => {
 
       // The fleet is untouched: same epoch, every shard still served.
       const status = await f.status();
+      expect(status.epoch).toBe(epochBefore);
+      expect(readyShards(status)).toHaveLength(SHARDS);
+    },
+  );
+
+  it(
+    'a host’s own user cannot speak for another host: its heartbeat, announce and events are refused by the server',
+    { timeout: 120_000 },
+    async () => {
+      const f = fleet!;
+      const subjects = fleetSubjects(BOT);
+      const alpha = await client(
+        HOST_USERS.alpha.user,
+        HOST_USERS.alpha.password,
+        natsInboxPrefix(BOT, 'control'),
+      );
+      const epochBefore = (await f.status()).epoch;
+      const forged = [
+        subjects.heartbeat('beta'),
+        subjects.hostAnnounce('beta'),
+        subjects.hostFatal('beta'),
+        subjects.hostClusterFailed('beta'),
+        // The legacy subjects carry no host id: a per-host user may not use them either.
+        subjects.announce,
+        subjects.fatal,
+        // Nor command anyone, itself included.
+        subjects.commands('alpha'),
+      ];
+      const event = {
+        v: 1,
+        type: 'fatal',
+        hostId: 'beta',
+        clusterId: 0,
+        shardId: 0,
+        code: 4004,
+        reason: 'forged',
+      };
+      for (const subject of forged) alpha.nc.publish(subject, JSON.stringify(event));
+      // And it may not listen to another host's commands.
+      const sub = alpha.nc.subscribe(subjects.commands('beta'));
+      const subEnd = sub.closed.then(
+        (value: unknown) => String(value),
+        (error: unknown) => String(error),
+      );
+      await alpha.nc.flush();
+      await waitFor(() => alpha.violations.length >= forged.length + 1, {
+        description: 'the server refused every forged publish and the subscription',
+        timeoutMs: 10_000,
+      });
+      const text = alpha.violations.join('\n');
+      for (const subject of forged) expect(text).toContain(subject);
+      expect(await subEnd).toMatch(/permission/i);
+      // Its own subjects are allowed: a heartbeat of its own makes no violation.
+      const violations = alpha.violations.length;
+      alpha.nc.publish(subjects.heartbeat('alpha'), JSON.stringify({ v: 1 }));
+      await alpha.nc.flush();
+      expect(alpha.violations).toHaveLength(violations);
+      // Nothing reached MASTER: the fleet runs on, not stopped, same epoch.
+      const status = await f.status();
+      expect(status.stopped).toBeNull();
       expect(status.epoch).toBe(epochBefore);
       expect(readyShards(status)).toHaveLength(SHARDS);
     },

@@ -170,7 +170,7 @@ class Control {
     if (this.closed || !this.nc) return;
     try {
       const reply = await this.nc.request(
-        this.subjects.announce,
+        this.subjects.hostAnnounce(this.config.host_id),
         encoder.encode(JSON.stringify(this.facts('announce'))),
         {
           timeout: Math.min(this.config.retry_ms, 5_000),
@@ -181,10 +181,17 @@ class Control {
         this.logger.info('accepted by MASTER; waiting for an assignment');
         return;
       }
-      this.logger.warn(
-        { reply: parsed.success ? parsed.data : 'invalid' },
-        'MASTER did not accept the announce',
-      );
+      if (parsed.success && !parsed.data.ok && parsed.data.error.code === ErrorCode.DuplicateHostId)
+        // Serving nothing until then: MASTER assigns a refused CONTROL nothing (issue 13 f).
+        this.logger.error(
+          { hostId: this.config.host_id, code: parsed.data.error.code, retryMs: this.config.retry_ms },
+          `MASTER refused this CONTROL: ${parsed.data.error.message}`,
+        );
+      else
+        this.logger.warn(
+          { reply: parsed.success ? parsed.data : 'invalid' },
+          'MASTER did not accept the announce',
+        );
     } catch (error) {
       this.logger.info({ err: String(error) }, `no MASTER answered; retrying in ${this.config.retry_ms} ms`);
     }
@@ -208,6 +215,19 @@ class Control {
           parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
         );
       command = parsed.data;
+      // Another running CONTROL uses our host_id and MASTER accepted that one: its commands are not
+      // ours, and it answers them (issue 13 f).
+      if (
+        'instanceId' in command &&
+        command.instanceId !== undefined &&
+        command.instanceId !== this.instanceId
+      ) {
+        this.logger.warn(
+          { command: command.type, for: command.instanceId, hostId: this.config.host_id },
+          'ignored a command for another CONTROL with this host_id',
+        );
+        return;
+      }
       if (command.type !== 'rolling-restart') this.otherCommands++;
     } catch (error) {
       // Logged without the payload: it may hold anything, including secrets someone mis-sent.
@@ -360,7 +380,7 @@ class Control {
       },
       onClusterFailed: (clusterId, attempts, reason) => {
         this.logger.error({ clusterId, attempts, reason }, 'cluster failed; not restarting it');
-        this.publish(this.subjects.clusterFailed, {
+        this.publish(this.subjects.hostClusterFailed(this.config.host_id), {
           v: 1,
           type: 'cluster.failed',
           hostId: this.config.host_id,
@@ -371,7 +391,7 @@ class Control {
       },
       onFatal: (clusterId, shardId, code, reason) => {
         this.logger.error({ clusterId, shardId, code, reason }, 'fatal gateway error reported');
-        this.publish(this.subjects.fatal, {
+        this.publish(this.subjects.hostFatal(this.config.host_id), {
           v: 1,
           type: 'fatal',
           hostId: this.config.host_id,

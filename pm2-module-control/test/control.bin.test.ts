@@ -128,7 +128,7 @@ beforeAll(async () => {
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
   // MASTER's side: accept every announce, collect heartbeats and events.
-  nc.subscribe(subjects.announce, {
+  nc.subscribe(subjects.allHostAnnounces, {
     callback: (_error, msg) => {
       announces++;
       msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true })));

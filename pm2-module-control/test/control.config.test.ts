@@ -1,6 +1,12 @@
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { fleetSubjects } from 'discluster-protocol';
+import {
+  ErrorCode,
+  fleetSubjects,
+  generateHostKeyPair,
+  sealForHost,
+  tokenContext,
+} from 'discluster-protocol';
 import { spawnNode, startNatsServer, stopAll, waitFor, type NatsServerHandle } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -70,7 +76,7 @@ describe('discluster-control configuration', () => {
     // No MASTER at first: the announce gets no answer and is retried.
     await control.waitForLine((text) => text.includes('no MASTER answered'));
     let asked = 0;
-    nc.subscribe(subjects.announce, {
+    nc.subscribe(subjects.allHostAnnounces, {
       callback: (_error, msg) => {
         asked++;
         // MASTER refuses twice (e.g. not ready), then accepts.
@@ -87,6 +93,72 @@ describe('discluster-control configuration', () => {
     await sleep(900);
     expect(asked).toBe(3);
     expect(control.lines.join('\n')).not.toContain(SECRET);
+    await control.stop();
+  });
+});
+
+describe('discluster-control with a host id another running CONTROL uses (issue 13 f)', () => {
+  it('logs MASTER’s refusal as a clear error, keeps asking, and ignores commands for the other CONTROL', async () => {
+    const bot = 'dupbot';
+    const hostId = 'host-d';
+    const subjects = fleetSubjects(bot);
+    let asked = 0;
+    const message =
+      `two running CONTROLs use host_id "${hostId}": MASTER refused the second and assigns it nothing. ` +
+      'Set a unique host_id on that machine (pm2 set discluster-control:host_id <name>) and restart its CONTROL';
+    // MASTER's side: this CONTROL is the second of its host id.
+    nc.subscribe(subjects.hostAnnounce(hostId), {
+      callback: (_error, msg) => {
+        asked++;
+        msg.respond(
+          encoder.encode(
+            JSON.stringify({ v: 1, ok: false, error: { code: ErrorCode.DuplicateHostId, message } }),
+          ),
+        );
+      },
+    });
+    await nc.flush();
+    const control = spawnNode(BIN, [], {
+      env: {
+        DISCLUSTER_NATS_URL: nats.url,
+        DISCLUSTER_BOT: bot,
+        DISCLUSTER_HOST_ID: hostId,
+        DISCLUSTER_RETRY_MS: '300',
+      },
+    });
+    const line = await control.waitForLine((text) => text.includes('MASTER refused this CONTROL'), 20_000);
+    const record = JSON.parse(line) as { level: number; msg: string; hostId: string; code: string };
+    expect(record.level).toBe(50);
+    expect(record.hostId).toBe(hostId);
+    expect(record.code).toBe(ErrorCode.DuplicateHostId);
+    expect(record.msg).toContain(`host_id "${hostId}"`);
+    expect(record.msg).toContain('pm2 set discluster-control:host_id');
+    // It keeps asking (the other CONTROL may go away, or host_id be fixed).
+    await waitFor(() => asked >= 3, { description: 'announces retried', timeoutMs: 20_000 });
+    // An assignment MASTER meant for the CONTROL it accepted is not this one's: no answer, no action.
+    const assign = {
+      v: 1,
+      type: 'assign',
+      epoch: 1,
+      hostId,
+      instanceId: 'the-other-control-instance',
+      shardCount: 1,
+      gateway: {
+        url: 'wss://gateway.invalid',
+        shards: 1,
+        session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+      },
+      clusters: [{ clusterId: 0, shardIds: [0] }],
+      clusterIds: [0],
+      token: sealForHost('some-token', generateHostKeyPair().publicKey, tokenContext(bot, hostId, 1)),
+    };
+    await expect(
+      nc.request(subjects.commands(hostId), encoder.encode(JSON.stringify(assign)), { timeout: 1_500 }),
+    ).rejects.toThrow();
+    await control.waitForLine((text) =>
+      text.includes('ignored a command for another CONTROL with this host_id'),
+    );
+    expect(control.lines.join('\n')).not.toContain('accepted by MASTER');
     await control.stop();
   });
 });

@@ -50,7 +50,7 @@ export class FakeMaster {
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     const master = new FakeMaster(nc, bot);
     const subjects = fleetSubjects(bot);
-    nc.subscribe(subjects.announce, {
+    nc.subscribe(subjects.allHostAnnounces, {
       callback: (_error, msg) => {
         master.announces++;
         msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true })));

@@ -6,9 +6,8 @@ export { isCasConflict } from 'discluster-protocol';
 
 /**
  * Opens (creating if needed) a KV bucket whose TTL MASTER owns, and sets the TTL to `ttlMs` if an
- * existing bucket has another one (an operator changed `lease_ms`): leases renewed from then on
- * live by the new time. `ttlMs` 0 means no TTL. `replicas` is the `kv_replicas` setting (an existing
- * bucket with fewer is raised to it).
+ * existing bucket has another one. `ttlMs` 0 means no TTL. Not for buckets of leases, whose TTL
+ * must never drop below what their holders count on (leaderBucket.ts, leaseBucketTtl.ts).
  */
 export async function openOwnedBucket(
   nc: NatsConnection,

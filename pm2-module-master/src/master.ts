@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  leaderBucket,
-  masterBucket,
-  redactNatsUrl,
-  type LeaderRecord,
-  type MasterConfig,
-} from 'discluster-protocol';
+import { masterBucket, redactNatsUrl, type LeaderRecord, type MasterConfig } from 'discluster-protocol';
 import { systemClock, type Clock } from './clock.js';
 import { HostCommander } from './hosts/hostCommander.js';
 import type { HttpServerHandle } from './http/httpServer.js';
 import { startStatusHttp } from './http/statusHttp.js';
 import type { FleetView } from './http/statusSource.js';
 import { openOwnedBucket } from './kvBuckets.js';
+import { LeaderBucket } from './leadership/leaderBucket.js';
 import { Leadership } from './leadership/leadership.js';
 import { LeaderTerms } from './leadership/leaderTerms.js';
 import type { Commander, PlanStoreLike } from './leadership/term.js';
@@ -64,15 +59,16 @@ export class Master {
     const nc = await (options.connect ? options.connect(name) : connectNats(config, name, logger));
     this.nc = nc;
     logger.info({ server: nc.getServer() }, 'connected to NATS');
-    const leaderKv = await openOwnedBucket(
+    // Never sets the TTL of an existing bucket: only the leader may (issue 13 d).
+    const bucket = await LeaderBucket.open(
       nc,
-      leaderBucket(config.bot),
+      config.bot,
       config.leader_lease_ms,
-      'Discluster MASTER leadership lease',
+      logger,
       config.kv_replicas,
     );
     const leadership: Leadership = new Leadership({
-      kv: leaderKv,
+      bucket,
       instanceId: this.instanceId,
       ttlMs: config.leader_lease_ms,
       logger,

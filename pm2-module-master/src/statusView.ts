@@ -1,4 +1,5 @@
 import type { ClusterReport, FleetStatus, HostHeartbeat, PlanRecord } from 'discluster-protocol';
+import { duplicateMessage } from './hosts/duplicateMessage.js';
 
 /** A host as a status sees it: its latest facts (if any arrived) and whether it is heartbeating. */
 export interface HostSighting {
@@ -16,6 +17,22 @@ export interface StatusInput {
   readonly stopped?: FleetStatus['stopped'];
   /** A reshard in progress (MASTER only). */
   readonly reshard?: FleetStatus['reshard'];
+  /** hostId → instances of another CONTROL with that host id that MASTER refused (issue 13 f). */
+  readonly refused?: ReadonlyMap<string, readonly string[]>;
+}
+
+type HostConflict = FleetStatus['hosts'][number]['conflict'];
+
+/**
+ * Refused instances of `hostId`: MASTER's, or (status from the CONTROLs) every instance that
+ * answered for it besides the one shown.
+ */
+function hostConflict(input: StatusInput, hostId: string, shown: HostSighting | undefined): HostConflict {
+  const others = input.hosts
+    .filter((host) => host.facts.hostId === hostId && host !== shown)
+    .map((host) => host.facts.instanceId);
+  const refused = [...new Set([...(input.refused?.get(hostId) ?? []), ...others])];
+  return refused.length > 0 ? { refusedInstanceIds: refused, message: duplicateMessage(hostId) } : null;
 }
 
 type ClusterEntry = FleetStatus['hosts'][number]['clusters'][number];
@@ -70,6 +87,7 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
       load15: sighting?.facts.load15 ?? 0,
       epoch: sighting?.facts.epoch ?? null,
       clusters: clusters.sort((a, b) => a.id - b.id),
+      conflict: hostConflict(input, hostId, sighting),
     };
   });
   return {

@@ -22,6 +22,8 @@ export interface FakeHostOptions {
   readonly cores: number;
   readonly load15?: number;
   readonly heartbeatMs?: number;
+  /** Answer status polls (`fleet.status`) with its heartbeat, as a real CONTROL does. */
+  readonly answersStatusPolls?: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export class FakeHost {
   public readonly tokens: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private subscription: Subscription | undefined;
+  private statusSubscription: Subscription | undefined;
   private readonly subjects;
 
   public constructor(
@@ -78,6 +81,10 @@ export class FakeHost {
         msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true, epoch: this.epoch })));
       },
     });
+    if (this.options.answersStatusPolls)
+      this.statusSubscription = this.nc.subscribe(this.subjects.hostStatus, {
+        callback: (_error, msg) => msg.respond(encoder.encode(JSON.stringify(this.facts('heartbeat')))),
+      });
     await this.nc.flush();
     await this.nc
       .request(this.subjects.announce, encoder.encode(JSON.stringify(this.facts('announce'))), {
@@ -98,6 +105,7 @@ export class FakeHost {
   public stop(): void {
     clearInterval(this.timer);
     this.subscription?.unsubscribe();
+    this.statusSubscription?.unsubscribe();
   }
 
   public assigns(): AssignCommand[] {

@@ -1,5 +1,4 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { leaderBucket } from 'discluster-protocol';
 import {
   startNatsServer,
   startTcpProxy,
@@ -9,7 +8,7 @@ import {
 } from 'discluster-testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openOwnedBucket } from '../src/kvBuckets';
+import { LeaderBucket } from '../src/leadership/leaderBucket';
 import { Leadership } from '../src/leadership/leadership';
 
 const TTL = 1500;
@@ -33,9 +32,9 @@ afterAll(async () => {
 async function candidate(name: string, url: string, log: string[]) {
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   connections.push(nc);
-  const kv = await openOwnedBucket(nc, leaderBucket('lead'), TTL, 'test', 1);
+  const bucket = await LeaderBucket.open(nc, 'lead', TTL, pino({ level: 'silent' }));
   const leadership = new Leadership({
-    kv,
+    bucket,
     instanceId: `${name}-instance-id`,
     ttlMs: TTL,
     logger: pino({ level: 'silent' }),

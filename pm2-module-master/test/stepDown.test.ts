@@ -4,7 +4,6 @@ import {
   FleetStatusSchema,
   isDisclusterError,
   MasterConfigSchema,
-  leaderBucket,
   loadModuleConfig,
   masterBucket,
   openBucket,
@@ -22,7 +21,7 @@ import {
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from '../src/cli/fleetClient';
-import { openOwnedBucket } from '../src/kvBuckets';
+import { LeaderBucket } from '../src/leadership/leaderBucket';
 import { Leadership } from '../src/leadership/leadership';
 import { Master } from '../src/master';
 import { startMaster, type MasterHandle } from '../src/startMaster';
@@ -121,11 +120,11 @@ async function leader(handle: MasterHandle): Promise<LeaderRecord | null> {
 describe('a MASTER that cannot act steps down (issue 13 c)', () => {
   it('a resigning leader releases the key and sits out one lease, so a standby is elected first', async () => {
     const ttlMs = 3_000;
-    const kv = await openOwnedBucket(nc, leaderBucket(`resign${++botNo}`), ttlMs, 'test');
+    const bucket = await LeaderBucket.open(nc, `resign${++botNo}`, ttlMs, pino({ level: 'silent' }));
     const log: string[] = [];
     const candidate = (name: string) => {
       const leadership = new Leadership({
-        kv,
+        bucket,
         instanceId: `${name}-instance-id`,
         ttlMs,
         logger: pino({ level: 'silent' }),

@@ -62,6 +62,11 @@ export const ErrorCode = {
   MasterUnreachable: 'DISCLUSTER_ERR_MASTER_UNREACHABLE',
   /** A host did not carry out a command (it answered an error, or not at all within the timeout). */
   HostCommandFailed: 'DISCLUSTER_ERR_HOST_COMMAND_FAILED',
+  /**
+   * A second running CONTROL announced a `host_id` that a live CONTROL already uses (cloned
+   * machines share a hostname, the default); MASTER refused it and assigns it nothing.
+   */
+  DuplicateHostId: 'DISCLUSTER_ERR_DUPLICATE_HOST_ID',
   /** A reshard was refused before anything changed (budget, shard count, or one already running). */
   ReshardRefused: 'DISCLUSTER_ERR_RESHARD_REFUSED',
   /** The operation is not available in this version (the message says which is). */

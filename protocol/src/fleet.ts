@@ -22,6 +22,13 @@ const shardId = z.number().int().nonnegative();
 const epoch = z.number().int().nonnegative();
 const reason = z.string().max(512);
 
+/**
+ * The CONTROL boot (`instanceId` of its announce) a command is for. Both CONTROLs of a duplicated
+ * `host_id` receive the host's commands; the one MASTER refused ignores those naming the other.
+ * Optional: CONTROLs and MASTERs before it neither send nor check it.
+ */
+const targetInstance = z.string().min(8).max(64).optional();
+
 /** A cluster as CONTROL supervises it. */
 export const ClusterReportSchema = z.object({
   clusterId,
@@ -78,6 +85,7 @@ export const AssignCommandSchema = z
     /** Plan epoch; CONTROL refuses one lower than the epoch it runs. */
     epoch,
     hostId: HostIdSchema,
+    instanceId: targetInstance,
     shardCount: z.number().int().positive(),
     gateway: GatewayBotSchema,
     /** This host's clusters, numbered by MASTER. */
@@ -132,6 +140,7 @@ export const RevokeCommandSchema = z.object({
   v: z.literal(1),
   type: z.literal('revoke'),
   epoch,
+  instanceId: targetInstance,
   clusterIds: z.array(clusterId).min(1),
   reason,
 });
@@ -144,6 +153,7 @@ export const RollingRestartCommandSchema = z.object({
   v: z.literal(1),
   type: z.literal('rolling-restart'),
   epoch,
+  instanceId: targetInstance,
 });
 
 /** Every MASTER → CONTROL command. */

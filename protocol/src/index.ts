@@ -73,7 +73,7 @@ export {
 } from './config.js';
 export type { ConfigIssue, ConfigResult, ConfigSources, ControlConfig, MasterConfig } from './config.js';
 export { ShardStatusSchema } from './clusterControl.js';
-export { fleetSubjects } from './subjects.js';
+export { fleetSubjects, subjectHostId } from './subjects.js';
 export {
   AssignCommandSchema,
   ClusterAssignmentSchema,
@@ -132,6 +132,7 @@ export {
   describeNatsConnectError,
   isLoopbackHost,
   natsInboxPrefix,
+  natsHostPermissions,
   natsPermissions,
   natsRequiresTls,
   natsRetryDelayMs,

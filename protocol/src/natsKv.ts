@@ -98,9 +98,12 @@ function replicasError(
   );
 }
 
+/** KV buckets keep their duplicate window within their TTL, at most two minutes (as `Kvm.create` sets it). */
+const MAX_DUPLICATE_WINDOW_MS = 120_000;
+
 /**
- * Sets an existing bucket's TTL (the owner of a setting such as MASTER's `lease_ms` changed it);
- * entries written from then on live by the new time.
+ * Sets an existing bucket's TTL (the owner of a setting such as MASTER's `lease_ms` changed it).
+ * It applies to every entry at once, each living by the new TTL from its last write.
  */
 export async function setBucketTtl(
   nc: NatsConnection,
@@ -109,7 +112,12 @@ export async function setBucketTtl(
   timeoutMs: number,
 ): Promise<void> {
   const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-  await jsm.streams.update(`KV_${name}`, { max_age: ttlMs * 1_000_000 }); // nanoseconds
+  // The server refuses a max age below the duplicate window, which creation set to the old TTL.
+  const windowMs = ttlMs > 0 ? Math.min(ttlMs, MAX_DUPLICATE_WINDOW_MS) : MAX_DUPLICATE_WINDOW_MS;
+  await jsm.streams.update(`KV_${name}`, {
+    max_age: ttlMs * 1_000_000, // nanoseconds
+    duplicate_window: windowMs * 1_000_000,
+  });
 }
 
 /** Binds to an existing bucket without creating it; null if there is none (readers never create). */

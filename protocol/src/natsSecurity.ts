@@ -465,6 +465,8 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
       publish: [
         `${anyHost}.cmd`,
         fleet.broadcast,
+        // Status polls: is the known CONTROL of a host id still running (a second one is refused)?
+        fleet.hostStatus,
         // The steps of a reshard's handover, to each cluster.
         handover.all,
         jsInfo,
@@ -474,6 +476,7 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
         ...kvSubjects(leaseBucket(bot), { create: true, configure: true }),
       ],
       subscribe: [
+        fleet.allHostAnnounces,
         fleet.announce,
         fleet.allHeartbeats,
         fleet.allEvents,
@@ -482,8 +485,10 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
       ],
       allowResponses: true,
     },
+    // One user for every host; natsHostPermissions() names one host's subjects instead.
     control: {
       publish: [
+        fleet.allHostAnnounces,
         fleet.announce,
         fleet.allHeartbeats,
         fleet.allEvents,
@@ -519,12 +524,43 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
   };
 }
 
+/**
+ * The permissions of the CONTROL of host `hostId` alone (issue 13 h): it may announce, heartbeat
+ * and publish events only on subjects naming its own host id, and receive only its own commands,
+ * so one machine's credentials cannot speak for another (MASTER checks each message's `hostId`
+ * against the subject). Leases stay shared: their keys are per shard, and MASTER moves shards
+ * between hosts. Use one user per host instead of the shared `control` user.
+ */
+export function natsHostPermissions(bot: string, hostId: string): NatsRolePermissions {
+  const fleet = fleetSubjects(bot);
+  return {
+    publish: [
+      fleet.hostAnnounce(hostId),
+      fleet.heartbeat(hostId),
+      fleet.hostClusterFailed(hostId),
+      fleet.hostFatal(hostId),
+      '$JS.API.INFO',
+      ...kvSubjects(leaseBucket(bot), SHARED),
+    ],
+    subscribe: [
+      fleet.commands(hostId),
+      fleet.broadcast,
+      fleet.hostStatus,
+      `${natsInboxPrefix(bot, 'control')}.>`,
+    ],
+    allowResponses: true,
+  };
+}
+
 /** How a user authenticates: a password (plain or bcrypt, `nats server passwd`) or an nkey. */
 export type NatsUserIdentity =
   { readonly user: string; readonly password: string } | { readonly nkey: string };
 
-/** A user of one role, for {@link renderNatsAuthorization}. */
-export type NatsRoleUser = NatsUserIdentity & { readonly role: NatsRole };
+/**
+ * A user of one role, for {@link renderNatsAuthorization}; a `control` user with `hostId` gets that
+ * host's permissions only ({@link natsHostPermissions}).
+ */
+export type NatsRoleUser = NatsUserIdentity & { readonly role: NatsRole; readonly hostId?: string };
 
 /** A user with permissions of its own (e.g. a monitoring tool), for {@link renderNatsAuthorization}. */
 export type NatsCustomUser = NatsUserIdentity & {
@@ -565,8 +601,11 @@ export function renderNatsAuthorization(
       'nkey' in entry
         ? [`      nkey: ${quote(entry.nkey)}`]
         : [`      user: ${quote(entry.user)}`, `      password: ${quote(entry.password)}`];
-    const [comment, rights] =
-      'role' in entry ? [entry.role, permissions[entry.role]] : [entry.comment, entry.permissions];
+    const [comment, rights] = !('role' in entry)
+      ? [entry.comment, entry.permissions]
+      : entry.role === 'control' && entry.hostId !== undefined
+        ? [`control of host ${entry.hostId}`, natsHostPermissions(bot, entry.hostId)]
+        : [entry.role, permissions[entry.role]];
     return [`    # ${comment}`, '    {', ...identity, renderNatsPermissions(rights, '      '), '    }'].join(
       '\n',
     );

@@ -61,6 +61,14 @@ export const HostStatusEntrySchema = z.object({
   /** Epoch of the assignment the host runs (null: none yet). */
   epoch: z.number().int().nonnegative().nullable(),
   clusters: z.array(ClusterStatusEntrySchema),
+  /**
+   * Another running CONTROL uses this host id too (cloned machines share the default, the
+   * hostname): the instances refused, assigned nothing. Absent or null: no conflict.
+   */
+  conflict: z
+    .object({ refusedInstanceIds: z.array(z.string()).min(1), message: z.string() })
+    .nullable()
+    .optional(),
 });
 
 /** Progress of a reshard (`discluster status`, the status page, `discluster reshard`). */

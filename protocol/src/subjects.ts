@@ -43,8 +43,14 @@ function hostToken(hostId: string): string {
 /** Subjects between MASTER and the CONTROLs of one bot (messages in fleet.ts). */
 export function fleetSubjects(bot: string) {
   const base = `${PREFIX}.${validateBotNamespace(bot)}.fleet`;
+  // Every subject a CONTROL publishes names its host id, so per-host NATS credentials can allow a
+  // host its own subjects only (natsSecurity.ts) and MASTER can check the message against the subject.
   return {
-    /** CONTROL → MASTER announce (request/reply). */
+    /** CONTROL → MASTER announce of one host (request/reply). */
+    hostAnnounce: (hostId: string): string => `${base}.host.${hostToken(hostId)}.announce`,
+    /** Every host's announce, for MASTER. */
+    allHostAnnounces: `${base}.host.*.announce`,
+    /** Legacy announce subject without the host id (CONTROLs before per-host subjects); MASTER still listens. */
     announce: `${base}.announce`,
     /** CONTROL → MASTER heartbeat of one host (publish). */
     heartbeat: (hostId: string): string => `${base}.host.${hostToken(hostId)}.heartbeat`,
@@ -54,17 +60,34 @@ export function fleetSubjects(bot: string) {
     commands: (hostId: string): string => `${base}.host.${hostToken(hostId)}.cmd`,
     /** MASTER → every CONTROL (`stop-all`); publish, no reply expected. */
     broadcast: `${base}.cmd.all`,
-    /** CONTROL → anyone: `cluster.failed`. */
+    /** CONTROL of one host → anyone: `cluster.failed`. */
+    hostClusterFailed: (hostId: string): string => `${base}.event.cluster-failed.${hostToken(hostId)}`,
+    /** CONTROL of one host → MASTER: fatal gateway close. */
+    hostFatal: (hostId: string): string => `${base}.event.fatal.${hostToken(hostId)}`,
+    /** Legacy `cluster.failed` subject without the host id; MASTER still listens. */
     clusterFailed: `${base}.event.cluster-failed`,
-    /** CONTROL → MASTER: fatal gateway close. */
+    /** Legacy fatal subject without the host id; MASTER still listens. */
     fatal: `${base}.event.fatal`,
-    /** Every fleet event. */
+    /** Every fleet event, legacy or per host. */
     allEvents: `${base}.event.>`,
     /** Anyone → every CONTROL: "report your host" (scatter/gather; each answers a heartbeat). */
     hostStatus: `${base}.status`,
     /** Operator (`discluster` CLI) → the leading MASTER (request/reply, operator.ts). */
     master: `${base}.master`,
   } as const;
+}
+
+/**
+ * The host id a per-host fleet subject of `bot` names (announce, heartbeat, event), or null for a
+ * subject that names none (the legacy ones): what MASTER checks a message's `hostId` against.
+ */
+export function subjectHostId(bot: string, subject: string): string | null {
+  const base = `${PREFIX}.${validateBotNamespace(bot)}.fleet.`;
+  if (!subject.startsWith(base)) return null;
+  const tokens = subject.slice(base.length).split('.');
+  if (tokens[0] === 'host' && tokens.length === 3) return tokens[1] ?? null;
+  if (tokens[0] === 'event' && tokens.length === 3) return tokens[2] ?? null;
+  return null;
 }
 
 /**

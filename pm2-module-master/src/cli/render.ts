@@ -49,6 +49,11 @@ export function renderStatus(status: FleetStatus): string {
       }),
     ),
   );
+  for (const host of status.hosts)
+    if (host.conflict)
+      out.push(
+        `DUPLICATE host_id ${host.id}: ${host.conflict.message} (refused instance ${host.conflict.refusedInstanceIds.join(', ')})`,
+      );
   const clusters = status.hosts.flatMap((host) =>
     host.clusters.map((cluster) => ({ host: host.id, cluster })),
   );

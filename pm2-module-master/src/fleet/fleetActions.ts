@@ -107,7 +107,12 @@ export class FleetActions {
         term.logger.info({ hostId, clusters: clusters.length }, 'rolling restart: host starting');
         await term.commander.send(
           hostId,
-          { v: 1, type: 'rolling-restart', epoch: plan.epoch },
+          {
+            v: 1,
+            type: 'rolling-restart',
+            epoch: plan.epoch,
+            instanceId: term.registry.get(hostId)?.facts.instanceId,
+          },
           clusters.length * 180_000,
         );
         done.push(hostId);

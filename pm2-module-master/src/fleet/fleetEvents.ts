@@ -1,8 +1,15 @@
 import type { Msg } from '@nats-io/transport-node';
-import { DisclusterError, ErrorCode, FleetEventSchema, type FleetEvent } from 'discluster-protocol';
+import {
+  DisclusterError,
+  ErrorCode,
+  FleetEventSchema,
+  subjectHostId,
+  type FleetEvent,
+} from 'discluster-protocol';
 import type { Term } from '../leadership/term.js';
 import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import { eventMismatch } from './eventOrigin.js';
 import type { FleetActions } from './fleetActions.js';
 
 /** Discord's close code "sharding required": a shard would carry too many guilds. */
@@ -27,6 +34,25 @@ export class FleetEvents {
       event = parseMessage(msg, FleetEventSchema);
     } catch (error) {
       term.logger.warn({ subject: msg.subject, problem: String(error) }, 'rejected a malformed fleet event');
+      return;
+    }
+    // A per-host subject is what NATS permissions tie to one host's credentials: it must match.
+    const named = subjectHostId(term.config.bot, msg.subject);
+    const mismatch =
+      named !== null && named !== event.hostId
+        ? `it names host ${event.hostId} on host ${named}'s subject`
+        : eventMismatch(term.plan, event);
+    if (mismatch) {
+      term.logger.warn(
+        {
+          subject: msg.subject,
+          type: event.type,
+          hostId: event.hostId,
+          clusterId: event.clusterId,
+          mismatch,
+        },
+        'ignored a fleet event the plan does not back',
+      );
       return;
     }
     if (event.type === 'cluster.failed') {

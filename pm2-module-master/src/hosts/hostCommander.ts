@@ -49,6 +49,8 @@ export class HostCommander {
       type: 'assign',
       epoch: plan.epoch,
       hostId,
+      // Only this boot acts on it: another CONTROL with the same host id ignores it (issue 13 f).
+      instanceId: host.facts.instanceId,
       shardCount: plan.shardCount,
       gateway: plan.gateway,
       clusters: (plan.hosts[hostId] ?? []).map((cluster) => ({

@@ -1,9 +1,17 @@
 import type { Msg } from '@nats-io/transport-node';
-import { ErrorCode, HostAnnounceSchema, HostHeartbeatSchema, type HostHeartbeat } from 'discluster-protocol';
+import {
+  ErrorCode,
+  HostAnnounceSchema,
+  HostHeartbeatSchema,
+  subjectHostId,
+  type HostHeartbeat,
+} from 'discluster-protocol';
 import type { FleetActions } from '../fleet/fleetActions.js';
 import type { Term } from '../leadership/term.js';
 import { parseMessage, respond } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import type { DuplicateHosts } from './duplicateHosts.js';
+import { duplicateMessage } from './duplicateMessage.js';
 import type { HostAssignments } from './hostAssignments.js';
 
 /** A host that does not follow its assignment is reminded at most this often. */
@@ -19,6 +27,7 @@ export class HostReconciler {
     private readonly assignments: HostAssignments,
     private readonly fleet: FleetActions,
     private readonly reshard: ReshardCoordinator,
+    private readonly duplicates: DuplicateHosts,
   ) {}
 
   public onHostMessage(msg: Msg, kind: 'announce' | 'heartbeat'): void {
@@ -40,11 +49,37 @@ export class HostReconciler {
       });
       return;
     }
-    if (kind === 'heartbeat' && !msg.subject.includes(`.host.${facts.hostId}.`)) {
+    // Heartbeats, and announces on the per-host subject, must come from the host the subject
+    // names: NATS permissions can tie that subject to one host's credentials (issue 13 h).
+    const named = subjectHostId(term.config.bot, msg.subject);
+    if ((kind === 'heartbeat' || named !== null) && named !== facts.hostId) {
       term.logger.warn(
         { subject: msg.subject, hostId: facts.hostId },
-        'rejected a heartbeat on another host subject',
+        `rejected ${kind === 'heartbeat' ? 'a heartbeat' : 'an announce'} on another host subject`,
       );
+      respond(msg, {
+        v: 1,
+        ok: false,
+        error: {
+          code: ErrorCode.InvalidMessage,
+          message: `${kind} for host ${facts.hostId} on another host's subject`,
+        },
+      });
+      return;
+    }
+    // One running CONTROL per host id (issue 13 f): a second one is refused and assigned nothing.
+    const admission = this.duplicates.admit(facts);
+    if (admission === 'pending') {
+      // Decided by a status poll; the announce is answered then (a heartbeat just waits for the next).
+      if (kind === 'announce') void this.duplicates.settled(facts).then(() => this.onHostMessage(msg, kind));
+      return;
+    }
+    if (admission === 'refuse') {
+      respond(msg, {
+        v: 1,
+        ok: false,
+        error: { code: ErrorCode.DuplicateHostId, message: duplicateMessage(facts.hostId) },
+      });
       return;
     }
     const newBoot = term.registry.see(facts);

@@ -1,17 +1,18 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { fleetSubjects, leaseBucket, type MasterConfig } from 'discluster-protocol';
+import { fleetSubjects, type MasterConfig } from 'discluster-protocol';
 import type { Clock } from '../clock.js';
 import { FleetActions } from '../fleet/fleetActions.js';
 import { FleetEvents } from '../fleet/fleetEvents.js';
 import type { FleetView } from '../http/statusSource.js';
+import { DuplicateHosts } from '../hosts/duplicateHosts.js';
 import { Failover } from '../hosts/failover.js';
 import { HostAssignments } from '../hosts/hostAssignments.js';
 import { HostReconciler } from '../hosts/hostReconciler.js';
-import { openOwnedBucket } from '../kvBuckets.js';
 import type { Logger } from '../logger.js';
 import { OperatorApi } from '../operator/operatorApi.js';
 import { FirstPlanner } from '../planner/firstPlanner.js';
 import { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import { LeaseBucketTtl } from './leaseBucketTtl.js';
 import { SerialQueue } from './serialQueue.js';
 import { Term, type Commander, type PlanStoreLike, type TermEnd } from './term.js';
 
@@ -56,15 +57,15 @@ export class LeaderTerms {
     if (this.closed) return;
     const store = await this.options.openStore();
     // MASTER owns the shard lease bucket's TTL (`lease_ms`); CONTROLs renew their leases in it.
-    await openOwnedBucket(
-      nc,
-      leaseBucket(config.bot),
-      config.lease_ms,
-      'Discluster shard ownership leases',
-      config.kv_replicas,
-    );
-    const stored = await store.load();
-    if (!this.options.isLeader() || this.closed) return;
+    const leaseTtl = await LeaseBucketTtl.start(nc, config.bot, config.lease_ms, logger, config.kv_replicas);
+    const stored = await store.load().catch((error: unknown) => {
+      leaseTtl.stop();
+      throw error;
+    });
+    if (!this.options.isLeader() || this.closed) {
+      leaseTtl.stop();
+      return;
+    }
     this.end({ kind: 'deposed', reason: 'a new term begins' });
     const term: Term = new Term(
       { ...this.options, store, commander: this.options.commander(), queue: this.queue },
@@ -74,17 +75,20 @@ export class LeaderTerms {
     const assignments = new HostAssignments(term);
     const reshard = new ReshardCoordinator(term, assignments);
     const fleet = new FleetActions(term, assignments);
-    const hosts = new HostReconciler(term, assignments, fleet, reshard);
+    const duplicates = new DuplicateHosts(term);
+    const hosts = new HostReconciler(term, assignments, fleet, reshard, duplicates);
     const failover = new Failover(term, assignments, reshard);
     const events = new FleetEvents(term, fleet, reshard);
-    const operator = new OperatorApi(term, fleet, reshard);
+    const operator = new OperatorApi(term, fleet, reshard, duplicates);
     this.running = { term, operator };
+    term.onEnded(() => leaseTtl.stop());
 
     const subjects = fleetSubjects(config.bot);
     const listen = (subject: string, handler: (msg: Msg) => void) => {
       const subscription = nc.subscribe(subject, { callback: (_error, msg) => handler(msg) });
       term.onEnded(() => subscription.unsubscribe());
     };
+    listen(subjects.allHostAnnounces, (msg) => hosts.onHostMessage(msg, 'announce'));
     listen(subjects.announce, (msg) => hosts.onHostMessage(msg, 'announce'));
     listen(subjects.allHeartbeats, (msg) => hosts.onHostMessage(msg, 'heartbeat'));
     listen(subjects.allEvents, (msg) => events.onEvent(msg));

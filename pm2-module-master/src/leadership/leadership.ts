@@ -1,5 +1,4 @@
 import os from 'node:os';
-import type { KV } from '@nats-io/kv';
 import {
   LeaderRecordSchema,
   decodeRecord,
@@ -9,11 +8,12 @@ import {
 } from 'discluster-protocol';
 import { isCasConflict } from '../kvBuckets.js';
 import type { Logger } from '../logger.js';
+import type { LeaderBucket } from './leaderBucket.js';
 
 export interface LeadershipOptions {
-  readonly kv: KV;
+  readonly bucket: LeaderBucket;
   readonly instanceId: string;
-  /** The leader bucket's TTL (`leader_lease_ms`). */
+  /** This MASTER's `leader_lease_ms`: the bucket's TTL once it leads. */
   readonly ttlMs: number;
   readonly logger: Logger;
   readonly onElected: () => Promise<void> | void;
@@ -28,6 +28,10 @@ export interface LeadershipOptions {
  * a standby could take over: never two leaders commanding at once. A leader that cannot act (its
  * term failed, or taking over threw) resigns: it deletes the key and sits out one TTL, so a standby
  * is elected first (issue 13 c).
+ *
+ * The lease time in force is the bucket's TTL, not necessarily this MASTER's `leader_lease_ms`:
+ * only the leader changes the TTL, right after its election (issue 13 d), and times its own
+ * renewals by the shorter of the two until the change is made.
  */
 export class Leadership {
   private revision = 0;
@@ -41,8 +45,17 @@ export class Leadership {
   private holdOffUntil = 0;
   /** Counts elections, so a late failure of one term's take-over cannot resign a later term. */
   private elections = 0;
+  /** The lease time in force: the bucket's TTL as last known. */
+  private ttlMs: number;
 
-  public constructor(private readonly options: LeadershipOptions) {}
+  public constructor(private readonly options: LeadershipOptions) {
+    this.ttlMs = options.bucket.openedTtlMs > 0 ? options.bucket.openedTtlMs : options.ttlMs;
+  }
+
+  /** The lease time in force (the leader bucket's TTL as this MASTER last knew it). */
+  public get leaseMs(): number {
+    return this.ttlMs;
+  }
 
   public get isLeader(): boolean {
     return this.leading;
@@ -59,7 +72,7 @@ export class Leadership {
     clearTimeout(this.deadline);
     if (this.leading) {
       this.leading = false;
-      await this.options.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
+      await this.options.bucket.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
     }
   }
 
@@ -72,19 +85,19 @@ export class Leadership {
     if (!this.leading) return;
     clearTimeout(this.deadline);
     this.leading = false;
-    this.holdOffUntil = performance.now() + this.options.ttlMs;
+    this.holdOffUntil = performance.now() + this.ttlMs;
     this.options.logger.error(
       { reason },
       'stepping down: this MASTER cannot act as leader; releasing the leadership for a standby or a fresh term',
     );
     await this.options.onDeposed(reason);
     // Names our revision: a renewal that slipped in meanwhile leaves the key to expire instead.
-    await this.options.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
+    await this.options.bucket.kv.delete(leaderKey(), { previousSeq: this.revision }).catch(() => undefined);
   }
 
   /** Who leads now, if anyone (for logs and status). */
   public async current(): Promise<LeaderRecord | null> {
-    const entry = await this.options.kv.get(leaderKey()).catch(() => null);
+    const entry = await this.options.bucket.kv.get(leaderKey()).catch(() => null);
     if (!entry || entry.operation !== 'PUT') return null;
     const decoded = decodeRecord(LeaderRecordSchema, entry.value);
     return decoded.ok ? decoded.value : null;
@@ -109,18 +122,22 @@ export class Leadership {
 
   private async tick(): Promise<void> {
     if (this.closed) return;
-    const { kv, ttlMs, logger } = this.options;
+    const { logger } = this.options;
+    const kv = this.options.bucket.kv;
     if (!this.leading) {
       if (performance.now() < this.holdOffUntil) {
-        this.schedule(ttlMs / 4);
+        this.schedule(this.ttlMs / 4);
         return;
       }
       try {
         this.since = Date.now();
+        const writtenAt = performance.now();
         this.revision = await kv.create(leaderKey(), this.record());
         this.leading = true;
         const election = ++this.elections;
-        this.renewed();
+        await this.adoptTtl(writtenAt);
+        // Stepped down (or closed) while the TTL was being set: this election is over.
+        if (!this.leading || election !== this.elections) throw new Error('deposed during the election');
         logger.info({ instanceId: this.options.instanceId }, 'elected leader');
         // Not awaited: taking over may wait for hosts for a long time, and renewals must go on.
         Promise.resolve()
@@ -137,29 +154,66 @@ export class Leadership {
         if (!isCasConflict(error))
           logger.debug({ err: String(error) }, 'could not campaign for leadership; retrying');
       }
-      this.schedule(this.leading ? ttlMs / 3 : ttlMs / 4);
+      this.schedule(this.leading ? this.ttlMs / 3 : this.ttlMs / 4);
       return;
     }
     try {
-      const revision = await kv.update(leaderKey(), this.record(), this.revision, Math.max(500, ttlMs / 4));
+      const writtenAt = performance.now();
+      const revision = await kv.update(
+        leaderKey(),
+        this.record(),
+        this.revision,
+        Math.max(500, this.ttlMs / 4),
+      );
       // The deadline may have stepped us down while this call hung: then the write proves nothing.
       if (this.leading) {
         this.revision = revision;
-        this.renewed();
+        this.renewed(writtenAt);
       }
     } catch (error) {
       if (this.leading && isCasConflict(error)) await this.stepDown('another MASTER holds the leadership');
       else if (this.leading) logger.warn({ err: String(error) }, 'leadership renewal failed; retrying');
     }
-    this.schedule(this.leading ? ttlMs / 3 : ttlMs / 4);
+    this.schedule(this.leading ? this.ttlMs / 3 : this.ttlMs / 4);
   }
 
-  private renewed(): void {
+  /**
+   * Just elected: times the lease by the bucket's TTL as it is now (a leader before us may have
+   * changed it), then sets this MASTER's `leader_lease_ms` if it differs. Until that change is made
+   * the shorter of the two times the renewals, so the key never outlives what we count on.
+   */
+  private async adoptTtl(writtenAt: number): Promise<void> {
+    const { bucket, logger, ttlMs: wanted } = this.options;
+    const actual = await bucket.ttlMs().catch(() => this.ttlMs);
+    this.ttlMs = actual > 0 ? Math.min(actual, wanted) : wanted;
+    this.renewed(writtenAt);
+    if (actual === wanted) return;
+    try {
+      await bucket.setTtlMs(wanted);
+      this.ttlMs = wanted;
+      this.renewed(writtenAt);
+      logger.warn(
+        { bucket: bucket.name, fromMs: actual, toMs: wanted },
+        'leader bucket TTL set to this MASTER’s leader_lease_ms (it leads now)',
+      );
+    } catch (error) {
+      logger.warn(
+        { err: String(error), bucketTtlMs: actual, leaderLeaseMs: wanted },
+        'could not set the leader bucket TTL; leading by the shorter of the two',
+      );
+    }
+  }
+
+  /** Restarts the step-down deadline: 2/3 of the lease after the write that started at `writtenAt`. */
+  private renewed(writtenAt: number): void {
     clearTimeout(this.deadline);
-    const limit = Math.round((this.options.ttlMs * 2) / 3);
-    this.deadline = setTimeout(() => {
-      if (this.leading) void this.stepDown(`could not renew the leadership for ${limit} ms`);
-    }, limit);
+    const limit = Math.round((this.ttlMs * 2) / 3);
+    this.deadline = setTimeout(
+      () => {
+        if (this.leading) void this.stepDown(`could not renew the leadership for ${limit} ms`);
+      },
+      Math.max(0, writtenAt + limit - performance.now()),
+    );
   }
 
   private async stepDown(reason: string): Promise<void> {

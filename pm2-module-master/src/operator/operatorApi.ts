@@ -9,6 +9,7 @@ import {
   type WhichResult,
 } from 'discluster-protocol';
 import type { FleetActions } from '../fleet/fleetActions.js';
+import type { DuplicateHosts } from '../hosts/duplicateHosts.js';
 import { locateGuild } from '../guildLocation.js';
 import type { Term } from '../leadership/term.js';
 import { parseMessage, respond } from '../messages.js';
@@ -21,6 +22,7 @@ export class OperatorApi {
     private readonly term: Term,
     private readonly fleet: FleetActions,
     private readonly reshard: ReshardCoordinator,
+    private readonly duplicates: DuplicateHosts,
   ) {}
 
   public async onRequest(msg: Msg): Promise<void> {
@@ -68,6 +70,7 @@ export class OperatorApi {
       source: 'master',
       stopped: term.preplanStop,
       reshard: this.reshard.progress(),
+      refused: this.duplicates.conflicts(),
     });
   }
 

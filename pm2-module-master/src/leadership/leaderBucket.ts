@@ -1,0 +1,63 @@
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { leaderBucket, openBucket, setBucketTtl } from 'discluster-protocol';
+import type { Logger } from '../logger.js';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * The leader lease bucket (`discluster_<bot>_leader`, TTL = `leader_lease_ms`). Changing its TTL
+ * changes the life of the key in it at once (an entry lives by the TTL in force, counted from its
+ * last write), so only the MASTER holding the key may change it (issue 13 d): a standby with a
+ * shorter `leader_lease_ms` would otherwise expire the sitting leader's key before the leader's
+ * own renewal and step-down times, and a second leader could be elected while the first commands.
+ */
+export class LeaderBucket {
+  private constructor(
+    private readonly nc: NatsConnection,
+    public readonly name: string,
+    public readonly kv: KV,
+    /** The TTL the bucket had when opened (ms; 0: none). */
+    public readonly openedTtlMs: number,
+  ) {}
+
+  /**
+   * Opens (creating with `wantedMs` if missing) the bucket of `bot`, leaving an existing bucket's
+   * TTL as it is: a mismatch is logged, and {@link Leadership} sets `wantedMs` once it leads.
+   */
+  public static async open(
+    nc: NatsConnection,
+    bot: string,
+    wantedMs: number,
+    logger: Logger,
+    /** `kv_replicas`: a new bucket gets it, an existing one with fewer is raised to it. */
+    replicas = 1,
+  ): Promise<LeaderBucket> {
+    const name = leaderBucket(bot);
+    const opened = await openBucket(nc, {
+      name,
+      ttlMs: wantedMs,
+      description: 'Discluster MASTER leadership lease',
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      replicas,
+    });
+    if (opened.ttlMs !== wantedMs)
+      logger.warn(
+        { bucket: name, leaderLeaseMs: wantedMs, bucketTtlMs: opened.ttlMs },
+        'leader_lease_ms differs from the leader bucket TTL, which the leading MASTER set: standing by with the ' +
+          "bucket's TTL (changing it now would cut the sitting leader's lease); this MASTER sets its own once it leads. " +
+          'Give every MASTER of one bot the same leader_lease_ms',
+      );
+    return new LeaderBucket(nc, name, opened.kv, opened.ttlMs);
+  }
+
+  /** The TTL the bucket has now (ms; 0: none). */
+  public async ttlMs(): Promise<number> {
+    return (await this.kv.status()).ttl;
+  }
+
+  /** Sets the TTL; call only while holding the leader key. */
+  public async setTtlMs(ttlMs: number): Promise<void> {
+    await setBucketTtl(this.nc, this.name, ttlMs, REQUEST_TIMEOUT_MS);
+  }
+}
