@@ -14,7 +14,7 @@ export interface SpawnOptions {
    * Words run before the command (e.g. `['ip', 'netns', 'exec', ns]`: the process runs inside that
    * network namespace). The prefix must exec the command in place, so the pid is the command's.
    */
-  prefix?: readonly string[];
+  prefix?: readonly string[] | undefined;
 }
 
 export interface SpawnNodeOptions extends SpawnOptions {

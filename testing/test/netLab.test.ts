@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetLab, listNamespaces, type LabHost } from '../src/netLab';
+import { NetLab, listNamespaces, removeStaleLabs, type LabHost } from '../src/netLab';
 import { stopAll } from '../src/processes';
 
 // Needs root (CI runs as root): without CAP_NET_ADMIN the lab's creation fails the suite with a
@@ -142,6 +142,22 @@ describe('NetLab', () => {
     // Nothing was ever created in the root namespace.
     const { stdout: links } = await run('ip', ['-o', 'link']);
     expect(links).not.toMatch(/br-lan|h1n0/);
+  });
+
+  it('sweeps away the labs of a test process that was SIGKILLed (no hook could run)', async () => {
+    const netLab = path.resolve(__dirname, '..', 'dist', 'netLab.js');
+    const { stdout } = await run(process.execPath, [
+      '-e',
+      `require(${JSON.stringify(netLab)}).NetLab.create().then(async (lab) => {` +
+        `const host = await lab.addHost('a'); console.log(host.ns); process.kill(process.pid, 'SIGKILL'); })`,
+    ]).catch((error: { stdout: string }) => error);
+    const orphan = stdout.trim();
+    expect(orphan).toMatch(/^dct-\d+-1-a$/);
+    expect(await listNamespaces()).toContain(orphan);
+    const removed = await removeStaleLabs();
+    expect(removed).toContain(orphan);
+    expect(removed.every((ns) => !ns.startsWith(`dct-${process.pid}-`))).toBe(true);
+    expect(await listNamespaces()).not.toContain(orphan);
   });
 
   it('fails with a message naming root / CAP_NET_ADMIN when it may not make namespaces', async () => {
