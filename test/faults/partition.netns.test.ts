@@ -170,6 +170,11 @@ describe('fault matrix: real network partitions (network namespaces)', () => {
       await sleep(Math.max(5 * HEARTBEAT_MS, 2 * LEASE_MS));
       const during = await rig.fleet.status();
       const liveDuring = await rig.state();
+      // Beta's TCP sockets to the simulator when the link comes back (state and unacknowledged
+      // bytes): TCP's retransmission backoff on them, not a delay of ours, decides when beta learns.
+      const { stdout: socketsToSim } = await lab.lab
+        .host('beta')
+        .exec('ss', ['-Htna', 'dst', lab.lab.host('sim').ip('discord')]);
       const clock = RecoveryClock.start();
       await lab.lab.host('beta').heal('discord');
       const recoveryMs = await clock.until(
@@ -191,6 +196,10 @@ describe('fault matrix: real network partitions (network namespaces)', () => {
         notes: {
           cutMs: Math.max(5 * HEARTBEAT_MS, 2 * LEASE_MS),
           liveSessionsDuringCut: (liveDuring['liveSessions'] as unknown[]).length,
+          socketsToSimBeforeHeal: socketsToSim
+            .split('\n')
+            .filter((line) => line.trim() !== '')
+            .map((line) => line.trim().split(/\s+/).slice(0, 3).join(' ')),
           resumes: after.resumes - before.resumes,
         },
       });
