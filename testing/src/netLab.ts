@@ -23,6 +23,8 @@ export const NET_LAB_PREFIX = 'dct-';
 const SUBNET_PREFIX = '10.213';
 const NAME_PATTERN = /^[a-z][a-z0-9]{0,10}$/;
 const IP_TIMEOUT_MS = 15_000;
+// A locally administered unicast MAC that no port of a lab has: frames sent to it are dropped.
+const NOWHERE_MAC = '02:00:5e:de:ad:01';
 
 export interface NetLabOptions {
   /** Networks (a bridge and a /24 each), e.g. `['nats', 'discord']`; default `['lan']`. */
@@ -179,6 +181,8 @@ export class NetLab {
   private readonly namespaces: string[] = [];
   private readonly nextAddress = new Map<string, number>();
   private readonly portals: Portal[] = [];
+  /** The networks each host is plugged into, by host name. */
+  private readonly hostNetworks = new Map<string, readonly string[]>();
   private readonly tmpDir: string;
   private destroyed = false;
 
@@ -309,7 +313,56 @@ export class NetLab {
       isCut: (network) => linkOf(network).cut,
     };
     this.hosts.set(name, host);
+    this.hostNetworks.set(name, networks);
     return host;
+  }
+
+  /**
+   * Cuts only the traffic between two hosts, both ways, on `network` (default: every network they
+   * share), their links staying up: each gets a permanent neighbour entry that sends frames for the
+   * other's addresses to a MAC no port has, so they vanish at the switch as after a link cut (no
+   * error, unlike a blackhole route). Only the two hosts' own neighbour tables change.
+   */
+  public async cutBetween(a: LabHost, b: LabHost, network?: string): Promise<void> {
+    for (const shared of this.sharedNetworks(a, b, network))
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const)
+        for (const address of to.addresses(shared))
+          await ip([
+            '-n',
+            from.ns,
+            'neigh',
+            'replace',
+            address,
+            'lladdr',
+            NOWHERE_MAC,
+            'dev',
+            shared,
+            'nud',
+            'permanent',
+          ]);
+  }
+
+  /** Undoes cutBetween(): the neighbour entries go, and ARP finds the real ones again. */
+  public async healBetween(a: LabHost, b: LabHost, network?: string): Promise<void> {
+    for (const shared of this.sharedNetworks(a, b, network))
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const)
+        for (const address of to.addresses(shared))
+          await ip(['-n', from.ns, 'neigh', 'del', address, 'dev', shared]).catch(() => undefined);
+  }
+
+  private sharedNetworks(a: LabHost, b: LabHost, network?: string): string[] {
+    const ofA = this.hostNetworks.get(a.name) ?? [];
+    const ofB = this.hostNetworks.get(b.name) ?? [];
+    const shared = ofA.filter((name) => ofB.includes(name) && (network === undefined || name === network));
+    if (shared.length === 0)
+      throw new Error(`hosts ${a.name} and ${b.name} share no network${network ? ` ${network}` : ''}`);
+    return shared;
   }
 
   public host(name: string): LabHost {

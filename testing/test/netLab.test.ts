@@ -110,6 +110,19 @@ describe('NetLab', () => {
     expect(await connectFrom(client, lab.host('server').ip(), 4000)).toBe('hello from server');
   });
 
+  it('cuts only the traffic between two hosts, silently, and heals it', async () => {
+    const server = lab.host('server');
+    const client = lab.host('both');
+    const third = await lab.addHost('third', { networks: ['nats'] });
+    await lab.cutBetween(client, server);
+    expect(await connectFrom(client, server.ip(), 4000)).toBe('timeout');
+    // Every address of the client is cut off, not just its first.
+    expect(await connectFrom(server, client.addresses('nats')[2]!, 1)).toBe('timeout');
+    expect(await connectFrom(third, server.ip(), 4000)).toBe('hello from server');
+    await lab.healBetween(client, server);
+    expect(await connectFrom(client, server.ip(), 4000)).toBe('hello from server');
+  });
+
   it('reaches a lab server from the test process through a loopback portal, whatever links are cut', async () => {
     const sim = lab.host('sim');
     const portal = await lab.portal(sim, 5000);
