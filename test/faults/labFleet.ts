@@ -1,7 +1,9 @@
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import {
+  NET_LAB_PREFIX,
   NetLab,
   findNatsServerBinary,
   startDiscordSimProcess,
@@ -67,7 +69,8 @@ function greets(portal: Portal): Promise<boolean> {
 /** nats-server with JetStream inside `host`, bound to its address on the `nats` network only. */
 async function startLabNats(lab: NetLab, host: LabHost): Promise<NatsServerHandle> {
   const bin = findNatsServerBinary();
-  const storeDir = fs.mkdtempSync(path.join('/tmp', 'dct-nats-'));
+  // Named like the lab's own directories, so a sweep after a SIGKILLed run removes it too.
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), `${NET_LAB_PREFIX}${process.pid}-nats-`));
   const args = ['-js', '-sd', storeDir, '-a', host.ip('nats'), '-p', String(NATS_PORT)];
   const launch = async (): Promise<SpawnedProcess> => {
     const server = host.spawn(bin, args);

@@ -150,15 +150,23 @@ export async function listNamespaces(): Promise<string[]> {
     .filter((name) => name !== '');
 }
 
-/** Deletes lab namespaces left by test processes that have died (a crashed or SIGKILLed run). */
+/**
+ * Deletes lab namespaces (and the labs' temporary directories) left by test processes that have
+ * died: a crashed or SIGKILLed run. Labs of live processes, other runs' included, are left alone.
+ */
 export async function removeStaleLabs(): Promise<string[]> {
+  const stale = (name: string): boolean => {
+    const match = new RegExp(`^${NET_LAB_PREFIX}(\\d+)-`).exec(name);
+    return match !== null && !pidAlive(Number(match[1]));
+  };
   const removed: string[] = [];
   for (const ns of await listNamespaces()) {
-    const match = new RegExp(`^${NET_LAB_PREFIX}(\\d+)-`).exec(ns);
-    if (!match || pidAlive(Number(match[1]))) continue;
+    if (!stale(ns)) continue;
     removeNamespaceSync(ns);
     removed.push(ns);
   }
+  for (const entry of fs.readdirSync(os.tmpdir()))
+    if (stale(entry)) fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
   return removed;
 }
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +172,9 @@ describe('NetLab', () => {
     expect(removed).toContain(orphan);
     expect(removed.every((ns) => !ns.startsWith(`dct-${process.pid}-`))).toBe(true);
     expect(await listNamespaces()).not.toContain(orphan);
+    // Its temporary directory (the portals' sockets) goes too.
+    const orphanPid = orphan.split('-')[1];
+    expect(fs.readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(`dct-${orphanPid}-`))).toEqual([]);
   });
 
   it('fails with a message naming root / CAP_NET_ADMIN when it may not make namespaces', async () => {
