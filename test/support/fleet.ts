@@ -46,6 +46,11 @@ export interface HostSpec {
   readonly viaProxy?: boolean;
   /** Extra `DISCLUSTER_*` variables for this host's CONTROL, over the fleet's (e.g. wrong credentials). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Words before CONTROL's command, e.g. `ip netns exec <ns>`: CONTROL runs in that network
+   * namespace, and so do the pm2 daemon it starts and every cluster (children inherit it).
+   */
+  readonly prefix?: readonly string[];
 }
 
 /**
@@ -75,6 +80,12 @@ export interface FleetOptions {
   readonly nats?: FleetNatsOptions;
   /** Extra discord-sim flags, named as on its command line (`{ 'session-start-total': 14 }`). */
   readonly sim?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * A nats-server and discord-sim started elsewhere (in network namespaces: test/faults/labFleet),
+   * whose `url` and `admin` the test process can reach; the fleet stops them. `nats` and `sim`
+   * options are then ignored.
+   */
+  readonly servers?: () => Promise<{ nats: NatsServerHandle; sim: DiscordSimProcess }>;
 }
 
 export interface Host {
@@ -106,25 +117,25 @@ export class Fleet {
   ) {}
 
   public static async start(options: FleetOptions): Promise<Fleet> {
+    if (options.servers) {
+      const { nats, sim } = await options.servers();
+      return Fleet.startHosts(new Fleet(options, nats, sim));
+    }
     const nats = await startNatsServer({ jetstream: true, ...options.nats?.server });
     let sim: DiscordSimProcess;
     try {
-      sim = await startDiscordSimProcess({
-        token: TOKEN,
-        guilds: options.guilds,
-        shards: options.shards,
-        'max-concurrency': options.maxConcurrency,
-        'identify-window-ms': IDENTIFY_WINDOW_MS,
-        ...options.sim,
-      });
+      sim = await startDiscordSimProcess(simFlags(options));
     } catch (error) {
       await nats.stop();
       throw error;
     }
-    const fleet = new Fleet(options, nats, sim);
+    return Fleet.startHosts(new Fleet(options, nats, sim));
+  }
+
+  private static async startHosts(fleet: Fleet): Promise<Fleet> {
     try {
       await fleet.eavesdrop();
-      for (const spec of options.hosts) await fleet.startHost(spec);
+      for (const spec of fleet.options.hosts) await fleet.startHost(spec);
     } catch (error) {
       // Nothing started here may outlive a failed start (the caller has no fleet to stop).
       await fleet.stop().catch(() => undefined);
@@ -159,6 +170,7 @@ export class Fleet {
 
   private spawnControl(spec: HostSpec, home: string, proxy: TcpProxyHandle | null): SpawnedProcess {
     return spawnNode(CONTROL_BIN, [], {
+      prefix: spec.prefix,
       env: {
         ...pm2Env(home),
         DISCLUSTER_NATS_URL: proxy ? proxy.url('nats') : this.nats.url,
@@ -182,8 +194,10 @@ export class Fleet {
     host.control = this.spawnControl(host.spec, host.home, host.proxy);
   }
 
-  public startMaster(extraEnv: Record<string, string> = {}): SpawnedProcess {
+  /** `prefix`: words before its command, e.g. `ip netns exec <ns>` to run it in a network namespace. */
+  public startMaster(extraEnv: Record<string, string> = {}, prefix?: readonly string[]): SpawnedProcess {
     const master = spawnNode(MASTER_BIN, [], {
+      prefix,
       env: {
         DISCLUSTER_NATS_URL: this.nats.url,
         DISCLUSTER_BOT: this.options.bot,
@@ -323,6 +337,18 @@ export class Fleet {
       await this.nats.stop();
     }
   }
+}
+
+/** The discord-sim flags of a fleet (its bot token, guilds, shards, identify window, `options.sim`). */
+export function simFlags(options: FleetOptions): Record<string, string | number | boolean> {
+  return {
+    token: TOKEN,
+    guilds: options.guilds,
+    shards: options.shards,
+    'max-concurrency': options.maxConcurrency,
+    'identify-window-ms': IDENTIFY_WINDOW_MS,
+    ...options.sim,
+  };
 }
 
 /** Shards ready per the simulator's live sessions: shard id → number of live sessions. */

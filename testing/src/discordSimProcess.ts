@@ -28,6 +28,7 @@ const SIM_PRIORITY = -10;
  */
 export async function startDiscordSimProcess(
   flags: Record<string, string | number | boolean>,
+  options: { prefix?: readonly string[] } = {},
 ): Promise<DiscordSimProcess> {
   const args = ['--port', '0'];
   for (const [flag, value] of Object.entries(flags)) {
@@ -35,7 +36,8 @@ export async function startDiscordSimProcess(
     args.push(`--${flag}`);
     if (value !== true) args.push(String(value));
   }
-  const child = spawnNode(CLI, args);
+  // A prefix (`ip netns exec <ns>`) runs it in another network namespace; pass `host` to bind there.
+  const child = spawnNode(CLI, args, { prefix: options.prefix });
   try {
     os.setPriority(child.pid, SIM_PRIORITY);
   } catch {

@@ -23,3 +23,5 @@ export {
 } from './pm2Home.js';
 export type { Pm2Process } from './pm2Home.js';
 export { seededRandom } from './random.js';
+export { NetLab, NET_LAB_PREFIX, createNetLab, listNamespaces, removeStaleLabs } from './netLab.js';
+export type { ExecResult, LabHost, LabHostOptions, NetLabOptions, Portal } from './netLab.js';

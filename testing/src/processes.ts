@@ -10,6 +10,11 @@ export interface SpawnOptions {
   /** Added to (not replacing) the parent's environment; an `undefined` value removes a variable. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /**
+   * Words run before the command (e.g. `['ip', 'netns', 'exec', ns]`: the process runs inside that
+   * network namespace). The prefix must exec the command in place, so the pid is the command's.
+   */
+  prefix?: readonly string[] | undefined;
 }
 
 export interface SpawnNodeOptions extends SpawnOptions {
@@ -57,7 +62,8 @@ export function spawnProcess(
   args: string[] = [],
   options: SpawnOptions = {},
 ): SpawnedProcess {
-  const child = spawn(command, args, {
+  const [program, ...argv] = [...(options.prefix ?? []), command, ...args] as [string, ...string[]];
+  const child = spawn(program, argv, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
