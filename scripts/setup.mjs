@@ -126,6 +126,21 @@ export async function installDependencies({ whenStale = false } = {}) {
   return { ran: true, code };
 }
 
+/** The bins of our workspaces, built by `tsc -b` (package name → bin names). */
+export const WORKSPACE_BINS = ['discluster', 'discluster-master', 'discluster-control', 'discord-sim'];
+
+/**
+ * Links the workspace bins into node_modules/.bin once they are built. npm links a bin at install
+ * time only if its target exists, and on a fresh clone `dist/` does not exist before `tsc -b`: so
+ * after the build, `npm rebuild --ignore-scripts` links them (and makes their targets executable)
+ * without running any install script again. Does nothing when every bin is linked already.
+ * Resolves with an exit code.
+ */
+export async function linkWorkspaceBins() {
+  if (WORKSPACE_BINS.every((name) => isExecutable(bin(name)))) return 0;
+  return run('npm', ['rebuild', '--ignore-scripts']);
+}
+
 /**
  * A nats-server binary: found (see findNatsServer), or installed with apt-get when running as
  * root. Resolves with `{ path }`, or `{ error, message }` where `error` is `'not executable'`
