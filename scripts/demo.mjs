@@ -49,6 +49,7 @@ import {
   currentChild,
   ensureNatsServer,
   installDependencies,
+  linkWorkspaceBins,
   root,
   run,
   signalGroup,
@@ -211,6 +212,9 @@ const nats = await ensureNatsServer();
 if (nats.error) fail(nats.message);
 say(`using nats-server at ${nats.path}`);
 if ((await run(bin('tsc'), ['-b'])) !== 0) fail('the build (tsc -b) failed; see the errors above.');
+// `npx discluster status`, which the demo prints, needs the workspace bins linked.
+if ((await linkWorkspaceBins()) !== 0)
+  fail('linking the workspace bins (npm rebuild) failed; see the output above.');
 // npm links package bins before a fresh clone has built them, so they may lack the x bit.
 for (const file of BUILT_BINS) if (fs.existsSync(file)) fs.chmodSync(file, 0o755);
 

@@ -111,23 +111,34 @@ export function dependenciesStale() {
 }
 
 /**
- * npm dependencies: `npm ci` (or `npm install` without a lock), falling back to `npm install`.
- * Runs when node_modules is missing, or also when it is stale if `{ whenStale: true }`.
- * Resolves with `{ ran, code }`; `code` is 0 on success (or when nothing had to run).
+ * npm dependencies: `npm ci` (or `npm install` without a lock). package-lock.json lists every
+ * platform's optional binaries, so `npm ci` accepts it anywhere, and `allowScripts` in package.json
+ * covers every dependency's install script (CONTRIBUTING.md, "Dependencies"). Runs when
+ * node_modules is missing, or also when it is stale if `{ whenStale: true }`. Resolves with
+ * `{ ran, code }`; `code` is 0 on success (or when nothing had to run).
  */
 export async function installDependencies({ whenStale = false } = {}) {
   const missing = !fs.existsSync(hiddenLock);
   if (!missing && !(whenStale && dependenciesStale())) return { ran: false, code: 0 };
   if (!missing) console.log('\nnode_modules does not match package-lock.json; reinstalling.');
   const hasLock = fs.existsSync(path.join(root, 'package-lock.json'));
-  let code = await run('npm', [hasLock ? 'ci' : 'install']);
-  if (code !== 0 && hasLock) {
-    // `npm ci` refuses a lock that lacks entries the registry cannot serve (e.g. other
-    // platforms' optional binaries on a filtered mirror); `npm install` tolerates that.
-    console.log('\nnpm ci failed; retrying with npm install.');
-    code = await run('npm', ['install']);
-  }
+  const code = await run('npm', [hasLock ? 'ci' : 'install']);
   return { ran: true, code };
+}
+
+/** The bins of our workspaces, built by `tsc -b` (package name → bin names). */
+export const WORKSPACE_BINS = ['discluster', 'discluster-master', 'discluster-control', 'discord-sim'];
+
+/**
+ * Links the workspace bins into node_modules/.bin once they are built. npm links a bin at install
+ * time only if its target exists, and on a fresh clone `dist/` does not exist before `tsc -b`: so
+ * after the build, `npm rebuild --ignore-scripts` links them (and makes their targets executable)
+ * without running any install script again. Does nothing when every bin is linked already.
+ * Resolves with an exit code.
+ */
+export async function linkWorkspaceBins() {
+  if (WORKSPACE_BINS.every((name) => isExecutable(bin(name)))) return 0;
+  return run('npm', ['rebuild', '--ignore-scripts']);
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   currentChild,
   ensureNatsServer,
   installDependencies,
+  linkWorkspaceBins,
   root,
   run,
   signalGroup,
@@ -92,6 +93,9 @@ else console.log(`Using Chromium at ${chromium.path}`);
 
 // c. Build every workspace (project references).
 record('build (tsc -b)', (await run(bin('tsc'), ['-b'])) === 0);
+// npm links the workspace bins (`discluster`, …) only once built: link them now (test/bins.test.ts).
+const linked = await linkWorkspaceBins();
+if (linked !== 0) record('link workspace bins (npm rebuild --ignore-scripts)', false, `exit code ${linked}`);
 // The cross-package integration tests are not part of any build: type-check them on their own.
 record('typecheck (tsc -p test)', (await run(bin('tsc'), ['-p', 'test'])) === 0);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Identify compliance under CPU contention (DESIGN promise 1), small and fast: P processes, each a
+// Identify compliance under CPU contention (promise 1, docs/architecture.md), small and fast: P processes, each a
 // NATS connection + NatsIdentifyThrottler + @discordjs/ws manager for S/P shards (the way a
 // cluster process wires them), cold-started at once against a fresh discord-sim and nats-server
 // while B burner processes keep the cores busy. Every process runs at the bench priority, the

@@ -1,5 +1,5 @@
 // A Discluster fleet on one machine for the benchmarks, started the way test/support/fleet.ts
-// starts one (DESIGN "Testing"): one nats-server with JetStream, MASTER as the foreground
+// starts one (docs/architecture.md "Testing"): one nats-server with JetStream, MASTER as the foreground
 // `discluster-master`, and per stand-in machine a foreground `discluster-control` with its own
 // PM2_HOME (its own pm2 daemon) and host_id, running bench/peers/fleet-bot.cjs. Readiness comes
 // from `discluster status --json`; the simulator's admin API is the referee. Every process is

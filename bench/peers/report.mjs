@@ -107,7 +107,7 @@ export function verdicts(result) {
       reason: reason || (met && ratio === TARGETS.startupRatio ? 'at the limit, not under it' : ''),
     });
   }
-  // Promise 1 (DESIGN): no two IDENTIFYs of one rate-limit key inside a window, in every run.
+  // Promise 1 (docs/architecture.md): no two IDENTIFYs of one rate-limit key inside a window, in every run.
   {
     const runs = (sec.startup?.runs ?? []).filter((r) => r.system === 'discluster' && r.ok);
     const bad = runs.filter((r) => r.identifyViolations > 0);
@@ -128,7 +128,8 @@ export function verdicts(result) {
       reason = `the restart section's cold start had ${fmt(coldRestart)} refused IDENTIFY(s)`;
     rows.push({
       n: 1,
-      target: 'Identify compliance (DESIGN promise 1): 0 identify violations in every Discluster run',
+      target:
+        'Identify compliance (promise 1, docs/architecture.md): 0 identify violations in every Discluster run',
       ours: runs.length
         ? `violations per startup run: ${runs.map((r) => `${fmt(r.identifyViolations)} (S=${r.shards}, W = ${s(r.windowMs)} s)`).join(', ')}${coldRestart !== undefined ? `; restart section's cold start of ${fmt(sec.restart.discluster.shards)} shards (W = 0.5 s): ${fmt(coldRestart)}` : ''}`
         : '–',

@@ -553,7 +553,7 @@ describe('SDK bugs found while writing these tests', () => {
     ]);
   });
 
-  // DESIGN.md (Contracts → discluster-sdk) registers IPC listeners and handlers before
+  // The SDK README (cluster-sdk/README.md) registers IPC listeners and handlers before
   // `await cluster.start()`; `cluster.ipc` threw DISCLUSTER_ERR_CLOSED until start() had resolved,
   // which is only once every shard is READY (or never, while a shard waits at the budget floor).
   it('IPC listeners and handlers can be registered before start()', () => {

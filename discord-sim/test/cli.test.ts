@@ -1,4 +1,4 @@
-// The `discord-sim` command as DESIGN.md specifies it: one JSON line with its URLs on stdout, runs
+// The `discord-sim` command as discord-sim/README.md and docs/architecture.md ("Contracts") specify it: one JSON line with its URLs on stdout, runs
 // until SIGINT/SIGTERM and then exits 0, usage errors exit 2 naming the flag. Runs the built
 // dist/cli.js (`npx tsc -b` first), each child stopped by pid in afterEach.
 import net from 'node:net';
@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { spawnNode, type SpawnedProcess } from '../../testing/src/processes.js';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
-const DESIGN_ARGS = [
+const DOCUMENTED_ARGS = [
   '--port',
   '0',
   '--token',
@@ -20,7 +20,7 @@ const DESIGN_ARGS = [
   '--max-concurrency',
   '2',
 ];
-DESIGN_ARGS.push('--identify-window-ms', '100');
+DOCUMENTED_ARGS.push('--identify-window-ms', '100');
 // Liveness bound for the child to print or exit; not a performance assertion.
 const WAIT_MS = 20_000;
 
@@ -95,7 +95,7 @@ describe('discord-sim CLI', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'prints one JSON line with rest/gateway/admin, serves the configured sim, exits 0 on %s',
     async (signal) => {
-      const child = startCli(DESIGN_ARGS);
+      const child = startCli(DOCUMENTED_ARGS);
       const urls = await urlsOf(child);
       expect(Object.keys(urls).sort()).toEqual(['admin', 'gateway', 'rest']);
       const port = /^ws:\/\/127\.0\.0\.1:(\d+)$/.exec(urls.gateway)?.[1];

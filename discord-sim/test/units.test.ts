@@ -494,7 +494,7 @@ describe('close codes', () => {
 });
 
 describe('parseCliArgs', () => {
-  it('maps every flag of the DESIGN command line to its option', () => {
+  it('maps every flag of the documented command line to its option', () => {
     const argv = ['--port', '0', '--token', 'T', '--guilds', '50', '--shards', '2', '--max-concurrency', '2'];
     argv.push(
       '--identify-window-ms',

@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
 
-/** Paths pino blanks out wherever they appear in a log object (DESIGN promise 4). */
+/** Paths pino blanks out wherever they appear in a log object (promise 4, docs/architecture.md). */
 const REDACT = [
   'nats_pass',
   'nats_token',

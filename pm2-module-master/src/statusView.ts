@@ -58,7 +58,7 @@ function clusterEntry(
 }
 
 /**
- * `discluster status` (DESIGN contract) from the plan and what the hosts report. Planned clusters
+ * `discluster status` (the CLI contract, docs/architecture.md) from the plan and what the hosts report. Planned clusters
  * are listed with the host's own report of them (`missing` if it has none); a host outside the
  * plan shows what it still runs.
  */

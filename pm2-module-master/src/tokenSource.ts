@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { DisclusterError, ErrorCode, type MasterConfig } from 'discluster-protocol';
 
 /**
- * The bot token from `token` or `token_file` (DESIGN configuration keys). Errors name the key and
+ * The bot token from `token` or `token_file` (configuration keys, docs/configuration.md). Errors name the key and
  * never the value.
  */
 export function readBotToken(config: Pick<MasterConfig, 'token' | 'token_file'>): string {

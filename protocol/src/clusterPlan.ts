@@ -1,9 +1,10 @@
 import { DisclusterError, ErrorCode } from './errors.js';
 
 /**
- * How a host's shards become clusters (seed 003, DESIGN "Shards per cluster"). MASTER calls this
- * for each host while building its plan and sends the result in the assignment, so cluster ids are
- * numbered once, by MASTER, and unique across the fleet; CONTROL only runs what it is given.
+ * How a host's shards become clusters (seed 003; docs/architecture.md "Planning and supervision
+ * rules"). MASTER calls this for each host while building its plan and sends the result in the
+ * assignment, so cluster ids are numbered once, by MASTER, and unique across the fleet; CONTROL only
+ * runs what it is given.
  */
 
 /** One cluster of a plan. */

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { z } from 'zod';
 
 /**
- * The configuration keys of the pm2 modules (DESIGN "Contracts → Configuration keys"): one schema
+ * The configuration keys of the pm2 modules (docs/architecture.md "Contracts"; every key in docs/configuration.md): one schema
  * per module, read from `pm2 set <module>:<key> <value>` (pm2 hands a module its section as JSON
  * in `process.env[<module name>]`) and from `DISCLUSTER_<KEY>` environment variables (the
  * foreground bins). Every value arrives as a string and is validated here; a bad value is an error

@@ -34,7 +34,7 @@ export const MasterRequestSchema = z.discriminatedUnion('type', [
 ]);
 export type MasterRequest = z.infer<typeof MasterRequestSchema>;
 
-/** One shard in `discluster status` (DESIGN "Contracts → discluster CLI"). */
+/** One shard in `discluster status` (docs/architecture.md "Contracts"). */
 export const ShardStatusEntrySchema = z.object({
   id: z.number().int().nonnegative(),
   state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
@@ -88,7 +88,7 @@ export const ReshardProgressSchema = z.object({
 export type ReshardProgress = z.infer<typeof ReshardProgressSchema>;
 
 /**
- * `discluster status --json`: the DESIGN contract (`bot`, `shardCount`, `maxConcurrency`,
+ * `discluster status --json`: the CLI contract of docs/architecture.md (`bot`, `shardCount`, `maxConcurrency`,
  * `master.up`, `hosts[]`) plus `epoch`, `stopped` and `source` (who answered: MASTER, or the
  * CONTROLs themselves when MASTER is down).
  */

@@ -4,7 +4,7 @@ import { DisclusterError, ErrorCode } from './errors.js';
 
 /**
  * How MASTER hands the bot token to one CONTROL over NATS without any other subscriber being able
- * to read it (DESIGN promise 4). CONTROL makes an X25519 key pair at boot and announces the public
+ * to read it (promise 4, docs/architecture.md). CONTROL makes an X25519 key pair at boot and announces the public
  * half; MASTER seals the token to it: a fresh ephemeral X25519 key per message, ECDH, HKDF-SHA256
  * into an AES-256-GCM key, and a `context` string (bot, host id, epoch) bound in as associated data
  * so a box captured for one host or plan cannot be replayed as another's. Only `node:crypto`.

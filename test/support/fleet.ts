@@ -23,7 +23,7 @@ import {
 } from 'discluster-testing';
 
 /**
- * A whole fleet on one machine for integration tests (DESIGN "Testing"): one nats-server, one
+ * A whole fleet on one machine for integration tests (docs/architecture.md "Testing"): one nats-server, one
  * discord-sim process, MASTER(s) as the foreground `discluster-master`, and per stand-in machine a
  * foreground `discluster-control` with its own PM2_HOME (so its own pm2 daemon) and host_id,
  * running the real bot fixture. Everything is started as a child of the test and ended by pid.

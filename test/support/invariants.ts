@@ -2,7 +2,7 @@ import type { SimJson } from 'discluster-testing';
 import { expect } from 'vitest';
 
 /**
- * What discord-sim counts against promises 1 and 2 (DESIGN "Promises"), as GET /state reports them
+ * What discord-sim counts against promises 1 and 2 (docs/architecture.md "Promises"), as GET /state reports them
  * under `violations`: IDENTIFYs inside their rate-limit window, moments a shard had two live
  * sessions, and RESUMEs of a session whose socket was still open elsewhere. The simulator closes
  * the old socket of such a RESUME at once, so it never shows up as a duplicate live session: only

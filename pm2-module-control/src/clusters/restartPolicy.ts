@@ -1,5 +1,5 @@
 /**
- * What CONTROL does when a cluster process exits (DESIGN promise 5: restarts back off and are
+ * What CONTROL does when a cluster process exits (promise 5, docs/architecture.md: restarts back off and are
  * capped; every give-up is an event). Pure: the supervisor feeds it facts and obeys the answer.
  *
  * pm2's own autorestart is off for clusters, because pm2 counts "unstable restarts" on its own

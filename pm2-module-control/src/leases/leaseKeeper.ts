@@ -27,7 +27,7 @@ export type {
 export type { LeaseTimes } from './leaseTimes.js';
 
 /**
- * Shard ownership leases (DESIGN promise 2). One key per shard in the lease bucket, whose TTL is
+ * Shard ownership leases (promise 2, docs/architecture.md). One key per shard in the lease bucket, whose TTL is
  * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after
  * TTL/20; leaseTimes.ts). A host that cannot renew for TTL/2 tells its clusters to fence (close
  * their shards) before the lease can expire and another host start them. After every round it reports the clusters whose leases were all renewed, which

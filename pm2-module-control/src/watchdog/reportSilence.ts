@@ -1,5 +1,5 @@
 /**
- * The hung-cluster watchdog's arithmetic (DESIGN promise 5; hangWatchdog.ts acts on it). A cluster
+ * The hung-cluster watchdog's arithmetic (promise 5, docs/architecture.md; hangWatchdog.ts acts on it). A cluster
  * reports its shards to CONTROL over pm2 IPC on every shard state change (coalesced) and at least
  * every `statusIntervalMs` (SDK option, default 5000) whether anything changed or not. A process
  * whose event loop is blocked (an endless loop, a synchronous call that never returns) sends

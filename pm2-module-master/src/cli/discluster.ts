@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `discluster`: the operator CLI (DESIGN "Contracts → discluster CLI"). */
+/** `discluster`: the operator CLI (docs/architecture.md "Contracts"). */
 import { runCli } from './runCli.js';
 
 runCli(process.argv.slice(2), process.env).then(

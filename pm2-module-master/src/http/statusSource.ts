@@ -2,7 +2,7 @@ import type { FleetStatus, HostHeartbeat, LeaderRecord, PlanRecord } from 'discl
 
 /** What the leading MASTER knows of its fleet, as the status page and `/metrics` read it. */
 export interface FleetView {
-  /** `discluster status --json` (the DESIGN contract). */
+  /** `discluster status --json` (the CLI contract, docs/architecture.md). */
   readonly status: FleetStatus;
   /** The running plan, or null before the first one. */
   readonly plan: PlanRecord | null;
