@@ -317,7 +317,11 @@ describe('fleet mode without pm2', () => {
     expect(after['liveSessions']).toHaveLength(2);
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - before['resumes']).toBe(2);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
 
     // A fence behind a shutdown is ignored: the cluster stops (idle, not fenced) and exits 0.
     const beforeShutdown = proc.received.length;

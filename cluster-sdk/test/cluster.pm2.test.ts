@@ -219,7 +219,11 @@ describe('fleet mode under pm2', () => {
       const after = await fleet.sim.state();
       expect(after['identifies']).toBe(before['identifies']);
       expect(after['resumes'] - before['resumes']).toBe(2);
-      expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+      expect(after['violations']).toMatchObject({
+        identifyRate: 0,
+        duplicateLiveSessions: 0,
+        resumeWhileLive: 0,
+      });
     },
     TEST_TIMEOUT_MS,
   );
@@ -393,7 +397,11 @@ describe('fleet mode under pm2', () => {
           expect(after['liveSessions']).toHaveLength(2);
           expect(after['identifies']).toBe(whileFenced['identifies']);
           expect(after['resumes'] - whileFenced['resumes']).toBe(2);
-          expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+          expect(after['violations']).toMatchObject({
+            identifyRate: 0,
+            duplicateLiveSessions: 0,
+            resumeWhileLive: 0,
+          });
           return;
         }
         await waitFor(async () => ((await pm2.trigger(name, 'status')) as Json)['revoked'] === true, {
@@ -465,7 +473,11 @@ describe('fleet mode under pm2', () => {
       expect(resumed['liveSessions']).toHaveLength(2);
       expect(resumed['identifies']).toBe(before['identifies']);
       expect(resumed['resumes'] - before['resumes']).toBe(2);
-      expect(resumed['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+      expect(resumed['violations']).toMatchObject({
+        identifyRate: 0,
+        duplicateLiveSessions: 0,
+        resumeWhileLive: 0,
+      });
 
       const secondConfirm = await fenceAndAsk(again.index + 1, closes4200(resumed));
       await app.send({ v: 1, type: 'confirm-reply', epoch: 1, confirmed: false });

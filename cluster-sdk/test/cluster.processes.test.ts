@@ -170,6 +170,7 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
     expect(state['violations'], describeIdentifyGaps(identifies)).toMatchObject({
       identifyRate: 0,
       duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
     });
     expect(state['liveSessions']).toHaveLength(64);
     expect(state['identifies']).toBe(64);
@@ -313,7 +314,11 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
         .map((e) => e.shardId)
         .sort(),
     ).toEqual([0, 1, 2, 3]);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
   });
 
   it('fences its shards when NATS is cut for longer than the fence time, and comes back afterwards', async () => {
@@ -361,7 +366,11 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
     expect(after['liveSessions']).toHaveLength(2);
     expect(after['identifies']).toBe(whileFenced['identifies']);
     expect(after['resumes'] - whileFenced['resumes']).toBe(2);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
   });
 
   it('does not identify below the session-start floor, and says why', async () => {

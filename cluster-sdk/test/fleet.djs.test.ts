@@ -32,7 +32,7 @@ interface SimState {
   identifies: number;
   resumes: number;
   liveSessions: Array<{ sessionId: string; shard: [number, number] }>;
-  violations: { identifyRate: number; duplicateLiveSessions: number };
+  violations: { identifyRate: number; duplicateLiveSessions: number; resumeWhileLive: number };
 }
 
 /** One simulated cluster process. */
@@ -144,6 +144,7 @@ describe('a fleet of 4 processes × 4 shards on discord-sim, coordinated only th
     expect(afterStart.identifies).toBe(SHARD_COUNT);
     expect(afterStart.violations.identifyRate).toBe(0);
     expect(afterStart.violations.duplicateLiveSessions).toBe(0);
+    expect(afterStart.violations.resumeWhileLive).toBe(0);
     expect(afterStart.liveSessions).toHaveLength(SHARD_COUNT);
     const budget = await fleet[0]?.throttlers[0]?.readBudget();
     expect(budget?.remaining).toBe(1000 - SHARD_COUNT);
@@ -168,6 +169,7 @@ describe('a fleet of 4 processes × 4 shards on discord-sim, coordinated only th
     expect(afterResume.identifies).toBe(afterStart.identifies);
     expect(afterResume.violations.identifyRate).toBe(0);
     expect(afterResume.violations.duplicateLiveSessions).toBe(0);
+    expect(afterResume.violations.resumeWhileLive).toBe(0);
     expect(afterResume.liveSessions).toHaveLength(SHARD_COUNT);
     expect(successor.ready.size).toBe(0);
   });

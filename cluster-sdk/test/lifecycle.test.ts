@@ -254,7 +254,11 @@ describe('signals: a ready cluster process stops cleanly and hands its sessions 
           .sort(),
       ).toEqual([0, 1, 2, 3]);
       for (const shardId of assignment.shardIds) expect(statesOf(second, shardId)).toContain('resuming');
-      expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+      expect(after['violations']).toMatchObject({
+        identifyRate: 0,
+        duplicateLiveSessions: 0,
+        resumeWhileLive: 0,
+      });
     },
   );
 });

@@ -178,7 +178,11 @@ async function silenceControl(signal: 'SIGSTOP' | 'SIGKILL'): Promise<SimJson> {
   expect(procs.every((proc) => proc['pm2_env']['status'] === 'online')).toBe(true);
   const whileFenced = await sim.state();
   expect(whileFenced['identifies']).toBe(before['identifies']);
-  expect(whileFenced['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+  expect(whileFenced['violations']).toMatchObject({
+    identifyRate: 0,
+    duplicateLiveSessions: 0,
+    resumeWhileLive: 0,
+  });
   return whileFenced;
 }
 
@@ -197,7 +201,11 @@ async function expectResumedAfter(whileFenced: SimJson): Promise<void> {
   expect(after['identifies']).toBe(whileFenced['identifies']);
   expect(after['resumes'] - whileFenced['resumes']).toBe(SHARD_COUNT);
   expect(await liveShards()).toEqual([0, 1, 2, 3]);
-  expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+  expect(after['violations']).toMatchObject({
+    identifyRate: 0,
+    duplicateLiveSessions: 0,
+    resumeWhileLive: 0,
+  });
 }
 
 beforeAll(async () => {
@@ -247,7 +255,11 @@ describe('CONTROL with discluster-sdk clusters', () => {
     const state = await sim.state();
     expect(state['identifies']).toBe(SHARD_COUNT);
     expect(await liveShards()).toEqual([0, 1, 2, 3]);
-    expect(state['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(state['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
     for (const { clusterId } of CLUSTERS) {
       const assign = botLines(clusterId).find(
         (line) => line['type'] === 'control' && line['message'] === 'assign',
@@ -299,7 +311,11 @@ describe('CONTROL with discluster-sdk clusters', () => {
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - before['resumes']).toBe(2);
     expect(await liveShards()).toEqual([0, 1, 2, 3]);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
   });
 
   it('rolling restart under traffic: each cluster restarted once, 0 identifies, every message delivered', async () => {
@@ -346,7 +362,11 @@ describe('CONTROL with discluster-sdk clusters', () => {
     const after = await sim.state();
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - before['resumes']).toBe(SHARD_COUNT);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
     // Rolling restarts are not crashes.
     expect(master.lastHeartbeat(HOST)?.clusters.map((c) => c.restarts)).toEqual([1, 0]);
   }, 180_000);
@@ -399,7 +419,11 @@ describe('CONTROL with discluster-sdk clusters', () => {
     const after = await sim.state();
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - whileFenced['resumes']).toBe(SHARD_COUNT);
-    expect(after['violations']).toMatchObject({ identifyRate: 0, duplicateLiveSessions: 0 });
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
     for (const shardId of [0, 1, 2, 3])
       expect((await master.leaseOf(SHARD_COUNT, shardId))?.hostId).toBe(HOST);
     expect(control.lines.join('\n')).not.toContain('"confirmed":false');
