@@ -34,22 +34,30 @@ export interface MasterOptions {
  */
 export class Master {
   public readonly instanceId = randomUUID();
-  private nc: NatsConnection | undefined;
-  private leadership: Leadership | undefined;
-  private terms: LeaderTerms | undefined;
+  // Private fields (#): the token (and the config that may carry it) must not show in util.inspect
+  // or JSON.stringify of a MASTER (promise 4).
+  #nc: NatsConnection | undefined;
+  #leadership: Leadership | undefined;
+  #terms: LeaderTerms | undefined;
+  readonly #config: MasterConfig;
+  readonly #token: string;
   private closed = false;
   /** The status page and `/metrics` (`http_port`), served by every MASTER, leader or standby. */
   private http: HttpServerHandle | null = null;
 
   public constructor(
-    private readonly config: MasterConfig,
-    private readonly token: string,
+    config: MasterConfig,
+    token: string,
     private readonly logger: Logger,
     private readonly options: MasterOptions = {},
-  ) {}
+  ) {
+    this.#config = config;
+    this.#token = token;
+  }
 
   public async start(): Promise<void> {
-    const { config, logger, options } = this;
+    const { logger, options } = this;
+    const config = this.#config;
     logger.info(
       { bot: config.bot, nats: config.nats_url.map(redactNatsUrl), instanceId: this.instanceId },
       'discluster-master starting',
@@ -57,7 +65,7 @@ export class Master {
     const name = `discluster-master:${this.instanceId}`;
     // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
     const nc = await (options.connect ? options.connect(name) : connectNats(config, name, logger));
-    this.nc = nc;
+    this.#nc = nc;
     logger.info({ server: nc.getServer() }, 'connected to NATS');
     // Never sets the TTL of an existing bucket: only the leader may (issue 13 d).
     const bucket = await LeaderBucket.open(
@@ -77,17 +85,17 @@ export class Master {
     });
     const terms: LeaderTerms = new LeaderTerms({
       config,
-      token: this.token,
+      token: this.#token,
       logger,
       nc,
       clock: options.clock ?? systemClock,
       openStore: () => (options.openStore ?? defaultStore(config))(nc),
-      commander: () => options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.token, logger),
+      commander: () => options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.#token, logger),
       isLeader: () => leadership.isLeader,
       resign: (reason) => leadership.resign(reason),
     });
-    this.leadership = leadership;
-    this.terms = terms;
+    this.#leadership = leadership;
+    this.#terms = terms;
     const current = await leadership.current();
     if (current)
       logger.info(
@@ -106,20 +114,20 @@ export class Master {
 
   /** What the status page and `/metrics` show (src/http); null while this MASTER does not lead. */
   public fleetView(): FleetView | null {
-    return this.terms?.fleetView() ?? null;
+    return this.#terms?.fleetView() ?? null;
   }
 
   /** The leading MASTER's lease record, if any leads. */
   public async currentLeader(): Promise<LeaderRecord | null> {
-    return (await this.leadership?.current()) ?? null;
+    return (await this.#leadership?.current()) ?? null;
   }
 
   public async close(): Promise<void> {
     this.closed = true;
     await this.http?.close();
-    this.terms?.close();
-    await this.leadership?.close();
-    await this.nc?.drain().catch(() => undefined);
+    this.#terms?.close();
+    await this.#leadership?.close();
+    await this.#nc?.drain().catch(() => undefined);
   }
 }
 

@@ -1,3 +1,4 @@
+import util from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ErrorCode,
@@ -243,5 +244,13 @@ describe('one running CONTROL per host id (issue 13 f)', () => {
     expect(restarted.lastAssign()!.instanceId).toBe(restarted.instanceId);
     expect(restarted.tokens).toEqual([TOKEN]);
     expect((await status(bot)).hosts.find((host) => host.id === 'alpha')!.conflict ?? null).toBeNull();
+  });
+});
+
+describe('the bot token in a running MASTER (promise 4, issue 14 §4)', () => {
+  it('never shows in util.inspect or JSON.stringify of MASTER while it leads a planned fleet', async () => {
+    const { master } = await plannedFleet();
+    expect(util.inspect(master, { depth: Infinity, showHidden: true })).not.toContain(TOKEN);
+    expect(JSON.stringify(master) ?? '').not.toContain(TOKEN);
   });
 });

@@ -54,13 +54,15 @@ const CONTROL_SHUTDOWN_DEADLINE_MS = 10_000;
  */
 export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly settings: ResolvedClusterSettings;
-  private assignmentValue: ClusterAssignment | null = null;
-  private fleet: FleetLink | null = null;
+  // Private fields (#): the token (in the options, the assignment and @discordjs/ws's options) and
+  // the NATS credentials must not show in util.inspect or JSON.stringify of a cluster (promise 4).
+  #assignmentValue: ClusterAssignment | null = null;
+  #fleet: FleetLink | null = null;
   private reporter: StatusReporter | null = null;
-  private nc: NatsConnection | null = null;
+  #nc: NatsConnection | null = null;
   private ownsConnection = false;
   private readonly ipcValue: ClusterIpc;
-  private manager: WebSocketManager | null = null;
+  #manager: WebSocketManager | null = null;
   private throttler: NatsIdentifyThrottler | null = null;
   private sessions: NatsSessionStore | null = null;
   private tracker: ShardStatusTracker | null = null;
@@ -83,8 +85,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private signalHandler: (() => void) | null = null;
   private unguard: (() => void) | null = null;
 
-  public constructor(private readonly options: ClusterOptions) {
+  readonly #options: ClusterOptions;
+
+  public constructor(options: ClusterOptions) {
     super();
+    this.#options = options;
     this.settings = resolveClusterSettings(options);
     this.fenceAfterMs = this.settings.fenceAfterMs;
     this.fence = new ShardFence(this.fenceHost());
@@ -94,16 +99,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     // Created unbound, so bot code can register IPC listeners and handlers before start().
     this.ipcValue = new ClusterIpc({
-      clusterIds: () => this.assignmentValue?.clusterIds ?? [],
+      clusterIds: () => this.#assignmentValue?.clusterIds ?? [],
       maxPayloadBytes: this.settings.ipcMaxPayloadBytes,
       onError: (error) => this.emitError(error),
     });
-    if (options.standalone) this.assignmentValue = validateAssignment(options.standalone.assignment);
+    if (options.standalone) this.#assignmentValue = validateAssignment(options.standalone.assignment);
   }
 
   /** This cluster's id (in a fleet, known from the environment as soon as `start()` was called). */
   public get id(): number {
-    return this.assignmentValue?.clusterId ?? this.fleet?.clusterId ?? this.assignment.clusterId;
+    return this.#assignmentValue?.clusterId ?? this.#fleet?.clusterId ?? this.assignment.clusterId;
   }
 
   /** Shards this cluster serves. */
@@ -140,6 +145,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return Number((id >> 22n) % BigInt(this.shardCount));
   }
 
+  /**
+   * What `JSON.stringify(cluster)` shows: the same report as pm2's `status` action (ids, mode, fence
+   * state, shards), never the token or NATS credentials.
+   */
+  public toJSON(): unknown {
+    return this.report();
+  }
+
   /** Per-shard state, latency, guilds and events. */
   public status(): ShardStatus[] {
     return this.tracker?.snapshot() ?? [];
@@ -147,13 +160,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** Sends a gateway command (presence, voice state, …) on one of this cluster's shards. */
   public async send(shardId: number, payload: GatewaySendPayload): Promise<void> {
-    if (!this.manager || !this.shardIds.includes(shardId)) {
+    if (!this.#manager || !this.shardIds.includes(shardId)) {
       throw new DisclusterError(
         ErrorCode.InvalidShard,
-        `shard ${shardId} is not served by cluster ${this.assignmentValue?.clusterId ?? '?'}`,
+        `shard ${shardId} is not served by cluster ${this.#assignmentValue?.clusterId ?? '?'}`,
       );
     }
-    await this.manager.send(shardId, payload);
+    await this.#manager.send(shardId, payload);
   }
 
   /**
@@ -165,9 +178,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.startCalled)
       throw new DisclusterError(ErrorCode.InvalidOption, 'cluster.start() was already called');
     this.startCalled = true;
-    const standalone = this.options.standalone;
+    const standalone = this.#options.standalone;
     // Opening the fleet link checks its preconditions (pm2 IPC, cluster id) before anything is installed.
-    if (!standalone) this.fleet = openFleetLink(this.fleetHandlers());
+    if (!standalone) this.#fleet = openFleetLink(this.fleetHandlers());
     if (this.settings.handleProcessErrors) {
       this.unguard = guardProcess({
         isServing: () => this.serving,
@@ -178,8 +191,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.settings.handleSignals) this.installSignalHandlers();
     const { assignment, nats, fenceAfterMs, keepalives } = standalone
       ? { assignment: this.assignment, nats: standalone.nats, fenceAfterMs: undefined, keepalives: false }
-      : await joinFleet(this.fleet!);
-    this.assignmentValue = assignment;
+      : await joinFleet(this.#fleet!);
+    this.#assignmentValue = assignment;
     this.applyControlFenceAfterMs(fenceAfterMs);
     // Armed from the assignment: a CONTROL that dies before its first keepalive renews nothing.
     if (keepalives) this.controlKeepalive.arm();
@@ -197,12 +210,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   private get assignment(): ClusterAssignment {
-    if (!this.assignmentValue)
+    if (!this.#assignmentValue)
       throw new DisclusterError(
         ErrorCode.Closed,
         'the assignment is known once cluster.start() has received it from CONTROL',
       );
-    return this.assignmentValue;
+    return this.#assignmentValue;
   }
 
   private fleetHandlers(): Parameters<typeof openFleetLink>[0] {
@@ -211,8 +224,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onError: (error) => this.emitError(error),
       onDebug: (message) => this.emitDebug(message),
       onUpdated: ({ fenceAfterMs, ...update }) => {
-        if (!this.assignmentValue) return;
-        this.assignmentValue = { ...this.assignmentValue, ...update };
+        if (!this.#assignmentValue) return;
+        this.#assignmentValue = { ...this.#assignmentValue, ...update };
         this.applyControlFenceAfterMs(fenceAfterMs);
         // The reshard finished (or this process came back after its handover): serve.
         if (!update.standby) this.gate?.serve();
@@ -253,23 +266,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     assignment: ClusterAssignment,
     nats: ConnectionOptions | NatsConnection,
   ): Promise<void> {
-    this.nc = await this.connectNats(nats, assignment.clusterId);
-    const nc = this.nc;
+    this.#nc = await this.connectNats(nats, assignment.clusterId);
+    const nc = this.#nc;
     void nc.closed().then((error) => this.onNatsClosed(error));
     const tracker = new ShardStatusTracker(assignment.shardIds, (shardId, state, previous) =>
       this.onShardState(shardId, state, previous),
     );
     this.tracker = tracker;
-    this.sessions = await NatsSessionStore.create(this.nc, {
+    this.sessions = await NatsSessionStore.create(this.#nc, {
       bot: assignment.bot,
       shardCount: assignment.shardCount,
       flushIntervalMs: this.settings.sessionFlushIntervalMs,
       replicas: assignment.kvReplicas ?? 1,
     });
     this.sessions.on('debug', (message) => this.emitDebug(message));
-    this.throttler = await this.createThrottler(this.nc, assignment);
+    this.throttler = await this.createThrottler(this.#nc, assignment);
 
-    this.ipcValue.bind({ nc: this.nc, bot: assignment.bot, clusterId: assignment.clusterId });
+    this.ipcValue.bind({ nc: this.#nc, bot: assignment.bot, clusterId: assignment.clusterId });
     await this.ipcValue.start();
     const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
       standby: assignment.standby === true,
@@ -284,10 +297,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         ),
     });
     this.gate = gate;
-    if (this.fleet) {
+    if (this.#fleet) {
       // Only a fleet reshards: MASTER drives the handover of every cluster it planned.
       this.handover = new HandoverResponder(
-        this.nc,
+        this.#nc,
         assignment.bot,
         assignment.clusterId,
         gate,
@@ -297,7 +310,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.handover.start();
     }
 
-    this.manager = createShardManager({
+    this.#manager = createShardManager({
       assignment,
       settings: this.settings,
       sessions: this.sessions,
@@ -316,7 +329,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onIdentifyHeld: (shardId, error) => this.onIdentifyHeld(shardId, error),
       onDebug: (message) => this.emitDebug(message),
     });
-    this.liveness = new NatsLiveness(this.nc, {
+    this.liveness = new NatsLiveness(this.#nc, {
       lostAfterMs: this.fenceAfterMs,
       onLost: () => void this.fence.lost(),
       onRestored: () => void this.fence.restored(),
@@ -333,7 +346,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.emitDebug('fenced before the shards connected: they connect once CONTROL confirms');
       return;
     }
-    await this.manager.connect();
+    await this.#manager.connect();
   }
 
   private async createThrottler(
@@ -368,7 +381,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** Status to CONTROL (fleet) and metrics to pm2 (under pm2, either mode). */
   private startReporting(assignment: ClusterAssignment): void {
-    const fleet = this.fleet;
+    const fleet = this.#fleet;
     if (fleet) {
       this.reporter = new StatusReporter({
         send: () => void fleet.sendStatus(this.status()),
@@ -397,9 +410,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** The `status` pm2 action's answer. */
   private report(): unknown {
     return {
-      clusterId: this.assignmentValue?.clusterId ?? null,
-      mode: this.fleet ? 'fleet' : 'standalone',
-      epoch: this.fleet?.epoch ?? null,
+      clusterId: this.#assignmentValue?.clusterId ?? null,
+      mode: this.#fleet ? 'fleet' : 'standalone',
+      epoch: this.#fleet?.epoch ?? null,
       fenceAfterMs: this.fenceAfterMs,
       fenced: this.fence.fenced,
       revoked: this.fence.revoked,
@@ -445,7 +458,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.tracker?.setState(shardId, 'idle');
       const reason = redact(`${FATAL_CLOSE_CODES[code]} (${error.message})`);
       this.emit('fatal', { shardId, code, reason });
-      void this.fleet?.sendFatal(shardId, code, reason);
+      void this.#fleet?.sendFatal(shardId, code, reason);
       return;
     }
     this.emitError(new Error(`shard ${shardId}: ${error.message}`, { cause: error }));
@@ -468,7 +481,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    */
   private onNatsClosed(error: Error | void): void {
     if (this.stopping) return;
-    const fleet = this.fleet !== null;
+    const fleet = this.#fleet !== null;
     this.emitError(
       new DisclusterError(
         ErrorCode.NatsClosed,
@@ -499,12 +512,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       hasFatalShard: () => this.fatalShards.size > 0,
       markFenced: () => this.markShardsFenced(),
       closeShards: (reason) => this.closeShardsForResume(reason),
-      reconnectShards: async () => this.manager?.connect(),
+      reconnectShards: async () => this.#manager?.connect(),
       // A fleet asks CONTROL (another machine may own the shards by now); standalone asks the option.
-      confirm: () => this.fleet?.confirm() ?? this.options.confirmAssignment?.() ?? Promise.resolve(true),
+      confirm: () => this.#fleet?.confirm() ?? this.#options.confirmAssignment?.() ?? Promise.resolve(true),
       onFenced: () => {
         this.emit('fenced');
-        void this.fleet?.sendFenced();
+        void this.#fleet?.sendFenced();
       },
       onUnfenced: () => {
         // CONTROL just confirmed the leases: that counts as a keepalive (if they are watched).
@@ -518,17 +531,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   private markShardsFenced(): void {
-    for (const id of this.assignmentValue?.shardIds ?? []) {
+    for (const id of this.#assignmentValue?.shardIds ?? []) {
       if (!this.fatalShards.has(id)) this.tracker?.setState(id, 'fenced');
     }
   }
 
   private async closeShardsForResume(reason: string): Promise<void> {
-    if (!this.manager) return;
+    if (!this.#manager) return;
     this.keepSessionsOnDestroy = true;
     try {
       // 4200 is @discordjs/ws's "resuming" close: any code but 1000/1001 keeps the session resumable.
-      await this.manager.destroy({ code: 4200, reason });
+      await this.#manager.destroy({ code: 4200, reason });
     } catch (error) {
       this.emitError(asError(error));
     } finally {
@@ -541,9 +554,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * drops the session) and the session records go with them (@discordjs/ws clears them).
    */
   private async closeShardsForGood(reason: string): Promise<void> {
-    if (!this.manager) return;
+    if (!this.#manager) return;
     try {
-      await this.manager.destroy({ code: 1000, reason });
+      await this.#manager.destroy({ code: 1000, reason });
     } catch (error) {
       this.emitError(asError(error));
     }
@@ -563,15 +576,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.gate?.mode === 'cut') await this.closeShardsForGood('resharded: the new generation serves');
     else await this.closeShardsForResume('cluster stopping');
     this.gate?.close();
-    for (const id of this.assignmentValue?.shardIds ?? []) this.tracker?.setState(id, 'idle');
+    for (const id of this.#assignmentValue?.shardIds ?? []) this.tracker?.setState(id, 'idle');
     await this.sessions?.close().catch((error: unknown) => this.emitError(asError(error)));
     await this.throttler?.close().catch((error: unknown) => this.emitError(asError(error)));
     this.ipcValue.close();
-    if (this.ownsConnection) await this.nc?.drain().catch(() => this.nc?.close());
+    if (this.ownsConnection) await this.#nc?.drain().catch(() => this.#nc?.close());
     this.reporter?.stop();
     // The last word to CONTROL: every shard idle, sessions saved.
-    if (this.fleet && this.tracker) await this.fleet.sendStatus(this.status());
-    this.fleet?.close();
+    if (this.#fleet && this.tracker) await this.#fleet.sendStatus(this.status());
+    this.#fleet?.close();
     this.unguard?.();
   }
 

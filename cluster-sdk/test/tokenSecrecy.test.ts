@@ -1,0 +1,82 @@
+/**
+ * Promise 4 (issues 14 §4 and 15 §3): nothing the SDK exposes reveals the bot token when bot code
+ * logs it. `util.inspect` (every depth, hidden properties included) and `JSON.stringify` of a
+ * running cluster never contain it.
+ */
+import util from 'node:util';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  startDiscordSimProcess,
+  startNatsServer,
+  type DiscordSimProcess,
+  type NatsServerHandle,
+} from 'discluster-testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, type ClusterAssignment } from '../src';
+import { connectNats, uniqueBot } from './helpers';
+
+const TOKEN = 'secrecy-test-TOKEN-7f3a91c2';
+
+let nats: NatsServerHandle;
+let sim: DiscordSimProcess;
+beforeAll(async () => {
+  nats = await startNatsServer();
+  sim = await startDiscordSimProcess({
+    token: TOKEN,
+    guilds: 10,
+    shards: 2,
+    'max-concurrency': 2,
+    'identify-window-ms': 200,
+  });
+});
+afterAll(async () => {
+  await sim?.stop();
+  await nats?.stop();
+});
+
+describe('the bot token', () => {
+  it('never shows in util.inspect or JSON.stringify of a cluster, before start or while it serves', async () => {
+    const gateway = (await (
+      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
+    ).json()) as ClusterAssignment['gateway'];
+    for (const nats_ of ['own connection', 'connection options'] as const) {
+      let nc: NatsConnection | null = null;
+      const cluster = new Cluster({
+        intents: 1,
+        identifyWindowMs: 200,
+        handleSignals: false,
+        handleProcessErrors: false,
+        standalone: {
+          assignment: {
+            clusterId: 0,
+            shardIds: [0, 1],
+            shardCount: 2,
+            clusterIds: [0],
+            bot: uniqueBot('secret'),
+            token: TOKEN,
+            gateway: { ...gateway, api: sim.rest },
+          },
+          nats:
+            nats_ === 'own connection'
+              ? (nc = await connectNats(nats.url, 'secrecy'))
+              : { servers: nats.url },
+        },
+      });
+      const revealed = (): string[] => {
+        const seen: string[] = [];
+        if (util.inspect(cluster, { depth: Infinity, showHidden: true }).includes(TOKEN))
+          seen.push('inspect');
+        if (JSON.stringify(cluster).includes(TOKEN)) seen.push('JSON');
+        if (util.inspect(cluster.ipc, { depth: Infinity, showHidden: true }).includes(TOKEN))
+          seen.push('ipc');
+        return seen;
+      };
+      expect(revealed(), `${nats_}, before start`).toEqual([]);
+      await cluster.start();
+      expect(revealed(), `${nats_}, serving`).toEqual([]);
+      expect(JSON.parse(JSON.stringify(cluster))).toMatchObject({ clusterId: 0, mode: 'standalone' });
+      await cluster.stop();
+      await nc?.close();
+    }
+  });
+});
