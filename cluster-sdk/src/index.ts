@@ -35,6 +35,12 @@ export type {
 export { Cluster } from './cluster/Cluster.js';
 export type { ClusterEvents, FatalShardClose } from './cluster/Cluster.js';
 export type { ClusterAssignment, ClusterOptions } from './cluster/ClusterOptions.js';
+export { defaultIdentifyThrottler, defaultSessionStore } from './cluster/clusterSeams.js';
+export type {
+  ClusterBuildContext,
+  ClusterIdentifyThrottler,
+  ClusterSessionStore,
+} from './cluster/clusterSeams.js';
 export type { ShardState, ShardStatus } from './cluster/ShardStatus.js';
 export { ClusterIpc } from './ipc/ClusterIpc.js';
 export type {

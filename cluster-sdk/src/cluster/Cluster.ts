@@ -8,11 +8,10 @@ import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
 import { HandoverGate } from '../handover/HandoverGate.js';
 import { HandoverResponder } from '../handover/HandoverResponder.js';
 import { gatewayBotSource } from '../identify/gatewayBotSource.js';
-import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
+import type { IdentifyWaitReason } from '../identify/IdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
 import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
 import { loadPm2Io } from '../pm2/pm2Io.js';
-import { NatsSessionStore } from '../session/NatsSessionStore.js';
 import { asError, redact, redactError } from '../util/redact.js';
 import {
   resolveClusterSettings,
@@ -22,6 +21,13 @@ import {
   type ResolvedClusterSettings,
 } from './ClusterOptions.js';
 import type { ClusterEvents } from './ClusterEvents.js';
+import {
+  defaultIdentifyThrottler,
+  defaultSessionStore,
+  type ClusterBuildContext,
+  type ClusterIdentifyThrottler,
+  type ClusterSessionStore,
+} from './clusterSeams.js';
 import { ControlKeepalive } from './ControlKeepalive.js';
 import { createShardManager } from './createShardManager.js';
 import { FATAL_CLOSE_CODES, isFatalCloseCode } from './fatalCloseCodes.js';
@@ -63,8 +69,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private ownsConnection = false;
   private readonly ipcValue: ClusterIpc;
   #manager: WebSocketManager | null = null;
-  private throttler: NatsIdentifyThrottler | null = null;
-  private sessions: NatsSessionStore | null = null;
+  private throttler: ClusterIdentifyThrottler | null = null;
+  private sessions: ClusterSessionStore | null = null;
   private tracker: ShardStatusTracker | null = null;
   private liveness: NatsLiveness | null = null;
   /** The fence time in force: the own setting, lowered by CONTROL's `fenceAfterMs` in a fleet. */
@@ -230,7 +236,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         // The reshard finished (or this process came back after its handover): serve.
         if (!update.standby) this.gate?.serve();
         this.throttler
-          ?.updateBudget(update.gateway.session_start_limit, update.gateway.fetchedAt ?? Date.now())
+          ?.updateBudget?.(update.gateway.session_start_limit, update.gateway.fetchedAt ?? Date.now())
           .catch((error: unknown) => this.emitError(asError(error)));
         this.reporter?.changed();
       },
@@ -273,14 +279,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.onShardState(shardId, state, previous),
     );
     this.tracker = tracker;
-    this.sessions = await NatsSessionStore.create(this.#nc, {
-      bot: assignment.bot,
-      shardCount: assignment.shardCount,
-      flushIntervalMs: this.settings.sessionFlushIntervalMs,
-      replicas: assignment.kvReplicas ?? 1,
-    });
-    this.sessions.on('debug', (message) => this.emitDebug(message));
-    this.throttler = await this.createThrottler(this.#nc, assignment);
+    const { token: _token, ...withoutToken } = assignment;
+    const context: ClusterBuildContext = {
+      nc,
+      assignment: withoutToken,
+      settings: this.settings,
+      sessionStartLimitSource: gatewayBotSource(assignment),
+    };
+    this.sessions = await (this.#options.buildSessionStore ?? defaultSessionStore)(context);
+    this.sessions.on?.('debug', (message: string) => this.emitDebug(message));
+    this.throttler = await this.createThrottler(context);
 
     this.ipcValue.bind({ nc: this.#nc, bot: assignment.bot, clusterId: assignment.clusterId });
     await this.ipcValue.start();
@@ -349,33 +357,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.#manager.connect();
   }
 
-  private async createThrottler(
-    nc: NatsConnection,
-    assignment: ClusterAssignment,
-  ): Promise<NatsIdentifyThrottler> {
-    const throttler = await NatsIdentifyThrottler.create(nc, {
-      bot: assignment.bot,
-      shardCount: assignment.shardCount,
-      maxConcurrency: assignment.gateway.session_start_limit.max_concurrency,
-      windowMs: this.settings.identifyWindowMs,
-      safetyMarginMs: this.settings.identifySafetyMarginMs,
-      budgetFloor: this.settings.sessionStartFloor,
-      sessionStartLimitSource: gatewayBotSource(assignment),
-      replicas: assignment.kvReplicas ?? 1,
-    });
-    throttler.on('waiting', (shardId, reason) => {
+  private async createThrottler(context: ClusterBuildContext): Promise<ClusterIdentifyThrottler> {
+    const throttler = await (this.#options.buildIdentifyThrottler ?? defaultIdentifyThrottler)(context);
+    throttler.on?.('waiting', (shardId: number, reason: IdentifyWaitReason) => {
       this.tracker?.setState(shardId, 'waiting', reason.message);
       this.emit('waiting', shardId, reason.message);
     });
-    throttler.on('debug', (message) => this.emitDebug(message));
-    throttler.on('granted', (shardId) =>
+    throttler.on?.('debug', (message: string) => this.emitDebug(message));
+    throttler.on?.('granted', (shardId: number) =>
       this.emitDebug(`identify granted to shard ${shardId} at ${Date.now()}`),
     );
     // Dated by its fetch: a plan hours old must not read as today's budget (mergeBudget).
-    await throttler.updateBudget(
-      assignment.gateway.session_start_limit,
-      assignment.gateway.fetchedAt ?? Date.now(),
-    );
+    const { gateway } = context.assignment;
+    await throttler.updateBudget?.(gateway.session_start_limit, gateway.fetchedAt ?? Date.now());
     return throttler;
   }
 

@@ -4,6 +4,7 @@ import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'd
 import { isUnderPm2 } from '../pm2/pm2Io.js';
 import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';
+import type { ClusterBuildContext, ClusterIdentifyThrottler, ClusterSessionStore } from './clusterSeams.js';
 
 /** nats-server refuses a stream max_age below 100 ms (the identify slot bucket's TTL). */
 const MIN_SLOT_TTL_MS = 100;
@@ -96,6 +97,14 @@ export interface ClusterOptions {
    * injected APM otherwise swallows rejections; false elsewhere, where Node's defaults apply.
    */
   readonly handleProcessErrors?: boolean;
+  /**
+   * Builds the identify throttler every shard of this cluster waits on (like @discordjs/ws's
+   * `buildIdentifyThrottler`). Default: {@link defaultIdentifyThrottler}, fleet-wide on NATS KV.
+   * Replace it only with something as strict: promise 1 rests on it.
+   */
+  readonly buildIdentifyThrottler?: (context: ClusterBuildContext) => Promise<ClusterIdentifyThrottler>;
+  /** Builds the session store (RESUME after a restart or move). Default: {@link defaultSessionStore}, NATS KV. */
+  readonly buildSessionStore?: (context: ClusterBuildContext) => Promise<ClusterSessionStore>;
 }
 
 export interface ResolvedClusterSettings {

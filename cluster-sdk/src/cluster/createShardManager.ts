@@ -1,17 +1,17 @@
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents, type SessionInfo } from '@discordjs/ws';
 import type { APIGatewayBotInfo, GatewayDispatchPayload } from 'discord-api-types/v10';
 import { holdOnFailure } from '../identify/holdOnFailure.js';
-import type { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
-import type { NatsSessionStore } from '../session/NatsSessionStore.js';
+import type { IdentifyThrottler } from '../identify/IdentifyThrottler.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
+import type { ClusterSessionStore } from './clusterSeams.js';
 import type { ShardStatusTracker } from './ShardStatus.js';
 
 /** What the gateway shards of one cluster are wired to. */
 export interface ShardManagerWiring {
   readonly assignment: ClusterAssignment;
   readonly settings: ResolvedClusterSettings;
-  readonly sessions: NatsSessionStore;
-  readonly throttler: NatsIdentifyThrottler;
+  readonly sessions: ClusterSessionStore;
+  readonly throttler: IdentifyThrottler;
   readonly tracker: ShardStatusTracker;
   /** True while shards are closed on purpose to RESUME later (fence, stop): their sessions are kept. */
   readonly keepSessions: () => boolean;
@@ -63,7 +63,7 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
       // without a promise, so the hot path costs what a bare manager's Map lookup costs.
       const state = tracker.state(shardId);
       if (state === 'ready' || state === 'identifying' || state === 'resuming') {
-        const cached = sessions.cachedSessionInfo(shardId);
+        const cached = sessions.cachedSessionInfo?.(shardId);
         if (cached !== undefined) return cached;
       }
       return sessions.retrieveSessionInfo(shardId).then((session) => {
