@@ -60,6 +60,10 @@ export class DiscordSim {
       },
     }));
     this.server = createServer((request, response) => this.onRequest(request, response));
+    // Idle keep-alive sockets stay open longer than any client keeps them (undici: 4 s), so a client
+    // never sends a request on a socket the simulator is closing ("other side closed") when busy.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: SOCKET_MAX_PAYLOAD,

@@ -83,7 +83,7 @@ export class FakeHost {
     });
     if (this.options.answersStatusPolls)
       this.statusSubscription = this.nc.subscribe(this.subjects.hostStatus, {
-        callback: (_error, msg) => msg.respond(encoder.encode(JSON.stringify(this.facts('heartbeat')))),
+        callback: (_error, msg) => void msg.respond(encoder.encode(JSON.stringify(this.facts('heartbeat')))),
       });
     await this.nc.flush();
     await this.nc

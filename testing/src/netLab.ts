@@ -317,7 +317,13 @@ export class NetLab {
       spawn: (command, args = [], spawnOptions = {}) =>
         spawnProcess(command, [...args], { ...spawnOptions, prefix }),
       cut: (network) => setLinks(network, 'down'),
-      heal: (network) => setLinks(network, 'up'),
+      heal: async (network) => {
+        await setLinks(network, 'up');
+        // Address lookups that failed while the link was down are cached as FAILED for a while: a
+        // connect right after the heal would get EHOSTUNREACH. Forget them on every host of the lab.
+        for (const other of this.hosts.values())
+          await ip(['-n', other.ns, 'neigh', 'flush', 'nud', 'failed']).catch(() => undefined);
+      },
       isCut: (network) => linkOf(network).cut,
     };
     this.hosts.set(name, host);
