@@ -239,7 +239,8 @@ async function failover(victim: number, fault: Stall['fault']): Promise<void> {
   const probeOnVictim = await leaderOnto(PROBE_STREAM, victim);
   const sessionsOnVictim = await leaderOnto(SESSIONS_STREAM, victim);
   const leasesOnVictim = await leaderOnto(LEASES_STREAM, victim);
-  const metaOnVictim = (await cluster.metaLeader()) === victim;
+  // Waits for the nodes to agree: a single look can catch them mid-gossip and say no leader.
+  const metaOnVictim = (await cluster.waitForMetaLeader()) === victim;
   const before = await rig.invariants();
   const fencedBefore = rig.fleet.botLines().filter((line) => line['t'] === 'fenced').length;
   const traffic = await rig.startTraffic(40, 15);
