@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -8,6 +8,7 @@ import {
   natsInboxPrefix,
   planKey,
   renderNatsAuthorization,
+  sessionBucket,
   type NatsRole,
 } from 'discluster-protocol';
 import { waitFor } from 'discluster-testing';
@@ -286,6 +287,29 @@ describe('least-privilege permissions per role', () => {
       expect(readyShards(status)).toHaveLength(SHARDS);
     },
   );
+
+  it('the cluster user cannot change its own buckets’ configuration (no STREAM.UPDATE: not even to raise replicas)', async () => {
+    const intruder = await client(userOf('cluster'), PASSWORDS.cluster, natsInboxPrefix(BOT, 'cluster'));
+    const stream = `KV_${sessionBucket(BOT)}`;
+    const info = (await (await jetstreamManager(intruder.nc, { timeout: 5_000 })).streams.info(stream))
+      .config;
+    // What a stream update could do beyond replicas: capture host commands into a stream the
+    // cluster user may read (docs/nats-security.md, "Raising replicas").
+    const update = intruder.nc.request(
+      `$JS.API.STREAM.UPDATE.${stream}`,
+      JSON.stringify({ ...info, subjects: [...info.subjects, `discluster.v1.${BOT}.fleet.host.*.cmd`] }),
+      { timeout: 5_000 },
+    );
+    await expect(update).rejects.toThrow();
+    await waitFor(() => intruder.violations.length >= 1, {
+      description: 'the server refused the stream update',
+      timeoutMs: 10_000,
+    });
+    expect(intruder.violations.join('\n')).toContain(`$JS.API.STREAM.UPDATE.${stream}`);
+    const after = (await (await jetstreamManager(intruder.nc, { timeout: 5_000 })).streams.info(stream))
+      .config;
+    expect(after.subjects).toEqual(info.subjects);
+  });
 
   it('the cluster user cannot read MASTER’s bucket, forge a lease, or listen to host commands', async () => {
     const f = fleet!;

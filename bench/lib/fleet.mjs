@@ -36,22 +36,39 @@ function writeBotEntry(dir, settings) {
 /**
  * Starts nats-server and the fleet's processes against `sim` (bench/lib/sim.mjs). Options:
  * { bot, hosts: [{ id, cores, role }], shards, identifyWindowMs, probe (url), masterEnv,
- * controlEnv, botSettings }. MASTER is started too unless `startMaster: false`.
+ * controlEnv, botSettings, natsCluster }. MASTER is started too unless `startMaster: false`.
+ * With `natsCluster: N` the fleet runs on a JetStream cluster of N nodes (`fleet.natsCluster`,
+ * discluster-testing's handle; `fleet.nats` is null) with kv_replicas N.
  */
 export async function startFleet(sim, options) {
   const testing = await testingHelpers();
-  // The monitoring port: /subsz tells when MASTER listens for announcements, /varz counts messages.
-  const monitorPort = await testing.getFreePort();
-  const nats = await testing.startNatsServer({ jetstream: true, args: ['-m', String(monitorPort)] });
-  nats.monitorPort = monitorPort;
-  applyNice(nats.pid);
+  let nats = null;
+  let natsCluster = null;
+  if (options.natsCluster) {
+    natsCluster = await testing.startNatsCluster({ nodes: options.natsCluster });
+    for (const node of natsCluster.nodes) applyNice(node.pid);
+  } else {
+    // The monitoring port: /subsz tells when MASTER listens for announcements, /varz counts messages.
+    const monitorPort = await testing.getFreePort();
+    nats = await testing.startNatsServer({ jetstream: true, args: ['-m', String(monitorPort)] });
+    nats.monitorPort = monitorPort;
+    applyNice(nats.pid);
+  }
+  if (natsCluster) {
+    const replicated = { DISCLUSTER_KV_REPLICAS: String(options.natsCluster) };
+    options = {
+      ...options,
+      masterEnv: { ...replicated, ...options.masterEnv },
+      controlEnv: { ...replicated, ...options.controlEnv },
+    };
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-bench-fleet-'));
   const script = writeBotEntry(dir, {
     identifyWindowMs: options.identifyWindowMs,
     probe: options.probe ?? null,
     ...options.botSettings,
   });
-  const fleet = new Fleet(testing, sim, nats, dir, script, options);
+  const fleet = new Fleet(testing, sim, nats, dir, script, options, natsCluster);
   onCleanup(() => fleet.teardown());
   // MASTER first, then the CONTROLs once it leads: a CONTROL that announces itself before MASTER
   // listens is only heard at its next heartbeat (heartbeat_ms, 5 s by default).
@@ -61,10 +78,13 @@ export async function startFleet(sim, options) {
 }
 
 class Fleet {
-  constructor(testing, sim, nats, dir, script, options) {
+  constructor(testing, sim, nats, dir, script, options, natsCluster = null) {
     this.testing = testing;
     this.sim = sim;
     this.nats = nats;
+    this.natsCluster = natsCluster;
+    /** `DISCLUSTER_NATS_URL`: the one server, or every node of the cluster. */
+    this.natsUrl = natsCluster ? natsCluster.urls.join(',') : nats.url;
     this.dir = dir;
     this.script = script;
     this.options = options;
@@ -88,7 +108,7 @@ class Fleet {
     host.control = this.testing.spawnNode(CONTROL_BIN, [], {
       env: {
         ...this.testing.pm2Env(host.home),
-        DISCLUSTER_NATS_URL: this.nats.url,
+        DISCLUSTER_NATS_URL: this.natsUrl,
         DISCLUSTER_BOT: this.bot,
         DISCLUSTER_HOST_ID: host.spec.id,
         DISCLUSTER_ROLE: host.spec.role ?? 'active',
@@ -107,7 +127,7 @@ class Fleet {
   startMaster() {
     const master = this.testing.spawnNode(MASTER_BIN, [], {
       env: {
-        DISCLUSTER_NATS_URL: this.nats.url,
+        DISCLUSTER_NATS_URL: this.natsUrl,
         DISCLUSTER_BOT: this.bot,
         DISCLUSTER_TOKEN: SIM_TOKEN,
         DISCLUSTER_DISCORD_API: this.sim.rest,
@@ -134,11 +154,17 @@ class Fleet {
     const master = this.startMaster();
     await master.waitForLine((line) => line.includes('elected leader'), timeoutMs);
     const subject = fleetSubjects(this.bot).announce;
+    // On a cluster MASTER is the client of one node: ask every node that runs.
+    const monitorPorts = this.natsCluster
+      ? this.natsCluster.nodes.filter((node) => node.running).map((node) => node.monitorPort)
+      : [this.nats.monitorPort];
     for (const deadline = Date.now() + timeoutMs; ;) {
-      const subsz = await (
-        await fetch(`http://127.0.0.1:${this.nats.monitorPort}/subsz?subs=1&limit=1000000`)
-      ).json();
-      if ((subsz.subscriptions_list ?? []).some((sub) => sub.subject === subject)) break;
+      let listening = false;
+      for (const port of monitorPorts) {
+        const subsz = await (await fetch(`http://127.0.0.1:${port}/subsz?subs=1&limit=1000000`)).json();
+        if ((subsz.subscriptions_list ?? []).some((sub) => sub.subject === subject)) listening = true;
+      }
+      if (listening) break;
       this.check();
       if (Date.now() > deadline)
         throw new Error(`MASTER did not subscribe to ${subject} within ${timeoutMs} ms`);
@@ -167,7 +193,7 @@ class Fleet {
   async cli(...args) {
     try {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_BIN, ...args], {
-        env: { ...process.env, DISCLUSTER_NATS_URL: this.nats.url, DISCLUSTER_BOT: this.bot },
+        env: { ...process.env, DISCLUSTER_NATS_URL: this.natsUrl, DISCLUSTER_BOT: this.bot },
         maxBuffer: 64 * 1024 * 1024,
       });
       return { code: 0, stdout, stderr };
@@ -316,7 +342,8 @@ class Fleet {
         fs.rmSync(host.home, { recursive: true, force: true });
       }),
     );
-    await this.nats.stop().catch(() => undefined);
+    await this.nats?.stop().catch(() => undefined);
+    await this.natsCluster?.stop().catch(() => undefined);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -38,6 +38,8 @@ cluster.on('dispatch', (packet, shardId) => {
 cluster.on('shardState', (shardId, state) => shardStates.set(shardId, state));
 cluster.on('fatal', (close) => out({ t: 'fatal', code: close.code }));
 cluster.on('error', (error) => out({ t: 'error', message: error.message }));
+// Counted by the soak: a fence is what a lost lease costs (a NATS node failover must cause none).
+cluster.on('fenced', () => out({ t: 'fenced' }));
 
 function payloadOf(bytes) {
   const base = { guildId: '1234567890123456789', op: 'echo', s: '' };

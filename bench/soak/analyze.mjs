@@ -28,7 +28,7 @@ export const LIMITS = {
  */
 export const JUDGED_ROLES = ['master', 'control', 'pm2', 'cluster', 'nats', 'total'];
 
-const ROLE_ORDER = ['master', 'control', 'pm2', 'cluster', 'total', 'nats', 'sim', 'bench'];
+const ROLE_ORDER = ['master', 'control', 'pm2', 'cluster', 'total', 'nats', 'nats-node', 'sim', 'bench'];
 
 const round = (value, digits = 1) =>
   typeof value === 'number' && Number.isFinite(value)
@@ -60,10 +60,14 @@ export function slope(xs, ys) {
 /**
  * Series from the samples: key → { key, role, label, points: [{ t, pid, rssMiB, fds, threads }] }.
  * Two sum series are added: every cluster process, and the whole Discluster fleet (MASTER, CONTROLs,
- * pm2 daemons and clusters, nats-server and discord-sim excluded).
+ * pm2 daemons and clusters, nats-server and discord-sim excluded). On a NATS cluster (`nats:<i>` keys)
+ * each node is shown, not judged: a killed node comes back small, and clients move between nodes at
+ * every kill, so one node's fds say nothing; the nodes' sum, over samples with every node up, is judged.
  */
 export function buildSeries(samples) {
   const series = new Map();
+  const natsNodesIn = (sample) => sample.procs.filter((p) => p.k.startsWith('nats:')).length;
+  const natsNodes = Math.max(0, ...samples.map(natsNodesIn));
   const add = (key, role, label, point) => {
     let s = series.get(key);
     if (!s) series.set(key, (s = { key, role, label, points: [] }));
@@ -74,14 +78,17 @@ export function buildSeries(samples) {
     const sums = {
       clusters: { rssMiB: 0, fds: 0, threads: 0, processes: 0 },
       fleet: { rssMiB: 0, fds: 0, threads: 0, processes: 0 },
+      nats: { rssMiB: 0, fds: 0, threads: 0, processes: 0 },
     };
     for (const p of sample.procs) {
       // Two processes under one key in a sample (an old cluster process still exiting): the first.
       if (seen.has(p.k)) continue;
       seen.add(p.k);
       const point = { t: sample.t, pid: p.pid, rssMiB: p.rss / 1024, fds: p.fd, threads: p.thr };
-      add(p.k, p.r, labelOf(p), point);
+      const node = p.k.startsWith('nats:');
+      add(p.k, node ? 'nats-node' : p.r, labelOf(p), point);
       const into = [];
+      if (node) into.push(sums.nats);
       if (p.r === 'cluster') into.push(sums.clusters);
       if (['master', 'control', 'pm2', 'cluster'].includes(p.r)) into.push(sums.fleet);
       for (const sum of into) {
@@ -93,6 +100,8 @@ export function buildSeries(samples) {
     }
     add('total:clusters', 'total', 'every cluster process', { t: sample.t, ...sums.clusters });
     add('total:fleet', 'total', 'MASTER + CONTROLs + pm2 daemons + clusters', { t: sample.t, ...sums.fleet });
+    if (natsNodes > 0 && natsNodesIn(sample) === natsNodes)
+      add('total:nats', 'nats', `nats-server, all ${natsNodes} nodes`, { t: sample.t, ...sums.nats });
   }
   return series;
 }
@@ -108,7 +117,7 @@ function labelOf(p) {
     case 'cluster':
       return `cluster ${p.k.split(':')[1]}`;
     case 'nats':
-      return 'nats-server';
+      return p.k.startsWith('nats:') ? `nats-server node ${p.k.split(':')[1]}` : 'nats-server';
     case 'sim':
       return 'discord-sim';
     default:

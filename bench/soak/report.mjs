@@ -124,6 +124,22 @@ export function render(result) {
             `**${fmt(d.duplicateLiveSessions)}** during the soak (${fmt(checks.total.duplicateLiveSessions)} in all)`,
           ],
           [
+            'RESUMEs of a session live elsewhere (simulator `violations.resumeWhileLive`)',
+            `**${fmt(d.resumeWhileLive)}** during the soak (${fmt(checks.total.resumeWhileLive)} in all)`,
+          ],
+          ...(cfg.natsCluster
+            ? [
+                [
+                  'fences (bot `fenced` lines: a cluster that lost its lease)',
+                  `**${fmt(d.fences)}** during the soak`,
+                ],
+                [
+                  'NATS node kills recovered within the bound',
+                  `${(result.nodeKills ?? []).filter((k) => k.ok).length} of ${(result.nodeKills ?? []).length}`,
+                ],
+              ]
+            : []),
+          [
             'sessions spent',
             `${fmt(d.identifies)} IDENTIFYs (the invalidated shards'), ${fmt(d.resumes)} RESUMEs during the soak`,
           ],
@@ -166,7 +182,7 @@ export function render(result) {
   out.push('## Settings');
   out.push('');
   out.push(
-    `The fleet of bench/lib/fleet.mjs, as the other fleet benchmarks run it: one nats-server with JetStream, MASTER as the ` +
+    `The fleet of bench/lib/fleet.mjs, as the other fleet benchmarks run it: ${cfg.natsCluster ? `a ${fmt(cfg.natsCluster)}-node JetStream cluster (kv_replicas ${fmt(cfg.kvReplicas)})` : 'one nats-server with JetStream'}, MASTER as the ` +
       `foreground \`discluster-master\`, and ${fmt(cfg.hosts)} stand-in hosts, each a foreground \`discluster-control\` with its own ` +
       `PM2_HOME (its own pm2 daemon) running bench/peers/fleet-bot.cjs in cluster processes; Discluster's default timing ` +
       `(heartbeat 5 s, host timeout 15 s, shard lease 20 s). discord-sim: ${fmt(cfg.shards)} shards, max_concurrency ` +
@@ -364,6 +380,74 @@ export function render(result) {
     );
   out.push('');
 
+  // ---- NATS node kills (--nats-cluster --kill-node-every-min)
+  if (cfg.natsCluster) {
+    const kills = result.nodeKills ?? [];
+    out.push('## NATS node kills');
+    out.push('');
+    out.push(
+      `The fleet ran on a ${fmt(cfg.natsCluster)}-node JetStream cluster with kv_replicas ${fmt(cfg.kvReplicas)}` +
+        (cfg.killNodeEveryMin
+          ? `; every ${fmt(cfg.killNodeEveryMin, 1)} min after the warm-up one node (round-robin) was killed (SIGKILL) and ` +
+            `started again ${fmt(cfg.nodeDownS)} s later, never during another fault. `
+          : ' (no node kills). ') +
+        '**KV stall**: the longest gap between successful writes to a 3-replica probe bucket (written every 50 ms) whose ' +
+        'leader had been moved onto the victim, from the kill until every shard served again; **leaders moved**: until a new ' +
+        'meta leader and living leaders of the lease and sessions buckets; **caught up**: from the restart until the node ' +
+        'was a current replica of every stream; **serving**: from the kill until every shard had one live session (checked while ' +
+        'the node is still down); counters from the kill until the node caught up and every shard served.',
+    );
+    out.push('');
+    if (kills.length === 0) out.push('No node was killed.');
+    else
+      out.push(
+        table(
+          [
+            '#',
+            'at',
+            'node (leader of)',
+            'KV stall (s)',
+            'leaders moved (s)',
+            'caught up (s)',
+            'serving (s)',
+            'fences',
+            'IDENTIFYs',
+            'RESUMEs',
+            'identify violations',
+            'duplicate sessions',
+            'resumes while live',
+            'ok',
+          ],
+          kills.map((k) => [
+            String(k.n),
+            clock(k.atS),
+            `${k.node} (${
+              [
+                k.metaLeaderWasKilled ? 'meta' : null,
+                k.leasesLeaderWasKilled ? 'leases' : null,
+                k.sessionsLeaderWasKilled ? 'sessions' : null,
+                k.probeLeaderWasKilled ? 'probe' : null,
+              ]
+                .filter(Boolean)
+                .join(', ') || '–'
+            })`,
+            sec(k.kvStallMs),
+            sec(k.recoveryMs),
+            sec(k.catchUpMs),
+            sec(k.servingAfterMs),
+            fmt(k.fencedClusters),
+            fmt(k.identifies),
+            fmt(k.resumes),
+            fmt(k.identifyViolations),
+            fmt(k.duplicateLiveSessions),
+            fmt(k.resumeWhileLive),
+            k.ok ? 'yes' : `**no**: ${k.error}`,
+          ]),
+        ),
+      );
+    out.push('');
+  }
+
   const before = result.soak?.beforeFaults;
   if (before)
     out.push(
@@ -458,11 +542,16 @@ export function render(result) {
     'node bench/soak/run.mjs --quick             # ~3-minute smoke run: faults every 10–15 s, a sample every 5 s; to a temp dir',
   );
   out.push('node bench/soak/run.mjs --render            # re-render soak.md from soak.json');
+  out.push('# a 3-node NATS cluster (kv_replicas 3), one node killed every 10 min: the 2-hour run');
+  out.push(
+    'node bench/soak/run.mjs --nats-cluster --minutes 120 --kill-node-every-min 10   # bench/results/soak-nats-cluster.{json,md}',
+  );
   out.push('```');
   out.push('');
   out.push(
     'More flags: `--sample-s`, `--warmup-s`, `--fault-min-s`, `--fault-max-s`, `--faults <comma-separated kinds>`, `--shards`, ' +
-      '`--hosts`, `--rate`, `--out DIR`. Ctrl-C stops every process the soak started (by pid) and writes what it measured. ' +
+      '`--hosts`, `--rate`, `--out DIR`, `--name BASE` (file names), `--nats-cluster`, `--kill-node-every-min N`, ' +
+      '`--node-down-s S` (10 by default). Ctrl-C stops every process the soak started (by pid) and writes what it measured. ' +
       'Needs the build (`npm run build`) and nats-server, as every fleet benchmark.',
   );
   out.push('');
@@ -484,6 +573,12 @@ export function render(result) {
   out.push(
     "- The machine is shared (2 cores, other sessions' builds and tests); contention stretches recovery times but does not change memory.",
   );
+  if (cfg.natsCluster)
+    out.push(
+      '- On a NATS cluster each node is shown but not judged (a killed node restarts small, and clients move between nodes at ' +
+        "every kill); the nodes' sum is judged, over the samples with every node up. A short run mostly shows JetStream " +
+        'settling (streams and Raft logs filling, a restarted node catching up); the long run (`--minutes 120`) is the one to judge.',
+    );
   out.push('');
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}`;
 }

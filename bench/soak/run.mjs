@@ -10,6 +10,10 @@
 //   node bench/soak/run.mjs --minutes 60 --seed 7 a longer run, the faults of seed 7
 //   node bench/soak/run.mjs --quick               a ~3-minute smoke run (short intervals), to a temp dir
 //   node bench/soak/run.mjs --render [--out DIR]  re-render soak.md from soak.json
+//   node bench/soak/run.mjs --nats-cluster --minutes 120 --kill-node-every-min 10
+//                                                 a 3-node NATS cluster, kv_replicas 3, a node killed
+//                                                 every 10 min: bench/results/soak-nats-cluster.{json,md}
+//   --name BASE                                   file names BASE.{json,md}
 // Other flags go to the soak: --sample-s, --warmup-s, --fault-min-s, --fault-max-s,
 // --faults cluster-sigkill,resume-storm,op7,invalid-session,rolling-restart,nats-restart,
 // --shards, --hosts, --rate.
@@ -28,12 +32,14 @@ const root = path.resolve(here, '..', '..');
 const argv = process.argv.slice(2);
 let outArg = null;
 let renderOnly = false;
+let nameArg = null;
 const forwarded = [];
 for (let i = 0; i < argv.length; i++) {
   const arg = argv[i];
   if (arg === '--render') renderOnly = true;
   else if (arg === '--out') outArg = argv[++i];
   else if (arg.startsWith('--out=')) outArg = arg.slice('--out='.length);
+  else if (arg === '--name') nameArg = argv[++i];
   else forwarded.push(arg);
 }
 const quick = forwarded.includes('--quick');
@@ -46,8 +52,10 @@ const outDir = path.resolve(
       ? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-soak-'))
       : path.join(root, 'bench', 'results')),
 );
-const jsonFile = path.join(outDir, 'soak.json');
-const mdFile = path.join(outDir, 'soak.md');
+// A NATS cluster soak is a different experiment: it keeps its own results beside the plain one.
+const base = nameArg ?? (forwarded.includes('--nats-cluster') ? 'soak-nats-cluster' : 'soak');
+const jsonFile = path.join(outDir, `${base}.json`);
+const mdFile = path.join(outDir, `${base}.md`);
 
 /** JSON with one line per sample: readable, and a fraction of the size of an indented dump. */
 function serialize(result) {

@@ -12,7 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { log, onCleanup, root, round, sleep } from '../sdk/common.mjs';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { applyNice, log, onCleanup, root, round, sleep } from '../sdk/common.mjs';
 import { markOurs } from '../lib/cpu.mjs';
 import { startFleet, readyShardCount } from '../lib/fleet.mjs';
 import { runSection } from '../lib/section.mjs';
@@ -20,6 +23,9 @@ import { liveShards, startSim, waitForLiveShards } from '../lib/sim.mjs';
 import { analyze } from './analyze.mjs';
 
 const { GuildStore } = createRequire(import.meta.url)(path.join(root, 'discord-sim', 'dist', 'guilds.js'));
+const { leaseBucket, sessionBucket } = createRequire(import.meta.url)(
+  path.join(root, 'protocol', 'dist', 'index.js'),
+);
 
 export const OPTIONS = {
   minutes: { type: 'string' },
@@ -32,6 +38,9 @@ export const OPTIONS = {
   shards: { type: 'string' },
   hosts: { type: 'string' },
   rate: { type: 'string' },
+  'nats-cluster': { type: 'boolean', default: false },
+  'kill-node-every-min': { type: 'string' },
+  'node-down-s': { type: 'string' },
 };
 
 const FAULT_KINDS = [
@@ -47,6 +56,8 @@ const MAX_CONCURRENCY = 4;
 const WINDOW_MS = 500;
 // As the integration tests: a co-located simulator on a loaded machine reads IDENTIFYs late.
 const SAFETY_MARGIN_MS = 400;
+/** --nats-cluster: the smallest JetStream cluster that survives losing a node, kv_replicas 3. */
+const NATS_NODES = 3;
 /** Liveness bound for recovery from one fault (not a target). */
 const RECOVERY_BOUND_MS = 180_000;
 
@@ -58,10 +69,14 @@ function config(flags, quick) {
     return value;
   };
   const minutes = num('minutes', quick ? 3 : 30);
-  const faults = (flags.faults ?? FAULT_KINDS.join(',')).split(',').filter(Boolean);
+  const natsCluster = flags['nats-cluster'] ? NATS_NODES : 0;
+  // On a cluster, nats-restart (the one server) has no meaning: the node kills replace it.
+  const kinds = natsCluster ? FAULT_KINDS.filter((kind) => kind !== 'nats-restart') : FAULT_KINDS;
+  const faults = (flags.faults ?? kinds.join(',')).split(',').filter(Boolean);
   for (const kind of faults)
-    if (!FAULT_KINDS.includes(kind))
-      throw new Error(`unknown fault ${kind}; known: ${FAULT_KINDS.join(', ')}`);
+    if (!kinds.includes(kind)) throw new Error(`unknown fault ${kind}; known: ${kinds.join(', ')}`);
+  const killNodeEveryMin = num('kill-node-every-min', 0);
+  if (killNodeEveryMin > 0 && !natsCluster) throw new Error('--kill-node-every-min needs --nats-cluster');
   const cfg = {
     minutes,
     seed: num('seed', Math.floor(Math.random() * 2 ** 31)),
@@ -81,6 +96,10 @@ function config(flags, quick) {
     // default 100,000 per session would let the simulator's own memory grow all run long.
     replayBufferLimit: 2000,
     recoveryBoundMs: RECOVERY_BOUND_MS,
+    natsCluster,
+    kvReplicas: natsCluster || 1,
+    killNodeEveryMin,
+    nodeDownS: num('node-down-s', 10),
   };
   if (cfg.hosts < 1 || cfg.hosts > HOST_IDS.length) throw new Error(`--hosts must be 1..${HOST_IDS.length}`);
   if (cfg.faultMaxS < cfg.faultMinS) throw new Error('--fault-max-s must be ≥ --fault-min-s');
@@ -198,7 +217,10 @@ function fleetProcesses(fleet, sim) {
       .sort((a, b) => Number(a.cid) - Number(b.cid));
     for (const { pid, cid } of clusters) list.push({ k: `cluster:${cid}`, r: 'cluster', h: id, pid });
   }
-  list.push({ k: 'nats', r: 'nats', h: null, pid: fleet.nats.pid });
+  if (fleet.natsCluster) {
+    for (const node of fleet.natsCluster.nodes)
+      if (node.running) list.push({ k: `nats:${node.index}`, r: 'nats', h: null, pid: node.pid });
+  } else list.push({ k: 'nats', r: 'nats', h: null, pid: fleet.nats.pid });
   list.push({ k: 'sim', r: 'sim', h: null, pid: sim.pid });
   list.push({ k: 'bench', r: 'bench', h: null, pid: process.pid });
   return list;
@@ -233,6 +255,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
     shards: cfg.shards,
     identifyWindowMs: cfg.identifyWindowMs,
     botSettings: { identifySafetyMarginMs: cfg.identifySafetyMarginMs },
+    natsCluster: cfg.natsCluster,
   });
   for (const host of fleet.hosts.values()) markOurs(host.home);
 
@@ -251,6 +274,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
     identifies: coldState.identifies,
     identifyViolations: coldState.violations.identifyRate,
     duplicateLiveSessions: coldState.violations.duplicateLiveSessions,
+    resumeWhileLive: coldState.violations.resumeWhileLive,
   };
   log(
     `  cold start: every shard live after ${round(record.coldStart.allLiveMs / 1000, 1)} s, ` +
@@ -358,8 +382,120 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       identifies: state.identifies - b.identifies,
       identifyViolations: state.violations.identifyRate - b.violations.identifyRate,
       duplicateLiveSessions: state.violations.duplicateLiveSessions - b.violations.duplicateLiveSessions,
+      resumeWhileLive: state.violations.resumeWhileLive - b.violations.resumeWhileLive,
     };
   };
+
+  // One fault at a time: the random faults and the NATS node kills wait for each other (a check
+  // and set with no await between them, so a plain flag is a mutex here).
+  let faultBusy = false;
+  const takeFaultTurn = async () => {
+    while (faultBusy) await sleep(250);
+    faultBusy = true;
+  };
+  const fencesSoFar = () => fleet.botLines('"fenced"').filter((line) => line.t === 'fenced').length;
+
+  // --nats-cluster: a 3-replica probe bucket written every 50 ms for the whole soak; the gaps
+  // between successful writes are each node kill's KV stall.
+  const probe = cfg.natsCluster ? await startKvProbe(fleet.natsCluster) : null;
+  if (probe) onCleanup(() => probe.stop());
+  record.nodeKills = [];
+  /** SIGKILL one NATS node, restart it after --node-down-s, and measure what it cost. */
+  const killNatsNode = async (cluster, node) => {
+    const kill = { n: record.nodeKills.length + 1, node, atS: round((Date.now() - soakStart) / 1000, 1) };
+    try {
+      // The probe bucket led by the victim, so its stall is that of a bucket losing its leader.
+      kill.probeLeaderWasKilled = await probe.leaderOnto(node);
+      const before = await sim.call('GET', '/state');
+      const fencedBefore = fencesSoFar();
+      kill.metaLeaderWasKilled = (await cluster.metaLeader()) === node;
+      kill.leasesLeaderWasKilled = (await cluster.streamLeader(`KV_${leaseBucket('bench')}`)) === node;
+      kill.sessionsLeaderWasKilled = (await cluster.streamLeader(`KV_${sessionBucket('bench')}`)) === node;
+      const oldPid = cluster.nodes[node].pid;
+      const killedAt = Date.now();
+      const perfKilledAt = performance.now();
+      await cluster.killNode(node);
+      const deadline = killedAt + RECOVERY_BOUND_MS;
+      const until = async (what, ready) => {
+        for (;;) {
+          fleet.check();
+          if (await ready()) return Date.now();
+          if (Date.now() > deadline) throw new Error(`${what} not within ${RECOVERY_BOUND_MS} ms`);
+          await sleep(200);
+        }
+      };
+      // Both timed from the kill, while the node is still down: the fleet must serve on the other two.
+      const [leadersAt, servingAt] = await Promise.all([
+        until('a new meta leader and living leaders of the lease and sessions buckets', async () => {
+          const leaders = [
+            await cluster.metaLeader(),
+            await cluster.streamLeader(`KV_${leaseBucket('bench')}`),
+            await cluster.streamLeader(`KV_${sessionBucket('bench')}`),
+          ];
+          return leaders.every((leader) => leader !== undefined && leader !== node);
+        }),
+        until('every shard live, none doubled', async () => {
+          const { live: n, doubled } = liveShards(await sim.call('GET', '/state'), cfg.shards);
+          return n === cfg.shards && doubled === 0;
+        }),
+      ]);
+      kill.recoveryMs = leadersAt - killedAt;
+      kill.servingAfterMs = servingAt - killedAt;
+      const restartAt = killedAt + cfg.nodeDownS * 1000;
+      if (Date.now() < restartAt) await sleep(restartAt - Date.now());
+      await cluster.restartNode(node);
+      // As every process of the fleet: the bench's load stays below the machine's other work.
+      applyNice(cluster.nodes[node].pid);
+      const restartedAt = Date.now();
+      kill.downMs = restartedAt - killedAt;
+      kill.catchUpMs = (await until(`node ${node} caught up`, () => cluster.caughtUp(node))) - restartedAt;
+      kill.kvStallMs = probe.longestGap(perfKilledAt - 100, performance.now());
+      kill.probeWriteFailures = probe.failuresSince(perfKilledAt);
+      kill.fencedClusters = fencesSoFar() - fencedBefore;
+      const after = await sim.call('GET', '/state');
+      kill.identifies = after.identifies - before.identifies;
+      kill.resumes = after.resumes - before.resumes;
+      kill.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
+      kill.duplicateLiveSessions =
+        after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
+      kill.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
+      kill.detail = `SIGKILL nats node ${node} (pid ${oldPid} → ${cluster.nodes[node].pid})`;
+      kill.ok = true;
+      log(
+        `  node kill ${kill.n} at ${Math.round(kill.atS)} s: node ${node}${kill.metaLeaderWasKilled ? ' (meta leader)' : ''}; ` +
+          `KV stall ${round(kill.kvStallMs / 1000, 1)} s, leaders moved after ${round(kill.recoveryMs / 1000, 1)} s, ` +
+          `caught up ${round(kill.catchUpMs / 1000, 1)} s after its restart; ${kill.fencedClusters} fences, ` +
+          `${kill.identifies} identifies, ${kill.resumes} resumes, ${kill.identifyViolations} violations, ` +
+          `${kill.duplicateLiveSessions} duplicates, ${kill.resumeWhileLive} resumes while live`,
+      );
+    } catch (error) {
+      kill.ok = false;
+      kill.error = error?.message ?? String(error);
+      log(`  node kill ${kill.n} (node ${node}) FAILED: ${kill.error}`);
+      // A node left down would turn every later figure into a 2-node soak: start it again.
+      if (!cluster.nodes[node].running) await cluster.restartNode(node).catch(() => undefined);
+      fleet.check();
+    }
+    return kill;
+  };
+
+  const nodeKiller = (async () => {
+    if (!cfg.killNodeEveryMin) return;
+    const cluster = fleet.natsCluster;
+    const lastKillBy = soakEnd - Math.min(60_000, cfg.killNodeEveryMin * 30_000);
+    for (let k = 0; ; k++) {
+      const due = soakStart + cfg.warmupS * 1000 + (k + 1) * cfg.killNodeEveryMin * 60_000;
+      if (due > lastKillBy) break;
+      while (Date.now() < due && !liveness.stop) await sleep(Math.min(1000, due - Date.now()));
+      if (liveness.stop) break;
+      await takeFaultTurn();
+      try {
+        record.nodeKills.push(await killNatsNode(cluster, k % cluster.nodes.length));
+      } finally {
+        faultBusy = false;
+      }
+    }
+  })();
 
   // Faults: a seeded shuffled deck of the kinds, so every kind comes up once before any repeats.
   let deck = [];
@@ -395,6 +531,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       fleet.check();
       await sleep(Math.min(1000, nextFaultAt - Date.now()));
     }
+    await takeFaultTurn();
     const kind = nextKind();
     const before = await sim.call('GET', '/state');
     if (previous) closeWindow(previous, before);
@@ -477,6 +614,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       fault.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
       fault.duplicateLiveSessions =
         after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
+      fault.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
       fault.ok = true;
       log(
         `  fault ${record.faults.length} at ${Math.round(fault.atS)} s: ${kind}: ${fault.detail}; serving after ${round(fault.servingAfterMs / 1000, 1)} s, ` +
@@ -488,6 +626,8 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       fault.error = error?.message ?? String(error);
       log(`  fault ${record.faults.length} (${kind}) at ${Math.round(fault.atS)} s FAILED: ${fault.error}`);
       fleet.check(); // a MASTER or CONTROL that died ends the soak with its output
+    } finally {
+      faultBusy = false;
     }
     nextFaultAt = Math.max(nextFaultAt, Date.now());
   }
@@ -499,6 +639,9 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
   }
   await samplerLoop;
   sampling = false;
+  liveness.stop = true;
+  await nodeKiller;
+  await probe?.stop();
   record.fdTargets.atEnd = fdSnapshot(fleet, sim);
   liveness.stop = true;
   await livenessLoop;
@@ -562,23 +705,28 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       identifyViolations: endState.violations.identifyRate - stateAtStart.violations.identifyRate,
       duplicateLiveSessions:
         endState.violations.duplicateLiveSessions - stateAtStart.violations.duplicateLiveSessions,
+      resumeWhileLive: endState.violations.resumeWhileLive - stateAtStart.violations.resumeWhileLive,
+      fences: fencesSoFar(),
     },
     total: {
       identifies: endState.identifies,
       resumes: endState.resumes,
       identifyViolations: endState.violations.identifyRate,
       duplicateLiveSessions: endState.violations.duplicateLiveSessions,
+      resumeWhileLive: endState.violations.resumeWhileLive,
       duplicates: duplicates.slice(0, 20),
       sessionStartRemaining: endState.sessionStartRemaining,
       tokenReset: endState.tokenReset,
     },
     faultsFailed: record.faults.filter((f) => !f.ok).length,
+    nodeKillsFailed: record.nodeKills.filter((kill) => !kill.ok).length,
   };
   log(
     `  delivery: ${delivered} of ${traffic.total} nonces at a bot handler (${required.length} required, ${exempt} exempt), ` +
       `${missing.length} lost, ${record.checks.traffic.deliveredMoreThanOnce} deliveries beyond the first; during the soak ` +
       `${record.checks.duringSoak.identifies} identifies, ${record.checks.duringSoak.identifyViolations} identify violations, ` +
-      `${record.checks.duringSoak.duplicateLiveSessions} duplicate live sessions`,
+      `${record.checks.duringSoak.duplicateLiveSessions} duplicate live sessions, ` +
+      `${record.checks.duringSoak.resumeWhileLive} resumes while live, ${record.checks.duringSoak.fences} fences`,
   );
 
   // What the fleet said about itself: cluster restarts, and warnings or errors in MASTER's and the
@@ -672,3 +820,59 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
         `fd floor ${s.fds.firstMin} → ${s.fds.lastMin}${s.judged ? (s.ok ? '' : '  FAIL') : '  (not judged)'}`,
     );
 });
+
+// ---- --nats-cluster ------------------------------------------------------------------------------
+
+/**
+ * Writes to a 3-replica KV bucket (`stall_probe`) every 50 ms and remembers every gap between
+ * successful writes, for the KV stall of each node kill.
+ */
+async function startKvProbe(cluster) {
+  const nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const kv = await new Kvm(jetstream(nc, { timeout: 2000 })).create('stall_probe', {
+    replicas: cluster.nodes.length,
+    history: 1,
+  });
+  const gaps = [];
+  const failures = [];
+  let running = true;
+  const loop = (async () => {
+    let lastOk = performance.now();
+    for (let n = 1; running; n++) {
+      try {
+        await kv.put('probe', String(n));
+        const now = performance.now();
+        // Only gaps worth a look: the soak runs for hours at 20 writes a second.
+        if (now - lastOk > 200) gaps.push({ from: lastOk, ms: now - lastOk });
+        lastOk = now;
+      } catch {
+        failures.push(performance.now());
+      }
+      await sleep(50);
+    }
+  })();
+  return {
+    longestGap: (from, to) =>
+      Math.round(Math.max(0, ...gaps.filter((g) => g.from >= from && g.from < to).map((g) => g.ms))),
+    failuresSince: (from) => failures.filter((at) => at >= from).length,
+    /** Steps the bucket's leader down until it is `node` (nats-server cannot name the next leader). */
+    async leaderOnto(node) {
+      for (let attempt = 0; attempt < 12; attempt++) {
+        const leader = await cluster.streamLeader('KV_stall_probe');
+        if (leader === node) return true;
+        if (leader !== undefined)
+          await nc
+            .request('$JS.API.STREAM.LEADER.STEPDOWN.KV_stall_probe', '', { timeout: 5000 })
+            .catch(() => undefined);
+        await sleep(500);
+      }
+      return false;
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await loop;
+      await nc.close().catch(() => undefined);
+    },
+  };
+}

@@ -303,6 +303,11 @@ describe('least-privilege permission template', () => {
     }
   });
 
+  it('clusters may create their buckets but never update a stream (an update could add subjects or sources)', () => {
+    expect(perms.cluster.publish).toContain('$JS.API.STREAM.CREATE.KV_discluster_mybot_sessions');
+    expect(perms.cluster.publish.filter((subject) => subject.includes('STREAM.UPDATE'))).toEqual([]);
+  });
+
   it('clusters get IPC, handover steps and their own buckets: no fleet subject, no lease, plan or leader bucket', () => {
     const all = [...perms.cluster.publish, ...perms.cluster.subscribe].join('\n');
     expect(all).not.toMatch(/\.fleet\./);

@@ -134,7 +134,7 @@ export class FaultRig {
   /** Subscribes to fleet events (reconnecting for as long as it takes) and polls live sessions. */
   private async observe(): Promise<void> {
     this.observer = await connect({
-      servers: this.fleet.nats.url,
+      servers: [...this.fleet.natsServers],
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });

@@ -15,6 +15,7 @@ import {
   stopAll,
   teardownPm2,
   type DiscordSimProcess,
+  type NatsClusterHandle,
   type NatsServerHandle,
   type NatsServerOptions,
   type SimJson,
@@ -78,6 +79,14 @@ export interface FleetOptions {
   readonly masterToken?: string;
   /** A secured NATS (TLS, authentication, permissions); default: a plain local nats-server. */
   readonly nats?: FleetNatsOptions;
+  /**
+   * Run on this NATS cluster (startNatsCluster) instead of a nats-server of the fleet's own: every
+   * process gets every node's URL, and the eavesdropper and listeners use the cluster. The caller
+   * owns the cluster (starts, faults and stops it); the fleet never stops it.
+   */
+  readonly natsCluster?: NatsClusterHandle;
+  /** `DISCLUSTER_KV_REPLICAS` of MASTER and CONTROL (default: theirs, 1). */
+  readonly kvReplicas?: number;
   /** Extra discord-sim flags, named as on its command line (`{ 'session-start-total': 14 }`). */
   readonly sim?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -109,24 +118,41 @@ export class Fleet {
   /** NATS messages the eavesdropper saw (a subscriber to `>`, as any client without permissions could). */
   public natsMessagesSeen = 0;
   private eavesdropper: NatsConnection | undefined;
+  /** Client URLs of the fleet's NATS: the one server's, or every node of `options.natsCluster`. */
+  public readonly natsServers: readonly string[];
+  /** `natsServers` as a `DISCLUSTER_NATS_URL` value (comma-separated). */
+  public readonly natsUrl: string;
 
   private constructor(
     public readonly options: FleetOptions,
-    public readonly nats: NatsServerHandle,
+    private readonly server: NatsServerHandle | undefined,
     public readonly sim: DiscordSimProcess,
-  ) {}
+  ) {
+    this.natsServers = server ? [server.url] : [...(options.natsCluster?.urls ?? [])];
+    this.natsUrl = this.natsServers.join(',');
+  }
+
+  /** The fleet's own nats-server; a fleet on `options.natsCluster` has none. */
+  public get nats(): NatsServerHandle {
+    if (!this.server) throw new Error('this fleet runs on an external NATS cluster: use natsServers');
+    return this.server;
+  }
 
   public static async start(options: FleetOptions): Promise<Fleet> {
     if (options.servers) {
       const { nats, sim } = await options.servers();
       return Fleet.startHosts(new Fleet(options, nats, sim));
     }
-    const nats = await startNatsServer({ jetstream: true, ...options.nats?.server });
+    if (options.natsCluster && options.nats?.server)
+      throw new Error('natsCluster and nats.server exclude each other');
+    const nats = options.natsCluster
+      ? undefined
+      : await startNatsServer({ jetstream: true, ...options.nats?.server });
     let sim: DiscordSimProcess;
     try {
       sim = await startDiscordSimProcess(simFlags(options));
     } catch (error) {
-      await nats.stop();
+      await nats?.stop();
       throw error;
     }
     return Fleet.startHosts(new Fleet(options, nats, sim));
@@ -149,7 +175,12 @@ export class Fleet {
     // A secured NATS (options.nats.server: TLS, authentication, permissions) admits no anonymous
     // client; the natsSecurity tests check who may read what themselves.
     if (this.options.nats?.server) return;
-    this.eavesdropper = await connect({ servers: this.nats.url });
+    this.eavesdropper = await connect({
+      servers: [...this.natsServers],
+      // On a cluster, a killed node only moves the eavesdropper to another one.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     const needle = Buffer.from(TOKEN);
     this.eavesdropper.subscribe('>', {
       callback: (_error, msg) => {
@@ -162,7 +193,10 @@ export class Fleet {
 
   public async startHost(spec: HostSpec): Promise<Host> {
     const home = makePm2Home();
-    const proxy = spec.viaProxy ? await startTcpProxy(this.nats.port) : null;
+    // The proxy forwards to one port: a host behind it reaches one node of a cluster only.
+    const proxy = spec.viaProxy
+      ? await startTcpProxy(this.server?.port ?? portOf(this.natsServers[0]!))
+      : null;
     const host: Host = { spec, home, proxy, control: this.spawnControl(spec, home, proxy) };
     this.hosts.set(spec.id, host);
     return host;
@@ -173,8 +207,9 @@ export class Fleet {
       prefix: spec.prefix,
       env: {
         ...pm2Env(home),
-        DISCLUSTER_NATS_URL: proxy ? proxy.url('nats') : this.nats.url,
+        DISCLUSTER_NATS_URL: proxy ? proxy.url('nats') : this.natsUrl,
         DISCLUSTER_BOT: this.options.bot,
+        ...this.kvReplicasEnv(),
         DISCLUSTER_HOST_ID: spec.id,
         DISCLUSTER_ROLE: spec.role ?? 'active',
         DISCLUSTER_SCRIPT: BOT_SCRIPT,
@@ -199,8 +234,9 @@ export class Fleet {
     const master = spawnNode(MASTER_BIN, [], {
       prefix,
       env: {
-        DISCLUSTER_NATS_URL: this.nats.url,
+        DISCLUSTER_NATS_URL: this.natsUrl,
         DISCLUSTER_BOT: this.options.bot,
+        ...this.kvReplicasEnv(),
         DISCLUSTER_TOKEN: this.options.masterToken ?? TOKEN,
         DISCLUSTER_DISCORD_API: this.sim.rest,
         DISCLUSTER_EXPECTED_HOSTS: String(this.options.hosts.length),
@@ -217,6 +253,10 @@ export class Fleet {
     return master;
   }
 
+  private kvReplicasEnv(): Record<string, string> {
+    return this.options.kvReplicas ? { DISCLUSTER_KV_REPLICAS: String(this.options.kvReplicas) } : {};
+  }
+
   public host(hostId: string): Host {
     const host = this.hosts.get(hostId);
     if (!host) throw new Error(`no host ${hostId}`);
@@ -229,7 +269,7 @@ export class Fleet {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_BIN, ...args], {
         env: {
           ...process.env,
-          DISCLUSTER_NATS_URL: this.nats.url,
+          DISCLUSTER_NATS_URL: this.natsUrl,
           DISCLUSTER_BOT: this.options.bot,
           ...this.options.nats?.cli,
         },
@@ -334,7 +374,8 @@ export class Fleet {
       }
       await this.sim.stop();
     } finally {
-      await this.nats.stop();
+      // A cluster of the caller's stays up: the caller stops it.
+      await this.server?.stop();
     }
   }
 }
@@ -349,6 +390,10 @@ export function simFlags(options: FleetOptions): Record<string, string | number 
     'identify-window-ms': IDENTIFY_WINDOW_MS,
     ...options.sim,
   };
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
 }
 
 /** Shards ready per the simulator's live sessions: shard id → number of live sessions. */

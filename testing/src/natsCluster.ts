@@ -28,6 +28,8 @@ export interface NatsClusterNode {
   readonly name: string;
   readonly url: string;
   readonly port: number;
+  /** HTTP monitoring port (/varz, /jsz, /subsz); fixed across restarts. */
+  readonly monitorPort: number;
   readonly storeDir: string;
   /** The current pid (changes after restartNode), -1 while the node is down. */
   readonly pid: number;
@@ -52,6 +54,11 @@ export interface NatsClusterHandle {
   waitForMetaLeader(): Promise<number>;
   /** Index of the node leading a stream's replica group (KV bucket `b` is stream `KV_b`). */
   streamLeader(streamName: string): Promise<number | undefined>;
+  /**
+   * Whether node `index` is back in every replicated stream: running, and leader or a current
+   * (caught-up, online) replica of every stream a running leader reports replicas for.
+   */
+  caughtUp(index: number): Promise<boolean>;
   /** What one node logged so far (all its runs). */
   log(index: number): string;
 }
@@ -78,7 +85,12 @@ interface NodeState {
 
 interface JszMeta {
   meta_cluster?: { leader?: string };
-  account_details?: { stream_detail?: { name?: string; cluster?: { leader?: string } }[] }[];
+  account_details?: {
+    stream_detail?: {
+      name?: string;
+      cluster?: { leader?: string; replicas?: { name?: string; current?: boolean; offline?: boolean }[] };
+    }[];
+  }[];
 }
 
 /**
@@ -202,6 +214,7 @@ async function startOnce(count: number, extraArgs: string[]): Promise<NatsCluste
       name: node.name,
       url: `nats://127.0.0.1:${node.clientPort}`,
       port: node.clientPort,
+      monitorPort: node.monitorPort,
       storeDir: node.storeDir,
       get pid() {
         return node.server?.pid ?? -1;
@@ -235,6 +248,25 @@ async function startOnce(count: number, extraArgs: string[]): Promise<NatsCluste
         }
       }
       return undefined;
+    },
+    async caughtUp(index) {
+      const node = nodeAt(index);
+      if (node.server === undefined) return false;
+      let seen = 0;
+      for (const leader of running()) {
+        const details = (await jsz(leader, '?streams=true'))?.account_details;
+        if (details === undefined) return false;
+        for (const stream of details.flatMap((account) => account.stream_detail ?? [])) {
+          const replicas = stream.cluster?.replicas ?? [];
+          // Only the leader's report counts, and only for replicated streams.
+          if (stream.cluster?.leader !== leader.name || replicas.length === 0) continue;
+          seen++;
+          if (leader === node) continue;
+          const replica = replicas.find((peer) => peer.name === node.name);
+          if (replica?.current !== true || replica.offline === true) return false;
+        }
+      }
+      return seen > 0;
     },
     log: (index) => nodeAt(index).log,
   };

@@ -60,8 +60,13 @@ describe('startNatsCluster (3 nodes)', () => {
   it('elects another meta leader when the leader is killed, and the restarted node rejoins', async () => {
     const first = await cluster.waitForMetaLeader();
     const killedPid = cluster.nodes[first]!.pid;
+    await waitFor(() => cluster.caughtUp(first), {
+      description: 'every node a current replica before the kill',
+      timeoutMs: FAILOVER_BOUND_MS,
+    });
     await cluster.killNode(first);
     expect(cluster.nodes[first]!.running).toBe(false);
+    expect(await cluster.caughtUp(first)).toBe(false);
     expect(isAlive(killedPid)).toBe(false);
 
     let next: number | undefined;
@@ -84,6 +89,10 @@ describe('startNatsCluster (3 nodes)', () => {
     expect(cluster.nodes[first]!.pid).not.toBe(killedPid);
     // Rejoined: every node, the restarted one included, agrees on the leader again.
     await cluster.waitForMetaLeader();
+    await waitFor(() => cluster.caughtUp(first), {
+      description: 'the restarted node a current replica of the bucket again',
+      timeoutMs: FAILOVER_BOUND_MS,
+    });
     // And it caught up with the write made while it was down.
     const reader = await connect({ servers: cluster.nodes[first]!.url });
     try {
