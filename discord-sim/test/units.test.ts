@@ -132,12 +132,36 @@ describe('GuildStore', () => {
     }
   });
 
-  it('a GUILD_CREATE names its guild and its one channel', () => {
+  it('a GUILD_CREATE names its guild and its three channels (general, read-only, hidden)', () => {
     const store = new GuildStore(3, 1);
     const create = store.guildCreate(2, '1', new Date(0).toISOString());
     expect(create['id']).toBe(store.id(2));
     expect(create['unavailable']).toBe(false);
-    expect(create['channels']).toEqual([expect.objectContaining({ id: store.channelId(2), type: 0 })]);
+    expect(create['channels']).toEqual([
+      expect.objectContaining({ id: store.channelId(2), type: 0, name: 'general' }),
+      // @everyone (the guild id) is denied SEND_MESSAGES, then VIEW_CHANNEL.
+      expect.objectContaining({
+        id: store.channelId(2, 'read-only'),
+        permission_overwrites: [{ id: store.id(2), type: 0, allow: '0', deny: '2048' }],
+      }),
+      expect.objectContaining({
+        id: store.channelId(2, 'hidden'),
+        permission_overwrites: [{ id: store.id(2), type: 0, allow: '0', deny: '1024' }],
+      }),
+    ]);
+  });
+
+  it('maps generated channel and guild ids back, and no other id', () => {
+    const store = new GuildStore(50, 3);
+    for (const index of [0, 17, 49]) {
+      expect(store.indexOfGuild(store.id(index))).toBe(index);
+      for (const kind of ['general', 'read-only', 'hidden'] as const)
+        expect(store.channelOf(store.channelId(index, kind))).toEqual({ index, kind });
+      expect(store.channelOf(store.id(index))).toBeNull();
+      expect(store.indexOfGuild(store.channelId(index))).toBeNull();
+    }
+    for (const foreign of ['1', '0', '18446744073709551615', '175928847299117063'])
+      expect([store.indexOfGuild(foreign), store.channelOf(foreign)]).toEqual([null, null]);
   });
 });
 
