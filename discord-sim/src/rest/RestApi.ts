@@ -100,7 +100,8 @@ export class RestApi {
     const match = API_PREFIX.exec(url.pathname);
     if (!match) return false;
     this.counters.requests++;
-    const path = match[2]!.replace(/\/+$/, '') || '/';
+    // Clients percent-encode '@' (`/users/%40me`, `/messages/%40original`): match both spellings.
+    const path = match[2]!.replace(/\/+$/, '').replace(/%40/gi, '@') || '/';
     const ip = clientIp(request);
     this.answer(request, ip, match[1] ?? '10', path, url.searchParams)
       .catch((error: unknown) =>
