@@ -405,6 +405,10 @@ describe('resolveSimOptions', () => {
     'replayBufferLimit',
     'reconnectCloseAfterMs',
     'restGlobalPerSecond',
+    'invalidRequestLimit',
+    'banMs',
+    'interactionResponseMs',
+    'restMessagesKept',
     'gatewayBotLimit',
     'gatewayBotResetMs',
     'seed',
@@ -433,6 +437,10 @@ describe('resolveSimOptions', () => {
     ['maxPayloadBytes', 63],
     ['port', 65_536],
     ['sendLimit', 0],
+    ['invalidRequestLimit', 0],
+    ['banMs', 0],
+    ['interactionResponseMs', 900_001],
+    ['restMessagesKept', 0],
   ] as const)('%s = %s is outside its range', (option, value) => {
     expect(() => resolveSimOptions({ [option]: value })).toThrow(new RegExp(`"${option}"`));
   });
@@ -579,6 +587,14 @@ describe('parseCliArgs', () => {
       '17',
       '--rest-global-per-second',
       '18',
+      '--invalid-request-limit',
+      '22',
+      '--ban-ms',
+      '23',
+      '--interaction-response-ms',
+      '24',
+      '--rest-messages-kept',
+      '25',
       '--gateway-bot-limit',
       '19',
       '--gateway-bot-reset-ms',
@@ -601,6 +617,10 @@ describe('parseCliArgs', () => {
       replayBufferLimit: 16,
       reconnectCloseAfterMs: 17,
       restGlobalPerSecond: 18,
+      invalidRequestLimit: 22,
+      banMs: 23,
+      interactionResponseMs: 24,
+      restMessagesKept: 25,
       gatewayBotLimit: 19,
       gatewayBotResetMs: 20,
       seed: 21,
@@ -626,6 +646,8 @@ describe('parseCliArgs', () => {
     ['--guilds', ' '],
     ['--max-concurrency', 'Infinity'],
     ['--seed', '1e999'],
+    ['--ban-ms', 'an hour'],
+    ['--invalid-request-limit', ''],
   ])('%s %j is a usage error naming the flag', (flag, value) => {
     expect(() => parseCliArgs([flag, value])).toThrow(CliUsageError);
     expect(() => parseCliArgs([flag, value])).toThrow(flag);
