@@ -184,7 +184,7 @@ describe('@discordjs/rest against discord-sim', () => {
   });
 
   it('interaction callback once, then 40060; follow-up and @original through the webhook routes', async () => {
-    const sim = await startSim({ guilds: 2 });
+    const sim = await startSim({ guilds: 2, interactionResponseMs: 600_000 });
     const channel = sim.simulator.guilds.channelId(0);
     const guild = sim.simulator.guilds.id(0);
     const dispatched = await adminPost(sim, '/dispatch', {

@@ -33,6 +33,9 @@ function post(sim: DiscordSim, path: string, body: unknown, method = 'POST'): Pr
 
 const general = (sim: DiscordSim, index = 0): string => sim.simulator.guilds.channelId(index);
 
+/** Callbacks in these tests are not about the 3 s window: a busy machine must not turn them into 10062. */
+const SLOW_OK = { interactionResponseMs: 600_000 };
+
 async function interaction(
   sim: DiscordSim,
   index = 0,
@@ -245,7 +248,7 @@ describe('REST for bots: interactions', () => {
   });
 
   it('the callback is accepted once (204), then 400 40060; a wrong token or id is 10062', async () => {
-    const sim = await startSim();
+    const sim = await startSim(SLOW_OK);
     const { id, token } = await interaction(sim);
     const noAuth = { 'content-type': 'application/json' };
     const call = (path: string, body: unknown): Promise<JsonResponse> =>
@@ -291,7 +294,7 @@ describe('REST for bots: interactions', () => {
   });
 
   it('with_response=true answers 200 with the callback resource', async () => {
-    const sim = await startSim();
+    const sim = await startSim(SLOW_OK);
     const { id, token } = await interaction(sim);
     const answer = await post(sim, `/interactions/${id}/${token}/callback?with_response=true`, {
       type: 4,
@@ -305,7 +308,7 @@ describe('REST for bots: interactions', () => {
   });
 
   it('follow-ups: unknown app is 10015, unknown token 401 50027, before the callback 10015', async () => {
-    const sim = await startSim();
+    const sim = await startSim(SLOW_OK);
     const { id, token, application_id: app } = await interaction(sim);
     expect((await post(sim, `/webhooks/${app}/${token}`, { content: 'early' })).body).toMatchObject({
       code: 10015,
@@ -327,7 +330,7 @@ describe('REST for bots: interactions', () => {
   });
 
   it('interaction callbacks are exempt from the global limit', async () => {
-    const sim = await startSim({ restGlobalPerSecond: 1 });
+    const sim = await startSim({ ...SLOW_OK, restGlobalPerSecond: 1 });
     const pairs = await Promise.all(Array.from({ length: 10 }, () => interaction(sim)));
     const answers = await Promise.all(
       pairs.map(({ id, token }) =>
@@ -354,7 +357,6 @@ describe('REST for bots: rate limits', () => {
       expect(answer.headers.get('x-ratelimit-limit')).toBe('5');
       expect(answer.headers.get('x-ratelimit-bucket')).toBe(hash);
     }
-    expect(answers.slice(0, 5).map((a) => a.headers.get('x-ratelimit-remaining'))).toContain('0');
     const other = await post(sim, `/channels/${general(sim, 1)}/messages`, { content: 'x' });
     expect([
       other.status,
@@ -363,6 +365,15 @@ describe('REST for bots: rate limits', () => {
     ]).toEqual([200, hash, '4']);
     const limited = answers[5]!;
     if (limited.status === 429) {
+      // The sixth shared a window with the five before it, so the fifth saw the bucket empty.
+      expect(answers.map((a) => a.headers.get('x-ratelimit-remaining'))).toEqual([
+        '4',
+        '3',
+        '2',
+        '1',
+        '0',
+        '0',
+      ]);
       expect(limited.headers.get('x-ratelimit-scope')).toBe('user');
       expect(limited.headers.get('x-ratelimit-global')).toBeNull();
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
