@@ -6,7 +6,7 @@ import { isSnowflake } from '../snowflake';
 import { RouteBuckets } from './buckets';
 import { channelRoutes } from './channelRoutes';
 import { commandRoutes } from './commandRoutes';
-import { RestError } from './errors';
+import { RestError, unauthorized } from './errors';
 import { gatewayRoutes } from './gatewayRoutes';
 import { GlobalLimit } from './globalLimit';
 import { guildRoutes } from './guildRoutes';
@@ -160,7 +160,7 @@ export class RestApi {
       throw new RestError(400, { message: 'Invalid API version', code: 50041 });
     const { route, params } = matchRoute(this.routes, request.method ?? 'GET', path);
     const authorized = this.isAuthorized(request);
-    if (route.auth && !authorized) throw new RestError(401, { message: '401: Unauthorized', code: 0 });
+    if (route.auth && !authorized) throw unauthorized();
     if (!route.interaction) {
       const global = this.global.take(authorized ? 'bot' : `ip:${ip}`);
       if (global.retryAfterMs !== null) {
