@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { AdminApi, ADMIN_PREFIX } from './admin';
 import { sendJson } from './httpUtil';
 import { resolveSimOptions, type DiscordSimOptions } from './options';
-import { RestApi } from './rest';
+import { RestApi } from './rest/RestApi';
 import { GatewaySimulator } from './simulator';
 import { TrafficGenerator } from './traffic';
 
@@ -23,7 +23,7 @@ const RESUME_PATHS = new Set(['/resume', '/resume/']);
 const SOCKET_MAX_PAYLOAD = 1024 * 1024;
 
 /**
- * An offline Discord: gateway v10 over WebSocket, the REST routes shard managers use, and an
+ * An offline Discord: gateway v10 over WebSocket, the REST routes bots use, and an
  * admin API for tests, all on one port.
  */
 export class DiscordSim {
@@ -50,14 +50,10 @@ export class DiscordSim {
       this.log,
     );
     this.traffic = new TrafficGenerator(this.simulator);
-    this.rest = new RestApi(this.options, this.simulator, () => this.urls.gateway);
-    this.admin = new AdminApi(this.simulator, this.traffic, () => ({
+    this.rest = new RestApi(this.options, this.simulator, () => this.urls.gateway, [this.traffic.authorId]);
+    this.admin = new AdminApi(this.simulator, this.traffic, this.rest, () => ({
       resumeUrlConnections: this.resumeUrlConnections,
-      rest: {
-        requests: this.rest.requests,
-        rateLimited: this.rest.rateLimited,
-        unauthorized: this.rest.unauthorized,
-      },
+      rest: { ...this.rest.counters },
     }));
     this.server = createServer((request, response) => this.onRequest(request, response));
     // Idle keep-alive sockets stay open longer than any client keeps them (undici: 4 s), so a client
@@ -135,7 +131,7 @@ export class DiscordSim {
       sendJson(response, 400, { message: '400: Bad Request', code: 0 });
       return;
     }
-    if (this.rest.handle(request, response, url.pathname)) return;
+    if (this.rest.handle(request, response, url)) return;
     if (this.admin.handle(request, response, url)) return;
     sendJson(response, 404, { message: '404: Not Found', code: 0 });
   }

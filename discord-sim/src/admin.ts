@@ -5,6 +5,35 @@ import type { GatewaySimulator, ShardSelector } from './simulator';
 import { isSnowflake } from './snowflake';
 import type { TrafficGenerator } from './traffic';
 
+/** What the admin API reads from and tells the REST side. */
+export interface RestAdmin {
+  prepareDispatch(eventName: string, data: Record<string, unknown>): Record<string, unknown>;
+  readonly messages: {
+    list(channelId?: string): ReadonlyArray<{
+      id: string;
+      channel_id: string;
+      guild_id: string | null;
+      content: string;
+      nonce: string | number | null;
+      message_reference: Record<string, unknown> | null;
+      interaction_id: string | null;
+      edited_timestamp: string | null;
+      deleted: boolean;
+    }>;
+  };
+  readonly interactions: {
+    list(): ReadonlyArray<{
+      id: string;
+      channelId: string | null;
+      guildId: string | null;
+      createdAt: number;
+      callbackType: number | null;
+      originalMessageId: string | null;
+      followUps: number;
+    }>;
+  };
+}
+
 export const ADMIN_PREFIX = '/_sim';
 const EVENT_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 const MAX_EVENTS_PER_SECOND = 1_000_000;
@@ -27,6 +56,7 @@ export class AdminApi {
   public constructor(
     private readonly simulator: GatewaySimulator,
     private readonly traffic: TrafficGenerator,
+    private readonly rest: RestAdmin,
     private readonly extraState: () => Record<string, unknown>,
   ) {}
 
@@ -54,6 +84,8 @@ export class AdminApi {
       if (route === '/identifies') return { body: this.simulator.identifyLimiter.records() };
       if (route === '/duplicates') return { body: this.simulator.duplicateLog };
       if (route === '/traffic') return { body: this.traffic.list() };
+      if (route === '/messages') return { body: this.messages(query.get('channel_id')) };
+      if (route === '/interactions') return { body: this.interactions() };
       const trafficMatch = /^\/traffic\/(\d+)$/.exec(route);
       if (trafficMatch) {
         const run = this.traffic.get(Number(trafficMatch[1]));
@@ -131,7 +163,36 @@ export class AdminApi {
     return { shardId, shardCount };
   }
 
-  private dispatch(body: unknown): { dispatched: true; sessions: number } {
+  /** What bots posted, oldest first; `channel_id` narrows it to one channel. */
+  private messages(channelId: string | null): unknown[] {
+    if (channelId !== null && !isSnowflake(channelId))
+      throw new AdminError(400, `"channel_id" must be a snowflake (got ${String(channelId).slice(0, 40)})`);
+    return this.rest.messages.list(channelId ?? undefined).map((m) => ({
+      id: m.id,
+      channel_id: m.channel_id,
+      guild_id: m.guild_id,
+      content: m.content,
+      nonce: m.nonce,
+      message_reference: m.message_reference,
+      interaction_id: m.interaction_id,
+      edited: m.edited_timestamp !== null,
+      deleted: m.deleted,
+    }));
+  }
+
+  private interactions(): unknown[] {
+    return this.rest.interactions.list().map((i) => ({
+      id: i.id,
+      channel_id: i.channelId,
+      guild_id: i.guildId,
+      created_at: i.createdAt,
+      callback_type: i.callbackType,
+      original_message_id: i.originalMessageId,
+      follow_ups: i.followUps,
+    }));
+  }
+
+  private dispatch(body: unknown): { dispatched: true; sessions: number } & Record<string, unknown> {
     const { t, d } = (body ?? {}) as { t?: unknown; d?: unknown };
     if (typeof t !== 'string' || !EVENT_NAME.test(t))
       throw new AdminError(400, '"t" must be an event name such as MESSAGE_CREATE');
@@ -143,7 +204,10 @@ export class AdminApi {
     if (guildId !== undefined && guildId !== null && !isSnowflake(guildId)) {
       throw new AdminError(400, '"d.guild_id" must be a snowflake string');
     }
-    return { dispatched: true, sessions: this.simulator.dispatch(t, d as Record<string, unknown>) };
+    const data = d as Record<string, unknown>;
+    // Before routing: an INTERACTION_CREATE gets its id/token here, so sessions see them.
+    const extra = this.rest.prepareDispatch(t, data);
+    return { dispatched: true, sessions: this.simulator.dispatch(t, data), ...extra };
   }
 
   private startTraffic(body: unknown): { id: number; total: number } {

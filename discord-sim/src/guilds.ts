@@ -12,6 +12,18 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/**
+ * Each guild's text channels: `general` (the bot may do everything it does in the sim), `read-only`
+ * (an overwrite denies it SEND_MESSAGES: 403 50013 on posting) and `hidden` (an overwrite denies
+ * VIEW_CHANNEL: 403 50001 on every route). The snowflake's worker field tells them apart.
+ */
+export const CHANNEL_KINDS = ['general', 'read-only', 'hidden'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+const CHANNEL_WORKER: Readonly<Record<ChannelKind, number>> = { general: 1, 'read-only': 3, hidden: 4 };
+const VIEW_CHANNEL = 1n << 10n;
+const SEND_MESSAGES = 1n << 11n;
+const MANAGE_CHANNELS = 1n << 4n;
+
 // Guild creation times start here (2018) and step forward, so ids are unique and increasing.
 const FIRST_GUILD_OFFSET_MS = 100_000_000_000;
 const OFFSET_STEP_MS = 1000;
@@ -73,9 +85,66 @@ export class GuildStore {
     return shards[shardId] ?? [];
   }
 
-  /** The guild's one text channel, derived from the guild id so nothing extra is stored. */
-  public channelId(index: number): string {
-    return makeSnowflake(DISCORD_EPOCH + this.offsets[index]!, 1, 0, index & 0xfff);
+  /** A text channel of the guild, derived from the guild id so nothing extra is stored. */
+  public channelId(index: number, kind: ChannelKind = 'general'): string {
+    return makeSnowflake(DISCORD_EPOCH + this.offsets[index]!, CHANNEL_WORKER[kind], 0, index & 0xfff);
+  }
+
+  /** The index of a generated guild, or null for any other id. */
+  public indexOfGuild(id: string): number | null {
+    const parts = this.decode(id);
+    return parts && parts.worker === 0 ? parts.index : null;
+  }
+
+  /** The guild and kind of a generated channel, or null for any other id. */
+  public channelOf(id: string): { index: number; kind: ChannelKind } | null {
+    const parts = this.decode(id);
+    if (!parts) return null;
+    const kind = CHANNEL_KINDS.find((k) => CHANNEL_WORKER[k] === parts.worker);
+    return kind === undefined ? null : { index: parts.index, kind };
+  }
+
+  /** Inverts the id scheme: offset → index, then checks every field so a foreign id never matches. */
+  private decode(id: string): { index: number; worker: number } | null {
+    let value: bigint;
+    try {
+      value = BigInt(id);
+    } catch {
+      return null;
+    }
+    const offset = Number(value >> 22n);
+    const index = Math.floor((offset - FIRST_GUILD_OFFSET_MS) / OFFSET_STEP_MS);
+    if (index < 0 || index >= this.offsets.length || this.offsets[index] !== offset) return null;
+    if (((value >> 12n) & 0x1fn) !== 0n || Number(value & 0xfffn) !== (index & 0xfff)) return null;
+    return { index, worker: Number((value >> 17n) & 0x1fn) };
+  }
+
+  /** A guild channel object as REST and GUILD_CREATE carry it (`guild_id` only on REST). */
+  public channel(index: number, kind: ChannelKind, botUserId: string): Record<string, unknown> {
+    const guildId = this.ids[index]!;
+    const overwrites =
+      kind === 'general'
+        ? // Lets the bot edit this channel (its @everyone permissions lack MANAGE_CHANNELS).
+          [{ id: botUserId, type: 1, allow: String(MANAGE_CHANNELS), deny: '0' }]
+        : [
+            {
+              id: guildId,
+              type: 0,
+              allow: '0',
+              deny: String(kind === 'hidden' ? VIEW_CHANNEL : SEND_MESSAGES),
+            },
+          ];
+    return {
+      id: this.channelId(index, kind),
+      type: 0,
+      name: kind,
+      position: CHANNEL_KINDS.indexOf(kind),
+      permission_overwrites: overwrites,
+      nsfw: false,
+      parent_id: null,
+      topic: null,
+      rate_limit_per_user: 0,
+    };
   }
 
   /** A GUILD_CREATE payload: the fields discord.js and @discordjs/ws users read, kept small for scale. */
@@ -129,19 +198,7 @@ export class GuildStore {
       member_count: memberCount,
       voice_states: [],
       members: [],
-      channels: [
-        {
-          id: this.channelId(index),
-          type: 0,
-          name: 'general',
-          position: 0,
-          permission_overwrites: [],
-          nsfw: false,
-          parent_id: null,
-          topic: null,
-          rate_limit_per_user: 0,
-        },
-      ],
+      channels: CHANNEL_KINDS.map((kind) => this.channel(index, kind, botUserId)),
       threads: [],
       presences: [],
       stage_instances: [],

@@ -7,3 +7,5 @@ export { shardForGuild, makeSnowflake, isSnowflake, DISCORD_EPOCH } from './snow
 export { zstdAvailable } from './compression';
 export type { IdentifyRecord } from './identifyLimiter';
 export type { DuplicateLiveSessionRecord, ShardSelector } from './simulator';
+export type { RestCounters } from './rest/RestApi';
+export type { ChannelKind } from './guilds';

@@ -48,6 +48,14 @@ export interface DiscordSimOptions {
   splitCompressedFrames: boolean;
   /** REST: requests per second before a global 429 (Discord: 50). */
   restGlobalPerSecond: number;
+  /** REST: invalid requests (401, 403, 429) per client IP per 10 minutes before the ban (Discord: 10,000). */
+  invalidRequestLimit: number;
+  /** REST: how long a banned IP gets 429 on every request (Cloudflare's ban; observed about an hour). */
+  banMs: number;
+  /** REST: an interaction's callback must arrive this soon after INTERACTION_CREATE (Discord: 3 s). */
+  interactionResponseMs: number;
+  /** REST: messages (and interactions) kept for `GET /_sim/messages`; the oldest are dropped past it. */
+  restMessagesKept: number;
   /** REST: `/gateway/bot` bucket size and reset period. */
   gatewayBotLimit: number;
   gatewayBotResetMs: number;
@@ -75,6 +83,10 @@ export const DEFAULT_SIM_OPTIONS = {
   reconnectCloseAfterMs: 5000,
   splitCompressedFrames: false,
   restGlobalPerSecond: 50,
+  invalidRequestLimit: 10_000,
+  banMs: 3_600_000,
+  interactionResponseMs: 3000,
+  restMessagesKept: 100_000,
   gatewayBotLimit: 50,
   gatewayBotResetMs: 5000,
   seed: 1,
@@ -111,6 +123,10 @@ const INTEGER_RANGES: Readonly<Record<string, readonly [min: number, max: number
   replayBufferLimit: [0, 10_000_000],
   reconnectCloseAfterMs: [0, 3_600_000],
   restGlobalPerSecond: [1, 1_000_000],
+  invalidRequestLimit: [1, 100_000_000],
+  banMs: [1, 86_400_000],
+  interactionResponseMs: [1, 900_000],
+  restMessagesKept: [1, 10_000_000],
   gatewayBotLimit: [1, 1_000_000],
   gatewayBotResetMs: [1, 86_400_000],
   seed: [0, 2 ** 31 - 1],

@@ -23,7 +23,8 @@ export class TrafficGenerator {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly ids = new SnowflakeGenerator(2);
   private nextRunId = 1;
-  private readonly authorId: string;
+  /** The user every generated message is from (a member of every guild for REST). */
+  public readonly authorId: string;
 
   public constructor(private readonly simulator: GatewaySimulator) {
     this.authorId = this.ids.next();

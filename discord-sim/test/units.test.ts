@@ -132,12 +132,36 @@ describe('GuildStore', () => {
     }
   });
 
-  it('a GUILD_CREATE names its guild and its one channel', () => {
+  it('a GUILD_CREATE names its guild and its three channels (general, read-only, hidden)', () => {
     const store = new GuildStore(3, 1);
     const create = store.guildCreate(2, '1', new Date(0).toISOString());
     expect(create['id']).toBe(store.id(2));
     expect(create['unavailable']).toBe(false);
-    expect(create['channels']).toEqual([expect.objectContaining({ id: store.channelId(2), type: 0 })]);
+    expect(create['channels']).toEqual([
+      expect.objectContaining({ id: store.channelId(2), type: 0, name: 'general' }),
+      // @everyone (the guild id) is denied SEND_MESSAGES, then VIEW_CHANNEL.
+      expect.objectContaining({
+        id: store.channelId(2, 'read-only'),
+        permission_overwrites: [{ id: store.id(2), type: 0, allow: '0', deny: '2048' }],
+      }),
+      expect.objectContaining({
+        id: store.channelId(2, 'hidden'),
+        permission_overwrites: [{ id: store.id(2), type: 0, allow: '0', deny: '1024' }],
+      }),
+    ]);
+  });
+
+  it('maps generated channel and guild ids back, and no other id', () => {
+    const store = new GuildStore(50, 3);
+    for (const index of [0, 17, 49]) {
+      expect(store.indexOfGuild(store.id(index))).toBe(index);
+      for (const kind of ['general', 'read-only', 'hidden'] as const)
+        expect(store.channelOf(store.channelId(index, kind))).toEqual({ index, kind });
+      expect(store.channelOf(store.id(index))).toBeNull();
+      expect(store.indexOfGuild(store.channelId(index))).toBeNull();
+    }
+    for (const foreign of ['1', '0', '18446744073709551615', '175928847299117063'])
+      expect([store.indexOfGuild(foreign), store.channelOf(foreign)]).toEqual([null, null]);
   });
 });
 
@@ -381,6 +405,10 @@ describe('resolveSimOptions', () => {
     'replayBufferLimit',
     'reconnectCloseAfterMs',
     'restGlobalPerSecond',
+    'invalidRequestLimit',
+    'banMs',
+    'interactionResponseMs',
+    'restMessagesKept',
     'gatewayBotLimit',
     'gatewayBotResetMs',
     'seed',
@@ -409,6 +437,10 @@ describe('resolveSimOptions', () => {
     ['maxPayloadBytes', 63],
     ['port', 65_536],
     ['sendLimit', 0],
+    ['invalidRequestLimit', 0],
+    ['banMs', 0],
+    ['interactionResponseMs', 900_001],
+    ['restMessagesKept', 0],
   ] as const)('%s = %s is outside its range', (option, value) => {
     expect(() => resolveSimOptions({ [option]: value })).toThrow(new RegExp(`"${option}"`));
   });
@@ -555,6 +587,14 @@ describe('parseCliArgs', () => {
       '17',
       '--rest-global-per-second',
       '18',
+      '--invalid-request-limit',
+      '22',
+      '--ban-ms',
+      '23',
+      '--interaction-response-ms',
+      '24',
+      '--rest-messages-kept',
+      '25',
       '--gateway-bot-limit',
       '19',
       '--gateway-bot-reset-ms',
@@ -577,6 +617,10 @@ describe('parseCliArgs', () => {
       replayBufferLimit: 16,
       reconnectCloseAfterMs: 17,
       restGlobalPerSecond: 18,
+      invalidRequestLimit: 22,
+      banMs: 23,
+      interactionResponseMs: 24,
+      restMessagesKept: 25,
       gatewayBotLimit: 19,
       gatewayBotResetMs: 20,
       seed: 21,
@@ -602,6 +646,8 @@ describe('parseCliArgs', () => {
     ['--guilds', ' '],
     ['--max-concurrency', 'Infinity'],
     ['--seed', '1e999'],
+    ['--ban-ms', 'an hour'],
+    ['--invalid-request-limit', ''],
   ])('%s %j is a usage error naming the flag', (flag, value) => {
     expect(() => parseCliArgs([flag, value])).toThrow(CliUsageError);
     expect(() => parseCliArgs([flag, value])).toThrow(flag);

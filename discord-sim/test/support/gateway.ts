@@ -269,7 +269,16 @@ export interface SimState {
   clientCloses: Record<string, number>;
   guilds: number;
   resumeUrlConnections: number;
-  rest: { requests: number; rateLimited: number; unauthorized: number };
+  rest: {
+    requests: number;
+    ok: number;
+    rateLimited: number;
+    globalRateLimited: number;
+    invalid: number;
+    banned: number;
+    bans: number;
+    unauthorized: number;
+  };
 }
 
 export async function getState(sim: DiscordSim): Promise<SimState> {
