@@ -90,7 +90,8 @@ export class Master {
       nc,
       clock: options.clock ?? systemClock,
       openStore: () => (options.openStore ?? defaultStore(config))(nc),
-      commander: () => options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.#token, logger),
+      commander: () =>
+        options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.#token, logger),
       isLeader: () => leadership.isLeader,
       resign: (reason) => leadership.resign(reason),
     });
