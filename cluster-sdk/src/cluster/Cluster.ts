@@ -1,17 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocketManager } from '@discordjs/ws';
-import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { GatewaySendPayload } from 'discord-api-types/v10';
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode, shardForGuild } from 'discluster-protocol';
 import type { FleetLink } from '../fleet/FleetLink.js';
-import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
+import type { StatusReporter } from '../fleet/StatusReporter.js';
 import { HandoverGate } from '../handover/HandoverGate.js';
 import { HandoverResponder } from '../handover/HandoverResponder.js';
 import { gatewayBotSource } from '../identify/gatewayBotSource.js';
-import type { IdentifyWaitReason } from '../identify/IdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
-import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
-import { loadPm2Io } from '../pm2/pm2Io.js';
 import { asError, redact, redactError } from '../util/redact.js';
 import {
   resolveClusterSettings,
@@ -22,7 +19,15 @@ import {
 } from './ClusterOptions.js';
 import type { ClusterEvents } from './ClusterEvents.js';
 import {
-  defaultIdentifyThrottler,
+  handoverOverflowError,
+  identifyHeldError,
+  natsClosedError,
+  parseSnowflake,
+} from './clusterErrors.js';
+import { connectClusterNats } from './clusterNats.js';
+import { clusterReport, startClusterReporting } from './clusterReporting.js';
+import {
+  buildThrottler,
   defaultSessionStore,
   type ClusterBuildContext,
   type ClusterIdentifyThrottler,
@@ -137,18 +142,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** The shard that serves a guild: `(guild_id >> 22) % shardCount`. */
   public shardForGuild(guildId: string | bigint): number {
-    let id: bigint;
-    try {
-      id = BigInt(guildId);
-    } catch {
-      throw new DisclusterError(
-        ErrorCode.InvalidOption,
-        `shardForGuild: ${JSON.stringify(String(guildId))} is not a snowflake`,
-      );
-    }
-    if (id < 0n)
-      throw new DisclusterError(ErrorCode.InvalidOption, 'shardForGuild: a snowflake is never negative');
-    return Number((id >> 22n) % BigInt(this.shardCount));
+    return shardForGuild(String(parseSnowflake(guildId)), this.shardCount);
   }
 
   /**
@@ -272,8 +266,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     assignment: ClusterAssignment,
     nats: ConnectionOptions | NatsConnection,
   ): Promise<void> {
-    this.#nc = await this.connectNats(nats, assignment.clusterId);
-    const nc = this.#nc;
+    const { nc, owned } = await connectClusterNats(nats, assignment.clusterId);
+    this.#nc = nc;
+    this.ownsConnection = owned;
     void nc.closed().then((error) => this.onNatsClosed(error));
     const tracker = new ShardStatusTracker(assignment.shardIds, (shardId, state, previous) =>
       this.onShardState(shardId, state, previous),
@@ -288,21 +283,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     };
     this.sessions = await (this.#options.buildSessionStore ?? defaultSessionStore)(context);
     this.sessions.on?.('debug', (message: string) => this.emitDebug(message));
-    this.throttler = await this.createThrottler(context);
+    this.throttler = await buildThrottler(this.#options.buildIdentifyThrottler, context, {
+      waiting: (shardId, message) => {
+        this.tracker?.setState(shardId, 'waiting', message);
+        this.emit('waiting', shardId, message);
+      },
+      debug: (message) => this.emitDebug(message),
+    });
 
     this.ipcValue.bind({ nc: this.#nc, bot: assignment.bot, clusterId: assignment.clusterId });
     await this.ipcValue.start();
     const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
       standby: assignment.standby === true,
-      onOverflow: (list, limit) =>
-        this.emitError(
-          new DisclusterError(
-            ErrorCode.HandoverOverflow,
-            list === 'held'
-              ? `reshard handover: more than ${limit} events held for go-live; the oldest are dropped and lost to bot code`
-              : `reshard handover: more than ${limit} delivered events recorded; the oldest may reach bot code twice`,
-          ),
-        ),
+      onOverflow: (list, limit) => this.emitError(handoverOverflowError(list, limit)),
     });
     this.gate = gate;
     if (this.#fleet) {
@@ -343,7 +336,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onRestored: () => void this.fence.restored(),
     });
     this.liveness.start();
-    this.startReporting(assignment);
+    this.reporter = startClusterReporting({
+      assignment,
+      fleet: this.#fleet,
+      intervalMs: this.settings.statusIntervalMs,
+      status: () => this.status(),
+      report: () => this.report(),
+      gate: () => this.gate,
+      onError: (error) => this.emitError(error),
+    });
     // Serving from here: everything is wired and the shards are on their way, so a stray rejection
     // in bot code no longer means "the cluster never started" (see guardProcess).
     this.serving = !this.stopping;
@@ -357,91 +358,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.#manager.connect();
   }
 
-  private async createThrottler(context: ClusterBuildContext): Promise<ClusterIdentifyThrottler> {
-    const throttler = await (this.#options.buildIdentifyThrottler ?? defaultIdentifyThrottler)(context);
-    throttler.on?.('waiting', (shardId: number, reason: IdentifyWaitReason) => {
-      this.tracker?.setState(shardId, 'waiting', reason.message);
-      this.emit('waiting', shardId, reason.message);
-    });
-    throttler.on?.('debug', (message: string) => this.emitDebug(message));
-    throttler.on?.('granted', (shardId: number) =>
-      this.emitDebug(`identify granted to shard ${shardId} at ${Date.now()}`),
-    );
-    // Dated by its fetch: a plan hours old must not read as today's budget (mergeBudget).
-    const { gateway } = context.assignment;
-    await throttler.updateBudget?.(gateway.session_start_limit, gateway.fetchedAt ?? Date.now());
-    return throttler;
-  }
-
-  /** Status to CONTROL (fleet) and metrics to pm2 (under pm2, either mode). */
-  private startReporting(assignment: ClusterAssignment): void {
-    const fleet = this.#fleet;
-    if (fleet) {
-      this.reporter = new StatusReporter({
-        send: () => void fleet.sendStatus(this.status()),
-        coalesceMs: STATUS_COALESCE_MS,
-        intervalMs: this.settings.statusIntervalMs,
-      });
-      this.reporter.start();
-    }
-    try {
-      const io = loadPm2Io();
-      if (io) {
-        registerPm2Metrics(io, {
-          clusterId: assignment.clusterId,
-          shardIds: assignment.shardIds,
-          status: () => this.status(),
-          report: () => this.report(),
-          handoverOverflow: () => (this.gate ? this.gate.overflowed + this.gate.recordedOverflowed : 0),
-        });
-      }
-    } catch (error) {
-      // Metrics are a convenience: a broken @pm2/io must not keep shards down.
-      this.emitError(new Error(`pm2 metrics unavailable: ${asError(error).message}`));
-    }
-  }
-
-  /** The `status` pm2 action's answer. */
+  /** The `status` pm2 action's answer (and `toJSON`). */
   private report(): unknown {
-    return {
+    return clusterReport({
       clusterId: this.#assignmentValue?.clusterId ?? null,
-      mode: this.#fleet ? 'fleet' : 'standalone',
-      epoch: this.#fleet?.epoch ?? null,
+      fleet: this.#fleet,
       fenceAfterMs: this.fenceAfterMs,
       fenced: this.fence.fenced,
       revoked: this.fence.revoked,
       controlKeepalive: this.controlKeepalive.armed,
-      handover: this.gate
-        ? {
-            mode: this.gate.mode,
-            held: this.gate.heldCount,
-            overflowed: this.gate.overflowed,
-            recordedOverflowed: this.gate.recordedOverflowed,
-          }
-        : null,
+      gate: this.gate,
       shards: this.status(),
-    };
-  }
-
-  private async connectNats(
-    nats: ConnectionOptions | NatsConnection,
-    clusterId: number,
-  ): Promise<NatsConnection> {
-    if ('publish' in nats && typeof nats.publish === 'function') return nats;
-    this.ownsConnection = true;
-    // Never give up reconnecting: fencing, not a dead connection, is how NATS loss is handled.
-    return connect({
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      // The client otherwise builds two stack-capturing Errors per request in case it fails; IPC
-      // latency halves without them (bench/results/sdk.md). Errors still carry a message and code.
-      noAsyncTraces: true,
-      // A link that silently stops forwarding (a cut-off machine) gives no socket error; without
-      // frequent pings the client would keep the dead socket for minutes after the network heals.
-      pingInterval: 5_000,
-      maxPingOut: 2,
-      name: `discluster-cluster-${clusterId}`,
-      ...(nats as ConnectionOptions),
     });
   }
 
@@ -460,11 +387,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** See holdOnFailure: the shard waits for the cluster to be stopped or restarted, never identifies. */
   private onIdentifyHeld(shardId: number, cause: unknown): void {
-    const code = cause instanceof DisclusterError ? cause.code : ErrorCode.NatsClosed;
-    const why = cause instanceof Error ? cause.message : String(cause);
-    this.emitError(
-      new DisclusterError(code, `shard ${shardId} is held and will not identify: ${why}`, { cause }),
-    );
+    this.emitError(identifyHeldError(shardId, cause));
   }
 
   /**
@@ -476,15 +399,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private onNatsClosed(error: Error | void): void {
     if (this.stopping) return;
     const fleet = this.#fleet !== null;
-    this.emitError(
-      new DisclusterError(
-        ErrorCode.NatsClosed,
-        `the NATS connection closed for good${error ? ` (${error.message})` : ''}: stopping this cluster's shards` +
-          (fleet ? '; exiting so its supervisor restarts it with a fresh connection' : '') +
-          '. Check the NATS credentials (nats_user/nats_pass, nats_creds, nats_token) if it repeats.',
-        error ? { cause: error } : undefined,
-      ),
-    );
+    this.emitError(natsClosedError(error, fleet));
     if (fleet) void this.exitAfterStop('NATS connection closed', 1, CONTROL_SHUTDOWN_DEADLINE_MS);
     else void this.stop();
   }

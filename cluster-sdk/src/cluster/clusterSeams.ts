@@ -1,7 +1,7 @@
 import type { SessionInfo } from '@discordjs/ws';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
-import type { IdentifyThrottler } from '../identify/IdentifyThrottler.js';
+import type { IdentifyThrottler, IdentifyWaitReason } from '../identify/IdentifyThrottler.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { NatsSessionStore } from '../session/NatsSessionStore.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
@@ -66,4 +66,27 @@ export function defaultSessionStore(context: ClusterBuildContext): Promise<Clust
     flushIntervalMs: settings.sessionFlushIntervalMs,
     replicas: assignment.kvReplicas ?? 1,
   });
+}
+
+/**
+ * Builds the cluster's throttler (its own, or the default), shows its `waiting` reasons and debug
+ * lines, and hands it the assignment's budget dated by its fetch (a plan hours old must not read as
+ * today's budget: mergeBudget).
+ */
+export async function buildThrottler(
+  build: ((context: ClusterBuildContext) => Promise<ClusterIdentifyThrottler>) | undefined,
+  context: ClusterBuildContext,
+  hooks: { waiting(shardId: number, message: string): void; debug(message: string): void },
+): Promise<ClusterIdentifyThrottler> {
+  const throttler = await (build ?? defaultIdentifyThrottler)(context);
+  throttler.on?.('waiting', (shardId: number, reason: IdentifyWaitReason) =>
+    hooks.waiting(shardId, reason.message),
+  );
+  throttler.on?.('debug', (message: string) => hooks.debug(message));
+  throttler.on?.('granted', (shardId: number) =>
+    hooks.debug(`identify granted to shard ${shardId} at ${Date.now()}`),
+  );
+  const { gateway } = context.assignment;
+  await throttler.updateBudget?.(gateway.session_start_limit, gateway.fetchedAt ?? Date.now());
+  return throttler;
 }
