@@ -61,6 +61,48 @@ export const GatewayBotSchema = z.object({
   api: z.string().url().optional(),
 });
 
+/** The shards a cluster runs and what it needs to run them: the same whether CONTROL sends it or bot code passes it. */
+const assignmentFields = {
+  clusterId,
+  shardIds: z.array(shardId).min(1, 'expected a non-empty array of shard ids'),
+  shardCount: z.number().int().positive(),
+  bot: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  token: z.string().min(1, 'expected the bot token'),
+  gateway: GatewayBotSchema,
+  clusterIds: z.array(clusterId).min(1),
+};
+
+/** Shard ids below the shard count, each listed once (issues point at the offending id). */
+function checkShardIds(
+  assignment: { readonly shardIds: readonly number[]; readonly shardCount: number },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Set<number>();
+  assignment.shardIds.forEach((id, index) => {
+    if (id >= assignment.shardCount)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['shardIds', index],
+        message: 'every shard id must be below shardCount',
+      });
+    if (seen.has(id))
+      ctx.addIssue({ code: 'custom', path: ['shardIds'], message: `shard ${id} is listed twice` });
+    seen.add(id);
+  });
+}
+
+/**
+ * A cluster's assignment as bot code passes it to a standalone cluster (`options.standalone`); the
+ * SDK validates it with this schema only. In a fleet it arrives inside {@link AssignMessageSchema}.
+ */
+export const AssignmentSchema = z
+  .object({
+    ...assignmentFields,
+    standby: z.boolean().optional(),
+    kvReplicas: z.number().int().min(1).max(5).optional(),
+  })
+  .superRefine(checkShardIds);
+
 /** CONTROL → cluster: what to run. Sent when the process asks (`hello`) and after any change. */
 export const AssignMessageSchema = z
   .object({
@@ -68,13 +110,7 @@ export const AssignMessageSchema = z
     type: z.literal('assign'),
     /** MASTER's plan epoch: a cluster ignores an assignment older than the one it runs. */
     epoch,
-    clusterId,
-    shardIds: z.array(shardId).min(1),
-    shardCount: z.number().int().positive(),
-    bot: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-    token: z.string().min(1),
-    gateway: GatewayBotSchema,
-    clusterIds: z.array(clusterId).min(1),
+    ...assignmentFields,
     nats: NatsAccessSchema,
     /**
      * Fence after this long without NATS (CONTROL derives it from the shard lease time so a cut-off
@@ -93,10 +129,7 @@ export const AssignMessageSchema = z
      */
     keepalives: z.boolean().optional(),
   })
-  .refine((message) => message.shardIds.every((id) => id < message.shardCount), {
-    message: 'every shard id must be below shardCount',
-    path: ['shardIds'],
-  });
+  .superRefine(checkShardIds);
 export type AssignMessage = z.infer<typeof AssignMessageSchema>;
 
 /** CONTROL → cluster: answer to `confirm` after a fence: may the cluster reconnect its shards? */

@@ -52,6 +52,7 @@ export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js
 export type { IpcEnvelope, IpcReply } from './ipc.js';
 export {
   AssignMessageSchema,
+  AssignmentSchema,
   CLUSTER_CONTROL_TOPIC,
   CLUSTER_ID_ENV,
   ClusterToControlSchema,

@@ -1,6 +1,12 @@
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewayBotInfo } from 'discord-api-types/v10';
-import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'discluster-protocol';
+import {
+  AssignmentSchema,
+  DEFAULT_BOT,
+  DisclusterError,
+  ErrorCode,
+  validateBotNamespace,
+} from 'discluster-protocol';
 import { isUnderPm2 } from '../pm2/pm2Io.js';
 import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';
@@ -205,43 +211,22 @@ function checkConfirmAssignment(options: ClusterOptions): void {
   }
 }
 
-/** Checks an assignment (from code or from CONTROL) before any shard starts. */
+/**
+ * Checks a standalone cluster's assignment (bot code passes it) before any shard starts, with the
+ * protocol's schema: the one a fleet's assignment already passed in CONTROL's message. Every issue
+ * is named (`Invalid option assignment.<path>`); the token never appears in the message.
+ */
 export function validateAssignment(assignment: ClusterAssignment): ClusterAssignment {
-  integerOption('assignment.clusterId', assignment.clusterId, 0);
-  integerOption('assignment.shardCount', assignment.shardCount, 1);
-  if (assignment.kvReplicas !== undefined)
-    integerOption('assignment.kvReplicas', assignment.kvReplicas, 1, 5);
-  validateBotNamespace(assignment.bot ?? DEFAULT_BOT);
-  if (!Array.isArray(assignment.shardIds) || assignment.shardIds.length === 0) {
-    throw new DisclusterError(
-      ErrorCode.InvalidOption,
-      'Invalid option assignment.shardIds: expected a non-empty array of shard ids',
-    );
-  }
-  const seen = new Set<number>();
-  for (const id of assignment.shardIds) {
-    integerOption('assignment.shardIds[]', id, 0, assignment.shardCount - 1);
-    if (seen.has(id))
-      throw new DisclusterError(
-        ErrorCode.InvalidOption,
-        `Invalid option assignment.shardIds: shard ${id} is listed twice`,
-      );
-    seen.add(id);
-  }
-  if (typeof assignment.token !== 'string' || assignment.token.length === 0) {
-    throw new DisclusterError(
-      ErrorCode.InvalidOption,
-      'Invalid option assignment.token: expected the bot token',
-    );
-  }
-  const limit = assignment.gateway?.session_start_limit;
-  if (typeof assignment.gateway?.url !== 'string' || !limit) {
-    throw new DisclusterError(
-      ErrorCode.InvalidOption,
-      'Invalid option assignment.gateway: expected GET /gateway/bot data ({ url, shards, session_start_limit })',
-    );
-  }
-  integerOption('assignment.gateway.session_start_limit.max_concurrency', limit.max_concurrency, 1);
-  for (const id of assignment.clusterIds ?? []) integerOption('assignment.clusterIds[]', id, 0);
-  return assignment;
+  const bot = (assignment as { bot?: unknown }).bot ?? DEFAULT_BOT;
+  // A bad namespace has its own code (DISCLUSTER_ERR_INVALID_BOT_NAMESPACE).
+  if (typeof bot === 'string') validateBotNamespace(bot);
+  const checked = AssignmentSchema.safeParse({ ...assignment, bot });
+  if (checked.success) return assignment;
+  const issues = checked.error.issues.map((issue) => {
+    const path = issue.path
+      .map((part, i) => (typeof part === 'number' ? '[]' : `${i === 0 ? '' : '.'}${String(part)}`))
+      .join('');
+    return `Invalid option assignment${path ? `.${path}` : ''}: ${issue.message}`;
+  });
+  throw new DisclusterError(ErrorCode.InvalidOption, issues.join('; '));
 }

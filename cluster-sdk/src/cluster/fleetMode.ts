@@ -4,7 +4,7 @@ import { processControlChannel } from '../fleet/ControlChannel.js';
 import { FleetLink } from '../fleet/FleetLink.js';
 import { natsConnectionOptions } from '../fleet/natsAccess.js';
 import { registerSecret } from '../util/redact.js';
-import { validateAssignment, type ClusterAssignment } from './ClusterOptions.js';
+import type { ClusterAssignment } from './ClusterOptions.js';
 
 /** What the cluster does with what CONTROL says. */
 export interface FleetHandlers {
@@ -99,7 +99,8 @@ export async function joinFleet(fleet: FleetLink): Promise<{
   registerSecret(message.token);
   const nats = natsConnectionOptions(message.nats, message.bot);
   return {
-    assignment: validateAssignment(toClusterAssignment(message)),
+    // Validated once, as CONTROL's message (AssignMessageSchema): no second check here.
+    assignment: toClusterAssignment(message),
     nats,
     fenceAfterMs: message.fenceAfterMs,
     keepalives: message.keepalives === true,
