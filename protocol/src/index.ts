@@ -73,6 +73,8 @@ export {
 } from './config.js';
 export type { ConfigIssue, ConfigResult, ConfigSources, ControlConfig, MasterConfig } from './config.js';
 export { ShardStatusSchema } from './clusterControl.js';
+export { SHARD_STATES, ShardStateSchema } from './shardStates.js';
+export type { ShardState } from './shardStates.js';
 export { fleetSubjects, subjectHostId } from './subjects.js';
 export {
   AssignCommandSchema,
