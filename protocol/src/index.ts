@@ -1,4 +1,4 @@
-export { DisclusterError, ErrorCode, isDisclusterError } from './errors.js';
+export { DisclusterError, ErrorCode, WIRE_ERROR_FALLBACK, isDisclusterError, toWireError } from './errors.js';
 export type { WireError } from './errors.js';
 export {
   BucketPurpose,
