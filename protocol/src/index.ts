@@ -130,42 +130,20 @@ export {
 export type { FleetStatus, MasterReply, MasterRequest, ReshardProgress, WhichResult } from './operator.js';
 export {
   NATS_ROLES,
-  connectNatsWithRetry,
-  describeNatsConnectError,
-  isLoopbackHost,
-  natsInboxPrefix,
   natsHostPermissions,
+  natsInboxPrefix,
   natsPermissions,
-  natsRequiresTls,
-  natsRetryDelayMs,
-  plaintextNatsUrls,
-  plaintextNatsWarning,
-  readNatsServerInfo,
-  redactNatsUrl,
   renderNatsAuthorization,
   renderNatsPermissions,
 } from './natsSecurity.js';
 export type {
-  NatsConnectLogger,
-  NatsConnectLoopOptions,
-  NatsConnectProblem,
   NatsCustomUser,
   NatsRole,
   NatsRolePermissions,
   NatsRoleUser,
-  NatsServerInfo,
   NatsSettings,
   NatsUserIdentity,
 } from './natsSecurity.js';
-export {
-  describeError,
-  isCasConflict,
-  openBucket,
-  openExistingBucket,
-  requireTtlAtLeast,
-  setBucketTtl,
-} from './natsKv.js';
-export type { BucketSpec, OpenBucket } from './natsKv.js';
 export {
   HandoverChunkSchema,
   HandoverCountSchema,

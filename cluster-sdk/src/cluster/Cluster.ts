@@ -11,7 +11,7 @@ import { gatewayBotSource } from '../identify/gatewayBotSource.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { ClusterIpc } from '../ipc/ClusterIpc.js';
 import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
-import { loadPm2Io } from '../pm2/pm2Io.js';
+import { loadPm2Io } from 'discluster-runtime';
 import { NatsSessionStore } from '../session/NatsSessionStore.js';
 import { asError, redact, redactError } from '../util/redact.js';
 import {

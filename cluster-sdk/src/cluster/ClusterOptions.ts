@@ -1,7 +1,7 @@
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewayBotInfo } from 'discord-api-types/v10';
 import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'discluster-protocol';
-import { isUnderPm2 } from '../pm2/pm2Io.js';
+import { isUnderPm2 } from 'discluster-runtime';
 import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';
 
