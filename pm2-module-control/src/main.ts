@@ -19,14 +19,7 @@ export type { HostAssignment, SupervisorOptions } from './clusters/supervisor.js
 export { DEFAULT_LEASE_TTL_MS, LeaseKeeper } from './leases/leaseKeeper.js';
 export type { LeaseKeeperOptions } from './leases/leaseKeeper.js';
 export type { LeaseTimes } from './leases/leaseTimes.js';
-export type {
-  AcquireOptions,
-  AcquireOutcome,
-  ConfirmOutcome,
-  LeaseClaim,
-  LeaseHolder,
-  ShardLeases,
-} from './leases/shardLeases.js';
+export type * from './leases/shardLeases.js';
 export { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './clusters/rollingRestart.js';
 export type { RollingOptions, RollingTarget } from './clusters/rollingRestart.js';
 export { hostSummary, parseClusterId, registerPm2Surface } from './pm2/metricsAndActions.js';
