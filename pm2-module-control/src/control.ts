@@ -5,6 +5,7 @@ import {
   ControlConfigSchema,
   DisclusterError,
   ErrorCode,
+  toWireError,
   FleetReplySchema,
   HostCommandSchema,
   fleetSubjects,
@@ -18,14 +19,14 @@ import {
   type FleetReply,
   type HostCommand,
   type HostKeyPair,
-  redactNatsUrl,
 } from 'discluster-protocol';
+import { redactNatsUrl } from 'discluster-runtime';
 import { hostFacts, packageVersion } from './hostFacts.js';
 import { LeaseKeeper } from './leases/leaseKeeper.js';
 import { createLogger, type Logger } from './logger.js';
 import { connectNats, natsAccessForClusters } from './natsOptions.js';
 import { connectPm2, type Pm2Client } from './pm2/daemonClient.js';
-import { loadPm2Io } from './pm2/metricsAgent.js';
+import { NatsRequestError, loadPm2Io, requestReply, respond } from 'discluster-runtime';
 import { registerPm2Surface } from './pm2/metricsAndActions.js';
 import { DEFAULT_RESTART_POLICY } from './clusters/restartPolicy.js';
 import { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './clusters/rollingRestart.js';
@@ -169,31 +170,32 @@ class Control {
   private async announce(): Promise<void> {
     if (this.closed || !this.nc) return;
     try {
-      const reply = await this.nc.request(
+      const reply = await requestReply(
+        this.nc,
         this.subjects.hostAnnounce(this.config.host_id),
-        encoder.encode(JSON.stringify(this.facts('announce'))),
-        {
-          timeout: Math.min(this.config.retry_ms, 5_000),
-        },
+        this.facts('announce'),
+        FleetReplySchema,
+        Math.min(this.config.retry_ms, 5_000),
       );
-      const parsed = FleetReplySchema.safeParse(JSON.parse(decoder.decode(reply.data)));
-      if (parsed.success && parsed.data.ok) {
+      if (reply.ok) {
         this.logger.info('accepted by MASTER; waiting for an assignment');
         return;
       }
-      if (parsed.success && !parsed.data.ok && parsed.data.error.code === ErrorCode.DuplicateHostId)
+      if (reply.error.code === ErrorCode.DuplicateHostId)
         // Serving nothing until then: MASTER assigns a refused CONTROL nothing (issue 13 f).
         this.logger.error(
-          { hostId: this.config.host_id, code: parsed.data.error.code, retryMs: this.config.retry_ms },
-          `MASTER refused this CONTROL: ${parsed.data.error.message}`,
+          { hostId: this.config.host_id, code: reply.error.code, retryMs: this.config.retry_ms },
+          `MASTER refused this CONTROL: ${reply.error.message}`,
         );
-      else
-        this.logger.warn(
-          { reply: parsed.success ? parsed.data : 'invalid' },
-          'MASTER did not accept the announce',
-        );
+      else this.logger.warn({ reply }, 'MASTER did not accept the announce');
     } catch (error) {
-      this.logger.info({ err: String(error) }, `no MASTER answered; retrying in ${this.config.retry_ms} ms`);
+      if (error instanceof NatsRequestError && error.kind === 'malformed')
+        this.logger.warn({ reply: 'invalid' }, 'MASTER did not accept the announce');
+      else
+        this.logger.info(
+          { err: String(error) },
+          `no MASTER answered; retrying in ${this.config.retry_ms} ms`,
+        );
     }
     this.announceTimer = setTimeout(() => void this.announce(), this.config.retry_ms);
   }
@@ -259,7 +261,7 @@ class Control {
   }
 
   private reply(msg: Msg, reply: FleetReply): void {
-    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+    respond(msg, reply);
   }
 
   private async run(command: HostCommand): Promise<void> {
@@ -431,9 +433,4 @@ class Control {
       this.logger.warn({ err: error }, 'pm2 metrics unavailable');
     }
   }
-}
-
-function toWireError(error: unknown): { code: string; message: string } {
-  if (error instanceof DisclusterError) return error.toJSON();
-  return { code: ErrorCode.InvalidOption, message: error instanceof Error ? error.message : String(error) };
 }

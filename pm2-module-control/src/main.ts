@@ -9,23 +9,17 @@
  * discluster-control:<key>` writes; not @pm2/io's `initModule`, which reads pm2's own package.json
  * when run under pm2) and from `DISCLUSTER_*` variables in the foreground.
  */
-import { startControl, type ControlHandle } from './control.js';
+import { runModuleProcess } from 'discluster-runtime/module';
+import { startControl } from './control.js';
 
 export { MODULE_NAME, startControl } from './control.js';
 export type { ControlHandle } from './control.js';
 export { ClusterSupervisor } from './clusters/supervisor.js';
 export type { HostAssignment, SupervisorOptions } from './clusters/supervisor.js';
 export { DEFAULT_LEASE_TTL_MS, LeaseKeeper } from './leases/leaseKeeper.js';
-export type {
-  AcquireOptions,
-  AcquireOutcome,
-  ConfirmOutcome,
-  LeaseClaim,
-  LeaseHolder,
-  LeaseKeeperOptions,
-  LeaseTimes,
-  ShardLeases,
-} from './leases/leaseKeeper.js';
+export type { LeaseKeeperOptions } from './leases/leaseKeeper.js';
+export type { LeaseTimes } from './leases/leaseTimes.js';
+export type * from './leases/shardLeases.js';
 export { ROLLING_READY_TIMEOUT_MS, rollingRestart } from './clusters/rollingRestart.js';
 export type { RollingOptions, RollingTarget } from './clusters/rollingRestart.js';
 export { hostSummary, parseClusterId, registerPm2Surface } from './pm2/metricsAndActions.js';
@@ -38,34 +32,13 @@ export {
 } from './clusters/restartPolicy.js';
 export type { ExitFacts, ExitKind, RestartDecision, RestartPolicyOptions } from './clusters/restartPolicy.js';
 
-/** How long a clean stop may take before the process exits anyway (pm2's kill_timeout is 10 s). */
-const CLOSE_LIMIT_MS = 5_000;
-
 /**
- * Starts CONTROL as a long-lived process (module or foreground) and wires process-level concerns:
- * a crash handler that really exits (pm2's injected APM would otherwise only log an unhandled
- * rejection and leave a half-dead CONTROL), and a clean stop on SIGINT/SIGTERM.
+ * Starts CONTROL as a long-lived process (module or foreground) with discluster-runtime's
+ * `runModuleProcess`: a crash handler that really exits, and a clean stop on SIGINT/SIGTERM. Cluster
+ * processes are pm2's, not our children: they keep serving while CONTROL restarts.
  */
 export function runControlProcess(env: NodeJS.ProcessEnv): void {
-  let handle: ControlHandle | undefined;
-  const fail = (error: unknown) => {
-    process.stderr.write(
-      `discluster-control: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  };
-  process.on('unhandledRejection', fail);
-  process.on('uncaughtException', fail);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      // Cluster processes are pm2's, not our children: they keep serving while CONTROL restarts.
-      // Bounded: with NATS already gone, draining the connection would wait forever.
-      const closing = handle?.close() ?? Promise.resolve();
-      const limit = new Promise((resolve) => setTimeout(resolve, CLOSE_LIMIT_MS).unref());
-      void Promise.race([closing, limit]).finally(() => process.exit(0));
-    });
-  }
-  startControl(env).then((started) => (handle = started), fail);
+  runModuleProcess('discluster-control', () => startControl(env));
 }
 
 // pm2's fork container loads the script with `Module._load(script, null, true)`, which makes it the

@@ -1,77 +1,30 @@
 import fs from 'node:fs';
+import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import { natsInboxPrefix, type ControlConfig, type NatsAccess } from 'discluster-protocol';
 import {
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
-import {
-  connectNatsWithRetry,
-  natsInboxPrefix,
-  natsRequiresTls,
-  plaintextNatsWarning,
-  redactNatsUrl,
-  type ControlConfig,
-  type NatsAccess,
-} from 'discluster-protocol';
+  connectNatsDaemon,
+  natsConnectOptions as optionsFromSettings,
+  type NatsClientOptions,
+} from 'discluster-runtime';
 import type { Logger } from './logger.js';
 
-/** Longest wait between two failed first-connect attempts. */
-const MAX_CONNECT_RETRY_MS = 5_000;
-/** One connect attempt; a server that rejects our client certificate after a TLS 1.3 handshake shows only as this timeout. */
-const CONNECT_TIMEOUT_MS = 5_000;
-
-/** NATS connection options from the `nats_*` settings. */
-export function natsConnectOptions(config: ControlConfig): NodeConnectionOptions {
-  const options: NodeConnectionOptions = {
-    servers: [...config.nats_url],
+/** Who CONTROL is on NATS: its host's name, its role's inboxes, reconnects at most every 2 s. */
+function client(config: ControlConfig): Omit<NatsClientOptions, 'mode'> {
+  return {
     name: `discluster-control:${config.host_id}`,
-    // Replies (commands' answers, KV reads) under CONTROL's own prefix: the permission template
-    // grants each role its own inboxes only (docs/nats-security.md).
     inboxPrefix: natsInboxPrefix(config.bot, 'control'),
-    // A daemon must never give up on NATS (the default closes for good after ~10 attempts), and it
-    // may start before nats-server does.
-    maxReconnectAttempts: -1,
-    waitOnFirstConnect: true,
-    reconnectTimeWait: Math.min(config.retry_ms, 2_000),
-    // A link that silently stops forwarding (a partition) gives no socket error: frequent pings
-    // replace the dead socket within seconds after the network heals, not minutes.
-    pingInterval: 5_000,
-    maxPingOut: 2,
+    reconnectTimeWaitMs: Math.min(config.retry_ms, 2_000),
   };
-  if (config.nats_token !== undefined) options.token = config.nats_token;
-  if (config.nats_user !== undefined) options.user = config.nats_user;
-  if (config.nats_pass !== undefined) options.pass = config.nats_pass;
-  if (config.nats_creds !== undefined)
-    options.authenticator = credsAuthenticator(fs.readFileSync(config.nats_creds));
-  if (natsRequiresTls(config)) {
-    // Set even without files (a tls:// URL alone): the client then refuses a server without TLS.
-    options.tls = {
-      ...(config.nats_tls_ca ? { caFile: config.nats_tls_ca } : {}),
-      ...(config.nats_tls_cert ? { certFile: config.nats_tls_cert } : {}),
-      ...(config.nats_tls_key ? { keyFile: config.nats_tls_key } : {}),
-    };
-  }
-  return options;
 }
 
-/**
- * Connects CONTROL to NATS: warns loudly if the traffic would be plaintext across a network, and
- * retries until the server accepts us. A refusal (wrong password, untrusted CA, …) is logged as an
- * error naming the setting to fix; CONTROL never exits over it (pm2 would restart it into the same
- * refusal, in a loop). Once connected, the client reconnects by itself for ever.
- */
-export async function connectNats(config: ControlConfig, logger: Logger): Promise<NatsConnection> {
-  const warning = plaintextNatsWarning(config);
-  if (warning) logger.warn({ nats: config.nats_url.map(redactNatsUrl), plaintext: true }, warning);
-  return connectNatsWithRetry({
-    settings: config,
-    logger,
-    maxDelayMs: Math.min(config.retry_ms, MAX_CONNECT_RETRY_MS),
-    // Our loop explains each failed first attempt; the client's own wait would retry silently.
-    connect: async () =>
-      connect({ ...natsConnectOptions(config), waitOnFirstConnect: false, timeout: CONNECT_TIMEOUT_MS }),
-  });
+/** CONTROL's NATS connection options from its `nats_*` settings. */
+export function natsConnectOptions(config: ControlConfig): NodeConnectionOptions {
+  return optionsFromSettings(config, { ...client(config), mode: 'daemon' });
+}
+
+/** Connects CONTROL to NATS, retrying until the server accepts it (discluster-runtime's `connectNatsDaemon`). */
+export function connectNats(config: ControlConfig, logger: Logger): Promise<NatsConnection> {
+  return connectNatsDaemon(config, client(config), logger, config.retry_ms);
 }
 
 /**

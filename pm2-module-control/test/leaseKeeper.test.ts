@@ -18,12 +18,8 @@ import {
 } from 'discluster-testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_LEASE_TTL_MS,
-  LeaseKeeper,
-  type LeaseClaim,
-  type LeaseHolder,
-} from '../src/leases/leaseKeeper';
+import { DEFAULT_LEASE_TTL_MS, LeaseKeeper } from '../src/leases/leaseKeeper';
+import type { LeaseClaim, LeaseHolder } from '../src/leases/shardLeases';
 
 /**
  * LeaseKeeper against a real nats-server with JetStream (2.9: bucket TTL, no per-key TTL). Each

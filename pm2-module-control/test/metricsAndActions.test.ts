@@ -1,6 +1,6 @@
 import { ErrorCode, type ClusterReport } from 'discluster-protocol';
 import { describe, expect, it } from 'vitest';
-import type { ActionReply, Pm2Io } from '../src/pm2/metricsAgent';
+import type { ActionReply, Pm2Io } from 'discluster-runtime';
 import { hostSummary, parseClusterId, registerPm2Surface } from '../src/pm2/metricsAndActions';
 
 const shard = (id: number, state: string) => ({

@@ -7,7 +7,7 @@ import type {
   ConfirmOutcome,
   LeaseClaim,
   ShardLeases,
-} from '../src/leases/leaseKeeper';
+} from '../src/leases/shardLeases';
 import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2/daemonClient';
 import { ClusterSupervisor, type HostAssignment } from '../src/clusters/supervisor';
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Foreground `discluster-master`: the same code as the module, configured by `DISCLUSTER_*`. */
-import { runMasterProcess } from './run.js';
+import { runModuleProcess } from 'discluster-runtime/module';
+import { startMaster } from './startMaster.js';
 
-runMasterProcess(process.env);
+runModuleProcess('discluster-master', () => startMaster(process.env));

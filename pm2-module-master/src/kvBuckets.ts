@@ -1,8 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { openBucket, setBucketTtl } from 'discluster-protocol';
-
-export { isCasConflict } from 'discluster-protocol';
+import { openBucket, setBucketTtl } from 'discluster-runtime';
 
 /**
  * Opens (creating if needed) a KV bucket whose TTL MASTER owns, and sets the TTL to `ttlMs` if an

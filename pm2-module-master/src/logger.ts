@@ -1,28 +1,7 @@
-import pino, { type Logger } from 'pino';
+import { createModuleLogger, type Logger } from 'discluster-runtime/module';
 
-/** Paths pino blanks out wherever they appear in a log object (promise 4, docs/architecture.md). */
-const REDACT = [
-  'nats_pass',
-  'nats_token',
-  'cluster_nats_pass',
-  'cluster_nats_token',
-  '*.cluster_nats_pass',
-  '*.cluster_nats_token',
-  'token',
-  'pass',
-  '*.nats_pass',
-  '*.nats_token',
-  '*.token',
-  '*.pass',
-  '*.*.token',
-];
-
-/** JSON lines on stdout (pm2 keeps them in its log files), secrets redacted. */
+/** discluster-master's logger: JSON lines on stdout, secrets redacted (discluster-runtime's `createModuleLogger`). */
 export function createLogger(level: string, bindings: Record<string, unknown>): Logger {
-  return pino({
-    level,
-    base: { module: 'discluster-master', ...bindings },
-    redact: { paths: REDACT, censor: '[redacted]' },
-  });
+  return createModuleLogger('discluster-master', level, bindings);
 }
 export type { Logger };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { masterBucket, redactNatsUrl, type LeaderRecord, type MasterConfig } from 'discluster-protocol';
+import { masterBucket, natsInboxPrefix, type LeaderRecord, type MasterConfig } from 'discluster-protocol';
+import { connectNatsDaemon, redactNatsUrl } from 'discluster-runtime';
 import { systemClock, type Clock } from './clock.js';
 import { HostCommander } from './hosts/hostCommander.js';
 import type { HttpServerHandle } from './http/httpServer.js';
@@ -12,7 +13,6 @@ import { Leadership } from './leadership/leadership.js';
 import { LeaderTerms } from './leadership/leaderTerms.js';
 import type { Commander, PlanStoreLike } from './leadership/term.js';
 import type { Logger } from './logger.js';
-import { connectNats } from './natsOptions.js';
 import { PlanStore } from './planStore.js';
 
 /** What MASTER talks to and reads the time from; each has a default, tests may pass their own. */
@@ -64,7 +64,9 @@ export class Master {
     );
     const name = `discluster-master:${this.instanceId}`;
     // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
-    const nc = await (options.connect ? options.connect(name) : connectNats(config, name, logger));
+    const nc = await (options.connect
+      ? options.connect(name)
+      : connectNatsDaemon(config, { name, inboxPrefix: natsInboxPrefix(config.bot, 'master') }, logger));
     this.#nc = nc;
     logger.info({ server: nc.getServer() }, 'connected to NATS');
     // Never sets the TTL of an existing bucket: only the leader may (issue 13 d).

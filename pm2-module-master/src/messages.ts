@@ -1,7 +1,6 @@
 import type { Msg } from '@nats-io/transport-node';
 import type { z } from 'zod';
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Parses a NATS message as JSON against `schema`; throws with the first problem(s) found. */
@@ -13,9 +12,4 @@ export function parseMessage<S extends z.ZodType>(
   const parsed = schema.safeParse(JSON.parse(decoder.decode(msg.data)));
   if (!parsed.success) throw new Error(describe(parsed.error));
   return parsed.data;
-}
-
-/** Answers a request (a plain publish has no reply subject: nothing to answer). */
-export function respond(msg: Msg, body: unknown): void {
-  if (msg.reply) msg.respond(encoder.encode(JSON.stringify(body)));
 }

@@ -8,7 +8,7 @@ import {
   planKey,
   type PlanRecord,
 } from 'discluster-protocol';
-import { isCasConflict } from './kvBuckets.js';
+import { isCasConflict } from 'discluster-runtime';
 
 /** The plan as stored, with the revision a compare-and-set write must name. */
 export interface StoredPlan {

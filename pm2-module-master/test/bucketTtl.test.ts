@@ -1,6 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { leaderBucket, leaseBucket, openBucket } from 'discluster-protocol';
+import { leaderBucket, leaseBucket } from 'discluster-protocol';
+import { openBucket } from 'discluster-runtime';
 import { startNatsServer, waitFor, type NatsServerHandle } from 'discluster-testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nextLeaseTtl } from '../src/leadership/leaseBucketTtl';

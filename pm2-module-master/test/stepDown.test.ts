@@ -6,11 +6,10 @@ import {
   MasterConfigSchema,
   loadModuleConfig,
   masterBucket,
-  openBucket,
-  openExistingBucket,
   planKey,
   type LeaderRecord,
 } from 'discluster-protocol';
+import { openBucket, openExistingBucket } from 'discluster-runtime';
 import {
   startDiscordSimProcess,
   startNatsServer,

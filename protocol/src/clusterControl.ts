@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ShardStateSchema } from './shardStates.js';
 
 /**
  * Messages between CONTROL and the cluster processes it starts, carried by pm2's own IPC (the
@@ -184,7 +185,7 @@ export type ControlToCluster = z.infer<typeof ControlToClusterSchema>;
 /** One shard's state as a cluster reports it (and CONTROL forwards it to MASTER). */
 export const ShardStatusSchema = z.object({
   id: shardId,
-  state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
+  state: ShardStateSchema,
   ping: z.number(),
   guilds: z.number().int().nonnegative(),
   events: z.number().int().nonnegative(),

@@ -60,7 +60,10 @@ export const ErrorCode = {
   NoPlan: 'DISCLUSTER_ERR_NO_PLAN',
   /** No MASTER answered (none running, or none is the leader yet). */
   MasterUnreachable: 'DISCLUSTER_ERR_MASTER_UNREACHABLE',
-  /** A host did not carry out a command (it answered an error, or not at all within the timeout). */
+  /**
+   * A host did not carry out a command (it answered an error, or not at all within the timeout); also
+   * the code of any unforeseen failure a process answers a command or request with ({@link toWireError}).
+   */
   HostCommandFailed: 'DISCLUSTER_ERR_HOST_COMMAND_FAILED',
   /**
    * A second running CONTROL announced a `host_id` that a live CONTROL already uses (cloned
@@ -105,6 +108,21 @@ export class DisclusterError extends Error {
     if (KNOWN_CODES.has(wire.code)) return new DisclusterError(wire.code as ErrorCode, wire.message);
     return new DisclusterError(ErrorCode.InvalidRecord, `${wire.code}: ${wire.message}`);
   }
+}
+
+/**
+ * The code an error that is not a {@link DisclusterError} takes on the wire: the receiver of a
+ * command or request could not carry it out, for a reason it did not foresee.
+ */
+export const WIRE_ERROR_FALLBACK = ErrorCode.HostCommandFailed;
+
+/**
+ * The one conversion of a thrown value to `{ code, message }` for a reply: a
+ * {@link DisclusterError} keeps its code, anything else takes {@link WIRE_ERROR_FALLBACK}.
+ */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof DisclusterError) return error.toJSON();
+  return { code: WIRE_ERROR_FALLBACK, message: error instanceof Error ? error.message : String(error) };
 }
 
 /** True if `error` is a {@link DisclusterError} (optionally with the given code). */

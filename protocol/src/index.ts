@@ -1,4 +1,4 @@
-export { DisclusterError, ErrorCode, isDisclusterError } from './errors.js';
+export { DisclusterError, ErrorCode, WIRE_ERROR_FALLBACK, isDisclusterError, toWireError } from './errors.js';
 export type { WireError } from './errors.js';
 export {
   BucketPurpose,
@@ -74,6 +74,8 @@ export {
 } from './config.js';
 export type { ConfigIssue, ConfigResult, ConfigSources, ControlConfig, MasterConfig } from './config.js';
 export { ShardStatusSchema } from './clusterControl.js';
+export { SHARD_STATES, ShardStateSchema } from './shardStates.js';
+export type { ShardState } from './shardStates.js';
 export { fleetSubjects, subjectHostId } from './subjects.js';
 export {
   AssignCommandSchema,
@@ -129,42 +131,20 @@ export {
 export type { FleetStatus, MasterReply, MasterRequest, ReshardProgress, WhichResult } from './operator.js';
 export {
   NATS_ROLES,
-  connectNatsWithRetry,
-  describeNatsConnectError,
-  isLoopbackHost,
-  natsInboxPrefix,
   natsHostPermissions,
+  natsInboxPrefix,
   natsPermissions,
-  natsRequiresTls,
-  natsRetryDelayMs,
-  plaintextNatsUrls,
-  plaintextNatsWarning,
-  readNatsServerInfo,
-  redactNatsUrl,
   renderNatsAuthorization,
   renderNatsPermissions,
 } from './natsSecurity.js';
 export type {
-  NatsConnectLogger,
-  NatsConnectLoopOptions,
-  NatsConnectProblem,
   NatsCustomUser,
   NatsRole,
   NatsRolePermissions,
   NatsRoleUser,
-  NatsServerInfo,
   NatsSettings,
   NatsUserIdentity,
 } from './natsSecurity.js';
-export {
-  describeError,
-  isCasConflict,
-  openBucket,
-  openExistingBucket,
-  requireTtlAtLeast,
-  setBucketTtl,
-} from './natsKv.js';
-export type { BucketSpec, OpenBucket } from './natsKv.js';
 export {
   HandoverChunkSchema,
   HandoverCountSchema,

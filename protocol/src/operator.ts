@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ShardStateSchema } from './shardStates.js';
 import { HostIdSchema } from './fleet.js';
 
 /**
@@ -37,7 +38,7 @@ export type MasterRequest = z.infer<typeof MasterRequestSchema>;
 /** One shard in `discluster status` (docs/architecture.md "Contracts"). */
 export const ShardStatusEntrySchema = z.object({
   id: z.number().int().nonnegative(),
-  state: z.enum(['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced']),
+  state: ShardStateSchema,
   ping: z.number(),
   guilds: z.number().int().nonnegative(),
 });

@@ -338,36 +338,40 @@ export class NetLab {
    * error, unlike a blackhole route). Only the two hosts' own neighbour tables change.
    */
   public async cutBetween(a: LabHost, b: LabHost, network?: string): Promise<void> {
-    for (const shared of this.sharedNetworks(a, b, network))
-      for (const [from, to] of [
-        [a, b],
-        [b, a],
-      ] as const)
-        for (const address of to.addresses(shared))
-          await ip([
-            '-n',
-            from.ns,
-            'neigh',
-            'replace',
-            address,
-            'lladdr',
-            NOWHERE_MAC,
-            'dev',
-            shared,
-            'nud',
-            'permanent',
-          ]);
+    for (const { from, address, shared } of this.crossAddresses(a, b, network))
+      await ip([
+        '-n',
+        from.ns,
+        'neigh',
+        'replace',
+        address,
+        'lladdr',
+        NOWHERE_MAC,
+        'dev',
+        shared,
+        'nud',
+        'permanent',
+      ]);
   }
 
   /** Undoes cutBetween(): the neighbour entries go, and ARP finds the real ones again. */
   public async healBetween(a: LabHost, b: LabHost, network?: string): Promise<void> {
+    for (const { from, address, shared } of this.crossAddresses(a, b, network))
+      await ip(['-n', from.ns, 'neigh', 'del', address, 'dev', shared]).catch(() => undefined);
+  }
+
+  /** Each host of the pair with each address of the other on a network they share (`network` only, if given). */
+  private *crossAddresses(
+    a: LabHost,
+    b: LabHost,
+    network: string | undefined,
+  ): Generator<{ from: LabHost; address: string; shared: string }> {
     for (const shared of this.sharedNetworks(a, b, network))
       for (const [from, to] of [
         [a, b],
         [b, a],
       ] as const)
-        for (const address of to.addresses(shared))
-          await ip(['-n', from.ns, 'neigh', 'del', address, 'dev', shared]).catch(() => undefined);
+        for (const address of to.addresses(shared)) yield { from, address, shared };
   }
 
   private sharedNetworks(a: LabHost, b: LabHost, network?: string): string[] {

@@ -7,7 +7,7 @@ import {
   ErrorCode,
   validateBotNamespace,
 } from 'discluster-protocol';
-import { isUnderPm2 } from '../pm2/pm2Io.js';
+import { isUnderPm2 } from 'discluster-runtime';
 import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';
 import type { ClusterBuildContext, ClusterIdentifyThrottler, ClusterSessionStore } from './clusterSeams.js';

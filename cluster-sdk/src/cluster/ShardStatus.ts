@@ -1,16 +1,7 @@
-/**
- * What one shard is doing, as `discluster status` shows it:
- * - `idle`: not started, or stopped.
- * - `waiting`: waiting for its turn to IDENTIFY (rate-limit bucket, or the daily budget floor).
- * - `identifying`: IDENTIFY sent, waiting for READY.
- * - `resuming`: RESUME of a stored session under way.
- * - `ready`: serving events.
- * - `disconnected`: the socket dropped; the gateway client is reconnecting.
- * - `fenced`: closed on purpose because this process lost NATS, or CONTROL could not renew the
- *   shard leases (another owner may take over).
- */
-export type ShardState =
-  'idle' | 'waiting' | 'identifying' | 'resuming' | 'ready' | 'disconnected' | 'fenced';
+import type { ShardState } from 'discluster-protocol';
+
+/** What one shard is doing: one of discluster-protocol's `SHARD_STATES`. */
+export type { ShardState };
 
 /** A shard's state and counters, as reported to CONTROL and to pm2. */
 export interface ShardStatus {

@@ -3,7 +3,7 @@ import type { FleetLink } from '../fleet/FleetLink.js';
 import { StatusReporter, STATUS_COALESCE_MS } from '../fleet/StatusReporter.js';
 import type { HandoverGate } from '../handover/HandoverGate.js';
 import { registerPm2Metrics } from '../pm2/Pm2Metrics.js';
-import { loadPm2Io } from '../pm2/pm2Io.js';
+import { loadPm2Io } from 'discluster-runtime';
 import { asError } from '../util/redact.js';
 import type { ShardStatus } from './ShardStatus.js';
 

@@ -4,6 +4,7 @@ import {
   DisclusterError,
   ErrorCode,
   HandoverChunkSchema,
+  toWireError,
   HandoverCountSchema,
   HandoverRequestSchema,
   decodeRecord,
@@ -11,10 +12,10 @@ import {
   handoverSubjects,
   handoverBucket,
   handoverKey,
-  openBucket,
   type HandoverReply,
   type HandoverRequest,
 } from 'discluster-protocol';
+import { openBucket, respond } from 'discluster-runtime';
 import type { HandoverGate } from './HandoverGate.js';
 
 /** Keys per KV value: 20k keys of 22 characters stay far below NATS's 1 MiB payload. */
@@ -22,7 +23,6 @@ const CHUNK_KEYS = 20_000;
 /** Handover records outlive any reshard; the bucket TTL cleans them up. */
 const HANDOVER_TTL_MS = 3_600_000;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -81,13 +81,7 @@ export class HandoverResponder {
       );
       this.reply(msg, { v: 1, ok: true, clusterId: this.clusterId, step: request.step, ...result });
     } catch (error) {
-      const wire =
-        error instanceof DisclusterError
-          ? error.toJSON()
-          : {
-              code: ErrorCode.HostCommandFailed,
-              message: error instanceof Error ? error.message : String(error),
-            };
+      const wire = toWireError(error);
       this.onDebug(`handover ${request.reshardId}: ${request.step} failed: ${wire.message}`);
       this.reply(msg, { v: 1, ok: false, error: wire });
     }
@@ -170,6 +164,6 @@ export class HandoverResponder {
   }
 
   private reply(msg: Msg, reply: HandoverReply): void {
-    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+    respond(msg, reply);
   }
 }

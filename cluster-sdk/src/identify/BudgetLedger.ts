@@ -9,7 +9,7 @@ import {
   encodeRecord,
   type BudgetRecord,
 } from 'discluster-protocol';
-import { isCasConflict } from '../nats/kvErrors.js';
+import { isCasConflict } from 'discluster-runtime';
 import { budgetFromLimit, checkBudget, mergeBudget, type BudgetCheck } from './budgetPolicy.js';
 
 // Compare-and-set retries before a conflict storm is treated like any other transient error.

@@ -9,7 +9,7 @@ import {
   type BudgetRecord,
   type IdentifySlotRecord,
 } from 'discluster-protocol';
-import { describeError, isCasConflict } from '../nats/kvErrors.js';
+import { describeError, isCasConflict } from 'discluster-runtime';
 import { delay, linkSignals, untilAborted } from '../util/delay.js';
 import { Notifier } from '../util/Notifier.js';
 import { BudgetLedger, type BudgetReservation } from './BudgetLedger.js';

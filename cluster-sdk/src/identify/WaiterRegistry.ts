@@ -7,7 +7,7 @@ import {
   identifyWaiterKey,
   type IdentifyWaiterRecord,
 } from 'discluster-protocol';
-import { describeError } from '../nats/kvErrors.js';
+import { describeError } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import type { Notifier } from '../util/Notifier.js';
 

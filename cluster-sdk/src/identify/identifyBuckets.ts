@@ -1,7 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { budgetBucket, identifyBucket, identifyWaitersBucket } from 'discluster-protocol';
-import { openBucket, requireTtlAtLeast } from '../nats/openBucket.js';
+import { openBucket, requireTtlAtLeast } from 'discluster-runtime';
 import type { ResolvedNatsIdentifyThrottlerOptions } from './options.js';
 
 /** The three buckets a {@link NatsIdentifyThrottler} works with. */

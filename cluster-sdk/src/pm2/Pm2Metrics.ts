@@ -1,5 +1,5 @@
 import type { ShardStatus } from '../cluster/ShardStatus.js';
-import type { Pm2Io } from './pm2Io.js';
+import type { ActionReply, Pm2Io } from 'discluster-runtime';
 
 /** What the pm2 metrics and the `status` action read. */
 export interface Pm2MetricsSource {
@@ -48,7 +48,7 @@ export function registerPm2Metrics(io: Pm2Io, source: Pm2MetricsSource): void {
   });
   io.metric({ name: 'ping ms avg', value: () => averagePing(snapshot()) });
   io.metric({ name: 'handover overflow', value: () => source.handoverOverflow() });
-  io.action('status', (reply) => reply(source.report()));
+  io.action('status', (reply: ActionReply) => reply(source.report()));
 }
 
 function cachedSnapshot(source: Pm2MetricsSource): () => readonly ShardStatus[] {

@@ -12,8 +12,8 @@ import {
   sessionKey,
   type SessionRecord,
 } from 'discluster-protocol';
-import { describeError, isCasConflict } from '../nats/kvErrors.js';
-import { openBucket } from '../nats/openBucket.js';
+import { describeError, isCasConflict } from 'discluster-runtime';
+import { openBucket } from 'discluster-runtime';
 import {
   resolveNatsSessionStoreOptions,
   type NatsSessionStoreOptions,

@@ -3,7 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, leaseBucket, leaseKey } from 'discluster-protocol';
 import type { Logger } from '../logger.js';
-import { describeError, isCasConflict, openBucket } from './kvBucket.js';
+import { describeError, isCasConflict, openBucket } from 'discluster-runtime';
 import { LeaseRecords, type ShardClaim } from './leaseRecords.js';
 import { leaseTimes, requestTimeout, type LeaseTimes } from './leaseTimes.js';
 import { LeaseTtlWatch } from './leaseTtlWatch.js';
@@ -15,16 +15,6 @@ import type {
   LeaseHolder,
   ShardLeases,
 } from './shardLeases.js';
-
-export type {
-  AcquireOptions,
-  AcquireOutcome,
-  ConfirmOutcome,
-  LeaseClaim,
-  LeaseHolder,
-  ShardLeases,
-} from './shardLeases.js';
-export type { LeaseTimes } from './leaseTimes.js';
 
 /**
  * Shard ownership leases (promise 2, docs/architecture.md). One key per shard in the lease bucket, whose TTL is

@@ -7,7 +7,7 @@ import {
   type ShardLeaseRecord,
 } from 'discluster-protocol';
 import type { Logger } from '../logger.js';
-import { describeError, isCasConflict } from './kvBucket.js';
+import { describeError, isCasConflict } from 'discluster-runtime';
 import type { LeaseClaim, LeaseHolder } from './shardLeases.js';
 
 /** One attempt at one shard's key. */

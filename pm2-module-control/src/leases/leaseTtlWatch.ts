@@ -2,7 +2,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../logger.js';
-import { describeError } from './kvBucket.js';
+import { describeError } from 'discluster-runtime';
 import type { LeaseRecords } from './leaseRecords.js';
 import { requestTimeout } from './leaseTimes.js';
 

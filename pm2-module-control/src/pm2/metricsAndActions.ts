@@ -1,5 +1,5 @@
-import { DisclusterError, ErrorCode, type ClusterReport } from 'discluster-protocol';
-import type { ActionReply, Pm2Io } from './metricsAgent.js';
+import { DisclusterError, ErrorCode, toWireError, type ClusterReport } from 'discluster-protocol';
+import type { ActionReply, Pm2Io } from 'discluster-runtime';
 
 /** What the pm2 metrics and actions read and do. */
 export interface HostSurfaceSource {
@@ -41,12 +41,12 @@ export function registerPm2Surface(io: Pm2Io, source: HostSurfaceSource): void {
     try {
       clusterId = parseClusterId(param);
     } catch (error) {
-      reply({ ok: false, error: wireError(error) });
+      reply({ ok: false, error: toWireError(error) });
       return;
     }
     source.restartCluster(clusterId).then(
       () => reply({ ok: true, clusterId }),
-      (error: unknown) => reply({ ok: false, clusterId, error: wireError(error) }),
+      (error: unknown) => reply({ ok: false, clusterId, error: toWireError(error) }),
     );
   });
 }
@@ -60,9 +60,4 @@ export function parseClusterId(param: unknown): number {
       'restart-cluster needs a cluster id: pm2 trigger discluster-control restart-cluster <id>',
     );
   return Number(text);
-}
-
-function wireError(error: unknown): { code: string; message: string } {
-  if (error instanceof DisclusterError) return error.toJSON();
-  return { code: ErrorCode.InvalidOption, message: error instanceof Error ? error.message : String(error) };
 }

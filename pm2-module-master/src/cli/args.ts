@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { CommonConfigShape, formatConfigIssues } from 'discluster-protocol';
-import type { NatsSettings } from '../natsOptions.js';
+import type { NatsSettings } from 'discluster-protocol';
 
 export const USAGE = `Usage: discluster <command> [options]
 

@@ -8,13 +8,14 @@ import {
   decodeRecord,
   fleetSubjects,
   masterBucket,
-  openExistingBucket,
   planKey,
   type FleetStatus,
+  type MasterReply,
   type MasterRequest,
+  type NatsSettings,
   type PlanRecord,
 } from 'discluster-protocol';
-import { natsConnectOptions, type NatsSettings } from '../natsOptions.js';
+import { NatsRequestError, natsConnectOptions, openExistingBucket, requestReply } from 'discluster-runtime';
 import { buildFleetStatus, type HostSighting } from '../statusView.js';
 
 const encoder = new TextEncoder();
@@ -33,7 +34,10 @@ export class FleetClient {
 
   public static async connect(settings: NatsSettings, bot: string): Promise<FleetClient> {
     try {
-      return new FleetClient(await connect(natsConnectOptions(settings, 'discluster-cli', 'once')), bot);
+      return new FleetClient(
+        await connect(natsConnectOptions(settings, { name: 'discluster-cli', mode: 'once' })),
+        bot,
+      );
     } catch (error) {
       throw new DisclusterError(
         ErrorCode.NatsClosed,
@@ -48,24 +52,19 @@ export class FleetClient {
 
   /** Asks the leading MASTER; MASTER's own refusals come back as `DisclusterError`s with its code. */
   public async askMaster(request: MasterRequest, timeoutMs: number): Promise<unknown> {
-    let data: Uint8Array;
+    let reply: MasterReply;
     try {
-      data = (
-        await this.nc.request(this.subjects.master, encoder.encode(JSON.stringify(request)), {
-          timeout: timeoutMs,
-        })
-      ).data;
+      reply = await requestReply(this.nc, this.subjects.master, request, MasterReplySchema, timeoutMs);
     } catch (error) {
+      if (error instanceof NatsRequestError && error.kind === 'malformed')
+        throw new DisclusterError(ErrorCode.InvalidMessage, 'MASTER sent an invalid reply');
       throw new DisclusterError(
         ErrorCode.MasterUnreachable,
         `no MASTER answered on bot "${this.bot}" within ${timeoutMs} ms (${error instanceof Error ? error.message : String(error)})`,
       );
     }
-    const reply = MasterReplySchema.safeParse(JSON.parse(decoder.decode(data)));
-    if (!reply.success) throw new DisclusterError(ErrorCode.InvalidMessage, 'MASTER sent an invalid reply');
-    if (!reply.data.ok)
-      throw new DisclusterError(reply.data.error.code as ErrorCode, reply.data.error.message);
-    return reply.data.result;
+    if (!reply.ok) throw new DisclusterError(reply.error.code as ErrorCode, reply.error.message);
+    return reply.result;
   }
 
   /** The plan MASTER last stored (readable while MASTER is down). */

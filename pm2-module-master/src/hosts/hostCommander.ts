@@ -11,12 +11,12 @@ import {
   type HostCommand,
   type PlanRecord,
 } from 'discluster-protocol';
+import { NatsRequestError, requestReply } from 'discluster-runtime';
 import type { KnownHost } from './hostRegistry.js';
 import type { Logger } from '../logger.js';
 import { generationClusterIds } from '../reshard/newGeneration.js';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Every cluster id of a plan, ascending (each cluster's IPC peers). */
 export function planClusterIds(plan: PlanRecord): number[] {
@@ -85,22 +85,19 @@ export class HostCommander {
   public async send(hostId: string, command: HostCommand, timeoutMs: number): Promise<FleetReply> {
     let reply: FleetReply;
     try {
-      const msg = await this.nc.request(
+      reply = await requestReply(
+        this.nc,
         this.subjects.commands(hostId),
-        encoder.encode(JSON.stringify(command)),
-        {
-          timeout: timeoutMs,
-        },
+        command,
+        FleetReplySchema,
+        timeoutMs,
       );
-      const parsed = FleetReplySchema.safeParse(JSON.parse(decoder.decode(msg.data)));
-      if (!parsed.success)
+    } catch (error) {
+      if (error instanceof NatsRequestError && error.kind === 'malformed')
         throw new DisclusterError(
           ErrorCode.InvalidMessage,
           `host ${hostId} answered ${command.type} with an invalid reply`,
         );
-      reply = parsed.data;
-    } catch (error) {
-      if (error instanceof DisclusterError) throw error;
       throw new DisclusterError(
         ErrorCode.HostCommandFailed,
         `host ${hostId} did not answer ${command.type} within ${timeoutMs} ms (${error instanceof Error ? error.message : String(error)})`,

@@ -8,7 +8,8 @@ import {
 } from 'discluster-protocol';
 import type { FleetActions } from '../fleet/fleetActions.js';
 import type { Term } from '../leadership/term.js';
-import { parseMessage, respond } from '../messages.js';
+import { respond } from 'discluster-runtime';
+import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import type { DuplicateHosts } from './duplicateHosts.js';
 import { duplicateMessage } from './duplicateMessage.js';

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { reportedEvents } from './reportedEvents.js';
-import { CLUSTER_STATES, SHARD_STATES } from './states.js';
+import { SHARD_STATES } from 'discluster-protocol';
+import { CLUSTER_STATES } from './states.js';
 import type { FleetView } from './statusSource.js';
 
 const SHARD_LABELS = ['shard', 'cluster', 'host'] as const;

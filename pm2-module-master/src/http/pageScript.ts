@@ -1,13 +1,16 @@
+import { SHARD_STATES } from 'discluster-protocol';
+
 /**
  * The status page's script (inlined, plain ES2017, no dependencies; its hash goes into the page's
  * Content-Security-Policy). It renders each {@link PageSnapshot} pushed by `/api/events`, changing
  * only the grid cells whose state changed, and asks `/api/which` for the guild lookup. Data from
- * the fleet is only ever set as text, never as markup.
+ * the fleet is only ever set as text, never as markup. The shard states are protocol's one list,
+ * serialised into the script.
  */
 export const PAGE_SCRIPT = String.raw`
 (function () {
   'use strict';
-  var STATES = ['idle', 'waiting', 'identifying', 'resuming', 'ready', 'disconnected', 'fenced'];
+  var STATES = ${JSON.stringify(SHARD_STATES)};
   var GOOD = { online: 'good', ready: 'good' };
   var BAD = { lost: 'bad', failed: 'bad', missing: 'bad' };
   var byId = function (id) { return document.getElementById(id); };

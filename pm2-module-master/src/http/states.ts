@@ -1,7 +1,4 @@
-import { ClusterStatusEntrySchema, ShardStatusEntrySchema } from 'discluster-protocol';
+import { ClusterStatusEntrySchema } from 'discluster-protocol';
 
-/** Every shard state of `discluster status`, in the order the page's legend lists them. */
-export const SHARD_STATES = ShardStatusEntrySchema.shape.state.options;
-
-/** Every cluster state of `discluster status`. */
+/** Every cluster state of `discluster status` (shard states: protocol's `SHARD_STATES`). */
 export const CLUSTER_STATES = ClusterStatusEntrySchema.shape.state.options;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PAGE_SCRIPT } from './pageScript.js';
 import { PAGE_STYLE } from './pageStyle.js';
-import { SHARD_STATES } from './states.js';
+import { SHARD_STATES } from 'discluster-protocol';
 
 const hash = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 

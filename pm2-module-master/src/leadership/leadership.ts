@@ -6,7 +6,7 @@ import {
   leaderKey,
   type LeaderRecord,
 } from 'discluster-protocol';
-import { isCasConflict } from '../kvBuckets.js';
+import { isCasConflict } from 'discluster-runtime';
 import type { Logger } from '../logger.js';
 import type { LeaderBucket } from './leaderBucket.js';
 

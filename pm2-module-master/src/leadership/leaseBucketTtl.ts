@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { leaseBucket, openBucket, setBucketTtl } from 'discluster-protocol';
+import { leaseBucket } from 'discluster-protocol';
+import { openBucket, setBucketTtl } from 'discluster-runtime';
 import type { Logger } from '../logger.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;

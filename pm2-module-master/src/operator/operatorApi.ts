@@ -2,6 +2,7 @@ import type { Msg } from '@nats-io/transport-node';
 import {
   DisclusterError,
   ErrorCode,
+  toWireError,
   MasterRequestSchema,
   type FleetStatus,
   type MasterReply,
@@ -12,7 +13,8 @@ import type { FleetActions } from '../fleet/fleetActions.js';
 import type { DuplicateHosts } from '../hosts/duplicateHosts.js';
 import { locateGuild } from '../guildLocation.js';
 import type { Term } from '../leadership/term.js';
-import { parseMessage, respond } from '../messages.js';
+import { respond } from 'discluster-runtime';
+import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import { buildFleetStatus } from '../statusView.js';
 
@@ -45,14 +47,7 @@ export class OperatorApi {
     try {
       reply = { v: 1, ok: true, result: await this.answer(request) };
     } catch (error) {
-      const wire =
-        error instanceof DisclusterError
-          ? error.toJSON()
-          : {
-              code: ErrorCode.HostCommandFailed,
-              message: error instanceof Error ? error.message : String(error),
-            };
-      reply = { v: 1, ok: false, error: wire };
+      reply = { v: 1, ok: false, error: toWireError(error) };
     }
     respond(msg, reply);
   }

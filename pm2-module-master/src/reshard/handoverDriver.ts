@@ -7,10 +7,8 @@ import {
   type HandoverReply,
   type HandoverStep,
 } from 'discluster-protocol';
+import { NatsRequestError, requestReply } from 'discluster-runtime';
 import type { Logger } from '../logger.js';
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export interface HandoverOptions {
   readonly nc: NatsConnection;
@@ -111,19 +109,28 @@ async function requestStep(
   extra: object,
 ): Promise<OkReply | null> {
   const attempts = options.attempts ?? 4;
-  const body = encoder.encode(JSON.stringify({ v: 1, reshardId: options.reshardId, step, ...extra }));
+  const body = { v: 1, reshardId: options.reshardId, step, ...extra };
   const subject = handoverSubjects(options.bot).cluster(clusterId);
   let problem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (options.signal?.aborted) return null;
     try {
-      const msg = await options.nc.request(subject, body, { timeout: options.requestTimeoutMs ?? 5_000 });
-      const parsed = HandoverReplySchema.safeParse(JSON.parse(decoder.decode(msg.data)));
-      if (!parsed.success) problem = 'invalid reply';
-      else if (parsed.data.ok) return parsed.data;
-      else problem = `${parsed.data.error.code}: ${parsed.data.error.message}`;
+      const reply = await requestReply(
+        options.nc,
+        subject,
+        body,
+        HandoverReplySchema,
+        options.requestTimeoutMs ?? 5_000,
+      );
+      if (reply.ok) return reply;
+      problem = `${reply.error.code}: ${reply.error.message}`;
     } catch (error) {
-      problem = error instanceof Error ? error.message : String(error);
+      problem =
+        error instanceof NatsRequestError && error.kind === 'malformed'
+          ? 'invalid reply'
+          : error instanceof Error
+            ? error.message
+            : String(error);
     }
     await sleep(Math.min(2000, 200 * attempt), options.signal);
   }

@@ -7,8 +7,14 @@ import {
   type NatsServerHandle,
 } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlConfigSchema, MasterConfigSchema, formatConfigIssues, loadModuleConfig } from '../src/config';
-import { DisclusterError, ErrorCode } from '../src/errors';
+import {
+  ControlConfigSchema,
+  DisclusterError,
+  ErrorCode,
+  MasterConfigSchema,
+  formatConfigIssues,
+  loadModuleConfig,
+} from 'discluster-protocol';
 import { openBucket } from '../src/natsKv';
 
 const control = (env: Record<string, string>) =>

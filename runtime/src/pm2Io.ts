@@ -1,13 +1,13 @@
 /** `pm2 trigger` hands an action its answer callback; it must be called exactly once. */
 export type ActionReply = (data: unknown) => void;
 
-/** The part of `@pm2/io` (or the copy pm2 itself injects) that CONTROL uses. */
+/** The part of `@pm2/io` (or the copy pm2 itself injects) that CONTROL and the SDK use. */
 export interface Pm2Io {
   /** A gauge read by calling `value` every second (pm2 samples metrics every 990 ms). */
   metric(options: { name: string; value: () => number | string; unit?: string }): unknown;
   /**
-   * `pm2 trigger <app> <name> [param]`. @pm2/io passes the parameter only to a handler declared
-   * with two arguments (it looks at `handler.length`).
+   * `pm2 trigger <app> <name> [param]`; `reply` must be called exactly once. @pm2/io passes the
+   * parameter only to a handler declared with two arguments (it looks at `handler.length`).
    */
   action(
     name: string,
@@ -18,15 +18,15 @@ export interface Pm2Io {
 
 /**
  * True when pm2 started this process: pm2 sets `pm_id` in every app's environment. Only then is
- * there a daemon to send metrics to; the foreground bin (or a test runner with its own IPC
- * channel) would send `axm:*` messages to whoever its parent is.
+ * there a daemon to send metrics to; elsewhere (a foreground bin, plain `node`, a test runner with
+ * its own IPC channel) loading @pm2/io would send `axm:*` messages to whoever the parent is.
  */
 export function isUnderPm2(env: NodeJS.ProcessEnv = process.env): boolean {
   return env['pm_id'] !== undefined;
 }
 
-// Metrics and actions only: no exception handlers (main.ts installs its own, which really exit),
-// no http patching, no profiling.
+// Metrics and actions only: no process-wide hooks (no exception handlers: the process installs its
+// own, which really exit; no http patching; no inspector profiling).
 const LEAN_CONFIG = {
   catchExceptions: false,
   profiling: false,
@@ -36,16 +36,16 @@ const LEAN_CONFIG = {
 let loaded: Pm2Io | null | undefined;
 
 /**
- * `@pm2/io`, loaded on first use and only under pm2 (null elsewhere). pm2 injects its own instance
- * unless the app runs with `pmx: false` (the module does, see package.json) and
- * `require('@pm2/io')` then returns that global singleton, used as is; only an instance this call
- * created is initialised without its default hooks.
+ * `@pm2/io`, loaded on first use and only under pm2 (null elsewhere). pm2 normally injects its own
+ * instance before the app starts and `require('@pm2/io')` returns that global singleton; it is used
+ * as is, since bot code may already have registered metrics on it. Only an instance this call
+ * created (the app runs with `pmx: false`, as CONTROL does) is initialised without its default hooks.
  */
 export function loadPm2Io(): Pm2Io | null {
   if (loaded !== undefined) return loaded;
   if (!isUnderPm2()) return (loaded = null);
   const existed = Object.getOwnPropertySymbols(globalThis).includes(Symbol.for('@pm2/io'));
-  // A plain require on purpose: an import would load @pm2/io in the foreground bin too.
+  // A plain require on purpose: a top-level import would load @pm2/io in every process.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const io = require('@pm2/io') as Pm2Io;
   if (!existed) io.init(LEAN_CONFIG);

@@ -1,11 +1,11 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DisclusterError, ErrorCode } from './errors.js';
+import { DisclusterError, ErrorCode } from 'discluster-protocol';
 
 /**
  * Opening Discluster's JetStream KV buckets and recognising compare-and-set conflicts: one
- * implementation for the SDK, CONTROL and MASTER (bucket and key names are in kv.ts).
+ * implementation for the SDK, CONTROL and MASTER (bucket and key names are in discluster-protocol's kv.ts).
  */
 
 const CREATE_ATTEMPTS = 3;
