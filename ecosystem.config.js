@@ -142,7 +142,7 @@ module.exports = {
     {
       ...node,
       name: 'discluster-master',
-      script: path.join(__dirname, 'pm2-module-master', 'dist', 'bin.js'),
+      script: path.join(__dirname, 'pm2-module-master', 'dist', 'main.js'),
       pmx: false,
       kill_timeout: 10_000,
       exp_backoff_restart_delay: 1000,

@@ -17,7 +17,7 @@ const run = promisify(execFile);
 /** bin name → the built file it must point to. */
 const BINS: Record<string, string> = {
   discluster: 'pm2-module-master/dist/cli/discluster.js',
-  'discluster-master': 'pm2-module-master/dist/bin.js',
+  'discluster-master': 'pm2-module-master/dist/main.js',
   'discluster-control': 'pm2-module-control/dist/main.js',
   'discord-sim': 'discord-sim/dist/cli.js',
 };

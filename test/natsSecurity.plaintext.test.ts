@@ -15,7 +15,7 @@ import { logLine } from './support/securedFleet';
 
 const ROOT = path.resolve(__dirname, '..');
 const BINS = {
-  MASTER: path.join(ROOT, 'pm2-module-master', 'dist', 'bin.js'),
+  MASTER: path.join(ROOT, 'pm2-module-master', 'dist', 'main.js'),
   CONTROL: path.join(ROOT, 'pm2-module-control', 'dist', 'main.js'),
 } as const;
 

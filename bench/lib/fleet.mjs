@@ -16,7 +16,7 @@ import { SIM_TOKEN } from './sim.mjs';
 
 const { fleetSubjects } = createRequire(import.meta.url)(path.join(root, 'protocol', 'dist', 'index.js'));
 const CONTROL_BIN = path.join(root, 'pm2-module-control', 'dist', 'main.js');
-const MASTER_BIN = path.join(root, 'pm2-module-master', 'dist', 'bin.js');
+const MASTER_BIN = path.join(root, 'pm2-module-master', 'dist', 'main.js');
 const CLI_BIN = path.join(root, 'pm2-module-master', 'dist', 'cli', 'discluster.js');
 const BOT = path.join(root, 'bench', 'peers', 'fleet-bot.cjs');
 

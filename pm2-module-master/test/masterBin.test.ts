@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 /** The foreground `discluster-master` as an operator runs it. */
 
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
+const BIN = path.join(__dirname, '..', 'dist', 'main.js');
 let nats: NatsServerHandle | undefined;
 
 afterAll(async () => {

@@ -40,7 +40,7 @@ export const HOSTS = [
 
 const PM2_BIN = path.join(root, 'node_modules', 'pm2', 'bin', 'pm2');
 export const CLI_BIN = path.join(root, 'pm2-module-master', 'dist', 'cli', 'discluster.js');
-const MASTER_BIN = path.join(root, 'pm2-module-master', 'dist', 'bin.js');
+const MASTER_BIN = path.join(root, 'pm2-module-master', 'dist', 'main.js');
 const SIM_BIN = path.join(root, 'discord-sim', 'dist', 'cli.js');
 const HOST_CONTROL = path.join(root, 'scripts', 'demo', 'host-control.js');
 export const BOT_SCRIPT = path.join(root, 'examples', 'dist', 'demo-bot', 'bot.js');

@@ -32,7 +32,7 @@ import {
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CONTROL_BIN = path.join(ROOT, 'pm2-module-control', 'dist', 'main.js');
-const MASTER_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'bin.js');
+const MASTER_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'main.js');
 const CLI_BIN = path.join(ROOT, 'pm2-module-master', 'dist', 'cli', 'discluster.js');
 export const BOT_SCRIPT = path.join(ROOT, 'test', 'fixtures', 'fleetBot.js');
 export const TOKEN = 'integration-bot-token-5f1c9e2a';
