@@ -27,8 +27,12 @@ import { FaultRig, RecoveryClock, reportResult } from './support';
  */
 
 const SHARDS = 4;
-/** Default lease time: clusters fence after half of it (10 s) without renewals. */
-const LEASE_MS = 20_000;
+/**
+ * The lease time docs/operations.md advises on a NATS cluster: clusters fence after half of it
+ * (15 s) without renewals. A node loss stalls KV writes for 4-9 s on a quiet machine, longer beside
+ * a CPU-bound process: the default 20 s (a 10 s fence) leaves too little margin on a busy host.
+ */
+const LEASE_MS = 30_000;
 const BOT = 'faults-natscluster';
 const LEASES_STREAM = `KV_${leaseBucket(BOT)}`;
 const SESSIONS_STREAM = `KV_${sessionBucket(BOT)}`;
