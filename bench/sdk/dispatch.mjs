@@ -26,26 +26,21 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   applyNice,
-  cpuMeter,
   createCpuCap,
-  cpuSeconds,
   forkChild,
   here,
-  log,
-  machineFacts,
-  sdkBuildFingerprint,
-  median,
-  memoryMiB,
+  NICE,
   onCleanup,
   requireBuilt,
-  round,
   setProfileDir,
-  sleep,
   stopChild,
   stopEverything,
   testingHelpers,
-  waitForQuietMachine,
 } from './common.mjs';
+import { cpuMeter, cpuSeconds, memoryMiB, waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { admin } from '../lib/sim.mjs';
 import { writeSection } from './report.mjs';
 
@@ -428,7 +423,7 @@ function summarize(results) {
 
 async function main() {
   requireBuilt();
-  const machine = machineFacts();
+  const machine = machineFacts(NICE);
   log(
     `dispatch bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
   );

@@ -25,23 +25,20 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   applyNice,
-  cpuMeter,
   forkChild,
   here,
-  log,
-  machineFacts,
-  sdkBuildFingerprint,
-  median,
+  NICE,
   onCleanup,
   requireBuilt,
-  round,
   setProfileDir,
-  sleep,
   stopChild,
   stopEverything,
   testingHelpers,
-  waitForQuietMachine,
 } from './common.mjs';
+import { cpuMeter, waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { writeSection } from './report.mjs';
 
 const PEER = path.join(here, 'ipc-peer.mjs');
@@ -271,7 +268,7 @@ function summarize(results) {
 
 async function main() {
   requireBuilt();
-  const machine = machineFacts();
+  const machine = machineFacts(NICE);
   log(
     `ipc bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; layouts ${config.layouts.join(', ')}`,
   );
