@@ -218,6 +218,18 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** Runs a bench's `main`: exit 0 when it is done; when it fails, say why, stop every process, exit 1. */
+export function runMain(main) {
+  main().then(
+    () => process.exit(0),
+    async (error) => {
+      log(`FAILED: ${error?.stack ?? error}`);
+      await stopEverything();
+      process.exit(1);
+    },
+  );
+}
+
 /** The benchmarks run the built packages: stop early, with the fix, when a build is missing. */
 export function requireBuilt() {
   const needed = [

@@ -32,6 +32,7 @@ import {
   NICE,
   onCleanup,
   requireBuilt,
+  runMain,
   setProfileDir,
   stopChild,
   stopEverything,
@@ -40,7 +41,7 @@ import {
 import { cpuMeter, cpuSeconds, memoryMiB, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
-import { machineFacts, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
+import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { admin } from '../lib/sim.mjs';
 import { writeSection } from './report.mjs';
 
@@ -319,6 +320,20 @@ async function runStep(env, child, rate, label, seconds = config.trafficSeconds)
 
 // ---- summary ----------------------------------------------------------------------------------------
 
+/** One figure of both variants: medians, every round's value, cluster/bare per round and of the medians. */
+function compare(b, c, rounds) {
+  const perRound = [];
+  for (let i = 0; i < rounds; i++)
+    perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
+  return {
+    bare: { median: median(b), runs: b },
+    cluster: { median: median(c), runs: c },
+    ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
+    ratioPerRound: perRound,
+    medianRatio: round(median(perRound), 3),
+  };
+}
+
 function summarize(results) {
   const summary = {};
   for (const mode of config.modes) {
@@ -329,20 +344,7 @@ function summarize(results) {
     const steps = config.rates[mode].map((rate) => {
       const pick = (runs, key) =>
         runs.map((r) => r.steps.find((s) => s.targetPerSec === rate)?.[key] ?? null);
-      const figure = (key) => {
-        const b = pick(bare, key);
-        const c = pick(cluster, key);
-        const perRound = [];
-        for (let i = 0; i < rounds; i++)
-          perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
-        return {
-          bare: { median: median(b), runs: b },
-          cluster: { median: median(c), runs: c },
-          ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
-          ratioPerRound: perRound,
-          medianRatio: round(median(perRound), 3),
-        };
-      };
+      const figure = (key) => compare(pick(bare, key), pick(cluster, key), rounds);
       const keptUp = (runs) => pick(runs, 'keptUp');
       const complete = (runs) => pick(runs, 'complete');
       return {
@@ -362,20 +364,12 @@ function summarize(results) {
         complete: { bare: complete(bare), cluster: complete(cluster) },
       };
     });
-    const cappedFigure = (key) => {
-      const b = bare.map((r) => r.capped?.[key] ?? null);
-      const c = cluster.map((r) => r.capped?.[key] ?? null);
-      const perRound = [];
-      for (let i = 0; i < rounds; i++)
-        perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
-      return {
-        bare: { median: median(b), runs: b },
-        cluster: { median: median(c), runs: c },
-        ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
-        ratioPerRound: perRound,
-        medianRatio: round(median(perRound), 3),
-      };
-    };
+    const cappedFigure = (key) =>
+      compare(
+        bare.map((r) => r.capped?.[key] ?? null),
+        cluster.map((r) => r.capped?.[key] ?? null),
+        rounds,
+      );
     const capped = bare.some((r) => r.capped)
       ? {
           fraction: config.cap.fractions[mode],
@@ -425,7 +419,7 @@ async function main() {
   requireBuilt();
   const machine = machineFacts(NICE);
   log(
-    `dispatch bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
+    `dispatch bench: ${machineSummary(machine)}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
   );
   const { startNatsServer, startDiscordSimProcess } = await testingHelpers();
   const nats = await startNatsServer();
@@ -490,11 +484,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (error) => {
-    log(`FAILED: ${error?.stack ?? error}`);
-    await stopEverything();
-    process.exit(1);
-  },
-);
+runMain(main);

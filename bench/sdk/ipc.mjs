@@ -30,6 +30,7 @@ import {
   NICE,
   onCleanup,
   requireBuilt,
+  runMain,
   setProfileDir,
   stopChild,
   stopEverything,
@@ -38,7 +39,7 @@ import {
 import { cpuMeter, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
-import { machineFacts, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
+import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { writeSection } from './report.mjs';
 
 const PEER = path.join(here, 'ipc-peer.mjs');
@@ -269,9 +270,7 @@ function summarize(results) {
 async function main() {
   requireBuilt();
   const machine = machineFacts(NICE);
-  log(
-    `ipc bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; layouts ${config.layouts.join(', ')}`,
-  );
+  log(`ipc bench: ${machineSummary(machine)}; layouts ${config.layouts.join(', ')}`);
   const { startNatsServer } = await testingHelpers();
   const nats = await startNatsServer({ jetstream: false });
   onCleanup(() => nats.stop());
@@ -301,11 +300,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (error) => {
-    log(`FAILED: ${error?.stack ?? error}`);
-    await stopEverything();
-    process.exit(1);
-  },
-);
+runMain(main);
