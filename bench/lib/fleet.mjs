@@ -330,7 +330,8 @@ export function readyShardCount(status) {
   return ready;
 }
 
-function readPid(file) {
+/** The pid in a pid file, or NaN when there is none. */
+export function readPid(file) {
   try {
     return Number(fs.readFileSync(file, 'utf8'));
   } catch {
