@@ -16,6 +16,10 @@
 // SIGTERM/SIGINT close the sockets and exit.
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { histogramPercentile as percentile } from '../lib/figures.mjs';
+import nonces from '../lib/nonces.cjs';
+
+const { countNonce, nonceFigures, nonceRun, parseNonce } = nonces;
 
 const { values: args } = parseArgs({
   options: {
@@ -98,16 +102,7 @@ const otherDispatches = {};
 function runOf(id) {
   let run = runs.get(id);
   if (!run) {
-    run = {
-      count: 0,
-      distinct: 0,
-      duplicates: 0,
-      firstAt: 0,
-      lastAt: 0,
-      seen: new Uint8Array(1 << 16),
-      latency: new Uint32Array(MAX_LATENCY_MS + 1),
-      maxLatency: 0,
-    };
+    run = nonceRun({ latency: new Uint32Array(MAX_LATENCY_MS + 1), maxLatency: 0 });
     runs.set(id, run);
   }
   return run;
@@ -115,21 +110,7 @@ function runOf(id) {
 
 function countMessage(runId, n, timestampMs, now) {
   const run = runOf(runId);
-  run.count++;
-  if (run.firstAt === 0) run.firstAt = now;
-  run.lastAt = now;
-  if (n >= run.seen.length) {
-    let size = run.seen.length;
-    while (size <= n) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(run.seen);
-    run.seen = grown;
-  }
-  if (run.seen[n]) run.duplicates++;
-  else {
-    run.seen[n] = 1;
-    run.distinct++;
-  }
+  countNonce(run, n, now);
   if (Number.isFinite(timestampMs)) {
     const ms = Math.min(MAX_LATENCY_MS, Math.max(0, now - timestampMs));
     run.latency[ms]++;
@@ -142,18 +123,6 @@ function sparseHistogram(run) {
   const pairs = [];
   for (let ms = 0; ms <= run.maxLatency; ms++) if (run.latency[ms] > 0) pairs.push([ms, run.latency[ms]]);
   return pairs;
-}
-
-function percentile(pairs, p) {
-  const total = pairs.reduce((sum, [, count]) => sum + count, 0);
-  if (total === 0) return null;
-  const target = Math.ceil(total * p);
-  let seen = 0;
-  for (const [ms, count] of pairs) {
-    seen += count;
-    if (seen >= target) return ms;
-  }
-  return pairs.at(-1)[0];
 }
 
 // ---- shards -----------------------------------------------------------------------------------
@@ -253,10 +222,9 @@ function onPayload(shard, text, settle) {
       checkSeq(shard, seq);
       const nonceEnd = text.indexOf('"', nonceAt + 9);
       const nonce = text.slice(nonceAt + 9, nonceEnd);
-      const colon = nonce.indexOf(':');
+      const parsed = parseNonce(nonce);
       const timestamp = tsAt > 0 ? Date.parse(text.slice(tsAt + 13, text.indexOf('"', tsAt + 13))) : NaN;
-      if (colon > 0)
-        countMessage(Number(nonce.slice(0, colon)), Number(nonce.slice(colon + 1)), timestamp, now);
+      if (parsed) countMessage(Number(parsed.runId), parsed.n, timestamp, now);
       return;
     }
   }
@@ -337,15 +305,8 @@ function onDispatch(shard, t, d, now, settle) {
       return;
     }
     case 'MESSAGE_CREATE': {
-      const nonce = typeof d?.nonce === 'string' ? d.nonce : '';
-      const colon = nonce.indexOf(':');
-      if (colon > 0)
-        countMessage(
-          Number(nonce.slice(0, colon)),
-          Number(nonce.slice(colon + 1)),
-          Date.parse(d.timestamp),
-          now,
-        );
+      const parsed = parseNonce(d?.nonce);
+      if (parsed) countMessage(Number(parsed.runId), parsed.n, Date.parse(d.timestamp), now);
       else otherDispatches[t] = (otherDispatches[t] ?? 0) + 1;
       return;
     }
@@ -420,11 +381,7 @@ function summary() {
   for (const [id, run] of runs) {
     const histogram = sparseHistogram(run);
     traffic[id] = {
-      count: run.count,
-      distinct: run.distinct,
-      duplicates: run.duplicates,
-      firstAt: run.firstAt,
-      lastAt: run.lastAt,
+      ...nonceFigures(run),
       latencyMs: { p50: percentile(histogram, 0.5), p99: percentile(histogram, 0.99), max: run.maxLatency },
       latencyHistogram: histogram,
     };

@@ -18,12 +18,16 @@
 // Other flags: --reps N, --modes none,zlib-stream, --rates 10000,25000 (plain),
 // --zlib-rates 5000,10000, --seconds S, --clients N, --guilds N, --shards N, --out DIR,
 // --sim-cli PATH (another build of discord-sim's dist/cli.js, for before/after comparisons).
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuMeter, memoryMiB as memory, waitForQuietMachine as waitForQuietMachineFor } from '../lib/cpu.mjs';
+import { histogramPercentile as percentile, median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, machineSummary } from '../lib/machineFacts.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -87,13 +91,6 @@ const outDir = flags.out
     : path.join(root, 'bench', 'results');
 
 const benchStart = Date.now();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-function log(message) {
-  const s = Math.round((Date.now() - benchStart) / 1000);
-  console.log(
-    `[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${message}`,
-  );
-}
 
 // ---- child processes: every one is tracked and stopped by pid, also on failure ----------------
 
@@ -178,75 +175,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 // ---- /proc sampling ---------------------------------------------------------------------------
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ": state is fields[0]; utime and stime are stat fields 14 and 15.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function memory(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: round(kib('VmRSS') / 1024, 1), hwmMiB: round(kib('VmHWM') / 1024, 1) };
-}
-
-/** CPU seconds every process on the machine has used so far (from /proc/stat). */
-function machineBusySeconds() {
-  const fields = fs
-    .readFileSync('/proc/stat', 'utf8')
-    .split('\n')[0]
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  // user nice system idle iowait irq softirq steal …: busy is everything but idle and iowait.
-  const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3] - fields[4];
-  return busy / CLK_TCK;
-}
-
-/**
- * CPU use of several processes between two points, as % of one core, plus what the rest of the
- * machine used meanwhile (other people's processes on a shared machine make figures noisy).
- */
-function cpuMeter(pids) {
-  const startedAt = performance.now();
-  const start = pids.map(cpuSeconds);
-  const selfStart = process.cpuUsage();
-  const machineStart = machineBusySeconds();
-  return () => {
-    const wall = (performance.now() - startedAt) / 1000;
-    const used = pids.map((pid, i) => cpuSeconds(pid) - start[i]);
-    const self = process.cpuUsage(selfStart);
-    const ours = used.reduce((a, b) => a + b, 0) + (self.user + self.system) / 1e6;
-    const others = Math.max(0, machineBusySeconds() - machineStart - ours);
-    return {
-      wallS: round(wall, 2),
-      cpuS: used.map((s) => round(s, 2)),
-      pct: used.map((s) => round((100 * s) / wall, 1)),
-      otherPct: round((100 * others) / wall, 1),
-    };
-  };
-}
-
 /** Waits (up to a bound) until processes outside this bench use little CPU, so runs compare. */
-async function waitForQuietMachine(waitMs = config.quietWaitMs) {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const meter = cpuMeter([]);
-    await sleep(1000);
-    const { otherPct } = meter();
-    if (otherPct <= config.quietOtherPct) return otherPct;
-    if (Date.now() >= deadline) {
-      log(`  machine still busy (${otherPct}% of a core used by other processes); measuring anyway`);
-      return otherPct;
-    }
-    log(`  waiting for a quiet machine: other processes use ${otherPct}% of a core`);
-  }
-}
+const waitForQuietMachine = (waitMs = config.quietWaitMs) =>
+  waitForQuietMachineFor(waitMs, config.quietOtherPct);
 
 // ---- simulator and clients --------------------------------------------------------------------
 
@@ -577,7 +508,7 @@ async function runTraffic(sim, clients, rate, mode, rep) {
     otherCpuPct: cpu.otherPct,
     otherCpuPctBefore,
     seqGaps: sum(stats, (s) => s.seqGaps),
-    simRssMiB: memory(sim.pid).rssMiB,
+    simRssMiB: memory(sim.pid)?.rssMiB,
   };
   figures.keptUp =
     figures.sent === total &&
@@ -601,19 +532,6 @@ function sum(items, pick) {
   return items.reduce((total, item) => total + (pick(item) ?? 0), 0);
 }
 
-function round(value, digits) {
-  if (!Number.isFinite(value)) return null;
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function median(values) {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 function mergeCounts(objects) {
   const merged = {};
   for (const object of objects)
@@ -626,44 +544,6 @@ function mergeHistograms(histograms) {
   for (const histogram of histograms)
     for (const [ms, count] of histogram ?? []) merged.set(ms, (merged.get(ms) ?? 0) + count);
   return [...merged].sort((a, b) => a[0] - b[0]);
-}
-
-function percentile(histogram, p) {
-  const total = histogram.reduce((a, [, count]) => a + count, 0);
-  if (total === 0) return null;
-  const target = Math.ceil(total * p);
-  let seen = 0;
-  for (const [ms, count] of histogram) {
-    seen += count;
-    if (seen >= target) return ms;
-  }
-  return histogram.at(-1)[0];
-}
-
-function packageVersion(name) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return null;
-  }
-}
-
-function machine() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  return {
-    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    packages: {
-      'discord-sim': JSON.parse(fs.readFileSync(path.join(root, 'discord-sim', 'package.json'), 'utf8'))
-        .version,
-      ws: packageVersion('ws'),
-      pako: packageVersion('pako'),
-      'zlib-sync': packageVersion('zlib-sync'),
-    },
-  };
 }
 
 function summarize(sessions) {
@@ -756,7 +636,7 @@ function markdown(report) {
   lines.push('');
   const m = report.machine;
   lines.push(
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; ws ${m.packages.ws}, pako ${m.packages.pako}, zlib-sync ${m.packages['zlib-sync']}.`,
+    `Machine: ${machineSummary(m)}; ws ${m.packages.ws}, pako ${m.packages.pako}, zlib-sync ${m.packages['zlib-sync']}.`,
   );
   lines.push('');
   lines.push('## Connect and identify (all shards at once)');
@@ -868,7 +748,7 @@ async function main() {
     date: new Date().toISOString(),
     quick,
     durationS: Math.round((Date.now() - benchStart) / 1000),
-    machine: machine(),
+    machine: machineFacts(config.nice),
     config: { ...config, simCli: path.relative(root, SIM_CLI) },
     summary: null,
     sessions,

@@ -29,17 +29,15 @@ import { parseArgs } from 'node:util';
 import { startSim, SIM_TOKEN } from '../lib/sim.mjs';
 import {
   forkChild,
-  log,
-  median,
   NICE,
   onCleanup,
-  percentileSorted,
   root,
-  sleep,
   stopChild,
   stopEverything,
   testingHelpers,
 } from '../sdk/common.mjs';
+import { median, percentileSorted } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import os from 'node:os';
 
 const { values: flags } = parseArgs({

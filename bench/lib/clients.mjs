@@ -1,7 +1,8 @@
 // bench/sdk/dispatch-client.mjs as the peer benchmarks use it: one process holding shards as a bare
 // `@discordjs/ws` WebSocketManager ("bare") or a standalone discluster-sdk `Cluster` ("cluster").
 import path from 'node:path';
-import { forkChild, here, sleep, stopChild } from '../sdk/common.mjs';
+import { forkChild, here, stopChild } from '../sdk/common.mjs';
+import { sleep } from './log.mjs';
 import { SIM_TOKEN } from './sim.mjs';
 
 const CLIENT = path.join(here, 'dispatch-client.mjs');

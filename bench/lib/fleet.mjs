@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { applyNice, log, onCleanup, root, sleep, testingHelpers } from '../sdk/common.mjs';
+import { applyNice, onCleanup, root, testingHelpers } from '../sdk/common.mjs';
+import { log, sleep } from './log.mjs';
 import { SIM_TOKEN } from './sim.mjs';
 
 const { fleetSubjects } = createRequire(import.meta.url)(path.join(root, 'protocol', 'dist', 'index.js'));
@@ -356,7 +357,8 @@ export function readyShardCount(status) {
   return ready;
 }
 
-function readPid(file) {
+/** The pid in a pid file, or NaN when there is none. */
+export function readPid(file) {
   try {
     return Number(fs.readFileSync(file, 'utf8'));
   } catch {

@@ -4,6 +4,7 @@
 // discord.js bots, Discluster's fleet bot, bare @discordjs/ws), so each is observed the same way.
 const net = require('node:net');
 const { onJsonLines } = require('./jsonLines.cjs');
+const { countNonce, nonceFigures, nonceRun, parseNonce } = require('./nonces.cjs');
 
 /**
  * Connects to `address` ("tcp://127.0.0.1:PORT"). `hello` is sent first. Handlers: `{ [cmd]: async
@@ -67,40 +68,23 @@ function nonceCounter() {
   const now = () => performance.timeOrigin + performance.now();
   return {
     count(nonce) {
-      const colon = typeof nonce === 'string' ? nonce.indexOf(':') : -1;
-      if (colon <= 0) return;
-      const id = nonce.slice(0, colon);
-      const n = Number(nonce.slice(colon + 1));
-      let run = runs.get(id);
+      const parsed = parseNonce(nonce);
+      if (!parsed) return;
+      let run = runs.get(parsed.runId);
       if (!run) {
-        run = { count: 0, distinct: 0, duplicates: 0, firstAt: 0, lastAt: 0, seen: new Set(), cpuAtFirst: 0 };
-        runs.set(id, run);
+        run = nonceRun({ cpuAtFirst: 0 });
+        runs.set(parsed.runId, run);
       }
-      const t = now();
       if (run.count === 0) {
-        run.firstAt = t;
         const cpu = process.cpuUsage();
         run.cpuAtFirst = cpu.user + cpu.system;
       }
-      run.count++;
-      run.lastAt = t;
-      if (run.seen.has(n)) run.duplicates++;
-      else {
-        run.seen.add(n);
-        run.distinct++;
-      }
+      countNonce(run, parsed.n, now());
     },
     snapshot() {
       const out = {};
       for (const [id, run] of runs) {
-        out[id] = {
-          count: run.count,
-          distinct: run.distinct,
-          duplicates: run.duplicates,
-          firstAt: run.firstAt,
-          lastAt: run.lastAt,
-          cpuAtFirstUs: run.cpuAtFirst,
-        };
+        out[id] = { ...nonceFigures(run), cpuAtFirstUs: run.cpuAtFirst };
       }
       return out;
     },

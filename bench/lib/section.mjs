@@ -6,40 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  log,
-  machineFacts,
-  requireBuilt,
-  root,
-  sdkBuildFingerprint,
-  stopEverything,
-} from '../sdk/common.mjs';
+import { NICE, requireBuilt, stopEverything } from '../sdk/common.mjs';
+import { log } from './log.mjs';
+import { machineFacts, sdkBuildFingerprint } from './machineFacts.mjs';
 import { startCpuSampler } from './cpu.mjs';
-
-function version(name) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return null;
-  }
-}
-
-/** Machine and software facts, with the peers' versions. */
-export function facts() {
-  const machine = machineFacts();
-  machine.packages['discord.js'] = version('discord.js');
-  machine.packages['discord-hybrid-sharding'] = version('discord-hybrid-sharding');
-  machine.packages.pm2 = version('pm2');
-  for (const dir of ['pm2-module-master', 'pm2-module-control']) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(root, dir, 'package.json'), 'utf8'));
-      machine.packages[pkg.name] = pkg.version;
-    } catch {
-      // not there
-    }
-  }
-  return machine;
-}
 
 /**
  * Runs `body({ quick, flags, sampler, record })` as section `name`. `record` is the object written
@@ -67,7 +37,7 @@ export async function runSection(name, options, body) {
   let code = 0;
   try {
     requireBuilt();
-    record.machine = facts();
+    record.machine = machineFacts(NICE);
     log(`${name}: ${flags.quick ? 'quick' : 'full'} run, results to ${file}`);
     await body({ quick: flags.quick, flags, sampler, record, log });
   } catch (error) {

@@ -2,7 +2,7 @@
 // windows, counters and sessions), started through discluster-testing's startDiscordSimProcess
 // (raised priority, tracked, stopped by pid), plus the admin calls the benches make.
 import os from 'node:os';
-import { NICE, applyNice, onCleanup, testingHelpers } from '../sdk/common.mjs';
+import { applyNice, NICE, onCleanup, testingHelpers } from '../sdk/common.mjs';
 
 export const SIM_TOKEN = 'bench-peers-token-7c41d0';
 

@@ -1,8 +1,9 @@
 // What the peer benchmarks do with every system under test, in one place: start it against a
 // simulator (a Discluster fleet, or a peer manager), list its processes, stop it by pid.
 import fs from 'node:fs';
-import { log, memoryMiB, round } from '../sdk/common.mjs';
-import { markOurs } from './cpu.mjs';
+import { round } from './figures.mjs';
+import { log } from './log.mjs';
+import { markOurs, memoryMiB } from './cpu.mjs';
 import { startFleet } from './fleet.mjs';
 import { startPeer } from './peers.mjs';
 import { waitForLiveShards } from './sim.mjs';

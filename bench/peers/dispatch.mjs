@@ -15,17 +15,10 @@
 // offers more than it can take: events/s then is its ceiling on an equal CPU budget.
 //
 //   node bench/peers/dispatch.mjs [--quick] [--out DIR] [--reps N]
-import {
-  applyNice,
-  cpuSeconds,
-  createCpuCap,
-  log,
-  median,
-  round,
-  sleep,
-  testingHelpers,
-  waitForQuietMachine,
-} from '../sdk/common.mjs';
+import { applyNice, createCpuCap, testingHelpers } from '../sdk/common.mjs';
+import { cpuSeconds, waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { startDispatchClient } from '../lib/clients.mjs';
 import { PEERS } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';

@@ -19,7 +19,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { log, median, onCleanup, round, sleep } from '../sdk/common.mjs';
+import { onCleanup } from '../sdk/common.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { PEERS, readNonceLogs } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';
 import { runSection } from '../lib/section.mjs';

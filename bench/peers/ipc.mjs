@@ -12,7 +12,9 @@
 // the systems; medians of the runs.
 //
 //   node bench/peers/ipc.mjs [--quick] [--out DIR] [--reps N] [--n N]
-import { log, median, percentileSorted, round, sleep, waitForQuietMachine } from '../sdk/common.mjs';
+import { waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, percentileSorted, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { PEERS } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';
 import { runSection } from '../lib/section.mjs';

@@ -16,7 +16,10 @@
 // guilds).
 //
 //   node bench/peers/memory.mjs [--quick] [--out DIR] [--reps N] [--shards N]
-import { applyNice, log, median, memoryMiB, round, sleep, testingHelpers } from '../sdk/common.mjs';
+import { applyNice, testingHelpers } from '../sdk/common.mjs';
+import { memoryMiB } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { startDispatchClient } from '../lib/clients.mjs';
 import { DEFAULT_INTENTS, PEERS } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmt, median, table } from '../lib/figures.mjs';
+import { machineSummary } from '../lib/machineFacts.mjs';
 
 export const SECTIONS = ['startup', 'restart', 'failover', 'memory', 'dispatch', 'ipc', 'scale'];
 
@@ -27,11 +29,6 @@ const root = path.resolve(here, '..', '..');
 
 // ---- formatting -------------------------------------------------------------------------------------
 
-function fmt(value, digits = 0) {
-  if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  if (typeof value !== 'number') return String(value);
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 const s = (ms, digits = 1) => (ms === null || ms === undefined ? '–' : fmt(ms / 1000, digits));
 /** "**median** (run / run / run)" when there are several runs. */
 function med(figure, digits = 0, scale = 1) {
@@ -44,19 +41,6 @@ function med(figure, digits = 0, scale = 1) {
 }
 const list = (values, digits = 0) => (values?.length ? values.map((v) => fmt(v, digits)).join(' / ') : '–');
 const verdict = (met) => (met === null ? 'not measured' : met ? '**met**' : '**not met**');
-function table(header, rows) {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
-}
-const median = (values) => {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (!sorted.length) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const notMeasured = (section) =>
   section?.notMeasured ? `\n\n> **Not measured (fully):** ${section.notMeasured}.` : '';
 
@@ -721,7 +705,7 @@ export function render(result) {
   const machine = Object.values(result.sections).find((section) => section.machine)?.machine;
   const p = machine?.packages ?? {};
   const header = machine
-    ? `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}. Load average at start ${machine.loadAverageAtStart.join(' / ')}. Peers from npm: discord.js ${p['discord.js']} (ShardingManager, Client), discord-hybrid-sharding ${p['discord-hybrid-sharding']}, @discordjs/ws ${p['@discordjs/ws']}; Discluster: discluster-sdk ${p['discluster-sdk']}, discluster-master ${p['discluster-master'] ?? '–'}, discluster-control ${p['discluster-control'] ?? '–'}, pm2 ${p.pm2}, nats-server ${String(p['nats-server'] ?? '').replace(/^nats-server: /, '')}, @nats-io/transport-node ${p['@nats-io/transport-node']}, zlib-sync ${p['zlib-sync']}; discord-sim ${p['discord-sim']}. SDK build \`${machine.sdkBuild?.combined}\`. Every process of the bench ran at nice ${machine.nice}.`
+    ? `Machine: ${machineSummary(machine)}. Load average at start ${machine.loadAverageAtStart.join(' / ')}. Peers from npm: discord.js ${p['discord.js']} (ShardingManager, Client), discord-hybrid-sharding ${p['discord-hybrid-sharding']}, @discordjs/ws ${p['@discordjs/ws']}; Discluster: discluster-sdk ${p['discluster-sdk']}, discluster-master ${p['discluster-master'] ?? '–'}, discluster-control ${p['discluster-control'] ?? '–'}, pm2 ${p.pm2}, nats-server ${String(p['nats-server'] ?? '').replace(/^nats-server: /, '')}, @nats-io/transport-node ${p['@nats-io/transport-node']}, zlib-sync ${p['zlib-sync']}; discord-sim ${p['discord-sim']}. SDK build \`${machine.sdkBuild?.combined}\`. Every process of the bench ran at nice ${machine.nice}.`
     : '';
   const rows = verdicts(result);
   const targetRows = rows.map((r) => [

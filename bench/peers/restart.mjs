@@ -18,7 +18,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { log, median, onCleanup, round, sleep } from '../sdk/common.mjs';
+import { onCleanup } from '../sdk/common.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { PEERS, readNonceLogs } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';
 import { runSection } from '../lib/section.mjs';
@@ -31,13 +33,13 @@ let quickRun = false;
 /** Traffic long enough to span the stop and the start of `shards` shards. */
 const cfgSeconds = (shards) => (quickRun ? 10 : Math.max(20, Math.round((shards / 1024) * 60)));
 
+/** The simulator both systems restart against: 10 guilds a shard, max_concurrency C. */
+function startRestartSim(shards, windowMs) {
+  return startSim({ guilds: shards * 10, shards, 'max-concurrency': C, 'identify-window-ms': windowMs });
+}
+
 async function discluster({ shards, hosts, reps, windowMs, sampler, record }) {
-  const sim = await startSim({
-    guilds: shards * 10,
-    shards,
-    'max-concurrency': C,
-    'identify-window-ms': windowMs,
-  });
+  const sim = await startRestartSim(shards, windowMs);
   const probe = await startProbeServer();
   const variant = {
     system: 'discluster',
@@ -145,12 +147,7 @@ async function peer({ shards, windowMs, sampler, record }) {
   const make = PEERS.hybridTuned(shards, C, windowMs);
   const out = { label: make.label, shards, maxConcurrency: C, windowMs };
   record.peer = out;
-  const sim = await startSim({
-    guilds: shards * 10,
-    shards,
-    'max-concurrency': C,
-    'identify-window-ms': windowMs,
-  });
+  const sim = await startRestartSim(shards, windowMs);
   const probe = await startProbeServer();
   const nonceDir = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-bench-nonces-'));
   onCleanup(() => fs.rmSync(nonceDir, { recursive: true, force: true }));

@@ -14,18 +14,10 @@
 //
 //   node bench/peers/scale.mjs [--quick] [--out DIR] [--reps N] [--hosts N] [--shards N]
 import path from 'node:path';
-import {
-  cpuSeconds,
-  forkChild,
-  log,
-  median,
-  memoryMiB,
-  onCleanup,
-  round,
-  sleep,
-  stopChild,
-  root,
-} from '../sdk/common.mjs';
+import { forkChild, onCleanup, root, stopChild } from '../sdk/common.mjs';
+import { cpuSeconds, memoryMiB } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { startSim } from '../lib/sim.mjs';
 import { readyShardCount, startFleet } from '../lib/fleet.mjs';
 import { runSection } from '../lib/section.mjs';

@@ -15,7 +15,9 @@
 // W = 500 ms shows how its fixed start-up cost weighs against a short window.
 //
 //   node bench/peers/startup.mjs [--quick] [--out DIR] [--reps N]
-import { log, median, round, sleep, waitForQuietMachine } from '../sdk/common.mjs';
+import { waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { readyShardCount } from '../lib/fleet.mjs';
 import { PEERS } from '../lib/peers.mjs';
 import { startProbeServer } from '../lib/probe.mjs';

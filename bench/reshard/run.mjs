@@ -17,17 +17,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startFleet } from '../lib/fleet.mjs';
 import { admin, identifyLog, liveShards, startSim, stateDelta, waitTrafficDone } from '../lib/sim.mjs';
-import {
-  log,
-  machineFacts,
-  median,
-  onCleanup,
-  requireBuilt,
-  root,
-  round,
-  sleep,
-  stopEverything,
-} from '../sdk/common.mjs';
+import { NICE, onCleanup, requireBuilt, root, stopEverything } from '../sdk/common.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, machineSummary } from '../lib/machineFacts.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -158,7 +151,7 @@ function report(machine, runs) {
   const { from, to, maxConcurrency: c, windowMs } = CONFIG;
   return `# Reshard benchmark
 
-\`node bench/reshard/run.mjs${values.quick ? ' --quick' : ''}\` on ${machine.date.slice(0, 10)}. Machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}.
+\`node bench/reshard/run.mjs${values.quick ? ' --quick' : ''}\` on ${machine.date.slice(0, 10)}. Machine: ${machineSummary(machine)}.
 
 A Discluster fleet on two stand-in hosts (each its own CONTROL and pm2 daemon) reshards from ${from} to ${to} shards (max_concurrency ${c}, identify window W = ${windowMs} ms in the simulator and the bot) with \`discluster reshard --shards ${to}\` while MESSAGE_CREATE traffic with nonces flows (${CONFIG.rate} ev/s). The reference is Discord's identify limit for the new shard count, ceil(${to} / ${c}) · W = ${(Math.ceil(to / c) * windowMs) / 1000} s: the new generation cannot identify faster. Downtime is sampled from the simulator every 100 ms: a sample where neither generation has a live session on every one of its shards. ${runs.length} run(s); medians in bold.
 
@@ -180,7 +173,7 @@ Raw figures: \`bench/results/reshard${values.quick ? '-quick' : ''}.json\`.
 
 async function main() {
   requireBuilt();
-  const machine = machineFacts();
+  const machine = machineFacts(NICE);
   const runs = [];
   for (let rep = 0; rep < reps; rep++) runs.push(await runOnce(rep));
   const name = values.quick ? 'reshard-quick' : 'reshard';

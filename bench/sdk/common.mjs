@@ -1,23 +1,18 @@
-// Shared by bench/sdk/dispatch.mjs and bench/sdk/ipc.mjs: child tracking (every process is stopped by
-// pid, also on failure), /proc sampling, machine facts, statistics.
-import { fork, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+// Child processes for every bench: each is tracked and stopped by pid (also on failure), at the
+// bench's priority; and the checks that the packages are built. /proc sampling is bench/lib/cpu.mjs,
+// machine facts bench/lib/machineFacts.mjs, statistics bench/lib/figures.mjs.
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { log } from '../lib/log.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const benchStart = Date.now();
-export function log(message) {
-  const s = Math.round((Date.now() - benchStart) / 1000);
-  console.log(
-    `[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${message}`,
-  );
-}
+// bench/soak still imports these from here; everything else imports them from bench/lib.
+export { log, sleep } from '../lib/log.mjs';
+export { round } from '../lib/figures.mjs';
 
 // ---- scheduling priority ------------------------------------------------------------------------
 
@@ -223,207 +218,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-// ---- /proc sampling -------------------------------------------------------------------------------
-
-export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat. */
-export function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-/** CPU seconds every process on the machine has used so far (/proc/stat). */
-export function machineBusySeconds() {
-  const fields = fs
-    .readFileSync('/proc/stat', 'utf8')
-    .split('\n')[0]
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3] - fields[4];
-  return busy / CLK_TCK;
-}
-
-/**
- * CPU of some processes between now and the call of the returned function (seconds and % of one
- * core), and what every other process on the machine used meanwhile.
- */
-export function cpuMeter(pids) {
-  const startedAt = performance.now();
-  const start = pids.map(cpuSeconds);
-  const self = process.cpuUsage();
-  const machine = machineBusySeconds();
-  return () => {
-    const wall = (performance.now() - startedAt) / 1000;
-    const used = pids.map((pid, i) => cpuSeconds(pid) - start[i]);
-    const selfUsage = process.cpuUsage(self);
-    const ours = used.reduce((a, b) => a + b, 0) + (selfUsage.user + selfUsage.system) / 1e6;
-    const others = Math.max(0, machineBusySeconds() - machine - ours);
-    return {
-      wallS: round(wall, 3),
-      cpuS: used.map((s) => round(s, 3)),
-      pct: used.map((s) => round((100 * s) / wall, 1)),
-      benchPct: round((100 * (selfUsage.user + selfUsage.system)) / 1e6 / wall, 1),
-      otherPct: round((100 * others) / wall, 1),
-    };
-  };
-}
-
-/** Waits (bounded) until processes outside the bench use at most `maxPct` of a core. */
-export async function waitForQuietMachine(waitMs, maxPct = 15, ourPids = []) {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const meter = cpuMeter(ourPids);
-    await sleep(1000);
-    const { otherPct } = meter();
-    if (otherPct <= maxPct) return otherPct;
-    if (Date.now() >= deadline) {
-      log(`  machine still busy (others use ${otherPct}% of a core); measuring anyway`);
-      return otherPct;
-    }
-    log(`  waiting for a quiet machine: others use ${otherPct}% of a core`);
-  }
-}
-
-export function memoryMiB(pid) {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: round(kib('VmRSS') / 1024, 1), hwmMiB: round(kib('VmHWM') / 1024, 1) };
-  } catch {
-    return null;
-  }
-}
-
-// ---- figures ----------------------------------------------------------------------------------------
-
-export function round(value, digits = 0) {
-  if (typeof value !== 'number' || !Number.isFinite(value)) return null;
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-export function median(values) {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** Nearest-rank percentile of a sorted numeric array (Float64Array or array). */
-export function percentileSorted(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.max(1, Math.ceil(p * sorted.length));
-  return sorted[Math.min(sorted.length, rank) - 1];
-}
-
-export function fmt(value, digits = 0) {
-  if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  if (typeof value !== 'number') return String(value);
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function packageVersion(name) {
-  for (const dir of [
-    path.join(root, 'node_modules', name),
-    path.join(root, 'cluster-sdk', 'node_modules', name),
-  ]) {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
-    } catch {
-      // try the next
-    }
-  }
-  return null;
-}
-
-function workspaceVersion(dir) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(root, dir, 'package.json'), 'utf8')).version;
-  } catch {
-    return null;
-  }
-}
-
-function natsServerVersion() {
-  for (const bin of [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server']) {
-    if (!bin) continue;
-    const out = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-    if (out.status === 0) return out.stdout.trim();
-  }
-  return null;
-}
-
-/** Machine and software facts recorded with every result. */
-export function machineFacts() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  return {
-    date: new Date().toISOString(),
-    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-    os: `${os.type()} ${os.release()}`,
-    loadAverageAtStart: os.loadavg().map((v) => round(v, 2)),
-    node: process.version,
-    nice: NICE,
-    packages: {
-      'discluster-sdk': workspaceVersion('cluster-sdk'),
-      'discluster-protocol': workspaceVersion('protocol'),
-      'discord-sim': workspaceVersion('discord-sim'),
-      '@discordjs/ws': packageVersion('@discordjs/ws'),
-      '@nats-io/transport-node': packageVersion('@nats-io/transport-node'),
-      '@nats-io/kv': packageVersion('@nats-io/kv'),
-      ws: packageVersion('ws'),
-      'zlib-sync': packageVersion('zlib-sync'),
-      zod: packageVersion('zod'),
-      'nats-server': natsServerVersion(),
+/** Runs a bench's `main`: exit 0 when it is done; when it fails, say why, stop every process, exit 1. */
+export function runMain(main) {
+  main().then(
+    () => process.exit(0),
+    async (error) => {
+      log(`FAILED: ${error?.stack ?? error}`);
+      await stopEverything();
+      process.exit(1);
     },
-    // Which SDK code ran: a hash of every built file (the SDK may be rebuilt by others meanwhile).
-    sdkBuild: sdkBuildFingerprint(),
-  };
-}
-
-/**
- * A fingerprint of the built SDK (cluster-sdk/dist/**\/*.js and protocol/dist/**\/*.js): one combined hash
- * and one per file, with each file's mtime, so a result says which build ran and a rebuild during a
- * run shows.
- */
-export function sdkBuildFingerprint() {
-  const files = {};
-  const walk = (dir) => {
-    let entries = [];
-    try {
-      entries = fs.readdirSync(path.join(root, dir), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const rel = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(rel);
-      else if (entry.name.endsWith('.js')) {
-        const file = path.join(root, rel);
-        files[rel] = {
-          sha256: createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12),
-          mtime: fs.statSync(file).mtime.toISOString(),
-        };
-      }
-    }
-  };
-  walk(path.join('cluster-sdk', 'dist'));
-  walk(path.join('protocol', 'dist'));
-  const combined = createHash('sha256');
-  for (const rel of Object.keys(files).sort()) combined.update(`${rel}:${files[rel].sha256}\n`);
-  return { combined: combined.digest('hex').slice(0, 12), files };
-}
-
-/** Files whose hash differs between two fingerprints (added or removed files included). */
-export function changedFiles(before, after) {
-  if (!before?.files || !after?.files) return [];
-  const names = new Set([...Object.keys(before.files), ...Object.keys(after.files)]);
-  return [...names].filter((name) => before.files[name]?.sha256 !== after.files[name]?.sha256).sort();
+  );
 }
 
 /** The benchmarks run the built packages: stop early, with the fix, when a build is missing. */

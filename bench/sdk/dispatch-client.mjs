@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
+const { countNonce, nonceFigures, nonceRun, parseNonce } = require('../lib/nonces.cjs');
 const variant = process.argv[2];
 if (variant !== 'bare' && variant !== 'cluster') {
   process.stderr.write('usage: dispatch-client.mjs bare|cluster (forked by bench/sdk/dispatch.mjs)\n');
@@ -36,19 +37,14 @@ let shardTotal = 0;
 function runOf(id) {
   let run = runs.get(id);
   if (!run) {
-    run = {
-      count: 0,
-      distinct: 0,
-      duplicates: 0,
-      firstAt: 0,
-      lastAt: 0,
+    run = nonceRun({
       seen: new Uint8Array(1 << 17),
       // process.cpuUsage() (µs, user+system) at the first event and when `expected` distinct arrived.
       cpuAtFirst: null,
       cpuAtExpected: null,
       expectedAt: 0,
       expected: 0,
-    };
+    });
     runs.set(id, run);
   }
   return run;
@@ -60,35 +56,17 @@ function cpuMicros() {
 }
 
 function countMessage(nonce) {
-  const colon = typeof nonce === 'string' ? nonce.indexOf(':') : -1;
-  if (colon <= 0) {
+  const parsed = parseNonce(nonce);
+  if (!parsed) {
     counters.nonCountedMessages++;
     return;
   }
-  const run = runOf(Number(nonce.slice(0, colon)));
-  const n = Number(nonce.slice(colon + 1));
+  const run = runOf(Number(parsed.runId));
   const t = now();
-  if (run.count === 0) {
-    run.firstAt = t;
-    run.cpuAtFirst = cpuMicros();
-  }
-  run.count++;
-  run.lastAt = t;
-  if (n >= run.seen.length) {
-    let size = run.seen.length;
-    while (size <= n) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(run.seen);
-    run.seen = grown;
-  }
-  if (run.seen[n]) run.duplicates++;
-  else {
-    run.seen[n] = 1;
-    run.distinct++;
-    if (run.distinct === run.expected) {
-      run.cpuAtExpected = cpuMicros();
-      run.expectedAt = t;
-    }
+  if (run.count === 0) run.cpuAtFirst = cpuMicros();
+  if (countNonce(run, parsed.n, t) && run.distinct === run.expected) {
+    run.cpuAtExpected = cpuMicros();
+    run.expectedAt = t;
   }
 }
 
@@ -117,11 +95,7 @@ function stats() {
   const traffic = {};
   for (const [id, run] of runs) {
     traffic[id] = {
-      count: run.count,
-      distinct: run.distinct,
-      duplicates: run.duplicates,
-      firstAt: run.firstAt,
-      lastAt: run.lastAt,
+      ...nonceFigures(run),
       expected: run.expected,
       expectedAt: run.expectedAt,
       cpuAtFirstUs: run.cpuAtFirst,

@@ -26,26 +26,22 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   applyNice,
-  cpuMeter,
   createCpuCap,
-  cpuSeconds,
   forkChild,
   here,
-  log,
-  machineFacts,
-  sdkBuildFingerprint,
-  median,
-  memoryMiB,
+  NICE,
   onCleanup,
   requireBuilt,
-  round,
+  runMain,
   setProfileDir,
-  sleep,
   stopChild,
   stopEverything,
   testingHelpers,
-  waitForQuietMachine,
 } from './common.mjs';
+import { cpuMeter, cpuSeconds, memoryMiB, waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { admin } from '../lib/sim.mjs';
 import { writeSection } from './report.mjs';
 
@@ -324,6 +320,20 @@ async function runStep(env, child, rate, label, seconds = config.trafficSeconds)
 
 // ---- summary ----------------------------------------------------------------------------------------
 
+/** One figure of both variants: medians, every round's value, cluster/bare per round and of the medians. */
+function compare(b, c, rounds) {
+  const perRound = [];
+  for (let i = 0; i < rounds; i++)
+    perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
+  return {
+    bare: { median: median(b), runs: b },
+    cluster: { median: median(c), runs: c },
+    ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
+    ratioPerRound: perRound,
+    medianRatio: round(median(perRound), 3),
+  };
+}
+
 function summarize(results) {
   const summary = {};
   for (const mode of config.modes) {
@@ -334,20 +344,7 @@ function summarize(results) {
     const steps = config.rates[mode].map((rate) => {
       const pick = (runs, key) =>
         runs.map((r) => r.steps.find((s) => s.targetPerSec === rate)?.[key] ?? null);
-      const figure = (key) => {
-        const b = pick(bare, key);
-        const c = pick(cluster, key);
-        const perRound = [];
-        for (let i = 0; i < rounds; i++)
-          perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
-        return {
-          bare: { median: median(b), runs: b },
-          cluster: { median: median(c), runs: c },
-          ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
-          ratioPerRound: perRound,
-          medianRatio: round(median(perRound), 3),
-        };
-      };
+      const figure = (key) => compare(pick(bare, key), pick(cluster, key), rounds);
       const keptUp = (runs) => pick(runs, 'keptUp');
       const complete = (runs) => pick(runs, 'complete');
       return {
@@ -367,20 +364,12 @@ function summarize(results) {
         complete: { bare: complete(bare), cluster: complete(cluster) },
       };
     });
-    const cappedFigure = (key) => {
-      const b = bare.map((r) => r.capped?.[key] ?? null);
-      const c = cluster.map((r) => r.capped?.[key] ?? null);
-      const perRound = [];
-      for (let i = 0; i < rounds; i++)
-        perRound.push(b[i] && c[i] !== null && c[i] !== undefined ? round(c[i] / b[i], 3) : null);
-      return {
-        bare: { median: median(b), runs: b },
-        cluster: { median: median(c), runs: c },
-        ratioOfMedians: median(b) ? round(median(c) / median(b), 3) : null,
-        ratioPerRound: perRound,
-        medianRatio: round(median(perRound), 3),
-      };
-    };
+    const cappedFigure = (key) =>
+      compare(
+        bare.map((r) => r.capped?.[key] ?? null),
+        cluster.map((r) => r.capped?.[key] ?? null),
+        rounds,
+      );
     const capped = bare.some((r) => r.capped)
       ? {
           fraction: config.cap.fractions[mode],
@@ -428,9 +417,9 @@ function summarize(results) {
 
 async function main() {
   requireBuilt();
-  const machine = machineFacts();
+  const machine = machineFacts(NICE);
   log(
-    `dispatch bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
+    `dispatch bench: ${machineSummary(machine)}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
   );
   const { startNatsServer, startDiscordSimProcess } = await testingHelpers();
   const nats = await startNatsServer();
@@ -495,11 +484,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (error) => {
-    log(`FAILED: ${error?.stack ?? error}`);
-    await stopEverything();
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -25,23 +25,21 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   applyNice,
-  cpuMeter,
   forkChild,
   here,
-  log,
-  machineFacts,
-  sdkBuildFingerprint,
-  median,
+  NICE,
   onCleanup,
   requireBuilt,
-  round,
+  runMain,
   setProfileDir,
-  sleep,
   stopChild,
   stopEverything,
   testingHelpers,
-  waitForQuietMachine,
 } from './common.mjs';
+import { cpuMeter, waitForQuietMachine } from '../lib/cpu.mjs';
+import { median, round } from '../lib/figures.mjs';
+import { log, sleep } from '../lib/log.mjs';
+import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { writeSection } from './report.mjs';
 
 const PEER = path.join(here, 'ipc-peer.mjs');
@@ -271,10 +269,8 @@ function summarize(results) {
 
 async function main() {
   requireBuilt();
-  const machine = machineFacts();
-  log(
-    `ipc bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; layouts ${config.layouts.join(', ')}`,
-  );
+  const machine = machineFacts(NICE);
+  log(`ipc bench: ${machineSummary(machine)}; layouts ${config.layouts.join(', ')}`);
   const { startNatsServer } = await testingHelpers();
   const nats = await startNatsServer({ jetstream: false });
   onCleanup(() => nats.stop());
@@ -304,11 +300,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (error) => {
-    log(`FAILED: ${error?.stack ?? error}`);
-    await stopEverything();
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { changedFiles, fmt, root } from './common.mjs';
+import { root } from './common.mjs';
+import { fmt, table } from '../lib/figures.mjs';
+import { changedFiles, machineSummary } from '../lib/machineFacts.mjs';
 
 export const TARGETS = {
   dispatchThroughputRatio: 0.95,
@@ -105,18 +107,10 @@ function ratioCell(figure) {
   return `**${fmt(figure.medianRatio, 3)}** (${figure.ratioPerRound.map((v) => fmt(v, 2)).join(' / ')})`;
 }
 
-function table(header, rows) {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
-}
-
 function machineLine(machine) {
   const p = machine.packages;
   return (
-    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}; ` +
+    `Machine: ${machineSummary(machine)}; ` +
     `discluster-sdk ${p['discluster-sdk']}, @discordjs/ws ${p['@discordjs/ws']}, ws ${p.ws}, zlib-sync ${p['zlib-sync']}, ` +
     `@nats-io/transport-node ${p['@nats-io/transport-node']}, ${p['nats-server'] ?? 'nats-server ?'}, zod ${p.zod}, discord-sim ${p['discord-sim']}. ` +
     `Load average at start ${machine.loadAverageAtStart.join(' / ')}. Every process of the bench ran at nice ${machine.nice}.`

@@ -18,7 +18,6 @@ import {
 } from 'discluster-protocol';
 import {
   spawnNode,
-  startDiscordSimProcess,
   startNatsCluster,
   startNatsServer,
   startTcpProxy,
@@ -31,6 +30,12 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allShards, assignMessage, waitForMessage, type ControlPeer } from './control';
 import { uniqueBot } from './helpers';
+import {
+  jsonLines as events,
+  startSimWithGateway,
+  TWO_SHARD_SIM,
+  type JsonLine as Json,
+} from './standaloneHarness';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleetCluster.js');
 const TOKEN = 'fleet-ipc-secret-TOKEN-4b1d9e';
@@ -106,31 +111,8 @@ function forkCluster(env: Record<string, string>): ForkedCluster {
   return handle;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON lines written by the fixture
-type Json = Record<string, any>;
-
-function events(proc: { lines: readonly string[] }): Json[] {
-  return proc.lines.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Json];
-    } catch {
-      return [];
-    }
-  });
-}
-
-async function startSim(): Promise<{ sim: DiscordSimProcess; gateway: Json }> {
-  const sim = await startDiscordSimProcess({
-    token: TOKEN,
-    guilds: 100,
-    shards: 2,
-    'max-concurrency': 2,
-    'identify-window-ms': 200,
-    'heartbeat-interval-ms': 1000,
-  });
-  sims.push(sim);
-  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } });
-  return { sim, gateway: (await response.json()) as Json };
+function startSim(): Promise<{ sim: DiscordSimProcess; gateway: Json }> {
+  return startSimWithGateway(sims, TOKEN, TWO_SHARD_SIM);
 }
 
 describe('fleet mode without pm2', () => {

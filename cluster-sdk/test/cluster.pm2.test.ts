@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  startDiscordSimProcess,
   startNatsServer,
   startTcpProxy,
   waitFor,
@@ -21,6 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allShards, assignMessage, waitForMessage } from './control';
 import { uniqueBot } from './helpers';
 import { startPm2, type Pm2App, type Pm2Harness } from './pm2Harness';
+import { startSimWithGateway, TWO_SHARD_SIM } from './standaloneHarness';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleetCluster.js');
 const TOKEN = 'pm2-fleet-secret-TOKEN-7c2e5a';
@@ -56,17 +56,8 @@ interface Fleet {
 }
 
 async function startSim(): Promise<Fleet> {
-  const sim = await startDiscordSimProcess({
-    token: TOKEN,
-    guilds: 100,
-    shards: 2,
-    'max-concurrency': 2,
-    'identify-window-ms': 200,
-    'heartbeat-interval-ms': 1000,
-  });
-  sims.push(sim);
-  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } });
-  return { sim, gateway: (await response.json()) as Json, bot: uniqueBot('pm') };
+  const { sim, gateway } = await startSimWithGateway(sims, TOKEN, TWO_SHARD_SIM);
+  return { sim, gateway, bot: uniqueBot('pm') };
 }
 
 /** Starts the fleet fixture under pm2 as CONTROL does: only the (public) cluster id in its env. */

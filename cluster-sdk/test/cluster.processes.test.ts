@@ -1,45 +1,29 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import {
-  spawnNode,
-  startDiscordSimProcess,
-  type DiscordSimProcess,
-  startNatsServer,
   seededRandom,
   startTcpProxy,
   stopAll,
   waitFor,
-  type NatsServerHandle,
   type SpawnedProcess,
   type TcpProxyHandle,
 } from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uniqueBot } from './helpers';
+import {
+  GUILD_MESSAGES_INTENT,
+  GUILDS_INTENT,
+  jsonLines as events,
+  startSimWithGateway,
+  startStandaloneCluster,
+  useStandaloneHarness,
+  type JsonLine as Json,
+} from './standaloneHarness';
 
 // Cluster processes run the built SDK (dist), as a bot would; `npm test` builds first.
-const FIXTURE = path.join(__dirname, 'fixtures', 'standaloneCluster.js');
 const TOKEN = 'cluster-test-token';
-const GUILDS_INTENT = 1;
-const GUILD_MESSAGES_INTENT = 1 << 9;
 
-let nats: NatsServerHandle;
-let tmp: string;
-const sims: DiscordSimProcess[] = [];
 const proxies: TcpProxyHandle[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-cluster-'));
-});
-afterEach(async () => {
-  await stopAll();
+const harness = useStandaloneHarness('discluster-cluster-', async () => {
   for (const proxy of proxies.splice(0)) await proxy.close();
-  for (const sim of sims.splice(0)) await sim.stop();
-});
-afterAll(async () => {
-  await nats?.stop();
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 interface Fleet {
@@ -50,14 +34,9 @@ interface Fleet {
 
 /** discord-sim in its own process, with command-line flags. */
 async function startSim(flags: Record<string, number>): Promise<Fleet> {
-  const sim = await startDiscordSimProcess({ token: TOKEN, ...flags });
-  sims.push(sim);
-  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } });
-  return { admin: sim.admin, bot: uniqueBot('cl'), gateway: await response.json() };
+  const { sim, gateway } = await startSimWithGateway(harness.sims, TOKEN, flags);
+  return { admin: sim.admin, bot: uniqueBot('cl'), gateway };
 }
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON read back from the simulator and the bot processes
-type Json = Record<string, any>;
 
 async function simState(fleet: Fleet): Promise<Json> {
   return (await fetch(`${fleet.admin}/state`)).json() as Promise<Json>;
@@ -76,10 +55,9 @@ interface ClusterProcessOptions {
 }
 
 function startClusterProcess(fleet: Fleet, options: ClusterProcessOptions): SpawnedProcess {
-  const configFile = path.join(tmp, `cluster-${fleet.bot}-${options.clusterId}-${Date.now()}.json`);
-  const config = {
+  return startStandaloneCluster(harness.tmp, `${fleet.bot}-${options.clusterId}`, {
     intents: GUILDS_INTENT | GUILD_MESSAGES_INTENT,
-    natsUrl: options.natsUrl ?? nats.url,
+    natsUrl: options.natsUrl ?? harness.nats.url,
     identifyWindowMs: options.identifyWindowMs,
     // The margin absorbs the time between a grant and the simulator reading the IDENTIFY. On this
     // shared 2-core machine (several bot processes, NATS, the simulator, the test runner) that
@@ -97,18 +75,6 @@ function startClusterProcess(fleet: Fleet, options: ClusterProcessOptions): Spaw
       token: TOKEN,
       gateway: fleet.gateway,
     },
-  };
-  fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
-  return spawnNode(FIXTURE, [configFile]);
-}
-
-function events(proc: SpawnedProcess): Json[] {
-  return proc.lines.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Json];
-    } catch {
-      return [];
-    }
   });
 }
 
@@ -239,7 +205,7 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
           ).toBeGreaterThanOrEqual(1000);
         }
         await stopAll();
-        for (const sim of sims.splice(0)) await sim.stop();
+        for (const sim of harness.sims.splice(0)) await sim.stop();
       }
     },
   );
@@ -329,7 +295,7 @@ describe('clusters as separate processes, no MASTER anywhere', () => {
       'identify-window-ms': 200,
       'heartbeat-interval-ms': 1000,
     });
-    const proxy = await startTcpProxy(nats.port);
+    const proxy = await startTcpProxy(harness.nats.port);
     proxies.push(proxy);
     const proc = startClusterProcess(fleet, {
       clusterId: 0,

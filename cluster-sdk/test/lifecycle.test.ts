@@ -7,54 +7,32 @@
  * Nothing here measures time: every wait is a liveness bound (`waitFor`), and "a shard did not
  * reconnect" is shown by counts after a known number of other reconnects, not by a pause.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, ipcSubjects } from 'discluster-protocol';
-import {
-  spawnNode,
-  startDiscordSimProcess,
-  startNatsServer,
-  stopAll,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-  type SimJson,
-  type SpawnedProcess,
-} from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor, type SimJson, type SpawnedProcess } from 'discluster-testing';
+import { describe, expect, it } from 'vitest';
 import { GuildStore } from '../../discord-sim/src/guilds';
 import { Cluster, ClusterIpc, type ClusterAssignment, type ClusterOptions, type ShardStatus } from '../src';
 import { FATAL_CLOSE_CODES } from '../src/cluster/fatalCloseCodes';
 import { connectNats, uniqueBot } from './helpers';
+import {
+  GUILD_MESSAGES_INTENT,
+  GUILDS_INTENT,
+  jsonLines,
+  startSimWithGateway,
+  startStandaloneCluster,
+  useStandaloneHarness,
+  type JsonLine as Line,
+} from './standaloneHarness';
 
-const FIXTURE = path.join(__dirname, 'fixtures', 'standaloneCluster.js');
 const TOKEN = 'lifecycle-test-token';
-const GUILDS_INTENT = 1;
-const GUILD_MESSAGES_INTENT = 1 << 9;
 const WINDOW_MS = 200;
 /** Seed of the simulator's guild ids, so the test can compute which guilds each shard serves. */
 const SEED = 7;
 
-let nats: NatsServerHandle;
-let tmp: string;
-const sims: DiscordSimProcess[] = [];
 const connections: NatsConnection[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-lifecycle-'));
-});
-afterEach(async () => {
-  // Every process this file started (cluster fixtures and simulators), by pid.
-  await stopAll();
-  for (const sim of sims.splice(0)) await sim.stop();
+const harness = useStandaloneHarness('discluster-lifecycle-', async () => {
   for (const nc of connections.splice(0)) await nc.close();
-});
-afterAll(async () => {
-  await nats?.stop();
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 interface Fleet {
@@ -66,19 +44,16 @@ interface Fleet {
 }
 
 async function startSim(flags: { guilds: number; shards: number; [flag: string]: number }): Promise<Fleet> {
-  const sim = await startDiscordSimProcess({
-    token: TOKEN,
+  const { sim, gateway } = await startSimWithGateway(harness.sims, TOKEN, {
     'max-concurrency': 2,
     'identify-window-ms': WINDOW_MS,
     seed: SEED,
     ...flags,
   });
-  sims.push(sim);
-  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } });
   return {
     admin: sim.admin,
     bot: uniqueBot('lc'),
-    gateway: (await response.json()) as ClusterAssignment['gateway'],
+    gateway: gateway as ClusterAssignment['gateway'],
     guilds: flags.guilds,
     shardCount: flags.shards,
   };
@@ -111,10 +86,9 @@ function startClusterProcess(
   assignment: { clusterId: number; shardIds: number[]; clusterIds: number[]; token?: string },
   extras: FixtureExtras = {},
 ): SpawnedProcess {
-  const configFile = path.join(tmp, `cluster-${fleet.bot}-${assignment.clusterId}-${Date.now()}.json`);
-  const config = {
+  return startStandaloneCluster(harness.tmp, `${fleet.bot}-${assignment.clusterId}`, {
     intents: GUILDS_INTENT | GUILD_MESSAGES_INTENT,
-    natsUrl: nats.url,
+    natsUrl: harness.nats.url,
     identifyWindowMs: WINDOW_MS,
     // Same reasoning as cluster.processes.test.ts: a loaded 2-core box needs a wide margin.
     identifySafetyMarginMs: 100,
@@ -126,24 +100,11 @@ function startClusterProcess(
       ...assignment,
     },
     ...extras,
-  };
-  // The token travels in a 0600 file, never in argv or the environment.
-  fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
-  return spawnNode(FIXTURE, [configFile]);
+  });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON lines read back from the fixture
-type Line = Record<string, any>;
-
 function lines(proc: SpawnedProcess, type?: string): Line[] {
-  return proc.lines.flatMap((text) => {
-    try {
-      const line = JSON.parse(text) as Line;
-      return type === undefined || line['type'] === type ? [line] : [];
-    } catch {
-      return [];
-    }
-  });
+  return jsonLines(proc).filter((line) => type === undefined || line['type'] === type);
 }
 
 async function waitForLine(proc: SpawnedProcess, type: string, description: string): Promise<Line> {
@@ -336,7 +297,7 @@ describe('status and shardState', () => {
     expect(lines(proc, 'ready')).toHaveLength(1);
 
     // The test asks over IPC, as another cluster (id 99) would.
-    const nc = await connectNats(nats.url, 'lifecycle-test');
+    const nc = await connectNats(harness.nats.url, 'lifecycle-test');
     connections.push(nc);
     const ipc = new ClusterIpc({ nc, bot: fleet.bot, clusterId: 99, clusterIds: () => [0] });
     await ipc.start();
@@ -525,7 +486,7 @@ describe('malformed messages (Promise 5)', () => {
       { errorListener: false },
     );
     await waitForLine(proc, 'started', 'cluster started');
-    const nc = await connectNats(nats.url, 'lifecycle-test');
+    const nc = await connectNats(harness.nats.url, 'lifecycle-test');
     connections.push(nc);
     const ipc = new ClusterIpc({ nc, bot: fleet.bot, clusterId: 99, clusterIds: () => [0] });
     await ipc.start();

@@ -3,58 +3,25 @@
  * variables (the token by file), against a real nats-server and discord-sim in its own process.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  spawnNode,
-  startDiscordSimProcess,
-  startNatsServer,
-  stopAll,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-  type SpawnedProcess,
-} from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnNode, startDiscordSimProcess, waitFor, type SpawnedProcess } from 'discluster-testing';
+import { describe, expect, it } from 'vitest';
 import { ClusterIpc } from '../src';
 import { connectNats, uniqueBot } from './helpers';
+import { jsonLines, useStandaloneHarness, type JsonLine as Line } from './standaloneHarness';
 
 // Built by `npx tsc -b` (the examples project); `npm test` builds first.
 const RUN = path.resolve(__dirname, '..', '..', 'examples', 'dist', 'standalone-bot', 'run.js');
 const TOKEN = 'example-bot-token';
 
-let nats: NatsServerHandle;
-let tmp: string;
-const sims: DiscordSimProcess[] = [];
 const connections: NatsConnection[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-example-'));
-});
-afterEach(async () => {
-  await stopAll();
-  for (const sim of sims.splice(0)) await sim.stop();
+const harness = useStandaloneHarness('discluster-example-', async () => {
   for (const nc of connections.splice(0)) await nc.close();
 });
-afterAll(async () => {
-  await nats?.stop();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON lines the example logs
-type Line = Record<string, any>;
 
 function logged(proc: SpawnedProcess, event: string): Line[] {
-  return proc.lines.flatMap((text) => {
-    try {
-      const line = JSON.parse(text) as Line;
-      return line['event'] === event ? [line] : [];
-    } catch {
-      return [];
-    }
-  });
+  return jsonLines(proc).filter((line) => line['event'] === event);
 }
 
 /** A guild id that `(guild_id >> 22) % shardCount` routes to `shardId`. */
@@ -70,15 +37,15 @@ describe('examples/standalone-bot', () => {
       'max-concurrency': 2,
       'identify-window-ms': 200,
     });
-    sims.push(sim);
-    const tokenFile = path.join(tmp, 'token');
+    harness.sims.push(sim);
+    const tokenFile = path.join(harness.tmp, 'token');
     fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     const bot = uniqueBot('ex');
     const proc = spawnNode(RUN, [], {
       env: {
         DISCORD_TOKEN_FILE: tokenFile,
         DISCORD_API: sim.rest,
-        NATS_URL: nats.url,
+        NATS_URL: harness.nats.url,
         DISCLUSTER_BOT: bot,
         CLUSTER_ID: '3',
         IDENTIFY_WINDOW_MS: '200',
@@ -105,7 +72,7 @@ describe('examples/standalone-bot', () => {
       }
     }
 
-    const nc = await connectNats(nats.url, 'example-test');
+    const nc = await connectNats(harness.nats.url, 'example-test');
     connections.push(nc);
     const ipc = new ClusterIpc({ nc, bot, clusterId: 99, clusterIds: () => [3] });
     await ipc.start();

@@ -1,0 +1,117 @@
+/**
+ * The harness the process tests share (not a test file): discord-sim in its own process with its
+ * GET /gateway/bot answer, a standalone cluster process (`fixtures/standaloneCluster.js`, the
+ * built SDK as a bot runs it) started from a config file, the JSON lines a process wrote, and the
+ * per-file nats-server, temp dir and simulator cleanup around them.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  spawnNode,
+  startDiscordSimProcess,
+  startNatsServer,
+  stopAll,
+  type DiscordSimProcess,
+  type NatsServerHandle,
+  type SpawnedProcess,
+} from 'discluster-testing';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+
+export const STANDALONE_FIXTURE = path.join(__dirname, 'fixtures', 'standaloneCluster.js');
+export const GUILDS_INTENT = 1;
+export const GUILD_MESSAGES_INTENT = 1 << 9;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON read back from processes
+export type JsonLine = Record<string, any>;
+
+/** What a test file's processes run against: one nats-server and one temp dir for the file. */
+export interface StandaloneHarness {
+  readonly nats: NatsServerHandle;
+  readonly tmp: string;
+  /** The simulators of the running test (stopped after it). */
+  readonly sims: DiscordSimProcess[];
+}
+
+/**
+ * Registers the file's hooks: a nats-server and a temp dir (`tmpPrefix`) for the whole file; after
+ * each test every process it spawned is stopped by pid (`stopAll`), then `afterEachTest` runs (the
+ * file's own proxies, connections), then its simulators stop.
+ */
+export function useStandaloneHarness(
+  tmpPrefix: string,
+  afterEachTest?: () => Promise<void>,
+): StandaloneHarness {
+  let nats: NatsServerHandle | undefined;
+  let tmp: string | undefined;
+  const sims: DiscordSimProcess[] = [];
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+  });
+  afterEach(async () => {
+    await stopAll();
+    await afterEachTest?.();
+    for (const sim of sims.splice(0)) await sim.stop();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  return {
+    get nats(): NatsServerHandle {
+      if (!nats) throw new Error('nats-server not started yet (use the harness inside a test)');
+      return nats;
+    },
+    get tmp(): string {
+      if (!tmp) throw new Error('temp dir not made yet (use the harness inside a test)');
+      return tmp;
+    },
+    sims,
+  };
+}
+
+/** Every JSON line a process wrote to stdout, in order (anything else it printed is skipped). */
+export function jsonLines(proc: { readonly lines: readonly string[] }): JsonLine[] {
+  return proc.lines.flatMap((text) => {
+    try {
+      return [JSON.parse(text) as JsonLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The simulator the fleet-mode tests run against: 2 shards, both identified in one 200 ms window. */
+export const TWO_SHARD_SIM = {
+  guilds: 100,
+  shards: 2,
+  'max-concurrency': 2,
+  'identify-window-ms': 200,
+  'heartbeat-interval-ms': 1000,
+} as const;
+
+/**
+ * discord-sim in its own process, with command-line flags and `token`, added to `sims` (the
+ * caller stops them), and its GET /gateway/bot answer for that token.
+ */
+export async function startSimWithGateway(
+  sims: DiscordSimProcess[],
+  token: string,
+  flags: Readonly<Record<string, number>>,
+): Promise<{ sim: DiscordSimProcess; gateway: JsonLine }> {
+  const sim = await startDiscordSimProcess({ token, ...flags });
+  sims.push(sim);
+  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${token}` } });
+  return { sim, gateway: (await response.json()) as JsonLine };
+}
+
+/**
+ * Starts the standalone cluster fixture on `config` (see the comment at the top of the fixture).
+ * The config, token included, travels in a 0600 file in `dir`, never in argv or the environment.
+ */
+export function startStandaloneCluster(dir: string, name: string, config: object): SpawnedProcess {
+  const configFile = path.join(dir, `cluster-${name}-${Date.now()}.json`);
+  fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
+  return spawnNode(STANDALONE_FIXTURE, [configFile]);
+}
