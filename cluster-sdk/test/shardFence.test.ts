@@ -208,6 +208,10 @@ describe('fence time in a fleet', () => {
     expect(effectiveFenceAfterMs(10_000, 4000)).toBe(4000);
     expect(effectiveFenceAfterMs(2000, 4000)).toBe(2000);
     expect(effectiveFenceAfterMs(2000, 2000)).toBe(2000);
+    // The default (not set by the bot) does not cap CONTROL's: a 30 s lease gives a 15 s fence.
+    expect(effectiveFenceAfterMs(10_000, 15_000, false)).toBe(15_000);
+    expect(effectiveFenceAfterMs(10_000, 4000, false)).toBe(4000);
+    expect(effectiveFenceAfterMs(10_000, 15_000, true)).toBe(10_000);
   });
 
   describe('NatsLiveness', () => {

@@ -250,7 +250,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** Fleet: the fence time follows CONTROL's `fenceAfterMs` (never above the own setting). */
   private applyControlFenceAfterMs(fromControl: number | undefined): void {
-    const fenceAfterMs = effectiveFenceAfterMs(this.settings.fenceAfterMs, fromControl);
+    const fenceAfterMs = effectiveFenceAfterMs(
+      this.settings.fenceAfterMs,
+      fromControl,
+      this.settings.fenceAfterMsSet,
+    );
     if (fenceAfterMs === this.fenceAfterMs) return;
     this.emitDebug(
       `fence time now ${fenceAfterMs} ms (own setting ${this.settings.fenceAfterMs} ms, ` +

@@ -69,9 +69,10 @@ export interface ClusterOptions {
   /** IDENTIFY only while `session_start_limit.remaining - 1` stays at or above this. Default 10. */
   readonly sessionStartFloor?: number;
   /**
-   * Close shards (state `fenced`) after this long without reaching NATS. Default 10000 ms; keep it
-   * below the shard lease. In a fleet, a shorter `fenceAfterMs` from CONTROL (derived from the lease
-   * time) takes precedence.
+   * Close shards (state `fenced`) after this long without reaching NATS (or, in a fleet, without a
+   * keepalive from CONTROL). Standalone: default 10000 ms; keep it below the shard lease. In a
+   * fleet, CONTROL's `fenceAfterMs` (half the lease time) applies unless you set a shorter one here:
+   * a longer `lease_ms` (30 s on a NATS cluster) then really gives the fleet a longer fence time.
    */
   readonly fenceAfterMs?: number;
   /** Write changed session state (sequence numbers) to NATS at most this often. Default 1000 ms. */
@@ -118,6 +119,8 @@ export interface ResolvedClusterSettings {
   readonly compression: 'zlib-stream' | null;
   readonly sessionStartFloor: number;
   readonly fenceAfterMs: number;
+  /** Whether the bot set `fenceAfterMs` (in a fleet, only a set one caps CONTROL's). */
+  readonly fenceAfterMsSet: boolean;
   readonly sessionFlushIntervalMs: number;
   readonly identifyWindowMs: number;
   readonly identifySafetyMarginMs: number | null;
@@ -167,6 +170,7 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
     compression,
     sessionStartFloor: integerOption('sessionStartFloor', options.sessionStartFloor ?? 10, 0),
     fenceAfterMs: integerOption('fenceAfterMs', options.fenceAfterMs ?? 10_000, 100),
+    fenceAfterMsSet: options.fenceAfterMs !== undefined,
     sessionFlushIntervalMs: integerOption(
       'sessionFlushIntervalMs',
       options.sessionFlushIntervalMs ?? 1000,

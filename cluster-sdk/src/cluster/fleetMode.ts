@@ -32,12 +32,15 @@ export interface FleetUpdate extends Pick<ClusterAssignment, 'clusterIds' | 'gat
 }
 
 /**
- * The fence time in force in a fleet: CONTROL derives its `fenceAfterMs` from the shard lease time,
- * so it may shorten the cluster's own setting but never lengthen it (a shorter own setting is the
- * bot author's choice, and fencing early is always safe).
+ * The fence time in force in a fleet: CONTROL derives its `fenceAfterMs` from the shard lease time
+ * and it applies, except that a `fenceAfterMs` the bot set is never lengthened (a shorter own
+ * setting is the bot author's choice, and fencing early is always safe). The default (10 s) does not
+ * cap CONTROL's: with a longer lease (a NATS cluster) the clusters would fence on a node failover
+ * that CONTROL's leases ride out.
  */
-export function effectiveFenceAfterMs(own: number, fromControl: number | undefined): number {
-  return fromControl === undefined ? own : Math.min(own, fromControl);
+export function effectiveFenceAfterMs(own: number, fromControl: number | undefined, ownIsSet = true): number {
+  if (fromControl === undefined) return own;
+  return ownIsSet ? Math.min(own, fromControl) : fromControl;
 }
 
 const NOT_UNDER_PM2 =

@@ -1,3 +1,4 @@
+import { botUserObject } from '../botUser';
 import { Intent } from '../intents';
 import type { Session } from '../session';
 import type { GatewayContext } from './context';
@@ -27,15 +28,7 @@ export class ReadyStream {
     const guildIndices = guilds.guildsOfShard(session.shardId, session.shardCount);
     const ready = {
       v: 10,
-      user: {
-        id: botUserId,
-        username: 'discord-sim',
-        discriminator: '0',
-        global_name: null,
-        avatar: null,
-        bot: true,
-        flags: 0,
-      },
+      user: botUserObject(botUserId),
       guilds: guildIndices.map((index) => ({ id: guilds.id(index), unavailable: true })),
       session_id: session.id,
       session_type: 'normal',

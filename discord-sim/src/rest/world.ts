@@ -1,3 +1,4 @@
+import { botUserObject } from '../botUser';
 import type { ChannelKind, GuildStore } from '../guilds';
 import { isSnowflake } from '../snowflake';
 
@@ -29,15 +30,7 @@ export class World {
   ) {}
 
   public botUser(): Record<string, unknown> {
-    return {
-      id: this.botUserId,
-      username: 'discord-sim',
-      discriminator: '0',
-      global_name: null,
-      avatar: null,
-      bot: true,
-      flags: 0,
-    };
+    return botUserObject(this.botUserId);
   }
 
   public channel(id: string): ResolvedChannel | null {
