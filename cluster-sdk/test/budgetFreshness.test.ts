@@ -12,13 +12,9 @@ import {
   type NatsServerHandle,
 } from 'discluster-testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Cluster,
-  NatsIdentifyThrottler,
-  type ClusterAssignment,
-  type NatsIdentifyThrottlerOptions,
-} from '../src';
+import { NatsIdentifyThrottler, type ClusterAssignment, type NatsIdentifyThrottlerOptions } from '../src';
 import { Cleanup, connectNats, uniqueBot } from './helpers';
+import { gatewayOf, inProcessCluster } from './standaloneHarness';
 
 const HOUR = 3_600_000;
 const TOKEN = 'budget-test-token';
@@ -69,9 +65,7 @@ describe('a restarted cluster fed an old plan', () => {
     const stored = await ledger.readBudget();
 
     // The plan MASTER made three hours ago: 990 left then, resetting in four hours (the same reset).
-    const live = (await (
-      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-    ).json()) as ClusterAssignment['gateway'];
+    const live = await gatewayOf(sim, TOKEN);
     const gateway: ClusterAssignment['gateway'] = {
       ...live,
       session_start_limit: { total: 1000, remaining: 990, reset_after: 4 * HOUR, max_concurrency: 2 },
@@ -79,24 +73,10 @@ describe('a restarted cluster fed an old plan', () => {
     };
     const nc = await connectNats(nats.url, 'cluster');
     cleanup.add(() => nc.close());
-    const cluster = new Cluster({
-      intents: 1,
-      handleSignals: false,
-      handleProcessErrors: false,
-      identifyWindowMs: 200,
-      standalone: {
-        assignment: {
-          clusterId: 0,
-          shardIds: [0, 1],
-          shardCount: 2,
-          clusterIds: [0],
-          bot,
-          token: TOKEN,
-          gateway,
-        },
-        nats: nc,
-      },
-    });
+    const cluster = inProcessCluster(
+      { token: TOKEN, bot, gateway, shardCount: 2, nats: nc },
+      { identifyWindowMs: 200 },
+    );
     cluster.on('error', () => undefined);
     cleanup.add(() => cluster.stop());
     await cluster.start();
@@ -114,9 +94,7 @@ describe('a restarted cluster fed an old plan', () => {
       { total: 1000, remaining: 10, reset_after: HOUR, max_concurrency: 2 },
       Date.now() - 24 * HOUR,
     );
-    const live = (await (
-      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-    ).json()) as ClusterAssignment['gateway'];
+    const live = await gatewayOf(sim, TOKEN);
     const gateway: ClusterAssignment['gateway'] = {
       ...live,
       session_start_limit: { total: 1000, remaining: 10, reset_after: HOUR, max_concurrency: 2 },
@@ -125,24 +103,10 @@ describe('a restarted cluster fed an old plan', () => {
     };
     const nc = await connectNats(nats.url, 'cluster');
     cleanup.add(() => nc.close());
-    const cluster = new Cluster({
-      intents: 1,
-      handleSignals: false,
-      handleProcessErrors: false,
-      identifyWindowMs: 200,
-      standalone: {
-        assignment: {
-          clusterId: 0,
-          shardIds: [0, 1],
-          shardCount: 2,
-          clusterIds: [0],
-          bot,
-          token: TOKEN,
-          gateway,
-        },
-        nats: nc,
-      },
-    });
+    const cluster = inProcessCluster(
+      { token: TOKEN, bot, gateway, shardCount: 2, nats: nc },
+      { identifyWindowMs: 200 },
+    );
     cluster.on('error', () => undefined);
     cleanup.add(() => cluster.stop());
     await cluster.start();

@@ -11,14 +11,9 @@ import {
   type NatsServerHandle,
 } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Cluster,
-  LocalIdentifyThrottler,
-  type ClusterAssignment,
-  type ClusterBuildContext,
-  type ClusterSessionStore,
-} from '../src';
+import { LocalIdentifyThrottler, type ClusterBuildContext, type ClusterSessionStore } from '../src';
 import { uniqueBot } from './helpers';
+import { gatewayOf, inProcessCluster } from './standaloneHarness';
 
 const TOKEN = 'seams-test-token';
 
@@ -54,43 +49,29 @@ class MapSessionStore implements ClusterSessionStore {
 
 describe('Cluster build seams', () => {
   it('runs its shards through the built throttler and session store; a new cluster resumes from that store', async () => {
-    const gateway = (await (
-      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-    ).json()) as ClusterAssignment['gateway'];
+    const gateway = await gatewayOf(sim, TOKEN);
     const bot = uniqueBot('seams');
     const sessions = new Map<number, SessionInfo>();
     const waits: number[] = [];
     const contexts: ClusterBuildContext[] = [];
     const cluster = () =>
-      new Cluster({
-        intents: 1,
-        handleSignals: false,
-        handleProcessErrors: false,
-        standalone: {
-          assignment: {
-            clusterId: 0,
-            shardIds: [0, 1, 2, 3],
-            shardCount: 4,
-            clusterIds: [0],
-            bot,
-            token: TOKEN,
-            gateway,
+      inProcessCluster(
+        { token: TOKEN, bot, gateway, shardCount: 4, nats: { servers: nats.url } },
+        {
+          buildIdentifyThrottler: async (context) => {
+            contexts.push(context);
+            const local = new LocalIdentifyThrottler(2, 200, { safetyMarginMs: 50 });
+            return {
+              waitForIdentify: (shardId, signal) => {
+                waits.push(shardId);
+                return local.waitForIdentify(shardId, signal);
+              },
+              close: () => local.close(),
+            };
           },
-          nats: { servers: nats.url },
+          buildSessionStore: async () => new MapSessionStore(sessions),
         },
-        buildIdentifyThrottler: async (context) => {
-          contexts.push(context);
-          const local = new LocalIdentifyThrottler(2, 200, { safetyMarginMs: 50 });
-          return {
-            waitForIdentify: (shardId, signal) => {
-              waits.push(shardId);
-              return local.waitForIdentify(shardId, signal);
-            },
-            close: () => local.close(),
-          };
-        },
-        buildSessionStore: async () => new MapSessionStore(sessions),
-      });
+      );
 
     const first = cluster();
     await first.start();

@@ -16,9 +16,9 @@ import {
   type SimJson,
 } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type ClusterAssignment } from '../src';
 import { holdOnFailure } from '../src/identify/holdOnFailure';
 import { connectNats, uniqueBot } from './helpers';
+import { gatewayOf, inProcessCluster } from './standaloneHarness';
 
 const TOKEN = 'hold-test-token';
 
@@ -94,28 +94,12 @@ describe('a cluster whose NATS connection closes for good while a shard waits to
   });
 
   it('holds the waiting shard (no IDENTIFY without a slot), reports why, and stops its shards', async () => {
-    const gateway = (await (
-      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-    ).json()) as ClusterAssignment['gateway'];
+    const gateway = await gatewayOf(sim, TOKEN);
     const nc: NatsConnection = await connectNats(nats.url, 'hold-test');
-    const cluster = new Cluster({
-      intents: 1,
-      identifyWindowMs: 3_000,
-      handleSignals: false,
-      handleProcessErrors: false,
-      standalone: {
-        assignment: {
-          clusterId: 0,
-          shardIds: [0, 1],
-          shardCount: 2,
-          clusterIds: [0],
-          bot: uniqueBot('hold'),
-          token: TOKEN,
-          gateway,
-        },
-        nats: nc,
-      },
-    });
+    const cluster = inProcessCluster(
+      { token: TOKEN, bot: uniqueBot('hold'), gateway, shardCount: 2, nats: nc },
+      { identifyWindowMs: 3_000 },
+    );
     const errors: DisclusterError[] = [];
     cluster.on('error', (error) => errors.push(error as DisclusterError));
     let stopped = false;

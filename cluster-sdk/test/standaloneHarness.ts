@@ -16,7 +16,9 @@ import {
   type NatsServerHandle,
   type SpawnedProcess,
 } from 'discluster-testing';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { Cluster, type ClusterAssignment, type ClusterOptions } from '../src';
 
 export const STANDALONE_FIXTURE = path.join(__dirname, 'fixtures', 'standaloneCluster.js');
 export const GUILDS_INTENT = 1;
@@ -114,4 +116,49 @@ export function startStandaloneCluster(dir: string, name: string, config: object
   const configFile = path.join(dir, `cluster-${name}-${Date.now()}.json`);
   fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
   return spawnNode(STANDALONE_FIXTURE, [configFile]);
+}
+
+/** A simulator's GET /gateway/bot answer for `token`, typed as an assignment's `gateway`. */
+export async function gatewayOf(
+  sim: DiscordSimProcess,
+  token: string,
+): Promise<ClusterAssignment['gateway']> {
+  const response = await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${token}` } });
+  return (await response.json()) as ClusterAssignment['gateway'];
+}
+
+/**
+ * A standalone `Cluster` in the test's own process (for what only an in-process cluster shows: its
+ * objects, its build seams, its throttler's budget), without the SDK's signal and process-error
+ * handlers. Shards 0..shardCount-1 in cluster 0 unless `assignment` says otherwise.
+ */
+export function inProcessCluster(
+  base: {
+    readonly token: string;
+    readonly bot: string;
+    readonly gateway: ClusterAssignment['gateway'];
+    readonly shardCount: number;
+    readonly nats: NatsConnection | ConnectionOptions;
+  },
+  options: Partial<Omit<ClusterOptions, 'standalone'>> = {},
+): Cluster {
+  const shardIds = Array.from({ length: base.shardCount }, (_, id) => id);
+  return new Cluster({
+    intents: 1,
+    handleSignals: false,
+    handleProcessErrors: false,
+    ...options,
+    standalone: {
+      assignment: {
+        clusterId: 0,
+        shardIds,
+        shardCount: base.shardCount,
+        clusterIds: [0],
+        bot: base.bot,
+        token: base.token,
+        gateway: base.gateway,
+      },
+      nats: base.nats,
+    },
+  });
 }

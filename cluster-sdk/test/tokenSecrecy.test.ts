@@ -12,8 +12,8 @@ import {
   type NatsServerHandle,
 } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type ClusterAssignment } from '../src';
 import { connectNats, uniqueBot } from './helpers';
+import { gatewayOf, inProcessCluster } from './standaloneHarness';
 
 const TOKEN = 'secrecy-test-TOKEN-7f3a91c2';
 
@@ -36,32 +36,22 @@ afterAll(async () => {
 
 describe('the bot token', () => {
   it('never shows in util.inspect or JSON.stringify of a cluster, before start or while it serves', async () => {
-    const gateway = (await (
-      await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-    ).json()) as ClusterAssignment['gateway'];
+    const gateway = await gatewayOf(sim, TOKEN);
     for (const nats_ of ['own connection', 'connection options'] as const) {
       let nc: NatsConnection | null = null;
-      const cluster = new Cluster({
-        intents: 1,
-        identifyWindowMs: 200,
-        handleSignals: false,
-        handleProcessErrors: false,
-        standalone: {
-          assignment: {
-            clusterId: 0,
-            shardIds: [0, 1],
-            shardCount: 2,
-            clusterIds: [0],
-            bot: uniqueBot('secret'),
-            token: TOKEN,
-            gateway: { ...gateway, api: sim.rest },
-          },
+      const cluster = inProcessCluster(
+        {
+          token: TOKEN,
+          bot: uniqueBot('secret'),
+          gateway: { ...gateway, api: sim.rest },
+          shardCount: 2,
           nats:
             nats_ === 'own connection'
               ? (nc = await connectNats(nats.url, 'secrecy'))
               : { servers: nats.url },
         },
-      });
+        { identifyWindowMs: 200 },
+      );
       const revealed = (): string[] => {
         const seen: string[] = [];
         if (util.inspect(cluster, { depth: Infinity, showHidden: true }).includes(TOKEN))
