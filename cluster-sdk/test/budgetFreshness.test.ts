@@ -11,7 +11,7 @@ import {
   type DiscordSimProcess,
   type NatsServerHandle,
 } from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NatsIdentifyThrottler, type ClusterAssignment, type NatsIdentifyThrottlerOptions } from '../src';
 import { Cleanup, connectNats, uniqueBot } from './helpers';
 import { gatewayOf, inProcessCluster } from './standaloneHarness';
@@ -43,8 +43,10 @@ async function throttler(
 }
 
 describe('a restarted cluster fed an old plan', () => {
+  // A simulator per test: both tests use one token under different bot names, so a shared simulator
+  // would see the second test's IDENTIFYs inside the first one's rate-limit window and refuse them.
   let sim: DiscordSimProcess;
-  beforeAll(async () => {
+  beforeEach(async () => {
     sim = await startDiscordSimProcess({
       token: TOKEN,
       guilds: 20,
@@ -53,7 +55,9 @@ describe('a restarted cluster fed an old plan', () => {
       'identify-window-ms': 200,
     });
   });
-  afterAll(async () => {
+  afterEach(async () => {
+    // The test's cluster first, so it does not reconnect to a simulator that is gone.
+    await cleanup.run();
     await sim?.stop();
   });
 
