@@ -51,3 +51,13 @@ export type {
   IpcRequestAllResult,
   IpcRequestOptions,
 } from './ipc/ClusterIpc.js';
+export { FleetRestLimiter } from './rest/FleetRestLimiter.js';
+export type { FleetRestLimiterOptions, MakeRequest } from './rest/FleetRestLimiter.js';
+export { restRouteOf } from './rest/restRoute.js';
+export type { RestRoute } from './rest/restRoute.js';
+export { decideRoute, mergeRouteAnswer, emptyRouteRecord } from './rest/routePolicy.js';
+export type { RouteAnswer, RouteDecision, RoutePolicyOptions } from './rest/routePolicy.js';
+export { chooseGlobalSlot } from './rest/globalSlotPolicy.js';
+export { invalidRequestVerdict, INVALID_REQUEST_STEPS } from './rest/invalidRequestPolicy.js';
+export type { InvalidRequestVerdict } from './rest/invalidRequestPolicy.js';
+export { isInvalidRequest, readBucket, readRateLimited } from './rest/rateLimitHeaders.js';

@@ -3,6 +3,7 @@ import { isSendableCloseCode } from './closeCodes';
 import { BodyError, readJsonBody, sendJson } from './httpUtil';
 import type { GatewaySimulator, ShardSelector } from './simulator';
 import { isSnowflake } from './snowflake';
+import { CHANNEL_KINDS, type ChannelKind } from './guilds';
 import type { TrafficGenerator } from './traffic';
 
 /** What the admin API reads from and tells the REST side. */
@@ -86,6 +87,7 @@ export class AdminApi {
       if (route === '/traffic') return { body: this.traffic.list() };
       if (route === '/messages') return { body: this.messages(query.get('channel_id')) };
       if (route === '/interactions') return { body: this.interactions() };
+      if (route === '/channels') return { body: this.channels(query) };
       const trafficMatch = /^\/traffic\/(\d+)$/.exec(route);
       if (trafficMatch) {
         const run = this.traffic.get(Number(trafficMatch[1]));
@@ -164,6 +166,29 @@ export class AdminApi {
   }
 
   /** What bots posted, oldest first; `channel_id` narrows it to one channel. */
+  /** Generated text channels of one kind (`general` by default), for tests that post to many. */
+  private channels(query: URLSearchParams): unknown[] {
+    const kind = query.get('kind') ?? 'general';
+    if (!(CHANNEL_KINDS as readonly string[]).includes(kind))
+      throw new AdminError(
+        400,
+        `"kind" must be one of ${CHANNEL_KINDS.join(', ')} (got ${kind.slice(0, 40)})`,
+      );
+    const limitText = query.get('limit') ?? '100';
+    const limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new AdminError(
+        400,
+        `"limit" must be a whole number from 1 to 10000 (got ${limitText.slice(0, 40)})`,
+      );
+    const guilds = this.simulator.guilds;
+    return Array.from({ length: Math.min(limit, guilds.size) }, (_, index) => ({
+      id: guilds.channelId(index, kind as ChannelKind),
+      guild_id: guilds.id(index),
+      kind,
+    }));
+  }
+
   private messages(channelId: string | null): unknown[] {
     if (channelId !== null && !isSnowflake(channelId))
       throw new AdminError(400, `"channel_id" must be a snowflake (got ${String(channelId).slice(0, 40)})`);

@@ -60,6 +60,11 @@ export const GatewayBotSchema = z.object({
   fetchedAt: z.number().int().nonnegative().optional(),
   /** The REST base it came from (`discord_api`), so clusters can fetch fresh data themselves. */
   api: z.string().url().optional(),
+  /**
+   * The bot's global REST limit the whole fleet shares (MASTER's `rest_global_per_second`). Absent
+   * (older MASTERs, a standalone cluster that does not say): Discord's default, 50.
+   */
+  restGlobalPerSecond: z.number().int().positive().max(100_000).optional(),
 });
 
 /** The shards a cluster runs and what it needs to run them: the same whether CONTROL sends it or bot code passes it. */

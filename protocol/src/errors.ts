@@ -72,6 +72,11 @@ export const ErrorCode = {
   DuplicateHostId: 'DISCLUSTER_ERR_DUPLICATE_HOST_ID',
   /** A reshard was refused before anything changed (budget, shard count, or one already running). */
   ReshardRefused: 'DISCLUSTER_ERR_RESHARD_REFUSED',
+  /**
+   * `cluster.rest` refused a request before sending it: the fleet's invalid requests (401, 403, 429)
+   * of the last 10 minutes neared the count at which Discord bans the IP, and this route keeps failing.
+   */
+  RestInvalidRequests: 'DISCLUSTER_ERR_REST_INVALID_REQUESTS',
   /** The operation is not available in this version (the message says which is). */
   Unsupported: 'DISCLUSTER_ERR_UNSUPPORTED',
 } as const;

@@ -18,6 +18,11 @@ export {
   leaseKey,
   masterBucket,
   planKey,
+  restBucket,
+  restGlobalSlotKey,
+  restInvalidKey,
+  restRouteKey,
+  restTokenRejectedKey,
   sessionBucket,
   sessionKey,
   validateBotNamespace,
@@ -47,6 +52,18 @@ export type {
   SessionRecord,
   ShardLeaseRecord,
 } from './schemas.js';
+export {
+  RestGlobalSlotRecordSchema,
+  RestInvalidCountRecordSchema,
+  RestRouteRecordSchema,
+  RestTokenRejectedRecordSchema,
+} from './restRecords.js';
+export type {
+  RestGlobalSlotRecord,
+  RestInvalidCountRecord,
+  RestRouteRecord,
+  RestTokenRejectedRecord,
+} from './restRecords.js';
 export { handoverSubjects, ipcSubjects } from './subjects.js';
 export { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH } from './ipc.js';
 export type { IpcEnvelope, IpcReply } from './ipc.js';

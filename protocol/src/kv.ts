@@ -27,6 +27,7 @@ export const BucketPurpose = {
   Master: 'master',
   Leader: 'leader',
   Handover: 'handover',
+  Rest: 'rest',
 } as const;
 
 /** One of the {@link BucketPurpose} strings. */
@@ -197,4 +198,36 @@ export function handoverKey(reshardId: string, clusterId: number, part: number |
   if (!Number.isSafeInteger(clusterId) || clusterId < 0)
     throw new DisclusterError(ErrorCode.InvalidClusterId, `cluster id must be >= 0, got ${clusterId}`);
   return `${reshardId}.${clusterId}.${part}`;
+}
+
+/**
+ * Bucket of the fleet's shared REST rate limits (`cluster.rest`): global slots, per-route buckets,
+ * the invalid-request count and the token's state. TTL 30 min: a window of the invalid-request count
+ * (10 min) and the one before it stay readable; an idle route's record simply expires.
+ */
+export function restBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Rest);
+}
+
+/** Key of one of the `rest_global_per_second` slots of the global limit, in {@link restBucket}. */
+export function restGlobalSlotKey(slot: number): string {
+  return `g.${nonNegativeInteger(slot, 'global slot')}`;
+}
+
+/**
+ * Key of one route's rate-limit record, in {@link restBucket}: `r.<route>.<major>`, where `route`
+ * is a hash of the method and route template and `major` the channel, guild or webhook id.
+ */
+export function restRouteKey(routeHash: string, major: string): string {
+  return `r.${validateToken(routeHash, 'route hash')}.${validateToken(major, 'major parameter')}`;
+}
+
+/** Key of the fleet's invalid-request count in one 10-minute window (`window` = epoch ms / 600000). */
+export function restInvalidKey(window: number): string {
+  return `invalid.${nonNegativeInteger(window, 'invalid-request window')}`;
+}
+
+/** Key written once when Discord answers 401 to the token: every process stops sending. */
+export function restTokenRejectedKey(): string {
+  return 'token_rejected';
 }

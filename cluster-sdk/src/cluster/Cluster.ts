@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocketManager } from '@discordjs/ws';
+import type { REST } from '@discordjs/rest';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { GatewaySendPayload } from 'discord-api-types/v10';
 import { DisclusterError, ErrorCode, shardForGuild } from 'discluster-protocol';
@@ -25,6 +26,7 @@ import {
   parseSnowflake,
 } from './clusterErrors.js';
 import { connectClusterNats } from './clusterNats.js';
+import { ClusterRestLink } from './clusterRest.js';
 import { clusterReport, startClusterReporting } from './clusterReporting.js';
 import {
   buildThrottler,
@@ -97,6 +99,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private unguard: (() => void) | null = null;
 
   readonly #options: ClusterOptions;
+  readonly #restLink = new ClusterRestLink();
 
   public constructor(options: ClusterOptions) {
     super();
@@ -120,6 +123,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** This cluster's id (in a fleet, known from the environment as soon as `start()` was called). */
   public get id(): number {
     return this.#assignmentValue?.clusterId ?? this.#fleet?.clusterId ?? this.assignment.clusterId;
+  }
+
+  /**
+   * @discordjs/rest's client, authorised with the bot's token once `start()` has the assignment;
+   * every call stays inside the fleet's shared rate limits (see the README's REST section).
+   */
+  public get rest(): REST {
+    return this.#restLink.rest;
   }
 
   /** Shards this cluster serves. */
@@ -297,6 +308,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
     this.ipcValue.bind({ nc: this.#nc, bot: assignment.bot, clusterId: assignment.clusterId });
     await this.ipcValue.start();
+    await this.#restLink.bind(nc, assignment, this.settings, {
+      onTokenRejected: (first) => this.onRestTokenRejected(first),
+      onWarn: (message) => this.emitError(new Error(message)),
+      onDebug: (message) => this.emitDebug(message),
+    });
     const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
       standby: assignment.standby === true,
       onOverflow: (list, limit) => this.emitError(handoverOverflowError(list, limit)),
@@ -387,6 +403,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       return;
     }
     this.emitError(new Error(`shard ${shardId}: ${error.message}`, { cause: error }));
+  }
+
+  /** Discord answered a REST call 401: one process of the fleet reports it, as a gateway 4004 would be. */
+  private onRestTokenRejected(first: boolean): void {
+    if (!first) return;
+    const shardId = this.assignment.shardIds[0] ?? 0;
+    const reason = 'Authentication failed: Discord answered 401 to a REST call with the bot token';
+    this.emit('fatal', { shardId, code: 4004, reason });
+    void this.#fleet?.sendFatal(shardId, 4004, reason);
   }
 
   /** See holdOnFailure: the shard waits for the cluster to be stopped or restarted, never identifies. */
@@ -493,6 +518,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.sessions?.close().catch((error: unknown) => this.emitError(asError(error)));
     await this.throttler?.close().catch((error: unknown) => this.emitError(asError(error)));
     this.ipcValue.close();
+    this.#restLink.close();
     if (this.ownsConnection) await this.#nc?.drain().catch(() => this.#nc?.close());
     this.reporter?.stop();
     // The last word to CONTROL: every shard idle, sessions saved.

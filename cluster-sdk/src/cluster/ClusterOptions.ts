@@ -31,11 +31,13 @@ export interface ClusterAssignment {
    * `GET /gateway/bot` as the fleet last saw it. `fetchedAt` (epoch ms) dates its
    * `session_start_limit` (without it, the data counts as fetched at start); with `api` (the REST
    * base it came from), a shard held at the session-start floor past the reset asks Discord again
-   * (once per minute for the whole fleet).
+   * (once per minute for the whole fleet); `cluster.rest` sends to `api` too. `restGlobalPerSecond`
+   * is the global REST limit the whole fleet shares (default 50).
    */
   readonly gateway: APIGatewayBotInfo & {
     readonly fetchedAt?: number | undefined;
     readonly api?: string | undefined;
+    readonly restGlobalPerSecond?: number | undefined;
   };
   /** Every cluster id of the current plan (whom `ipc.requestAll` asks). */
   readonly clusterIds: readonly number[];
@@ -87,6 +89,12 @@ export interface ClusterOptions {
   readonly identifySafetyMarginMs?: number;
   /** Largest IPC payload in bytes. Default 512 KiB. */
   readonly ipcMaxPayloadBytes?: number;
+  /**
+   * Invalid REST requests (401, 403, 429) per 10 minutes at which Discord bans the bot's IP: the
+   * fleet slows and refuses failing requests well below it (see the README's REST section). Default
+   * 10000, Discord's; lower only to match a test server's.
+   */
+  readonly restInvalidRequestLimit?: number;
   /** Close shards, save sessions and exit on SIGINT/SIGTERM. Default: true in a fleet, false standalone. */
   readonly handleSignals?: boolean;
   /**
@@ -125,6 +133,7 @@ export interface ResolvedClusterSettings {
   readonly identifyWindowMs: number;
   readonly identifySafetyMarginMs: number | null;
   readonly ipcMaxPayloadBytes: number;
+  readonly restInvalidRequestLimit: number;
   readonly handleSignals: boolean;
   readonly statusIntervalMs: number;
   readonly handleProcessErrors: boolean;
@@ -179,6 +188,11 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
     identifyWindowMs,
     identifySafetyMarginMs,
     ipcMaxPayloadBytes: integerOption('ipcMaxPayloadBytes', options.ipcMaxPayloadBytes ?? 512 * 1024, 64),
+    restInvalidRequestLimit: integerOption(
+      'restInvalidRequestLimit',
+      options.restInvalidRequestLimit ?? 10_000,
+      10,
+    ),
     handleSignals: options.handleSignals ?? options.standalone === undefined,
     statusIntervalMs: integerOption('statusIntervalMs', options.statusIntervalMs ?? 5000, 100),
     handleProcessErrors: options.handleProcessErrors ?? isUnderPm2(),

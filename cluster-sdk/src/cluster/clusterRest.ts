@@ -1,0 +1,100 @@
+import { REST, type ResponseLike } from '@discordjs/rest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { FleetRestLimiter, type MakeRequest } from '../rest/FleetRestLimiter.js';
+import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
+
+// @discordjs/rest builds every URL on this base; requests are sent to the assignment's instead.
+const DEFAULT_API = 'https://discord.com/api';
+
+/**
+ * `cluster.rest`: @discordjs/rest's client, built before the assignment is known so bot code can
+ * hold it from the start. Its `makeRequest` is Discluster's fleet limiter (see rest/), and its own
+ * per-process global limit is lifted: the fleet's limit is the one that counts.
+ */
+export function createClusterRest(send: MakeRequest): REST {
+  return new REST({
+    version: '10',
+    api: DEFAULT_API,
+    globalRequestsPerSecond: Number.MAX_SAFE_INTEGER,
+    makeRequest: send,
+  });
+}
+
+/** The REST base of an assignment (`GET /gateway/bot`'s `api`, MASTER's `discord_api`), without the version. */
+export function restApiBase(assignment: ClusterAssignment): string {
+  return (assignment.gateway.api ?? `${DEFAULT_API}/v10`).replace(/\/v\d+\/?$/, '').replace(/\/$/, '');
+}
+
+/** Sends what @discordjs/rest built for discord.com to the assignment's API base. */
+export function retarget(url: string, apiBase: string): string {
+  return url.startsWith(DEFAULT_API) ? apiBase + url.slice(DEFAULT_API.length) : url;
+}
+
+/** The cluster's fleet limiter, from its assignment and settings. */
+export function openClusterRestLimiter(
+  nc: NatsConnection,
+  assignment: ClusterAssignment,
+  settings: ResolvedClusterSettings,
+  hooks: {
+    readonly onTokenRejected: (first: boolean) => void;
+    readonly onWarn: (message: string) => void;
+    readonly onDebug: (message: string) => void;
+  },
+): Promise<FleetRestLimiter> {
+  return FleetRestLimiter.open(nc, {
+    bot: assignment.bot,
+    token: assignment.token,
+    globalPerSecond: assignment.gateway.restGlobalPerSecond ?? 50,
+    processes: assignment.clusterIds.length,
+    invalidRequestLimit: settings.restInvalidRequestLimit,
+    replicas: assignment.kvReplicas ?? 1,
+    ...hooks,
+  });
+}
+
+/**
+ * A cluster's REST: the client bot code holds from construction on, and the fleet limiter and token
+ * it gets once the assignment is known. Token and limiter are private fields (promise 4).
+ */
+export class ClusterRestLink {
+  readonly #rest: REST;
+  #limiter: FleetRestLimiter | null = null;
+  #apiBase = DEFAULT_API;
+
+  public constructor() {
+    this.#rest = createClusterRest((url, init) => {
+      if (!this.#limiter) return restNotStarted();
+      return this.#limiter.makeRequest(retarget(url, this.#apiBase), init);
+    });
+  }
+
+  public get rest(): REST {
+    return this.#rest;
+  }
+
+  /** Authorises the client and puts it under the fleet's limits. */
+  public async bind(
+    nc: NatsConnection,
+    assignment: ClusterAssignment,
+    settings: ResolvedClusterSettings,
+    hooks: Parameters<typeof openClusterRestLimiter>[3],
+  ): Promise<void> {
+    this.#limiter = await openClusterRestLimiter(nc, assignment, settings, hooks);
+    this.#apiBase = restApiBase(assignment);
+    this.#rest.setToken(assignment.token);
+  }
+
+  public close(): void {
+    this.#limiter?.close();
+  }
+}
+
+function restNotStarted(): Promise<ResponseLike> {
+  return Promise.reject(
+    new DisclusterError(
+      ErrorCode.Closed,
+      'cluster.rest sends once cluster.start() has the assignment (token, API base, fleet limits); await it first',
+    ),
+  );
+}

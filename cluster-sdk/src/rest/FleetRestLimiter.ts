@@ -1,0 +1,270 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { DefaultRestOptions, type RESTOptions, type ResponseLike } from '@discordjs/rest';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { DisclusterError, ErrorCode, restBucket } from 'discluster-protocol';
+import { describeError, openBucket } from 'discluster-runtime';
+import { delay } from '../util/delay.js';
+import { GlobalSlots } from './GlobalSlots.js';
+import { InvalidRequestCount } from './InvalidRequestCount.js';
+import { invalidRequestVerdict } from './invalidRequestPolicy.js';
+import { LocalGlobalSlots } from './LocalGlobalSlots.js';
+import { isInvalidRequest, readBucket, readRateLimited } from './rateLimitHeaders.js';
+import { restRouteOf, type RestRoute } from './restRoute.js';
+import { RouteLimits, type RouteReservation } from './RouteLimits.js';
+import { TokenRejection } from './TokenRejection.js';
+
+/** @discordjs/rest's `makeRequest` seam. */
+export type MakeRequest = RESTOptions['makeRequest'];
+type RequestInitLike = Parameters<MakeRequest>[1];
+
+/** What a {@link FleetRestLimiter} needs; everything but `bot`, `token` and `processes` has a default. */
+export interface FleetRestLimiterOptions {
+  readonly bot: string;
+  /** Only hashed (to tell a rejected token from a new one), never stored or sent. */
+  readonly token: string;
+  /** The fleet's global limit (`rest_global_per_second`). Default 50. */
+  readonly globalPerSecond?: number;
+  /** Processes that share the limit: each takes 1/processes of it while NATS cannot be reached. */
+  readonly processes: number;
+  /** Invalid requests per 10 minutes at which Discord bans the IP. Default 10,000. */
+  readonly invalidRequestLimit?: number;
+  /** JetStream replicas of the bucket (`kv_replicas`). Default 1. */
+  readonly replicas?: number;
+  /** Margin added to each global slot's second, for network jitter. Default 30 ms. */
+  readonly globalMarginMs?: number;
+  /** Wait added after a route's reset. Default 50 ms (as @discordjs/rest). */
+  readonly offsetMs?: number;
+  /** JetStream request timeout. Default 2,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** The fetch that really sends. Default @discordjs/rest's own. */
+  readonly send?: MakeRequest;
+  /** Discord answered 401; `first` is true in exactly one process of the fleet. */
+  readonly onTokenRejected?: (first: boolean) => void;
+  /** Alert-worthy: the limiter fell back to the local share, or refused requests. */
+  readonly onWarn?: (message: string) => void;
+  readonly onDebug?: (message: string) => void;
+}
+
+// After a NATS failure, the local share is used this long before NATS is tried again.
+const DEGRADED_MS = 5_000;
+// A refusal is logged at most this often per route, so a failing loop cannot flood the log.
+const REFUSAL_LOG_MS = 60_000;
+const NEVER = new AbortController().signal;
+
+/**
+ * Discluster's fleet-wide REST limits, plugged into @discordjs/rest as its `makeRequest`: every
+ * call first reserves room in its route's shared bucket and one of the fleet's global slots, then
+ * sends, then tells the fleet what Discord's headers said. Invalid answers are counted fleet-wide
+ * and a 401 stops REST in every process. If NATS cannot be reached, the process falls back to its
+ * share of the global limit (and @discordjs/rest's own per-route handling): slower, never unlimited.
+ */
+export class FleetRestLimiter {
+  readonly #send: MakeRequest;
+  // Private (#) like everything that came with the token: util.inspect must not reach it.
+  readonly #options: Omit<FleetRestLimiterOptions, 'token'>;
+  private readonly instanceId = randomUUID().replaceAll('-', '').slice(0, 16);
+  private readonly local: LocalGlobalSlots;
+  private readonly invalidLimit: number;
+  private degradedUntil = 0;
+  private readonly refusalsLogged = new Map<string, number>();
+  private closed = false;
+
+  private constructor(
+    options: Omit<FleetRestLimiterOptions, 'token'>,
+    private readonly slots: GlobalSlots,
+    private readonly routes: RouteLimits,
+    private readonly invalid: InvalidRequestCount,
+    private readonly token: TokenRejection,
+  ) {
+    this.#options = options;
+    this.#send = options.send ?? ((url, init) => DefaultRestOptions.makeRequest(url, init));
+    const perSecond = options.globalPerSecond ?? 50;
+    this.local = new LocalGlobalSlots(
+      perSecond / Math.max(1, options.processes),
+      1000 + (options.globalMarginMs ?? 30),
+    );
+    this.invalidLimit = options.invalidRequestLimit ?? 10_000;
+  }
+
+  /** Opens (or creates) the bot's REST bucket and starts watching the global slots and the token. */
+  public static async open(nc: NatsConnection, options: FleetRestLimiterOptions): Promise<FleetRestLimiter> {
+    const perSecond = options.globalPerSecond ?? 50;
+    if (!Number.isSafeInteger(perSecond) || perSecond < 1)
+      throw new DisclusterError(
+        ErrorCode.InvalidOption,
+        `rest_global_per_second must be a positive integer, got ${String(perSecond)}`,
+      );
+    const bucket = await openBucket(nc, {
+      name: restBucket(options.bot),
+      ttlMs: 30 * 60_000,
+      description: "Discluster's shared REST rate limits: global slots, route buckets, invalid requests",
+      timeoutMs: options.requestTimeoutMs ?? 2_000,
+      replicas: options.replicas ?? 1,
+    });
+    const kv: KV = bucket.kv;
+    const tokenTag = createHash('sha256')
+      .update(`discluster-rest-token:${options.token}`)
+      .digest('base64url')
+      .slice(0, 16);
+    let limiter: FleetRestLimiter | null = null;
+    const slots = new GlobalSlots(kv, perSecond, 1000 + (options.globalMarginMs ?? 30), (message) =>
+      options.onDebug?.(message),
+    );
+    const routes = new RouteLimits(kv, { offsetMs: options.offsetMs ?? 50, probeMs: 10_000, pollMs: 50 });
+    const token = new TokenRejection(kv, tokenTag, () =>
+      limiter?.debug('the bot token was rejected (401): REST is stopped'),
+    );
+    const { token: _token, ...withoutToken } = options;
+    limiter = new FleetRestLimiter(withoutToken, slots, routes, new InvalidRequestCount(kv, 1_000), token);
+    await Promise.all([slots.start(), token.start()]);
+    return limiter;
+  }
+
+  /** @discordjs/rest's `makeRequest`: limits, sends, reports. */
+  public readonly makeRequest: MakeRequest = async (
+    url: string,
+    init: RequestInitLike,
+  ): Promise<ResponseLike> => {
+    const signal = init.signal ?? NEVER;
+    const route = restRouteOf(init.method ?? 'GET', url);
+    if (this.closed)
+      throw new DisclusterError(ErrorCode.Closed, 'cluster.rest is closed (the cluster stopped)');
+    if (this.token.rejected) throw tokenRejectedError();
+    const reservation = await this.fleetStep(signal, () => this.admit(route, signal), null);
+    if (!route.globalExempt) {
+      await this.fleetStep(
+        signal,
+        () => this.slots.take(signal),
+        undefined,
+        () => this.local.take(signal),
+      );
+    }
+    // Checked again after the waits: another process may have met a 401 meanwhile.
+    if (this.token.rejected) throw tokenRejectedError();
+    let response: ResponseLike;
+    try {
+      response = await this.#send(url, init);
+    } catch (error) {
+      if (reservation) await this.fleetStep(signal, () => this.routes.abandon(reservation), undefined);
+      throw error;
+    }
+    await this.afterAnswer(route, reservation, response);
+    return response;
+  };
+
+  /** Discord answered 401 to the token, here or in another process of the fleet: REST is stopped. */
+  public get tokenRejected(): boolean {
+    return this.token.rejected;
+  }
+
+  public close(): void {
+    this.closed = true;
+    this.slots.close();
+    this.token.close();
+  }
+
+  /** Never shows the token's hash or options: `util.inspect(cluster.rest)` goes through here too. */
+  public toJSON(): unknown {
+    return { globalPerSecond: this.#options.globalPerSecond ?? 50, degraded: this.degraded };
+  }
+
+  private get degraded(): boolean {
+    return Date.now() < this.degradedUntil;
+  }
+
+  /** The invalid-request policy, then the route's shared bucket. */
+  private async admit(route: RestRoute, signal: AbortSignal): Promise<RouteReservation> {
+    const verdict = invalidRequestVerdict(
+      await this.invalid.fleetCount(),
+      this.invalidLimit,
+      await this.routes.failuresOf(route),
+    );
+    if (verdict.kind === 'refuse') throw this.refused(route, verdict.why);
+    if (verdict.kind === 'delay') await delay(verdict.ms, signal);
+    return this.routes.reserve(route, signal);
+  }
+
+  private async afterAnswer(
+    route: RestRoute,
+    reservation: RouteReservation | null,
+    response: ResponseLike,
+  ): Promise<void> {
+    const rateLimited = readRateLimited(response.status, response.headers);
+    const invalid = isInvalidRequest(response.status, rateLimited);
+    if (rateLimited?.global)
+      this.#options.onWarn?.(
+        `REST: Discord answered a global 429 on ${route.template} (retry after ${rateLimited.retryAfterMs} ms); the fleet's global limit may be set above the bot's real one`,
+      );
+    if (reservation) {
+      const answer = { status: response.status, bucket: readBucket(response.headers), rateLimited, invalid };
+      await this.fleetStep(NEVER, () => this.routes.report(reservation, answer), undefined);
+    }
+    if (invalid)
+      await this.invalid
+        .add()
+        .catch((error: unknown) =>
+          this.debug(`invalid request not counted fleet-wide: ${describeError(error)}`),
+        );
+    if (response.status === 401 && !this.token.rejected) {
+      const first = await this.token.reject(this.instanceId);
+      if (first)
+        this.#options.onWarn?.(
+          'REST: Discord answered 401: the bot token is invalid (reset?). REST is stopped fleet-wide; set a new token and restart the fleet.',
+        );
+      this.#options.onTokenRejected?.(first);
+    }
+  }
+
+  /**
+   * Runs one step against NATS. If NATS fails (or failed less than DEGRADED_MS ago), the step is
+   * skipped for `fallback`'s result: the local share for the global limit, nothing for the others.
+   */
+  private async fleetStep<T>(
+    signal: AbortSignal,
+    step: () => Promise<T>,
+    skipped: T,
+    fallback?: () => Promise<T>,
+  ): Promise<T> {
+    if (!this.degraded) {
+      try {
+        return await step();
+      } catch (error) {
+        // Refusals and a given-up request are answers, not NATS failures.
+        if (error instanceof DisclusterError || signal.aborted) throw error;
+        this.degradedUntil = Date.now() + DEGRADED_MS;
+        this.#options.onWarn?.(
+          `REST: the fleet's shared limits in NATS cannot be reached (${describeError(error)}); this process uses its local share of ${this.local.perSecond} requests/s for ${DEGRADED_MS / 1000} s, then tries again`,
+        );
+      }
+    }
+    return fallback ? fallback() : skipped;
+  }
+
+  private refused(route: RestRoute, why: string): DisclusterError {
+    const key = `${route.template} ${route.major}`;
+    const now = Date.now();
+    if (now - (this.refusalsLogged.get(key) ?? 0) >= REFUSAL_LOG_MS) {
+      this.refusalsLogged.set(key, now);
+      if (this.refusalsLogged.size > 1000) this.refusalsLogged.clear();
+      this.#options.onWarn?.(
+        `${ErrorCode.RestInvalidRequests}: REST requests to ${route.template} (${route.major}) are refused before sending: ${why}. Fix the permissions or the code that keeps making them.`,
+      );
+    }
+    return new DisclusterError(
+      ErrorCode.RestInvalidRequests,
+      `Refused before sending ${route.template} (${route.major}): ${why}. Discluster stops requests that keep failing so Discord does not ban the bot's IP; fix the permissions or the code, the count falls within 10 minutes.`,
+    );
+  }
+
+  private debug(message: string): void {
+    this.#options.onDebug?.(message);
+  }
+}
+
+function tokenRejectedError(): DisclusterError {
+  return new DisclusterError(
+    ErrorCode.TokenRejected,
+    'Discord rejected the bot token (401): REST is stopped in the whole fleet. Set a new token and restart the fleet.',
+  );
+}
