@@ -7,6 +7,8 @@ export interface FetchGatewayOptions {
   /** `discord_api`, e.g. `https://discord.com/api/v10`. */
   readonly api: string;
   readonly token: string;
+  /** `rest_global_per_second`: carried to every cluster with the answer (the fleet's REST limit). */
+  readonly restGlobalPerSecond?: number;
   readonly signal?: AbortSignal;
   /** Called before each wait, to log progress. */
   readonly onRetry?: (problem: string, waitMs: number, attempt: number) => void;
@@ -67,7 +69,15 @@ export async function fetchGatewayBot(options: FetchGatewayOptions): Promise<Gat
         );
       if (response.ok) {
         const parsed = GatewayBotSchema.safeParse(await response.json());
-        if (parsed.success) return { ...parsed.data, fetchedAt: Date.now(), api: options.api };
+        if (parsed.success)
+          return {
+            ...parsed.data,
+            fetchedAt: Date.now(),
+            api: options.api,
+            ...(options.restGlobalPerSecond === undefined
+              ? {}
+              : { restGlobalPerSecond: options.restGlobalPerSecond }),
+          };
         problem = `unexpected GET /gateway/bot body (${parsed.error.issues[0]?.message ?? 'invalid'})`;
       } else if (response.status === 429) {
         waitMs = await retryAfterMs(response);

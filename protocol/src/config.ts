@@ -116,6 +116,11 @@ export const MasterConfigSchema = z
     discord_api: z.url({ protocol: /^https?$/ }).default('https://discord.com/api/v10'),
     shards: z.union([z.literal('auto'), integer(1, 1_000_000)]).default('auto'),
     wait_for_hosts_ms: integer(0).default(45_000),
+    /**
+     * The bot's global REST limit (requests per second), shared by every process of the fleet
+     * (`cluster.rest`). Discord's default is 50; set what Discord raised it to.
+     */
+    rest_global_per_second: integer(1, 100_000).default(50),
     expected_hosts: integer(1, 10_000).optional(),
     host_timeout_ms: integer(1000).default(15_000),
     http_port: integer(0, 65_535).optional(),

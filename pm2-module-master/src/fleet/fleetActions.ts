@@ -80,6 +80,7 @@ export class FleetActions {
       const gateway = await fetchGatewayBot({
         api: term.config.discord_api,
         token: term.token,
+        restGlobalPerSecond: term.config.rest_global_per_second,
         signal: term.abort.signal,
       });
       await term.savePlan({

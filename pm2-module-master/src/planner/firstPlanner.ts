@@ -91,6 +91,7 @@ export class FirstPlanner {
       return await fetchGatewayBot({
         api: term.config.discord_api,
         token: term.token,
+        restGlobalPerSecond: term.config.rest_global_per_second,
         signal: term.abort.signal,
         onRetry: (problem, waitMs, attempt) =>
           term.logger.warn({ problem, waitMs, attempt }, 'GET /gateway/bot failed; retrying'),

@@ -44,6 +44,7 @@ export class ReshardCoordinator {
       const gateway = await fetchGatewayBot({
         api: term.config.discord_api,
         token: term.token,
+        restGlobalPerSecond: term.config.rest_global_per_second,
         signal: term.abort.signal,
       });
       const guilds = hosts
@@ -172,6 +173,7 @@ export class ReshardCoordinator {
       const gateway = await fetchGatewayBot({
         api: term.config.discord_api,
         token: term.token,
+        restGlobalPerSecond: term.config.rest_global_per_second,
         signal: term.abort.signal,
       });
       const busiest = Math.max(
