@@ -131,14 +131,27 @@ export class FleetRestLimiter {
     if (this.closed)
       throw new DisclusterError(ErrorCode.Closed, 'cluster.rest is closed (the cluster stopped)');
     if (this.token.rejected) throw tokenRejectedError();
-    const reservation = await this.fleetStep(signal, () => this.admit(route, signal), null);
-    if (!route.globalExempt) {
-      await this.fleetStep(
-        signal,
-        () => this.slots.take(signal),
-        undefined,
-        () => this.local.take(signal),
-      );
+    let reservation: RouteReservation | null = null;
+    for (;;) {
+      const coordinated = await this.fleetStep(signal, () => this.admit(route, signal), false);
+      // The global slot is claimed when the request is sent, and the route's window reserved just
+      // after: a request never waits between reserving and sending, so it cannot land in the next
+      // window with the reservations of that window. A slot taken for a route that filled up
+      // meanwhile is lost, which only ever makes the fleet slower.
+      if (!route.globalExempt)
+        await this.fleetStep(
+          signal,
+          () => this.slots.take(signal),
+          undefined,
+          () => this.local.take(signal),
+        );
+      if (!coordinated) break;
+      const reserved = await this.fleetStep(signal, () => this.routes.tryReserve(route), undefined);
+      if (reserved === undefined) break; // NATS failed: sent on @discordjs/rest's own limits.
+      if (reserved !== null) {
+        reservation = reserved;
+        break;
+      }
     }
     // Checked again after the waits: another process may have met a 401 meanwhile.
     if (this.token.rejected) throw tokenRejectedError();
@@ -173,8 +186,8 @@ export class FleetRestLimiter {
     return Date.now() < this.degradedUntil;
   }
 
-  /** The invalid-request policy, then the route's shared bucket. */
-  private async admit(route: RestRoute, signal: AbortSignal): Promise<RouteReservation> {
+  /** The invalid-request policy, then room in the route's shared bucket; true once there is. */
+  private async admit(route: RestRoute, signal: AbortSignal): Promise<boolean> {
     const verdict = invalidRequestVerdict(
       await this.invalid.fleetCount(),
       this.invalidLimit,
@@ -182,7 +195,8 @@ export class FleetRestLimiter {
     );
     if (verdict.kind === 'refuse') throw this.refused(route, verdict.why);
     if (verdict.kind === 'delay') await delay(verdict.ms, signal);
-    return this.routes.reserve(route, signal);
+    await this.routes.waitForRoom(route, signal);
+    return true;
   }
 
   private async afterAnswer(

@@ -54,25 +54,40 @@ export class RouteLimits {
     return (this.cache.get(key) ?? (await this.read(key)))?.record.failures ?? 0;
   }
 
-  /** Waits until the route's window has room, reserves one request of it, and says how. */
-  public async reserve(route: RestRoute, signal: AbortSignal): Promise<RouteReservation> {
+  /**
+   * Waits until the fleet's record of the route has room (or nobody is learning its bucket), without
+   * reserving: the reservation comes right before sending ({@link tryReserve}), so a request that
+   * then waits for a global slot cannot carry it into the next window.
+   */
+  public async waitForRoom(route: RestRoute, signal: AbortSignal): Promise<void> {
     const key = restRouteKey(route.routeHash, route.majorKey);
     let stored = this.cache.get(key) ?? (await this.read(key));
     for (;;) {
       const decision = decideRoute(stored?.record ?? null, Date.now(), this.options);
-      if (decision.kind === 'wait') {
-        await delay(decision.until - Date.now(), signal);
-        stored = await this.read(key);
-        continue;
-      }
+      if (decision.kind === 'send') return;
+      await delay(decision.until - Date.now(), signal);
+      stored = await this.read(key);
+    }
+  }
+
+  /**
+   * Reserves one request of the route's current window now, or returns null if the fleet has none
+   * left (another process took it meanwhile): then wait for room again.
+   */
+  public async tryReserve(route: RestRoute): Promise<RouteReservation | null> {
+    const key = restRouteKey(route.routeHash, route.majorKey);
+    let stored = this.cache.get(key) ?? (await this.read(key));
+    for (let attempt = 1; ; attempt++) {
+      const decision = decideRoute(stored?.record ?? null, Date.now(), this.options);
+      if (decision.kind === 'wait') return null;
       const failures = stored?.record.failures ?? 0;
-      const probe = decision.next !== null && (stored?.record.limit ?? 0) === 0;
       if (decision.next === null) return { key, probe: false, failures };
+      const probe = (stored?.record.limit ?? 0) === 0;
       try {
         await this.write(key, decision.next, stored);
         return { key, probe, failures };
       } catch (error) {
-        if (!isCasConflict(error)) throw error;
+        if (!isCasConflict(error) || attempt >= MAX_MERGE_ATTEMPTS) throw error;
         stored = await this.read(key);
       }
     }
