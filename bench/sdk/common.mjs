@@ -10,9 +10,6 @@ import { log } from '../lib/log.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
-// bench/soak still imports these from here; everything else imports them from bench/lib.
-export { log, sleep } from '../lib/log.mjs';
-export { round } from '../lib/figures.mjs';
 
 // ---- scheduling priority ------------------------------------------------------------------------
 

@@ -15,14 +15,19 @@ import { createRequire } from 'node:module';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { applyNice, log, onCleanup, root, round, sleep } from '../sdk/common.mjs';
+import { applyNice, onCleanup, root } from '../sdk/common.mjs';
 import { markOurs } from '../lib/cpu.mjs';
-import { startFleet, readyShardCount } from '../lib/fleet.mjs';
+import { round } from '../lib/figures.mjs';
+import { readPid, readyShardCount, startFleet } from '../lib/fleet.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { runSection } from '../lib/section.mjs';
 import { liveShards, startSim, waitForLiveShards } from '../lib/sim.mjs';
 import { analyze } from './analyze.mjs';
 
-const { GuildStore } = createRequire(import.meta.url)(path.join(root, 'discord-sim', 'dist', 'guilds.js'));
+// The sim's own mulberry32, so a soak's faults can be replayed with --seed.
+const { GuildStore, seededRandom } = createRequire(import.meta.url)(
+  path.join(root, 'discord-sim', 'dist', 'guilds.js'),
+);
 const { leaseBucket, sessionBucket } = createRequire(import.meta.url)(
   path.join(root, 'protocol', 'dist', 'index.js'),
 );
@@ -107,18 +112,6 @@ function config(flags, quick) {
   return cfg;
 }
 
-/** mulberry32: a small seeded PRNG, so a soak's faults can be replayed with --seed. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // ---- /proc ---------------------------------------------------------------------------------------
 
 /** What each open fd of a process points at: `socket:[…]`, `pipe:[…]`, `anon_inode:…` or a path. */
@@ -181,14 +174,6 @@ function fdSnapshot(fleet, sim) {
     }
   }
   return snapshot;
-}
-
-function readPid(file) {
-  try {
-    return Number(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return NaN;
-  }
 }
 
 function clusterIdOf(pid) {
