@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GatewayBotSchema, ShardStatusSchema } from './clusterControl.js';
 import { HostPublicKeySchema, SealedBoxSchema } from './sealedToken.js';
+import { ErrorReplySchema } from './reply.js';
 
 /**
  * The MASTER ↔ CONTROL contract over NATS (subjects in {@link fleetSubjects}). Every message is
@@ -168,11 +169,7 @@ export type HostCommand = z.infer<typeof HostCommandSchema>;
 /** Answer to an announce or a command. `error.code` is an `ErrorCode`. */
 export const FleetReplySchema = z.discriminatedUnion('ok', [
   z.object({ v: z.literal(1), ok: z.literal(true), epoch: epoch.nullable().optional() }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
+  ErrorReplySchema,
 ]);
 export type FleetReply = z.infer<typeof FleetReplySchema>;
 

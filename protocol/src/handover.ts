@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorReplySchema } from './reply.js';
 
 /**
  * The reshard handover (issue 7), MASTER → each cluster process directly over NATS
@@ -41,11 +42,7 @@ export const HandoverReplySchema = z.discriminatedUnion('ok', [
     /** `go-live`: held events dropped because the old generation had delivered them. */
     duplicates: z.number().int().nonnegative(),
   }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
+  ErrorReplySchema,
 ]);
 export type HandoverReply = z.infer<typeof HandoverReplySchema>;
 

@@ -14,3 +14,4 @@ export * from './clusterPlan.js';
 export * from './operator.js';
 export * from './natsSecurity.js';
 export * from './handover.js';
+export * from './reply.js';
