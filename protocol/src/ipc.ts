@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorReplySchema } from './reply.js';
+import { replySchema } from './reply.js';
 
 /**
  * Cluster-to-cluster messages. Event names are free text chosen by bot code, so they travel in the
@@ -22,8 +22,5 @@ export const IpcEnvelopeSchema = z.object({
 export type IpcEnvelope = z.infer<typeof IpcEnvelopeSchema>;
 
 /** The answer to a request: the handler's value, or an error with a stable code. */
-export const IpcReplySchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(1), ok: z.literal(true), value: z.unknown() }),
-  ErrorReplySchema,
-]);
+export const IpcReplySchema = replySchema({ value: z.unknown() });
 export type IpcReply = z.infer<typeof IpcReplySchema>;

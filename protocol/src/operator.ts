@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ShardStateSchema } from './shardStates.js';
 import { HostIdSchema } from './fleet.js';
-import { ErrorReplySchema } from './reply.js';
+import { replySchema } from './reply.js';
 
 /**
  * Operator ↔ MASTER over NATS (subject `fleetSubjects(bot).master`, request/reply): what the
@@ -119,10 +119,7 @@ export const WhichResultSchema = z.object({
 export type WhichResult = z.infer<typeof WhichResultSchema>;
 
 /** MASTER's answer to a {@link MasterRequest}; `result` depends on the request type. */
-export const MasterReplySchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(1), ok: z.literal(true), result: z.unknown() }),
-  ErrorReplySchema,
-]);
+export const MasterReplySchema = replySchema({ result: z.unknown() });
 export type MasterReply = z.infer<typeof MasterReplySchema>;
 
 /**
