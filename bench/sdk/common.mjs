@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log } from '../lib/log.mjs';
+import { killOnExit } from '../lib/killOnExit.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
@@ -199,15 +200,7 @@ export async function stopEverything() {
   }
 }
 
-process.on('exit', () => {
-  for (const handle of children) {
-    try {
-      process.kill(handle.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+killOnExit(children);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping every process this bench started`);

@@ -21,7 +21,7 @@ import { round } from '../lib/figures.mjs';
 import { readPid, readyShardCount, startFleet } from '../lib/fleet.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { runSection } from '../lib/section.mjs';
-import { liveShards, startSim, waitForLiveShards } from '../lib/sim.mjs';
+import { liveShards, startSim, stateDelta, waitForLiveShards } from '../lib/sim.mjs';
 import { analyze } from './analyze.mjs';
 
 // The sim's own mulberry32, so a soak's faults can be replayed with --seed.
@@ -110,6 +110,14 @@ function config(flags, quick) {
   if (cfg.faultMaxS < cfg.faultMinS) throw new Error('--fault-max-s must be ≥ --fault-min-s');
   if (cfg.warmupS >= minutes * 60) throw new Error('the warm-up must be shorter than the soak');
   return cfg;
+}
+
+/** What the simulator counted across a fault: bench/lib's delta and the resumes of live sessions. */
+function simDelta(before, after) {
+  return {
+    ...stateDelta(before, after),
+    resumeWhileLive: after.violations.resumeWhileLive - before.violations.resumeWhileLive,
+  };
 }
 
 // ---- /proc ---------------------------------------------------------------------------------------
@@ -438,12 +446,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       kill.probeWriteFailures = probe.failuresSince(perfKilledAt);
       kill.fencedClusters = fencesSoFar() - fencedBefore;
       const after = await sim.call('GET', '/state');
-      kill.identifies = after.identifies - before.identifies;
-      kill.resumes = after.resumes - before.resumes;
-      kill.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
-      kill.duplicateLiveSessions =
-        after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
-      kill.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
+      Object.assign(kill, simDelta(before, after));
       kill.detail = `SIGKILL nats node ${node} (pid ${oldPid} → ${cluster.nodes[node].pid})`;
       kill.ok = true;
       log(
@@ -594,12 +597,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       }
       fault.statusReadyAfterMs = Date.now() - injectedAt;
       const after = await sim.call('GET', '/state');
-      fault.identifies = after.identifies - before.identifies;
-      fault.resumes = after.resumes - before.resumes;
-      fault.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
-      fault.duplicateLiveSessions =
-        after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
-      fault.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
+      Object.assign(fault, simDelta(before, after));
       fault.ok = true;
       log(
         `  fault ${record.faults.length} at ${Math.round(fault.atS)} s: ${kind}: ${fault.detail}; serving after ${round(fault.servingAfterMs / 1000, 1)} s, ` +
