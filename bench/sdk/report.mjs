@@ -140,15 +140,16 @@ function buildLine(section) {
   );
 }
 
+/** A section's title and its run line: when, on what machine, which SDK build. */
+function sectionHead(title, section) {
+  const { config, machine } = section;
+  const run = `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}.`;
+  return [title, '', `${run} ${machineLine(machine)} ${buildLine(section)}`, ''];
+}
+
 function renderDispatch(section) {
-  const { config, summary, machine } = section;
-  const out = [];
-  out.push('## Dispatch: one cluster process against a bare `@discordjs/ws` manager');
-  out.push('');
-  out.push(
-    `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}. ${machineLine(machine)} ${buildLine(section)}`,
-  );
-  out.push('');
+  const { config, summary } = section;
+  const out = sectionHead('## Dispatch: one cluster process against a bare `@discordjs/ws` manager', section);
   out.push(
     `One discord-sim process (${fmt(config.guilds)} guilds, ${config.shards} shards, max_concurrency ${config.maxConcurrency}, ` +
       `identify window ${config.identifyWindowMs} ms, default heartbeat, sessions dropped ${config.sessionTimeoutMs} ms after their socket) ` +
@@ -257,14 +258,8 @@ function renderDispatch(section) {
 }
 
 function renderIpc(section) {
-  const { config, summary, machine } = section;
-  const out = [];
-  out.push('## IPC: request/response between cluster processes');
-  out.push('');
-  out.push(
-    `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}. ${machineLine(machine)} ${buildLine(section)}`,
-  );
-  out.push('');
+  const { config, summary } = section;
+  const out = sectionHead('## IPC: request/response between cluster processes', section);
   out.push(
     'One nats-server (no JetStream) on loopback. Every `ClusterIpc` has its own NATS connection; every process is a child of the bench. ' +
       `**sdk** = \`ipc.request(1, 'echo', data)\` from cluster 0 to cluster 1 (handler \`(data) => data\`); **raw** = \`nc.request()\` between the same ` +
