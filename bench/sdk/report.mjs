@@ -147,6 +147,19 @@ function sectionHead(title, section) {
   return [title, '', `${run} ${machineLine(machine)} ${buildLine(section)}`, ''];
 }
 
+/** The cells a step and the capped step both show: events/s, CPU per event and lag, bare vs cluster. */
+function comparedCells(step) {
+  return [
+    withRuns(step.receivedPerSec.bare),
+    withRuns(step.receivedPerSec.cluster),
+    ratioCell(step.receivedPerSec),
+    withRuns(step.cpuUsPerEvent.bare, 1),
+    withRuns(step.cpuUsPerEvent.cluster, 1),
+    ratioCell(step.cpuUsPerEvent),
+    `${fmt(step.lagMs.bare.median)} / ${fmt(step.lagMs.cluster.median)}`,
+  ];
+}
+
 function renderDispatch(section) {
   const { config, summary } = section;
   const out = sectionHead('## Dispatch: one cluster process against a bare `@discordjs/ws` manager', section);
@@ -192,13 +205,7 @@ function renderDispatch(section) {
     out.push('');
     const rows = s.steps.map((step) => [
       fmt(step.targetPerSec),
-      withRuns(step.receivedPerSec.bare),
-      withRuns(step.receivedPerSec.cluster),
-      ratioCell(step.receivedPerSec),
-      withRuns(step.cpuUsPerEvent.bare, 1),
-      withRuns(step.cpuUsPerEvent.cluster, 1),
-      ratioCell(step.cpuUsPerEvent),
-      `${fmt(step.lagMs.bare.median)} / ${fmt(step.lagMs.cluster.median)}`,
+      ...comparedCells(step),
       `${step.keptUp.bare.filter(Boolean).length}/${step.keptUp.bare.length} / ${step.keptUp.cluster.filter(Boolean).length}/${step.keptUp.cluster.length}`,
       `${fmt(step.simCpuPct.bare)} / ${fmt(step.simCpuPct.cluster)}`,
       `${fmt(step.otherCpuPct.bare)} / ${fmt(step.otherCpuPct.cluster)}`,
@@ -207,13 +214,7 @@ function renderDispatch(section) {
       const c = s.capped;
       rows.push([
         `**${fmt(c.targetPerSec)}, capped at ${c.fraction} core**`,
-        withRuns(c.receivedPerSec.bare),
-        withRuns(c.receivedPerSec.cluster),
-        ratioCell(c.receivedPerSec),
-        withRuns(c.cpuUsPerEvent.bare, 1),
-        withRuns(c.cpuUsPerEvent.cluster, 1),
-        ratioCell(c.cpuUsPerEvent),
-        `${fmt(c.lagMs.bare.median)} / ${fmt(c.lagMs.cluster.median)}`,
+        ...comparedCells(c),
         `complete ${c.complete.bare.filter(Boolean).length}/${c.complete.bare.length} / ${c.complete.cluster.filter(Boolean).length}/${c.complete.cluster.length}; saturated ${c.lagMs.bare.runs.filter((v) => v >= 500).length}/${c.lagMs.bare.runs.length} / ${c.lagMs.cluster.runs.filter((v) => v >= 500).length}/${c.lagMs.cluster.runs.length}`,
         `${fmt(c.simCpuPct.bare)} / ${fmt(c.simCpuPct.cluster)}`,
         '–',
