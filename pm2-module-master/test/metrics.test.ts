@@ -1,4 +1,10 @@
-import { FleetStatusSchema, WhichResultSchema, shardForGuild, type ClusterReport } from 'discluster-protocol';
+import {
+  FleetStatusSchema,
+  SHARD_STATES,
+  WhichResultSchema,
+  shardForGuild,
+  type ClusterReport,
+} from 'discluster-protocol';
 import { waitFor } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { startMaster } from '../src/startMaster';
@@ -14,15 +20,6 @@ import { useMasterHarness } from './masterHarness';
 const TOKEN = 'metrics-test-token-5f1e';
 const SESSION_START_TOTAL = 1000;
 const SESSION_START_REMAINING = 987;
-const SHARD_STATES = [
-  'idle',
-  'waiting',
-  'identifying',
-  'resuming',
-  'ready',
-  'disconnected',
-  'fenced',
-] as const;
 
 const env = useMasterHarness(TOKEN, {
   guilds: 50,
