@@ -28,6 +28,7 @@ import { cpuMeter, memoryMiB as memory, waitForQuietMachine as waitForQuietMachi
 import { histogramPercentile as percentile, median, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { machineFacts, machineSummary } from '../lib/machineFacts.mjs';
+import { killOnExit } from '../lib/killOnExit.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -157,15 +158,7 @@ async function stopChild(handle, graceMs = 5000) {
   clearTimeout(timer);
 }
 
-process.on('exit', () => {
-  for (const handle of children) {
-    try {
-      process.kill(handle.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+killOnExit(children);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping children`);

@@ -7,12 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log } from '../lib/log.mjs';
+import { killOnExit } from '../lib/killOnExit.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
-// bench/soak still imports these from here; everything else imports them from bench/lib.
-export { log, sleep } from '../lib/log.mjs';
-export { round } from '../lib/figures.mjs';
 
 // ---- scheduling priority ------------------------------------------------------------------------
 
@@ -202,15 +200,7 @@ export async function stopEverything() {
   }
 }
 
-process.on('exit', () => {
-  for (const handle of children) {
-    try {
-      process.kill(handle.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+killOnExit(children);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping every process this bench started`);

@@ -20,8 +20,6 @@
 //   node bench/sdk/dispatch.mjs --quick    1 round per mode, short steps, writes to a temp dir
 // Flags: --rounds N, --modes zlib-stream,none, --zlib-rates 2500,5000, --plain-rates 5000,10000,
 // --seconds S, --guilds N, --out DIR.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -29,21 +27,17 @@ import {
   createCpuCap,
   forkChild,
   here,
-  NICE,
   onCleanup,
-  requireBuilt,
-  runMain,
   setProfileDir,
   stopChild,
-  stopEverything,
   testingHelpers,
 } from './common.mjs';
 import { cpuMeter, cpuSeconds, memoryMiB, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
-import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
+import { machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { admin } from '../lib/sim.mjs';
-import { writeSection } from './report.mjs';
+import { runSdkSection, sectionOutDir } from './section.mjs';
 
 const CLIENT = path.join(here, 'dispatch-client.mjs');
 const TOKEN = 'bench-sdk-token';
@@ -114,11 +108,7 @@ const config = {
   stallMs: 20_000,
   variants: ['bare', 'cluster'],
 };
-const outDir = flags.out
-  ? path.resolve(flags.out)
-  : quick
-    ? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-sdk-bench-'))
-    : null;
+const outDir = sectionOutDir(flags.out, quick);
 
 // ---- one client process: start, READY, idle sample, traffic steps, stop -------------------------------
 
@@ -415,9 +405,7 @@ function summarize(results) {
 
 // ---- main -------------------------------------------------------------------------------------------
 
-async function main() {
-  requireBuilt();
-  const machine = machineFacts(NICE);
+runSdkSection('dispatch', { config, quick, outDir }, async (machine) => {
   log(
     `dispatch bench: ${machineSummary(machine)}; modes ${config.modes.join(', ')}, ${config.rounds} round(s)`,
   );
@@ -448,40 +436,22 @@ async function main() {
 
   const results = [];
   const startedAt = new Date().toISOString();
-  try {
-    for (const mode of config.modes) {
-      for (let roundNo = 1; roundNo <= config.rounds; roundNo++) {
-        for (const variant of config.variants) {
-          log(`${mode}: round ${roundNo}, ${variant}`);
-          results.push(await runClient(env, mode, variant, roundNo));
-        }
+  for (const mode of config.modes) {
+    for (let roundNo = 1; roundNo <= config.rounds; roundNo++) {
+      for (const variant of config.variants) {
+        log(`${mode}: round ${roundNo}, ${variant}`);
+        results.push(await runClient(env, mode, variant, roundNo));
       }
     }
-    const state = await admin(sim, 'GET', '/state');
-    const simEnd = {
-      identifies: state.identifies,
-      resumes: state.resumes,
-      violations: state.violations,
-      liveSessions: state.liveSessions.length,
-      dispatched: state.dispatched,
-      memory: memoryMiB(sim.process.pid),
-    };
-    const section = {
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      machine,
-      // The SDK build again at the end: equal to machine.builtAt unless someone rebuilt it mid-run.
-      sdkBuildAtEnd: sdkBuildFingerprint(),
-      config: { ...config, quick },
-      summary: summarize(results),
-      simEnd,
-      runs: results,
-    };
-    const written = writeSection('dispatch', section, outDir);
-    log(`wrote ${written.join(', ')}`);
-  } finally {
-    await stopEverything();
   }
-}
-
-runMain(main);
+  const state = await admin(sim, 'GET', '/state');
+  const simEnd = {
+    identifies: state.identifies,
+    resumes: state.resumes,
+    violations: state.violations,
+    liveSessions: state.liveSessions.length,
+    dispatched: state.dispatched,
+    memory: memoryMiB(sim.process.pid),
+  };
+  return { startedAt, summary: summarize(results), runs: results, extra: { simEnd } };
+});

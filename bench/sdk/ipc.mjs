@@ -19,28 +19,22 @@
 //   node bench/sdk/ipc.mjs            full run, writes bench/results/sdk.json + sdk.md
 //   node bench/sdk/ipc.mjs --quick    fewer requests and repetitions, writes to a temp dir
 // Flags: --reps N, --n N, --warmup N, --all-n N, --layouts pair,all2,all16, --out DIR.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   applyNice,
   forkChild,
   here,
-  NICE,
   onCleanup,
-  requireBuilt,
-  runMain,
   setProfileDir,
   stopChild,
-  stopEverything,
   testingHelpers,
 } from './common.mjs';
 import { cpuMeter, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
-import { machineFacts, machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
-import { writeSection } from './report.mjs';
+import { machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
+import { runSdkSection, sectionOutDir } from './section.mjs';
 
 const PEER = path.join(here, 'ipc-peer.mjs');
 
@@ -72,11 +66,7 @@ const config = {
   timeoutMs: 5000,
   quietWaitMs: quick ? 3000 : 15_000,
 };
-const outDir = flags.out
-  ? path.resolve(flags.out)
-  : quick
-    ? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-sdk-bench-'))
-    : null;
+const outDir = sectionOutDir(flags.out, quick);
 
 let layoutCounter = 0;
 
@@ -267,9 +257,7 @@ function summarize(results) {
   return rows;
 }
 
-async function main() {
-  requireBuilt();
-  const machine = machineFacts(NICE);
+runSdkSection('ipc', { config, quick, outDir }, async (machine) => {
   log(`ipc bench: ${machineSummary(machine)}; layouts ${config.layouts.join(', ')}`);
   const { startNatsServer } = await testingHelpers();
   const nats = await startNatsServer({ jetstream: false });
@@ -278,26 +266,9 @@ async function main() {
   log(`nats-server pid ${nats.pid} (${nats.url}), priority ${natsPriority}`);
   const startedAt = new Date().toISOString();
   const results = [];
-  try {
-    for (const layout of config.layouts) {
-      results.push(...(await runLayout(layout, nats)));
-      await sleep(500);
-    }
-    const section = {
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      machine,
-      // The SDK build again at the end: equal to machine.builtAt unless someone rebuilt it mid-run.
-      sdkBuildAtEnd: sdkBuildFingerprint(),
-      config: { ...config, quick },
-      summary: summarize(results),
-      runs: results,
-    };
-    const written = writeSection('ipc', section, outDir);
-    log(`wrote ${written.join(', ')}`);
-  } finally {
-    await stopEverything();
+  for (const layout of config.layouts) {
+    results.push(...(await runLayout(layout, nats)));
+    await sleep(500);
   }
-}
-
-runMain(main);
+  return { startedAt, summary: summarize(results), runs: results };
+});

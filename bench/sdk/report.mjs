@@ -140,15 +140,29 @@ function buildLine(section) {
   );
 }
 
+/** A section's title and its run line: when, on what machine, which SDK build. */
+function sectionHead(title, section) {
+  const { config, machine } = section;
+  const run = `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}.`;
+  return [title, '', `${run} ${machineLine(machine)} ${buildLine(section)}`, ''];
+}
+
+/** The cells a step and the capped step both show: events/s, CPU per event and lag, bare vs cluster. */
+function comparedCells(step) {
+  return [
+    withRuns(step.receivedPerSec.bare),
+    withRuns(step.receivedPerSec.cluster),
+    ratioCell(step.receivedPerSec),
+    withRuns(step.cpuUsPerEvent.bare, 1),
+    withRuns(step.cpuUsPerEvent.cluster, 1),
+    ratioCell(step.cpuUsPerEvent),
+    `${fmt(step.lagMs.bare.median)} / ${fmt(step.lagMs.cluster.median)}`,
+  ];
+}
+
 function renderDispatch(section) {
-  const { config, summary, machine } = section;
-  const out = [];
-  out.push('## Dispatch: one cluster process against a bare `@discordjs/ws` manager');
-  out.push('');
-  out.push(
-    `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}. ${machineLine(machine)} ${buildLine(section)}`,
-  );
-  out.push('');
+  const { config, summary } = section;
+  const out = sectionHead('## Dispatch: one cluster process against a bare `@discordjs/ws` manager', section);
   out.push(
     `One discord-sim process (${fmt(config.guilds)} guilds, ${config.shards} shards, max_concurrency ${config.maxConcurrency}, ` +
       `identify window ${config.identifyWindowMs} ms, default heartbeat, sessions dropped ${config.sessionTimeoutMs} ms after their socket) ` +
@@ -191,13 +205,7 @@ function renderDispatch(section) {
     out.push('');
     const rows = s.steps.map((step) => [
       fmt(step.targetPerSec),
-      withRuns(step.receivedPerSec.bare),
-      withRuns(step.receivedPerSec.cluster),
-      ratioCell(step.receivedPerSec),
-      withRuns(step.cpuUsPerEvent.bare, 1),
-      withRuns(step.cpuUsPerEvent.cluster, 1),
-      ratioCell(step.cpuUsPerEvent),
-      `${fmt(step.lagMs.bare.median)} / ${fmt(step.lagMs.cluster.median)}`,
+      ...comparedCells(step),
       `${step.keptUp.bare.filter(Boolean).length}/${step.keptUp.bare.length} / ${step.keptUp.cluster.filter(Boolean).length}/${step.keptUp.cluster.length}`,
       `${fmt(step.simCpuPct.bare)} / ${fmt(step.simCpuPct.cluster)}`,
       `${fmt(step.otherCpuPct.bare)} / ${fmt(step.otherCpuPct.cluster)}`,
@@ -206,13 +214,7 @@ function renderDispatch(section) {
       const c = s.capped;
       rows.push([
         `**${fmt(c.targetPerSec)}, capped at ${c.fraction} core**`,
-        withRuns(c.receivedPerSec.bare),
-        withRuns(c.receivedPerSec.cluster),
-        ratioCell(c.receivedPerSec),
-        withRuns(c.cpuUsPerEvent.bare, 1),
-        withRuns(c.cpuUsPerEvent.cluster, 1),
-        ratioCell(c.cpuUsPerEvent),
-        `${fmt(c.lagMs.bare.median)} / ${fmt(c.lagMs.cluster.median)}`,
+        ...comparedCells(c),
         `complete ${c.complete.bare.filter(Boolean).length}/${c.complete.bare.length} / ${c.complete.cluster.filter(Boolean).length}/${c.complete.cluster.length}; saturated ${c.lagMs.bare.runs.filter((v) => v >= 500).length}/${c.lagMs.bare.runs.length} / ${c.lagMs.cluster.runs.filter((v) => v >= 500).length}/${c.lagMs.cluster.runs.length}`,
         `${fmt(c.simCpuPct.bare)} / ${fmt(c.simCpuPct.cluster)}`,
         '–',
@@ -257,14 +259,8 @@ function renderDispatch(section) {
 }
 
 function renderIpc(section) {
-  const { config, summary, machine } = section;
-  const out = [];
-  out.push('## IPC: request/response between cluster processes');
-  out.push('');
-  out.push(
-    `Run ${section.startedAt.slice(0, 16).replace('T', ' ')} UTC → ${section.finishedAt.slice(11, 16)} UTC${config.quick ? ' (**--quick**)' : ''}. ${machineLine(machine)} ${buildLine(section)}`,
-  );
-  out.push('');
+  const { config, summary } = section;
+  const out = sectionHead('## IPC: request/response between cluster processes', section);
   out.push(
     'One nats-server (no JetStream) on loopback. Every `ClusterIpc` has its own NATS connection; every process is a child of the bench. ' +
       `**sdk** = \`ipc.request(1, 'echo', data)\` from cluster 0 to cluster 1 (handler \`(data) => data\`); **raw** = \`nc.request()\` between the same ` +

@@ -4,6 +4,8 @@
 // measured window (after the warm-up) are compared with the last fifth; a least-squares slope per
 // hour is shown beside them. Shared by the soak section (its log) and bench/soak/report.mjs.
 
+import { median, round } from '../lib/figures.mjs';
+
 /** What "growth bounded" means, per series. */
 export const LIMITS = {
   /** Share of the measured window (after warm-up) compared at its start and at its end. */
@@ -29,18 +31,6 @@ export const LIMITS = {
 export const JUDGED_ROLES = ['master', 'control', 'pm2', 'cluster', 'nats', 'total'];
 
 const ROLE_ORDER = ['master', 'control', 'pm2', 'cluster', 'total', 'nats', 'nats-node', 'sim', 'bench'];
-
-const round = (value, digits = 1) =>
-  typeof value === 'number' && Number.isFinite(value)
-    ? Math.round(value * 10 ** digits) / 10 ** digits
-    : null;
-
-function median(values) {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** Least-squares slope of y over x; null with fewer than 3 points or no spread in x. */
 export function slope(xs, ys) {
@@ -146,17 +136,17 @@ export function judge(series, fromS, toS) {
       values,
     );
     return {
-      start: round(values[0]),
-      end: round(values.at(-1)),
-      min: round(Math.min(...values)),
-      max: round(Math.max(...values)),
-      firstMedian: round(firstMedian),
-      lastMedian: round(lastMedian),
-      firstMin: round(firstMin),
-      lastMin: round(lastMin),
-      growth: round(lastMedian - firstMedian),
+      start: round(values[0], 1),
+      end: round(values.at(-1), 1),
+      min: round(Math.min(...values), 1),
+      max: round(Math.max(...values), 1),
+      firstMedian: round(firstMedian, 1),
+      lastMedian: round(lastMedian, 1),
+      firstMin: round(firstMin, 1),
+      lastMin: round(lastMin, 1),
+      growth: round(lastMedian - firstMedian, 1),
       ratio: firstMedian > 0 ? round(lastMedian / firstMedian, 3) : null,
-      slopePerHour: round(perHour),
+      slopePerHour: round(perHour, 1),
     };
   };
   if (points.length < 3 || first.length === 0 || last.length === 0)
@@ -206,7 +196,7 @@ export function analyze(record) {
   const unjudgeable = series.filter((s) => s.judged && s.ok === null);
   return {
     limits: LIMITS,
-    window: { fromS, toS, minutes: round((toS - fromS) / 60) },
+    window: { fromS, toS, minutes: round((toS - fromS) / 60, 1) },
     ok: failed.length === 0 && toS - fromS > 0,
     failed: failed.map((s) => ({
       key: s.key,

@@ -1,27 +1,14 @@
 // bench/results/soak.md from the soak's result (bench/soak/run.mjs): the verdict, RSS and open file
 // descriptors per process, the same over time, every fault with its recovery, and what the fleet
 // logged. Needs nothing but the JSON, so `node bench/soak/run.mjs --render` re-renders it.
+import { fmt, table } from '../lib/figures.mjs';
 import { buildSeries, LIMITS } from './analyze.mjs';
-
-function fmt(value, digits = 0) {
-  if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  if (typeof value !== 'number') return String(value);
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
 const signed = (value, digits = 1) =>
   value === null || value === undefined ? '–' : `${value > 0 ? '+' : ''}${fmt(value, digits)}`;
 const clock = (s) =>
   `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(Math.round(s % 60)).padStart(2, '0')}`;
 const sec = (ms) => (typeof ms === 'number' ? fmt(ms / 1000, 1) : '–');
-
-function table(header, rows) {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
-}
 
 function machineLine(machine) {
   if (!machine) return '';

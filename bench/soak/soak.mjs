@@ -15,14 +15,19 @@ import { createRequire } from 'node:module';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { applyNice, log, onCleanup, root, round, sleep } from '../sdk/common.mjs';
+import { applyNice, onCleanup, root } from '../sdk/common.mjs';
 import { markOurs } from '../lib/cpu.mjs';
-import { startFleet, readyShardCount } from '../lib/fleet.mjs';
+import { round } from '../lib/figures.mjs';
+import { readPid, readyShardCount, startFleet } from '../lib/fleet.mjs';
+import { log, sleep } from '../lib/log.mjs';
 import { runSection } from '../lib/section.mjs';
-import { liveShards, startSim, waitForLiveShards } from '../lib/sim.mjs';
+import { liveShards, startSim, stateDelta, waitForLiveShards } from '../lib/sim.mjs';
 import { analyze } from './analyze.mjs';
 
-const { GuildStore } = createRequire(import.meta.url)(path.join(root, 'discord-sim', 'dist', 'guilds.js'));
+// The sim's own mulberry32, so a soak's faults can be replayed with --seed.
+const { GuildStore, seededRandom } = createRequire(import.meta.url)(
+  path.join(root, 'discord-sim', 'dist', 'guilds.js'),
+);
 const { leaseBucket, sessionBucket } = createRequire(import.meta.url)(
   path.join(root, 'protocol', 'dist', 'index.js'),
 );
@@ -107,15 +112,11 @@ function config(flags, quick) {
   return cfg;
 }
 
-/** mulberry32: a small seeded PRNG, so a soak's faults can be replayed with --seed. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** What the simulator counted across a fault: bench/lib's delta and the resumes of live sessions. */
+function simDelta(before, after) {
+  return {
+    ...stateDelta(before, after),
+    resumeWhileLive: after.violations.resumeWhileLive - before.violations.resumeWhileLive,
   };
 }
 
@@ -181,14 +182,6 @@ function fdSnapshot(fleet, sim) {
     }
   }
   return snapshot;
-}
-
-function readPid(file) {
-  try {
-    return Number(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return NaN;
-  }
 }
 
 function clusterIdOf(pid) {
@@ -453,12 +446,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       kill.probeWriteFailures = probe.failuresSince(perfKilledAt);
       kill.fencedClusters = fencesSoFar() - fencedBefore;
       const after = await sim.call('GET', '/state');
-      kill.identifies = after.identifies - before.identifies;
-      kill.resumes = after.resumes - before.resumes;
-      kill.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
-      kill.duplicateLiveSessions =
-        after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
-      kill.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
+      Object.assign(kill, simDelta(before, after));
       kill.detail = `SIGKILL nats node ${node} (pid ${oldPid} → ${cluster.nodes[node].pid})`;
       kill.ok = true;
       log(
@@ -609,12 +597,7 @@ runSection('soak', OPTIONS, async ({ quick, flags, sampler, record }) => {
       }
       fault.statusReadyAfterMs = Date.now() - injectedAt;
       const after = await sim.call('GET', '/state');
-      fault.identifies = after.identifies - before.identifies;
-      fault.resumes = after.resumes - before.resumes;
-      fault.identifyViolations = after.violations.identifyRate - before.violations.identifyRate;
-      fault.duplicateLiveSessions =
-        after.violations.duplicateLiveSessions - before.violations.duplicateLiveSessions;
-      fault.resumeWhileLive = after.violations.resumeWhileLive - before.violations.resumeWhileLive;
+      Object.assign(fault, simDelta(before, after));
       fault.ok = true;
       log(
         `  fault ${record.faults.length} at ${Math.round(fault.atS)} s: ${kind}: ${fault.detail}; serving after ${round(fault.servingAfterMs / 1000, 1)} s, ` +

@@ -4,35 +4,14 @@
  * (against a real discord-sim and nats-server), and a second cluster on the same store RESUMEs.
  */
 import type { SessionInfo } from '@discordjs/ws';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalIdentifyThrottler, type ClusterBuildContext, type ClusterSessionStore } from '../src';
 import { uniqueBot } from './helpers';
-import { gatewayOf, inProcessCluster } from './standaloneHarness';
+import { gatewayOf, inProcessCluster, useNatsAndSim } from './standaloneHarness';
 
 const TOKEN = 'seams-test-token';
 
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  sim = await startDiscordSimProcess({
-    token: TOKEN,
-    guilds: 20,
-    shards: 4,
-    'max-concurrency': 2,
-    'identify-window-ms': 200,
-  });
-});
-afterAll(async () => {
-  await sim?.stop();
-  await nats?.stop();
-});
+const env = useNatsAndSim(TOKEN, { guilds: 20, shards: 4, 'max-concurrency': 2, 'identify-window-ms': 200 });
 
 /** Sessions in a Map: what a bot might keep in Redis instead. */
 class MapSessionStore implements ClusterSessionStore {
@@ -49,14 +28,14 @@ class MapSessionStore implements ClusterSessionStore {
 
 describe('Cluster build seams', () => {
   it('runs its shards through the built throttler and session store; a new cluster resumes from that store', async () => {
-    const gateway = await gatewayOf(sim, TOKEN);
+    const gateway = await gatewayOf(env.sim, TOKEN);
     const bot = uniqueBot('seams');
     const sessions = new Map<number, SessionInfo>();
     const waits: number[] = [];
     const contexts: ClusterBuildContext[] = [];
     const cluster = () =>
       inProcessCluster(
-        { token: TOKEN, bot, gateway, shardCount: 4, nats: { servers: nats.url } },
+        { token: TOKEN, bot, gateway, shardCount: 4, nats: { servers: env.nats.url } },
         {
           buildIdentifyThrottler: async (context) => {
             contexts.push(context);
@@ -80,12 +59,12 @@ describe('Cluster build seams', () => {
     // The seams get the assignment without the token.
     expect(JSON.stringify(contexts[0]?.assignment)).not.toContain(TOKEN);
     expect(contexts[0]?.assignment).toMatchObject({ clusterId: 0, shardCount: 4, bot });
-    const before = await sim.state();
+    const before = await env.sim.state();
     await first.stop();
 
     const second = cluster();
     await second.start();
-    const after = await sim.state();
+    const after = await env.sim.state();
     expect(after['identifies']).toBe(before['identifies']);
     expect(after['resumes'] - before['resumes']).toBe(4);
     expect(waits).toHaveLength(4);

@@ -7,18 +7,11 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-  type SimJson,
-} from 'discluster-testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor, type SimJson } from 'discluster-testing';
+import { describe, expect, it } from 'vitest';
 import { holdOnFailure } from '../src/identify/holdOnFailure';
 import { connectNats, uniqueBot } from './helpers';
-import { gatewayOf, inProcessCluster } from './standaloneHarness';
+import { gatewayOf, inProcessCluster, useNatsAndSim } from './standaloneHarness';
 
 const TOKEN = 'hold-test-token';
 
@@ -75,27 +68,17 @@ describe('holdOnFailure', () => {
 });
 
 describe('a cluster whose NATS connection closes for good while a shard waits to identify', () => {
-  let nats: NatsServerHandle;
-  let sim: DiscordSimProcess;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    // One rate-limit key: shard 1 waits for shard 0's slot, and asks NATS again once it expires.
-    sim = await startDiscordSimProcess({
-      token: TOKEN,
-      guilds: 20,
-      shards: 2,
-      'max-concurrency': 1,
-      'identify-window-ms': 3_000,
-    });
-  });
-  afterAll(async () => {
-    await sim?.stop();
-    await nats?.stop();
+  // One rate-limit key: shard 1 waits for shard 0's slot, and asks NATS again once it expires.
+  const env = useNatsAndSim(TOKEN, {
+    guilds: 20,
+    shards: 2,
+    'max-concurrency': 1,
+    'identify-window-ms': 3_000,
   });
 
   it('holds the waiting shard (no IDENTIFY without a slot), reports why, and stops its shards', async () => {
-    const gateway = await gatewayOf(sim, TOKEN);
-    const nc: NatsConnection = await connectNats(nats.url, 'hold-test');
+    const gateway = await gatewayOf(env.sim, TOKEN);
+    const nc: NatsConnection = await connectNats(env.nats.url, 'hold-test');
     const cluster = inProcessCluster(
       { token: TOKEN, bot: uniqueBot('hold'), gateway, shardCount: 2, nats: nc },
       { identifyWindowMs: 3_000 },
@@ -113,19 +96,19 @@ describe('a cluster whose NATS connection closes for good while a shard waits to
       description: 'shard 1 waiting for the slot shard 0 holds',
     });
 
-    const opened = ((await sim.state()) as SimJson)['connectionsOpened'] as number;
+    const opened = ((await env.sim.state()) as SimJson)['connectionsOpened'] as number;
     await nc.close();
     await waitFor(
       async () => {
-        const state = (await sim.state()) as SimJson;
+        const state = (await env.sim.state()) as SimJson;
         stopped = state['liveSessions'].length === 0;
         // Before the fix, shard 1 identified right after the rejection: a second IDENTIFY.
         return stopped || state['identifies'] + state['violations'].identifyRate >= 2;
       },
       { timeoutMs: 60_000, description: 'the cluster to stop its shards (or shard 1 to identify)' },
     );
-    const state = (await sim.state()) as SimJson;
-    const identifies = (await (await fetch(`${sim.admin}/identifies`)).json()) as unknown[];
+    const state = (await env.sim.state()) as SimJson;
+    const identifies = (await (await fetch(`${env.sim.admin}/identifies`)).json()) as unknown[];
     expect(identifies).toHaveLength(1);
     expect(state['violations'].identifyRate).toBe(0);
     expect(stopped).toBe(true);

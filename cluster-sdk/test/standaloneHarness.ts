@@ -162,3 +162,36 @@ export function inProcessCluster(
     },
   });
 }
+
+/** A nats-server and a discord-sim process shared by the tests of a file or describe block. */
+export interface NatsAndSim {
+  readonly nats: NatsServerHandle;
+  readonly sim: DiscordSimProcess;
+}
+
+/**
+ * Registers hooks (in the file or the describe block that calls it) that start a nats-server and a
+ * discord-sim process for `token` with command-line `flags` before its tests, and stop them after.
+ */
+export function useNatsAndSim(token: string, flags: Readonly<Record<string, number>>): NatsAndSim {
+  let nats: NatsServerHandle | undefined;
+  let sim: DiscordSimProcess | undefined;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    sim = await startDiscordSimProcess({ token, ...flags });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    await nats?.stop();
+  });
+  return {
+    get nats(): NatsServerHandle {
+      if (!nats) throw new Error('nats-server not started yet (use it inside a test)');
+      return nats;
+    },
+    get sim(): DiscordSimProcess {
+      if (!sim) throw new Error('discord-sim not started yet (use it inside a test)');
+      return sim;
+    },
+  };
+}

@@ -5,50 +5,29 @@
  */
 import util from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectNats, uniqueBot } from './helpers';
-import { gatewayOf, inProcessCluster } from './standaloneHarness';
+import { gatewayOf, inProcessCluster, useNatsAndSim } from './standaloneHarness';
 
 const TOKEN = 'secrecy-test-TOKEN-7f3a91c2';
 
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-beforeAll(async () => {
-  nats = await startNatsServer();
-  sim = await startDiscordSimProcess({
-    token: TOKEN,
-    guilds: 10,
-    shards: 2,
-    'max-concurrency': 2,
-    'identify-window-ms': 200,
-  });
-});
-afterAll(async () => {
-  await sim?.stop();
-  await nats?.stop();
-});
+const env = useNatsAndSim(TOKEN, { guilds: 10, shards: 2, 'max-concurrency': 2, 'identify-window-ms': 200 });
 
 describe('the bot token', () => {
   it('never shows in util.inspect or JSON.stringify of a cluster, before start or while it serves', async () => {
-    const gateway = await gatewayOf(sim, TOKEN);
+    const gateway = await gatewayOf(env.sim, TOKEN);
     for (const nats_ of ['own connection', 'connection options'] as const) {
       let nc: NatsConnection | null = null;
       const cluster = inProcessCluster(
         {
           token: TOKEN,
           bot: uniqueBot('secret'),
-          gateway: { ...gateway, api: sim.rest },
+          gateway: { ...gateway, api: env.sim.rest },
           shardCount: 2,
           nats:
             nats_ === 'own connection'
-              ? (nc = await connectNats(nats.url, 'secrecy'))
-              : { servers: nats.url },
+              ? (nc = await connectNats(env.nats.url, 'secrecy'))
+              : { servers: env.nats.url },
         },
         { identifyWindowMs: 200 },
       );

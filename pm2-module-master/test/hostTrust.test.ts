@@ -1,27 +1,19 @@
 import util from 'node:util';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ErrorCode,
   FleetReplySchema,
-  FleetStatusSchema,
   MasterConfigSchema,
   fleetSubjects,
   loadModuleConfig,
   type FatalEvent,
   type FleetStatus,
 } from 'discluster-protocol';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
+import { waitFor } from 'discluster-testing';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetClient } from '../src/cli/fleetClient';
+import { describe, expect, it } from 'vitest';
 import { Master } from '../src/master';
 import { FakeHost } from './fakeHost';
+import { useMasterHarness } from './masterHarness';
 
 /**
  * Issue 13 (f): one running CONTROL per host id; a second one is refused, assigned nothing and
@@ -34,45 +26,18 @@ import { FakeHost } from './fakeHost';
 
 const TOKEN = 'host-trust-test-token-3b7f';
 const encoder = new TextEncoder();
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-let nc: NatsConnection;
-let botNo = 0;
-const masters: Master[] = [];
-const hosts: FakeHost[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: true });
-  sim = await startDiscordSimProcess({ token: TOKEN, guilds: 20, shards: 8, 'max-concurrency': 2 });
-  nc = await connect({ servers: nats.url });
-});
-
-afterEach(async () => {
-  for (const host of hosts.splice(0)) host.stop();
-  for (const master of masters.splice(0)) await master.close();
-});
-
-afterAll(async () => {
-  await nc?.drain().catch(() => undefined);
-  await sim?.stop();
-  await nats?.stop();
-});
+const env = useMasterHarness<Master>(TOKEN, { guilds: 20, shards: 8, 'max-concurrency': 2 });
+const { running: masters, hosts, status } = env;
 
 /** A MASTER whose log lines (`msg` and fields) the test reads. */
 async function loggedMaster(bot: string): Promise<{ master: Master; logged: Record<string, unknown>[] }> {
   const loaded = loadModuleConfig(MasterConfigSchema, {
     moduleName: 'discluster-master',
-    env: {
-      DISCLUSTER_NATS_URL: nats.url,
-      DISCLUSTER_BOT: bot,
-      DISCLUSTER_TOKEN: TOKEN,
-      DISCLUSTER_DISCORD_API: sim.rest,
+    env: env.masterEnv(bot, {
       DISCLUSTER_EXPECTED_HOSTS: '2',
       DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000',
       DISCLUSTER_HOST_TIMEOUT_MS: '3000',
-      DISCLUSTER_LEASE_MS: '2000',
-      DISCLUSTER_LEADER_LEASE_MS: '1500',
-    },
+    }),
   });
   if (!loaded.ok) throw new Error('invalid test settings');
   const logged: Record<string, unknown>[] = [];
@@ -83,25 +48,13 @@ async function loggedMaster(bot: string): Promise<{ master: Master; logged: Reco
   return { master, logged };
 }
 
-async function host(bot: string, id: string): Promise<FakeHost> {
-  const fake = new FakeHost(nc, { bot, id, cores: 2, answersStatusPolls: true });
-  hosts.push(fake);
-  await fake.start();
-  return fake;
-}
-
-async function status(bot: string) {
-  const fleet = await FleetClient.connect({ nats_url: [nats.url] }, bot);
-  try {
-    return FleetStatusSchema.parse(await fleet.askMaster({ v: 1, type: 'status' }, 5_000));
-  } finally {
-    await fleet.close();
-  }
+function host(bot: string, id: string): Promise<FakeHost> {
+  return env.host({ bot, id, cores: 2, answersStatusPolls: true });
 }
 
 /** alpha and beta planned by a fresh, logged MASTER. */
 async function plannedFleet() {
-  const bot = `h${++botNo}`;
+  const bot = env.nextBot('h');
   const alpha = await host(bot, 'alpha');
   const beta = await host(bot, 'beta');
   const { master, logged } = await loggedMaster(bot);
@@ -119,7 +72,10 @@ describe('MASTER checks what hosts tell it (issue 13 h)', () => {
     const alphaCluster = alpha.lastAssign()!.clusters[0]!;
     const betaCluster = beta.lastAssign()!.clusters[0]!;
     const fatal = (subject: string, event: Omit<FatalEvent, 'v' | 'type' | 'reason'>) =>
-      nc.publish(subject, encoder.encode(JSON.stringify({ v: 1, type: 'fatal', reason: 'test', ...event })));
+      env.nc.publish(
+        subject,
+        encoder.encode(JSON.stringify({ v: 1, type: 'fatal', reason: 'test', ...event })),
+      );
     const bogus: [string, Omit<FatalEvent, 'v' | 'type' | 'reason'>][] = [
       // alpha's cluster, claimed by beta.
       [
@@ -171,9 +127,13 @@ describe('MASTER checks what hosts tell it (issue 13 h)', () => {
     const { bot, alpha, logged } = await plannedFleet();
     const subjects = fleetSubjects(bot);
     const forged = { ...alpha.facts('announce'), hostId: 'beta' };
-    const reply = await nc.request(subjects.hostAnnounce('alpha'), encoder.encode(JSON.stringify(forged)), {
-      timeout: 5_000,
-    });
+    const reply = await env.nc.request(
+      subjects.hostAnnounce('alpha'),
+      encoder.encode(JSON.stringify(forged)),
+      {
+        timeout: 5_000,
+      },
+    );
     expect(JSON.parse(reply.string())).toEqual(expect.objectContaining({ ok: false }));
     expect(logged.some((line) => line['msg'] === 'rejected an announce on another host subject')).toBe(true);
   });
@@ -187,12 +147,12 @@ describe('one running CONTROL per host id (issue 13 f)', () => {
       description: 'alpha reporting its assignment',
     });
     // A cloned machine: same host id, its own process (instance id) and key.
-    const clone = new FakeHost(nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
+    const clone = new FakeHost(env.nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
     hosts.push(clone);
     const reply = FleetReplySchema.parse(
       JSON.parse(
         (
-          await nc.request(
+          await env.nc.request(
             subjects.hostAnnounce('alpha'),
             encoder.encode(JSON.stringify(clone.facts('announce'))),
             {
@@ -233,7 +193,7 @@ describe('one running CONTROL per host id (issue 13 f)', () => {
     const { bot, alpha } = await plannedFleet();
     const before = alpha.lastAssign()!;
     alpha.stop();
-    const restarted = new FakeHost(nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
+    const restarted = new FakeHost(env.nc, { bot, id: 'alpha', cores: 2, answersStatusPolls: true });
     hosts.push(restarted);
     await restarted.start();
     await waitFor(() => restarted.epoch === 1, {

@@ -1,22 +1,8 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import {
-  ErrorCode,
-  FleetStatusSchema,
-  WhichResultSchema,
-  fleetSubjects,
-  isDisclusterError,
-} from 'discluster-protocol';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetClient } from '../src/cli/fleetClient';
+import { ErrorCode, WhichResultSchema, fleetSubjects, isDisclusterError } from 'discluster-protocol';
+import { waitFor } from 'discluster-testing';
+import { describe, expect, it } from 'vitest';
 import { startMaster, type MasterHandle } from '../src/startMaster';
-import { FakeHost } from './fakeHost';
+import { useMasterHarness } from './masterHarness';
 
 /**
  * MASTER against a real nats-server and discord-sim (for GET /gateway/bot), with the CONTROLs
@@ -26,43 +12,16 @@ import { FakeHost } from './fakeHost';
 
 const TOKEN = 'master-test-token-81c2';
 const encoder = new TextEncoder();
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-let nc: NatsConnection;
-let botNo = 0;
-const running: MasterHandle[] = [];
-const hosts: FakeHost[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: true });
-  sim = await startDiscordSimProcess({ token: TOKEN, guilds: 50, shards: 16, 'max-concurrency': 4 });
-  nc = await connect({ servers: nats.url });
-});
-
-afterEach(async () => {
-  for (const host of hosts.splice(0)) host.stop();
-  for (const master of running.splice(0)) await master.close();
-});
-
-afterAll(async () => {
-  await nc?.drain().catch(() => undefined);
-  await sim?.stop();
-  await nats?.stop();
-});
+const env = useMasterHarness(TOKEN, { guilds: 50, shards: 16, 'max-concurrency': 4 });
+const { running, client, status } = env;
 
 function settings(bot: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    DISCLUSTER_NATS_URL: nats.url,
-    DISCLUSTER_BOT: bot,
-    DISCLUSTER_TOKEN: TOKEN,
-    DISCLUSTER_DISCORD_API: sim.rest,
+  return env.masterEnv(bot, {
     DISCLUSTER_WAIT_FOR_HOSTS_MS: '1000',
     DISCLUSTER_HOST_TIMEOUT_MS: '1000',
-    DISCLUSTER_LEASE_MS: '2000',
-    DISCLUSTER_LEADER_LEASE_MS: '1500',
     DISCLUSTER_LOG_LEVEL: 'silent',
     ...extra,
-  };
+  });
 }
 
 async function master(bot: string, extra: Record<string, string> = {}): Promise<MasterHandle> {
@@ -71,37 +30,14 @@ async function master(bot: string, extra: Record<string, string> = {}): Promise<
   return handle;
 }
 
-async function host(bot: string, id: string, cores: number, role: 'active' | 'standby' = 'active') {
-  const fake = new FakeHost(nc, { bot, id, cores, role });
-  hosts.push(fake);
-  await fake.start();
-  return fake;
-}
-
-async function client(bot: string): Promise<FleetClient> {
-  return FleetClient.connect({ nats_url: [nats.url] }, bot);
-}
-
-async function status(bot: string) {
-  const fleet = await client(bot);
-  try {
-    return FleetStatusSchema.parse(await fleet.askMaster({ v: 1, type: 'status' }, 5_000));
-  } finally {
-    await fleet.close();
-  }
+function host(bot: string, id: string, cores: number, role: 'active' | 'standby' = 'active') {
+  return env.host({ bot, id, cores, role });
 }
 
 /** A fleet of alpha (3 cores), beta (1 core) and the standby gamma, planned by a fresh MASTER. */
 async function plannedFleet() {
-  const bot = `m${++botNo}`;
-  const alpha = await host(bot, 'alpha', 3);
-  const beta = await host(bot, 'beta', 1);
-  const gamma = await host(bot, 'gamma', 2, 'standby');
-  const handle = await master(bot, { DISCLUSTER_EXPECTED_HOSTS: '3', DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000' });
-  await waitFor(() => alpha.epoch === 1 && beta.epoch === 1, {
-    description: 'the first assignments',
-    timeoutMs: 20_000,
-  });
+  const bot = env.nextBot('m');
+  const { alpha, beta, gamma, master: handle } = await env.threeHostFleet(bot, (extra) => master(bot, extra));
   return { bot, alpha, beta, gamma, handle };
 }
 
@@ -190,7 +126,7 @@ describe('discluster-master', () => {
   it('a fatal close stops the whole fleet once; restart clears it with a new epoch', async () => {
     const { bot, alpha, beta } = await plannedFleet();
     const fatal = (shardId: number) =>
-      nc.publish(
+      env.nc.publish(
         fleetSubjects(bot).fatal,
         encoder.encode(
           JSON.stringify({
@@ -229,7 +165,7 @@ describe('discluster-master', () => {
   });
 
   it('a rejected token stops before any assignment, with the reason in status', async () => {
-    const bot = `m${++botNo}`;
+    const bot = env.nextBot('m');
     const alpha = await host(bot, 'alpha', 2);
     await master(bot, { DISCLUSTER_TOKEN: 'not-the-token', DISCLUSTER_EXPECTED_HOSTS: '1' });
     await waitFor(async () => (await status(bot)).stopped !== null, {
@@ -240,7 +176,7 @@ describe('discluster-master', () => {
     expect(result.stopped!.reason).toMatch(/401/);
     expect(result.epoch).toBeNull();
     expect(alpha.assigns()).toEqual([]);
-    expect((await sim.state())['identifies']).toBe(0);
+    expect((await env.sim.state())['identifies']).toBe(0);
   });
 
   it('a joining host stays idle until rebalance, which moves the fewest shards', async () => {
@@ -268,20 +204,20 @@ describe('discluster-master', () => {
     const subjects = fleetSubjects(bot);
     const bad = ['not json', '{}', JSON.stringify({ v: 1, type: 'announce', hostId: '../x' })];
     for (const payload of bad) {
-      const reply = await nc.request(subjects.announce, encoder.encode(payload), { timeout: 2_000 });
+      const reply = await env.nc.request(subjects.announce, encoder.encode(payload), { timeout: 2_000 });
       expect(JSON.parse(new TextDecoder().decode(reply.data))).toEqual(
         expect.objectContaining({
           ok: false,
           error: expect.objectContaining({ code: ErrorCode.InvalidMessage }),
         }),
       );
-      nc.publish(subjects.heartbeat('alpha'), encoder.encode(payload));
-      nc.publish(subjects.fatal, encoder.encode(payload));
-      const answer = await nc.request(subjects.master, encoder.encode(payload), { timeout: 2_000 });
+      env.nc.publish(subjects.heartbeat('alpha'), encoder.encode(payload));
+      env.nc.publish(subjects.fatal, encoder.encode(payload));
+      const answer = await env.nc.request(subjects.master, encoder.encode(payload), { timeout: 2_000 });
       expect(JSON.parse(new TextDecoder().decode(answer.data)).ok).toBe(false);
     }
     // A heartbeat for alpha on beta's subject is not alpha's.
-    nc.publish(
+    env.nc.publish(
       subjects.heartbeat('beta'),
       encoder.encode(JSON.stringify({ ...alpha.facts('heartbeat'), epoch: 0 })),
     );

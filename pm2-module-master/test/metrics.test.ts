@@ -1,16 +1,15 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { FleetStatusSchema, WhichResultSchema, shardForGuild, type ClusterReport } from 'discluster-protocol';
 import {
-  startDiscordSimProcess,
-  startNatsServer,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetClient } from '../src/cli/fleetClient';
-import { startMaster, type MasterHandle } from '../src/startMaster';
-import { FakeHost } from './fakeHost';
+  FleetStatusSchema,
+  SHARD_STATES,
+  WhichResultSchema,
+  shardForGuild,
+  type ClusterReport,
+} from 'discluster-protocol';
+import { waitFor } from 'discluster-testing';
+import { describe, expect, it } from 'vitest';
+import { startMaster } from '../src/startMaster';
+import type { FakeHost } from './fakeHost';
+import { useMasterHarness } from './masterHarness';
 
 /**
  * MASTER's HTTP surface (issue 6 §4-5): `/metrics` scraped and parsed, and the JSON API, against a
@@ -21,46 +20,15 @@ import { FakeHost } from './fakeHost';
 const TOKEN = 'metrics-test-token-5f1e';
 const SESSION_START_TOTAL = 1000;
 const SESSION_START_REMAINING = 987;
-const SHARD_STATES = [
-  'idle',
-  'waiting',
-  'identifying',
-  'resuming',
-  'ready',
-  'disconnected',
-  'fenced',
-] as const;
 
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-let nc: NatsConnection;
-let botNo = 0;
-const running: MasterHandle[] = [];
-const hosts: FakeHost[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: true });
-  sim = await startDiscordSimProcess({
-    token: TOKEN,
-    guilds: 50,
-    shards: 16,
-    'max-concurrency': 4,
-    'session-start-total': SESSION_START_TOTAL,
-    'session-start-remaining': SESSION_START_REMAINING,
-  });
-  nc = await connect({ servers: nats.url });
+const env = useMasterHarness(TOKEN, {
+  guilds: 50,
+  shards: 16,
+  'max-concurrency': 4,
+  'session-start-total': SESSION_START_TOTAL,
+  'session-start-remaining': SESSION_START_REMAINING,
 });
-
-afterEach(async () => {
-  for (const host of hosts.splice(0)) host.stop();
-  for (const master of running.splice(0)) await master.close();
-});
-
-afterAll(async () => {
-  await nc?.drain().catch(() => undefined);
-  await sim?.stop();
-  await nats?.stop();
-});
+const { running } = env;
 
 // ---- a small parser of the Prometheus text exposition format (version 0.0.4) ----------------------
 
@@ -141,19 +109,13 @@ function value(
 // ---- the fleet ----------------------------------------------------------------------------------
 
 function settings(bot: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    DISCLUSTER_NATS_URL: nats.url,
-    DISCLUSTER_BOT: bot,
-    DISCLUSTER_TOKEN: TOKEN,
-    DISCLUSTER_DISCORD_API: sim.rest,
+  return env.masterEnv(bot, {
     DISCLUSTER_WAIT_FOR_HOSTS_MS: '1000',
     DISCLUSTER_HOST_TIMEOUT_MS: '1000',
-    DISCLUSTER_LEASE_MS: '2000',
-    DISCLUSTER_LEADER_LEASE_MS: '1500',
     DISCLUSTER_LOG_LEVEL: 'silent',
     DISCLUSTER_HTTP_PORT: '0',
     ...extra,
-  };
+  });
 }
 
 async function master(bot: string, extra: Record<string, string> = {}) {
@@ -164,27 +126,15 @@ async function master(bot: string, extra: Record<string, string> = {}) {
   return { handle, url };
 }
 
-async function host(bot: string, id: string, cores: number, role: 'active' | 'standby' = 'active') {
-  const fake = new FakeHost(nc, { bot, id, cores, role });
-  hosts.push(fake);
-  await fake.start();
-  return fake;
-}
-
 async function plannedFleet() {
-  const bot = `metrics${++botNo}`;
-  const alpha = await host(bot, 'alpha', 3);
-  const beta = await host(bot, 'beta', 1);
-  const gamma = await host(bot, 'gamma', 2, 'standby');
-  const { handle, url } = await master(bot, {
-    DISCLUSTER_EXPECTED_HOSTS: '3',
-    DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000',
-  });
-  await waitFor(() => alpha.epoch === 1 && beta.epoch === 1, {
-    description: 'the first assignments',
-    timeoutMs: 20_000,
-  });
-  return { bot, alpha, beta, gamma, handle, url };
+  const bot = env.nextBot('metrics');
+  const {
+    alpha,
+    beta,
+    gamma,
+    master: started,
+  } = await env.threeHostFleet(bot, (extra) => master(bot, extra));
+  return { bot, alpha, beta, gamma, ...started };
 }
 
 async function scrape(url: string): Promise<Exposition> {
@@ -312,7 +262,7 @@ describe('GET /metrics', () => {
       async () => value(await scrape(url), 'discluster_hosts', { state: 'lost', role: 'active' }) === 1,
       { description: 'beta counted lost', timeoutMs: 10_000 },
     );
-    const fleet = await FleetClient.connect({ nats_url: [nats.url] }, bot);
+    const fleet = await env.client(bot);
     try {
       await fleet.askMaster({ v: 1, type: 'stop', reason: 'metrics test' }, 10_000);
     } finally {
@@ -368,7 +318,7 @@ describe('the JSON API', () => {
   });
 
   it('a standby answers 503 naming the leader; no plan is 503 for which; close() frees the port', async () => {
-    const bot = `metrics${++botNo}`;
+    const bot = env.nextBot('metrics');
     // No host ever announces: the leader has no plan.
     const leader = await master(bot, { DISCLUSTER_WAIT_FOR_HOSTS_MS: '600000' });
     await waitFor(async () => (await getJson(new URL('api/status', leader.url).href)).status === 200, {

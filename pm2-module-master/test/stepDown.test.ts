@@ -1,4 +1,3 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ErrorCode,
   FleetStatusSchema,
@@ -10,21 +9,16 @@ import {
   type LeaderRecord,
 } from 'discluster-protocol';
 import { openBucket, openExistingBucket } from 'discluster-runtime';
-import {
-  startDiscordSimProcess,
-  startNatsServer,
-  waitFor,
-  type DiscordSimProcess,
-  type NatsServerHandle,
-} from 'discluster-testing';
+import { waitFor } from 'discluster-testing';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetClient } from '../src/cli/fleetClient';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FleetClient } from '../src/cli/fleetClient';
 import { LeaderBucket } from '../src/leadership/leaderBucket';
 import { Leadership } from '../src/leadership/leadership';
 import { Master } from '../src/master';
 import { startMaster, type MasterHandle } from '../src/startMaster';
-import { FakeHost } from './fakeHost';
+import type { FakeHost } from './fakeHost';
+import { useMasterHarness } from './masterHarness';
 
 /**
  * Issue 13 (c): a MASTER that cannot act (its term ended on a plan compare-and-set conflict, or
@@ -33,45 +27,22 @@ import { FakeHost } from './fakeHost';
  */
 
 const TOKEN = 'step-down-test-token-5e1a';
-let nats: NatsServerHandle;
-let sim: DiscordSimProcess;
-let nc: NatsConnection;
-let botNo = 0;
-const running: MasterHandle[] = [];
-const hosts: FakeHost[] = [];
+const env = useMasterHarness(TOKEN, { guilds: 20, shards: 8, 'max-concurrency': 2 });
+const { running } = env;
 const leaderships: Leadership[] = [];
 
-beforeAll(async () => {
-  nats = await startNatsServer({ jetstream: true });
-  sim = await startDiscordSimProcess({ token: TOKEN, guilds: 20, shards: 8, 'max-concurrency': 2 });
-  nc = await connect({ servers: nats.url });
-});
-
+// Registered after the harness's hook, so (vitest runs after-hooks as a stack) it runs first.
 afterEach(async () => {
   for (const leadership of leaderships.splice(0)) await leadership.close();
-  for (const host of hosts.splice(0)) host.stop();
-  for (const master of running.splice(0)) await master.close();
-});
-
-afterAll(async () => {
-  await nc?.drain().catch(() => undefined);
-  await sim?.stop();
-  await nats?.stop();
 });
 
 function settings(bot: string): NodeJS.ProcessEnv {
-  return {
-    DISCLUSTER_NATS_URL: nats.url,
-    DISCLUSTER_BOT: bot,
-    DISCLUSTER_TOKEN: TOKEN,
-    DISCLUSTER_DISCORD_API: sim.rest,
+  return env.masterEnv(bot, {
     DISCLUSTER_EXPECTED_HOSTS: '2',
     DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000',
     DISCLUSTER_HOST_TIMEOUT_MS: '2000',
-    DISCLUSTER_LEASE_MS: '2000',
-    DISCLUSTER_LEADER_LEASE_MS: '1500',
     DISCLUSTER_LOG_LEVEL: 'silent',
-  };
+  });
 }
 
 async function master(bot: string): Promise<MasterHandle> {
@@ -95,16 +66,13 @@ async function loggedMaster(bot: string): Promise<{ master: Master; logged: stri
   return { master: one, logged };
 }
 
-async function host(bot: string, id: string): Promise<FakeHost> {
-  const fake = new FakeHost(nc, { bot, id, cores: 2 });
-  hosts.push(fake);
-  await fake.start();
-  return fake;
+function host(bot: string, id: string): Promise<FakeHost> {
+  return env.host({ bot, id, cores: 2 });
 }
 
 /** One operator request, as `discluster` sends it. */
 async function ask(bot: string, request: Parameters<FleetClient['askMaster']>[0], timeoutMs = 2_000) {
-  const fleet = await FleetClient.connect({ nats_url: [nats.url] }, bot);
+  const fleet = await env.client(bot);
   try {
     return await fleet.askMaster(request, timeoutMs);
   } finally {
@@ -119,7 +87,7 @@ async function leader(handle: MasterHandle): Promise<LeaderRecord | null> {
 describe('a MASTER that cannot act steps down (issue 13 c)', () => {
   it('a resigning leader releases the key and sits out one lease, so a standby is elected first', async () => {
     const ttlMs = 3_000;
-    const bucket = await LeaderBucket.open(nc, `resign${++botNo}`, ttlMs, pino({ level: 'silent' }));
+    const bucket = await LeaderBucket.open(env.nc, env.nextBot('resign'), ttlMs, pino({ level: 'silent' }));
     const log: string[] = [];
     const candidate = (name: string) => {
       const leadership = new Leadership({
@@ -146,7 +114,7 @@ describe('a MASTER that cannot act steps down (issue 13 c)', () => {
   });
 
   it('a plan compare-and-set conflict releases the leadership; a fresh term re-reads the plan and acts', async () => {
-    const bot = `s${++botNo}`;
+    const bot = env.nextBot('s');
     const alpha = await host(bot, 'alpha');
     const beta = await host(bot, 'beta');
     const first = await master(bot);
@@ -160,7 +128,7 @@ describe('a MASTER that cannot act steps down (issue 13 c)', () => {
 
     // The plan changes behind the leader's back (as a write whose reply was lost would): same
     // content, newer revision. The leader's next write meets a compare-and-set conflict.
-    const plans = await openExistingBucket(nc, masterBucket(bot), 5_000);
+    const plans = await openExistingBucket(env.nc, masterBucket(bot), 5_000);
     const stored = await plans!.get(planKey());
     await plans!.put(planKey(), stored!.value);
     await expect(ask(bot, { v: 1, type: 'stop', reason: 'test' }, 10_000)).rejects.toSatisfy((error) =>
@@ -194,9 +162,9 @@ describe('a MASTER that cannot act steps down (issue 13 c)', () => {
   });
 
   it('a MASTER whose take-over throws releases the leadership and leads once the cause is gone', async () => {
-    const bot = `s${++botNo}`;
+    const bot = env.nextBot('s');
     // A plan record MASTER refuses to read (it never overwrites one): taking over throws.
-    const plans = await openBucket(nc, {
+    const plans = await openBucket(env.nc, {
       name: masterBucket(bot),
       ttlMs: 0,
       description: 'Discluster MASTER plan',

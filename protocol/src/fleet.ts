@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GatewayBotSchema, ShardStatusSchema } from './clusterControl.js';
 import { HostPublicKeySchema, SealedBoxSchema } from './sealedToken.js';
+import { replySchema } from './reply.js';
 
 /**
  * The MASTER ↔ CONTROL contract over NATS (subjects in {@link fleetSubjects}). Every message is
@@ -166,37 +167,29 @@ export const HostCommandSchema = z.discriminatedUnion('type', [
 export type HostCommand = z.infer<typeof HostCommandSchema>;
 
 /** Answer to an announce or a command. `error.code` is an `ErrorCode`. */
-export const FleetReplySchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(1), ok: z.literal(true), epoch: epoch.nullable().optional() }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
-]);
+export const FleetReplySchema = replySchema({ epoch: epoch.nullable().optional() });
 export type FleetReply = z.infer<typeof FleetReplySchema>;
 
+/** A CONTROL event about one of its clusters: the host and cluster, `details`, then why. */
+function clusterEvent<T extends string, S extends z.ZodRawShape>(type: T, details: S) {
+  return z.object({
+    v: z.literal(1),
+    type: z.literal(type),
+    hostId: HostIdSchema,
+    clusterId,
+    ...details,
+    reason,
+  });
+}
+
 /** CONTROL → everyone: a cluster failed to start `attempts` times in a row; it is not restarted. */
-export const ClusterFailedEventSchema = z.object({
-  v: z.literal(1),
-  type: z.literal('cluster.failed'),
-  hostId: HostIdSchema,
-  clusterId,
+export const ClusterFailedEventSchema = clusterEvent('cluster.failed', {
   attempts: z.number().int().positive(),
-  reason,
 });
 export type ClusterFailedEvent = z.infer<typeof ClusterFailedEventSchema>;
 
 /** CONTROL → MASTER: a shard closed with a fatal gateway code; MASTER stops the fleet. */
-export const FatalEventSchema = z.object({
-  v: z.literal(1),
-  type: z.literal('fatal'),
-  hostId: HostIdSchema,
-  clusterId,
-  shardId,
-  code: z.number().int(),
-  reason,
-});
+export const FatalEventSchema = clusterEvent('fatal', { shardId, code: z.number().int() });
 export type FatalEvent = z.infer<typeof FatalEventSchema>;
 
 /** Every fleet event. */

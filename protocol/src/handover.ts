@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { replySchema } from './reply.js';
 
 /**
  * The reshard handover (issue 7), MASTER → each cluster process directly over NATS
@@ -30,23 +31,14 @@ export const HandoverRequestSchema = z.object({
 });
 export type HandoverRequest = z.infer<typeof HandoverRequestSchema>;
 
-export const HandoverReplySchema = z.discriminatedUnion('ok', [
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(true),
-    clusterId,
-    step: HandoverStepSchema,
-    /** `cutover`: keys written. `go-live`: held events delivered. */
-    events: z.number().int().nonnegative(),
-    /** `go-live`: held events dropped because the old generation had delivered them. */
-    duplicates: z.number().int().nonnegative(),
-  }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
-]);
+export const HandoverReplySchema = replySchema({
+  clusterId,
+  step: HandoverStepSchema,
+  /** `cutover`: keys written. `go-live`: held events delivered. */
+  events: z.number().int().nonnegative(),
+  /** `go-live`: held events dropped because the old generation had delivered them. */
+  duplicates: z.number().int().nonnegative(),
+});
 export type HandoverReply = z.infer<typeof HandoverReplySchema>;
 
 /** One chunk of delivered event keys in the handover bucket. */

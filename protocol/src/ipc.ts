@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { replySchema } from './reply.js';
 
 /**
  * Cluster-to-cluster messages. Event names are free text chosen by bot code, so they travel in the
@@ -21,12 +22,5 @@ export const IpcEnvelopeSchema = z.object({
 export type IpcEnvelope = z.infer<typeof IpcEnvelopeSchema>;
 
 /** The answer to a request: the handler's value, or an error with a stable code. */
-export const IpcReplySchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(1), ok: z.literal(true), value: z.unknown() }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
-]);
+export const IpcReplySchema = replySchema({ value: z.unknown() });
 export type IpcReply = z.infer<typeof IpcReplySchema>;

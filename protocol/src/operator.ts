@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ShardStateSchema } from './shardStates.js';
 import { HostIdSchema } from './fleet.js';
+import { replySchema } from './reply.js';
 
 /**
  * Operator ↔ MASTER over NATS (subject `fleetSubjects(bot).master`, request/reply): what the
@@ -118,14 +119,7 @@ export const WhichResultSchema = z.object({
 export type WhichResult = z.infer<typeof WhichResultSchema>;
 
 /** MASTER's answer to a {@link MasterRequest}; `result` depends on the request type. */
-export const MasterReplySchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(1), ok: z.literal(true), result: z.unknown() }),
-  z.object({
-    v: z.literal(1),
-    ok: z.literal(false),
-    error: z.object({ code: z.string().min(1).max(128), message: z.string().max(4096) }),
-  }),
-]);
+export const MasterReplySchema = replySchema({ result: z.unknown() });
 export type MasterReply = z.infer<typeof MasterReplySchema>;
 
 /**

@@ -1,14 +1,12 @@
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { findNatsServerBinary } from './natsServer.js';
 import {
   kill,
-  launch,
+  launchWithPorts,
   makeTempDir,
   relaunchOnPort,
   removeTempDir,
   terminate,
-  waitUntilReady,
   type RunningServer,
 } from './natsProcess.js';
 import { getFreePort } from './processes.js';
@@ -173,10 +171,9 @@ async function startOnce(count: number, extraArgs: string[]): Promise<NatsCluste
     // All at once: a node waits for its routes, and JetStream needs a quorum to elect.
     await Promise.all(
       nodes.map(async (node) => {
-        await fsp.mkdir(node.portsDir, { recursive: true });
-        const server = launch(bin, argsFor(node), keepLog(node));
+        const { server, ready } = await launchWithPorts(bin, argsFor(node), node.portsDir, keepLog(node));
         node.server = server;
-        const ports = await waitUntilReady(server, node.portsDir);
+        const ports = await ready;
         node.clientPort = ports.client;
         if (ports.monitoring === undefined) throw new Error(`${node.name} reported no monitoring port`);
         node.monitorPort = ports.monitoring;

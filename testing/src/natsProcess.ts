@@ -4,6 +4,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { lazyExitHook } from './exitHook.js';
 
 /**
  * One nats-server process: spawning, readiness, stopping, and the exit-hook safety net that
@@ -21,23 +22,18 @@ const STDERR_TAIL_CHARS = 16_000;
 const runningPids = new Set<number>();
 // Temp dirs of servers not yet stopped, removed by the exit hook too.
 const tempDirs = new Set<string>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Safety net if a suite forgot stop(): 'exit' handlers must be synchronous, so SIGKILL.
-  process.on('exit', () => {
-    for (const pid of runningPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
+// Safety net if a suite forgot stop(): 'exit' handlers must be synchronous, so SIGKILL.
+const installExitHook = lazyExitHook(() => {
+  for (const pid of runningPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
     }
-    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-  });
-}
+  }
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 export interface RunningServer {
   child: ChildProcess;
@@ -89,6 +85,22 @@ export async function relaunchOnPort(
       await sleep(200 * attempt);
     }
   }
+}
+
+/**
+ * Launches a server that writes its ports file into `portsDir` (made here, so the file tells when
+ * it is ready); `ready` resolves with its ports. The server is returned at once, so a caller can
+ * stop it when it never gets ready.
+ */
+export async function launchWithPorts(
+  bin: string,
+  args: string[],
+  portsDir: string,
+  onOutput?: (text: string) => void,
+): Promise<{ server: RunningServer; ready: Promise<ServerPorts> }> {
+  await fsp.mkdir(portsDir, { recursive: true });
+  const server = launch(bin, args, onOutput);
+  return { server, ready: waitUntilReady(server, portsDir) };
 }
 
 export function launch(bin: string, args: string[], onOutput?: (text: string) => void): RunningServer {

@@ -1,15 +1,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  launch,
-  makeTempDir,
-  relaunchOnPort,
-  removeTempDir,
-  terminate,
-  waitUntilReady,
-  type RunningServer,
-} from './natsProcess.js';
+import { launchWithPorts, makeTempDir, relaunchOnPort, removeTempDir, terminate } from './natsProcess.js';
+import type { RunningServer } from './natsProcess.js';
 
 export interface NatsServerOptions {
   /** Enable JetStream with a throwaway store (default true: KV needs it). */
@@ -118,9 +111,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let server: RunningServer;
   let port: number;
   try {
-    await fsp.mkdir(portsDir);
-    server = launch(bin, argsFor(-1), keepLog);
-    port = (await waitUntilReady(server, portsDir)).client;
+    const launched = await launchWithPorts(bin, argsFor(-1), portsDir, keepLog);
+    server = launched.server;
+    port = (await launched.ready).client;
   } catch (error) {
     await removeTempDir(tmpDir);
     throw error;

@@ -15,6 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { lazyExitHook } from './exitHook.js';
 import { spawnProcess, type SpawnOptions, type SpawnedProcess } from './processes.js';
 
 /** Every namespace a lab makes starts with this, then the pid of the process that made it. */
@@ -83,16 +84,11 @@ const run = promisify(execFile);
 let labCounter = 0;
 // Namespaces of labs not destroyed yet, for the exit hook.
 const liveNamespaces = new Set<string>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: SIGKILL what still runs in our namespaces, then delete them.
-  process.on('exit', () => {
-    for (const ns of liveNamespaces) removeNamespaceSync(ns);
-  });
-}
+// 'exit' handlers must be synchronous: SIGKILL what still runs in our namespaces, then delete them.
+const installExitHook = lazyExitHook(() => {
+  for (const ns of liveNamespaces) removeNamespaceSync(ns);
+});
 
 async function ip(args: readonly string[]): Promise<string> {
   try {

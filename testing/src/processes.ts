@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { lazyExitHook } from './exitHook.js';
 
 export interface ExitStatus {
   code: number | null;
@@ -45,16 +46,11 @@ const STDERR_TAIL_CHARS = 16_000;
 // Every process started here until it exits, so stopAll() and the exit hook can end them
 // by pid even when a test failed halfway.
 const live = new Set<SpawnedProcess>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Last resort if a suite forgot stopAll(): 'exit' handlers must be synchronous, so SIGKILL.
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
+// Last resort if a suite forgot stopAll(): 'exit' handlers must be synchronous, so SIGKILL.
+const installExitHook = lazyExitHook(() => {
+  for (const child of live) child.kill('SIGKILL');
+});
 
 /** Starts `command` with piped stdout/stderr and tracks it for stopAll(). */
 export function spawnProcess(

@@ -3,6 +3,7 @@ import { CLUSTER_ID_ENV, DisclusterError, ErrorCode, type AssignMessage } from '
 import { processControlChannel } from '../fleet/ControlChannel.js';
 import { FleetLink } from '../fleet/FleetLink.js';
 import { natsConnectionOptions } from '../fleet/natsAccess.js';
+import { pick } from '../util/pick.js';
 import { registerSecret } from '../util/redact.js';
 import type { ClusterAssignment } from './ClusterOptions.js';
 
@@ -112,13 +113,7 @@ export async function joinFleet(fleet: FleetLink): Promise<{
 
 function toClusterAssignment(message: AssignMessage): ClusterAssignment {
   return {
-    clusterId: message.clusterId,
-    shardIds: message.shardIds,
-    shardCount: message.shardCount,
-    bot: message.bot,
-    token: message.token,
-    gateway: message.gateway,
-    clusterIds: message.clusterIds,
+    ...pick(message, ['clusterId', 'shardIds', 'shardCount', 'bot', 'token', 'gateway', 'clusterIds']),
     standby: message.standby === true,
     ...(message.nats.kvReplicas !== undefined && { kvReplicas: message.nats.kvReplicas }),
   };

@@ -56,8 +56,7 @@ export class BudgetLedger {
       if (!check.allowed) return { ...check, ok: false };
       // checkBudget only allows with a record.
       const current = record as BudgetRecord;
-      const next: BudgetRecord = { ...current, remaining: current.remaining - 1, updatedAt: now() };
-      await this.kv.update(this.key, encodeRecord(next), revision);
+      await this.store({ ...current, remaining: current.remaining - 1, updatedAt: now() }, revision);
       return { ok: true, reservation: { resetAt: current.resetAt } };
     });
   }
@@ -69,8 +68,7 @@ export class BudgetLedger {
       if (record === null || record.resetAt !== reservation.resetAt || record.remaining >= record.total) {
         return false;
       }
-      const next: BudgetRecord = { ...record, remaining: record.remaining + 1, updatedAt: now() };
-      await this.kv.update(this.key, encodeRecord(next), revision);
+      await this.store({ ...record, remaining: record.remaining + 1, updatedAt: now() }, revision);
       return true;
     });
   }
@@ -84,8 +82,7 @@ export class BudgetLedger {
     const fresh = budgetFromLimit(limit, observedAt);
     return this.casLoop(async ({ record, revision }) => {
       const next = mergeBudget(record, fresh, now());
-      if (revision === 0) await this.kv.create(this.key, encodeRecord(next));
-      else await this.kv.update(this.key, encodeRecord(next), revision);
+      await this.store(next, revision);
       return next;
     });
   }
@@ -128,6 +125,12 @@ export class BudgetLedger {
       return { record: null, revision: entry.revision };
     }
     return { record: decoded.value, revision: entry.revision };
+  }
+
+  /** Writes `next` compare-and-set on `revision` (0: the bucket holds no record yet, so create it). */
+  private async store(next: BudgetRecord, revision: number): Promise<void> {
+    if (revision === 0) await this.kv.create(this.key, encodeRecord(next));
+    else await this.kv.update(this.key, encodeRecord(next), revision);
   }
 
   /** Runs `step` on fresh snapshots until it completes without a compare-and-set conflict. */

@@ -14,6 +14,7 @@ import {
 } from 'discluster-protocol';
 import { describeError, isCasConflict } from 'discluster-runtime';
 import { openBucket } from 'discluster-runtime';
+import { pick } from '../util/pick.js';
 import {
   resolveNatsSessionStoreOptions,
   type NatsSessionStoreOptions,
@@ -313,25 +314,13 @@ export class NatsSessionStore extends EventEmitter<NatsSessionStoreEvents> {
   }
 }
 
+/** What a session record and @discordjs/ws's SessionInfo share. */
+const SESSION_FIELDS = ['sessionId', 'sequence', 'shardId', 'shardCount', 'resumeURL'] as const;
+
 function toSessionRecord(info: SessionInfo, writer: string): SessionRecord {
-  return {
-    v: 1,
-    writer,
-    sessionId: info.sessionId,
-    sequence: info.sequence,
-    shardId: info.shardId,
-    shardCount: info.shardCount,
-    resumeURL: info.resumeURL,
-    updatedAt: Date.now(),
-  };
+  return { v: 1, writer, ...pick(info, SESSION_FIELDS), updatedAt: Date.now() };
 }
 
 function toSessionInfo(record: SessionRecord): SessionInfo {
-  return {
-    sessionId: record.sessionId,
-    sequence: record.sequence,
-    shardId: record.shardId,
-    shardCount: record.shardCount,
-    resumeURL: record.resumeURL,
-  };
+  return pick(record, SESSION_FIELDS);
 }

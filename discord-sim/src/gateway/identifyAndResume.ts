@@ -24,16 +24,33 @@ export class IdentifyAndResume {
     private readonly readyStream: ReadyStream,
   ) {}
 
+  /**
+   * What IDENTIFY and RESUME check first, in Discord's order: no session yet on the connection, a
+   * valid payload (parsed by the caller), the right token. Returns the payload, or null once the
+   * connection is closed with the matching code.
+   */
+  private admit<T extends { token: string }>(
+    connection: GatewayConnection,
+    payload: T | null,
+    op: 'IDENTIFY' | 'RESUME',
+  ): T | null {
+    const close = (code: number, reason: string): null => {
+      this.gateway.closeConnection(connection, code, reason);
+      return null;
+    };
+    if (connection.session) return close(GatewayCloseCode.AlreadyAuthenticated, 'Already authenticated.');
+    if (!payload) return close(GatewayCloseCode.UnknownOpcode, `Invalid ${op} payload.`);
+    if (payload.token !== this.gateway.options.token || this.budget.tokenReset)
+      return close(GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
+    return payload;
+  }
+
   public identify(connection: GatewayConnection, data: unknown): void {
     const { options, guilds, counters, registry } = this.gateway;
     const close = (code: number, reason: string): void =>
       this.gateway.closeConnection(connection, code, reason);
-    if (connection.session) return close(GatewayCloseCode.AlreadyAuthenticated, 'Already authenticated.');
-    const identify = parseIdentify(data);
-    if (!identify) return close(GatewayCloseCode.UnknownOpcode, 'Invalid IDENTIFY payload.');
-    if (identify.token !== options.token || this.budget.tokenReset) {
-      return close(GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
-    }
+    const identify = this.admit(connection, parseIdentify(data), 'IDENTIFY');
+    if (!identify) return;
     if (hasUnknownIntentBits(identify.intents))
       return close(GatewayCloseCode.InvalidIntents, 'Invalid intent(s).');
     if ((identify.intents & PRIVILEGED_INTENTS & ~options.allowedPrivilegedIntents) !== 0) {
@@ -76,15 +93,11 @@ export class IdentifyAndResume {
   }
 
   public resume(connection: GatewayConnection, data: unknown): void {
-    const { options, counters, registry } = this.gateway;
+    const { counters, registry } = this.gateway;
     const close = (code: number, reason: string): void =>
       this.gateway.closeConnection(connection, code, reason);
-    if (connection.session) return close(GatewayCloseCode.AlreadyAuthenticated, 'Already authenticated.');
-    const resume = parseResume(data);
-    if (!resume) return close(GatewayCloseCode.UnknownOpcode, 'Invalid RESUME payload.');
-    if (resume.token !== options.token || this.budget.tokenReset) {
-      return close(GatewayCloseCode.AuthenticationFailed, 'Authentication failed.');
-    }
+    const resume = this.admit(connection, parseResume(data), 'RESUME');
+    if (!resume) return;
     const session = registry.find(resume.sessionId);
     if (!session || session.ended) {
       counters.invalidSessions++;

@@ -8,6 +8,7 @@ import {
   notSnowflake,
   unknown,
   unknownEmoji,
+  type RestError,
 } from './errors';
 import { asObject, parseMessage, type MessageInput } from './messageBody';
 import { isBotMessageId, messageObject, type MessageStore, type StoredMessage } from './messages';
@@ -40,8 +41,14 @@ export function channelRoutes(world: World, messages: MessageStore): RouteDef[] 
     if ((post || manage) && channel.kind === 'read-only') throw missingPermissions();
     return channel;
   };
-  const botMessage = (channel: ResolvedChannel, id: string): StoredMessage => {
+  // `othersDenied`: what touching someone else's message (a valid id the bot did not send) answers.
+  const botMessage = (
+    channel: ResolvedChannel,
+    id: string,
+    othersDenied?: () => RestError,
+  ): StoredMessage => {
     if (!isSnowflake(id)) throw notSnowflake('message_id', id);
+    if (othersDenied && !isBotMessageId(id)) throw othersDenied();
     const message = isBotMessageId(id) ? messages.get(id) : undefined;
     if (!message || message.channel_id !== channel.id) throw unknown('message');
     return message;
@@ -105,8 +112,7 @@ export function channelRoutes(world: World, messages: MessageStore): RouteDef[] 
       body: true,
       handle: ({ params, body }) => {
         const channel = channelOf(params[0]!);
-        if (isSnowflake(params[1]) && !isBotMessageId(params[1])) throw cannotEditOthersMessage();
-        const message = botMessage(channel, params[1]!);
+        const message = botMessage(channel, params[1]!, cannotEditOthersMessage);
         applyEdit(message, parseMessage(body, { requireContent: false }));
         return { status: 200, body: view(message) };
       },
@@ -120,8 +126,7 @@ export function channelRoutes(world: World, messages: MessageStore): RouteDef[] 
       handle: ({ params }) => {
         const channel = channelOf(params[0]!);
         // Deleting someone else's message needs MANAGE_MESSAGES, which the bot's role lacks.
-        if (isSnowflake(params[1]) && !isBotMessageId(params[1])) throw missingPermissions();
-        botMessage(channel, params[1]!).deleted = true;
+        botMessage(channel, params[1]!, missingPermissions).deleted = true;
         return { status: 204 };
       },
     },

@@ -31,10 +31,12 @@ export const ErrorCode = {
   InvalidJson: 50109,
 } as const;
 
-export const unauthorized = (): RestError =>
-  new RestError(401, { message: '401: Unauthorized', code: ErrorCode.General });
-export const routeNotFound = (): RestError =>
-  new RestError(404, { message: '404: Not Found', code: ErrorCode.General });
+/** A factory of one fixed error: a fresh RestError per answer, as the routes throw it. */
+const fixedError = (status: number, message: string, code: number) => (): RestError =>
+  new RestError(status, { message, code });
+
+export const unauthorized = fixedError(401, '401: Unauthorized', ErrorCode.General);
+export const routeNotFound = fixedError(404, '404: Not Found', ErrorCode.General);
 export const methodNotAllowed = (allowed: readonly string[]): RestError =>
   new RestError(
     405,
@@ -56,28 +58,22 @@ const UNKNOWN = {
 export const unknown = (what: keyof typeof UNKNOWN): RestError =>
   new RestError(404, { message: UNKNOWN[what][0], code: UNKNOWN[what][1] });
 
-export const missingAccess = (): RestError =>
-  new RestError(403, { message: 'Missing Access', code: ErrorCode.MissingAccess });
-export const missingPermissions = (): RestError =>
-  new RestError(403, { message: 'Missing Permissions', code: ErrorCode.MissingPermissions });
-export const cannotEditOthersMessage = (): RestError =>
-  new RestError(403, {
-    message: 'Cannot edit a message authored by another user',
-    code: ErrorCode.CannotEditOthersMessage,
-  });
-export const invalidWebhookToken = (): RestError =>
-  new RestError(401, { message: 'Invalid Webhook Token', code: ErrorCode.InvalidWebhookToken });
-export const emptyMessage = (): RestError =>
-  new RestError(400, { message: 'Cannot send an empty message', code: ErrorCode.CannotSendEmptyMessage });
-export const alreadyAcknowledged = (): RestError =>
-  new RestError(400, {
-    message: 'Interaction has already been acknowledged.',
-    code: ErrorCode.InteractionAlreadyAcknowledged,
-  });
-export const invalidJson = (): RestError =>
-  new RestError(400, { message: 'The request body contains invalid JSON.', code: ErrorCode.InvalidJson });
-export const entityTooLarge = (): RestError =>
-  new RestError(413, { message: 'Request entity too large', code: ErrorCode.RequestEntityTooLarge });
+export const missingAccess = fixedError(403, 'Missing Access', ErrorCode.MissingAccess);
+export const missingPermissions = fixedError(403, 'Missing Permissions', ErrorCode.MissingPermissions);
+export const cannotEditOthersMessage = fixedError(
+  403,
+  'Cannot edit a message authored by another user',
+  ErrorCode.CannotEditOthersMessage,
+);
+export const invalidWebhookToken = fixedError(401, 'Invalid Webhook Token', ErrorCode.InvalidWebhookToken);
+export const emptyMessage = fixedError(400, 'Cannot send an empty message', ErrorCode.CannotSendEmptyMessage);
+export const alreadyAcknowledged = fixedError(
+  400,
+  'Interaction has already been acknowledged.',
+  ErrorCode.InteractionAlreadyAcknowledged,
+);
+export const invalidJson = fixedError(400, 'The request body contains invalid JSON.', ErrorCode.InvalidJson);
+export const entityTooLarge = fixedError(413, 'Request entity too large', ErrorCode.RequestEntityTooLarge);
 
 /**
  * 50035 with Discord's nested `errors`: `{ field: { _errors: [{ code, message }] } }`; `path` is the

@@ -239,14 +239,7 @@ export class ClusterSupervisor {
   public leaseTimesChanged(): void {
     for (const run of this.runs.values()) {
       if (run.stopping) continue;
-      this.link
-        .sendAssign(run)
-        .catch((error: unknown) =>
-          this.options.logger.warn(
-            { err: error, name: this.processName(run.clusterId) },
-            'could not send the new fence time',
-          ),
-        );
+      this.sendAssign(run, 'warn', 'could not send the new fence time');
     }
   }
 
@@ -297,16 +290,18 @@ export class ClusterSupervisor {
     this.watchdog.start();
   }
 
-  private onHello(run: ClusterRun): void {
-    if (run.stopping) return;
+  /** Sends `run` its assignment without waiting; a failure is logged at `level` as `failure`. */
+  private sendAssign(run: ClusterRun, level: 'warn' | 'error', failure: string): void {
     this.link
       .sendAssign(run)
       .catch((error: unknown) =>
-        this.options.logger.error(
-          { err: error, name: this.processName(run.clusterId) },
-          'could not send the assignment',
-        ),
+        this.options.logger[level]({ err: error, name: this.processName(run.clusterId) }, failure),
       );
+  }
+
+  private onHello(run: ClusterRun): void {
+    if (run.stopping) return;
+    this.sendAssign(run, 'error', 'could not send the assignment');
   }
 
   private onStatus(run: ClusterRun, shards: ShardStatus[]): void {

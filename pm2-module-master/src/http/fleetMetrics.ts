@@ -106,14 +106,15 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
   }
 
   const clusters = status.hosts.flatMap((host) => host.clusters.map((cluster) => ({ host, cluster })));
-  const clusterStates = new Gauge({
-    name: 'discluster_clusters',
-    help: 'Clusters by state (missing: planned, but its host does not report it)',
-    labelNames: ['state'],
+  countByState(
+    {
+      name: 'discluster_clusters',
+      help: 'Clusters by state (missing: planned, but its host does not report it)',
+    },
     registers,
-  });
-  for (const state of CLUSTER_STATES)
-    clusterStates.set({ state }, clusters.filter(({ cluster }) => cluster.state === state).length);
+    CLUSTER_STATES,
+    clusters.map(({ cluster }) => cluster.state),
+  );
   const restarts = new Counter({
     name: 'discluster_cluster_restarts_total',
     help: 'Restarts of a cluster (crashes and failed starts) since its host got its assignment',
@@ -126,18 +127,27 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
   shardMetrics(view, registers);
 }
 
+/** A `state`-labelled gauge: for each of `stateNames`, how many of `states` are that state (0 included). */
+function countByState(
+  metric: { readonly name: string; readonly help: string },
+  registers: Registry[],
+  stateNames: readonly string[],
+  states: readonly string[],
+): void {
+  const gauge = new Gauge({ ...metric, labelNames: ['state'], registers });
+  for (const state of stateNames) gauge.set({ state }, states.filter((each) => each === state).length);
+}
+
 function shardMetrics(view: FleetView, registers: Registry[]): void {
   const shards = view.status.hosts.flatMap((host) =>
     host.clusters.flatMap((cluster) => cluster.shards.map((shard) => ({ host, cluster, shard }))),
   );
-  const byState = new Gauge({
-    name: 'discluster_shards',
-    help: 'Shards by state',
-    labelNames: ['state'],
+  countByState(
+    { name: 'discluster_shards', help: 'Shards by state' },
     registers,
-  });
-  for (const state of SHARD_STATES)
-    byState.set({ state }, shards.filter(({ shard }) => shard.state === state).length);
+    SHARD_STATES,
+    shards.map(({ shard }) => shard.state),
+  );
   const state = new Gauge({
     name: 'discluster_shard_state',
     help: `State of a shard, one-hot: 1 for its current state, 0 for the others (${SHARD_STATES.join(', ')})`,
