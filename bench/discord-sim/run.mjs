@@ -23,9 +23,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { cpuMeter, memoryMiB as memory, waitForQuietMachine as waitForQuietMachineFor } from '../lib/cpu.mjs';
 import { histogramPercentile as percentile, median, round } from '../lib/figures.mjs';
+import { numberList, parseBenchFlags, stringFlags } from '../lib/flags.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { machineFacts, machineSummary } from '../lib/machineFacts.mjs';
 import { killOnExit } from '../lib/killOnExit.mjs';
@@ -36,26 +36,13 @@ let SIM_CLI = path.join(root, 'discord-sim', 'dist', 'cli.js');
 const CLIENT = path.join(here, 'load-client.mjs');
 const TOKEN = 'bench-token';
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    modes: { type: 'string' },
-    rates: { type: 'string' },
-    'zlib-rates': { type: 'string' },
-    seconds: { type: 'string' },
-    clients: { type: 'string' },
-    guilds: { type: 'string' },
-    shards: { type: 'string' },
-    out: { type: 'string' },
-    // Another build of the simulator CLI, to compare before/after a change.
-    'sim-cli': { type: 'string' },
-    nice: { type: 'string' },
-  },
+// --sim-cli PATH: another build of the simulator CLI, to compare before/after a change.
+const flags = parseBenchFlags({
+  ...stringFlags('reps', 'modes', 'rates', 'zlib-rates', 'seconds'),
+  ...stringFlags('clients', 'guilds', 'shards', 'sim-cli', 'nice'),
 });
 if (flags['sim-cli']) SIM_CLI = path.resolve(flags['sim-cli']);
 const quick = flags.quick;
-const list = (text) => text.split(',').map((part) => Number(part.trim()));
 const config = {
   guilds: Number(flags.guilds ?? 250_000),
   shards: Number(flags.shards ?? 1024),
@@ -66,8 +53,8 @@ const config = {
   reps: Number(flags.reps ?? (quick ? 1 : 3)),
   modes: (flags.modes ?? 'none,zlib-stream').split(','),
   rates: {
-    none: list(flags.rates ?? (quick ? '10000,50000' : '10000,25000,50000,75000,100000')),
-    'zlib-stream': list(flags['zlib-rates'] ?? (quick ? '5000,10000' : '5000,10000,15000,25000')),
+    none: numberList(flags.rates ?? (quick ? '10000,50000' : '10000,25000,50000,75000,100000')),
+    'zlib-stream': numberList(flags['zlib-rates'] ?? (quick ? '5000,10000' : '5000,10000,15000,25000')),
   },
   trafficSeconds: Number(flags.seconds ?? (quick ? 2 : 5)),
   // One client process: the simulator and the client each get one of the two cores. (Two clients

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { NICE, requireBuilt, stopEverything } from '../sdk/common.mjs';
+import { parseBenchFlags } from './flags.mjs';
 import { log } from './log.mjs';
 import { machineFacts, sdkBuildFingerprint } from './machineFacts.mjs';
 import { startCpuSampler } from './cpu.mjs';
@@ -16,9 +16,7 @@ import { startCpuSampler } from './cpu.mjs';
  * as JSON (body fills it); a thrown error is recorded as `error`, with what was measured until then.
  */
 export async function runSection(name, options, body) {
-  const { values: flags } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, ...options },
-  });
+  const flags = parseBenchFlags(options);
   const out = path.resolve(flags.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-bench-')));
   fs.mkdirSync(out, { recursive: true });
   const file = path.join(out, `${name}.json`);

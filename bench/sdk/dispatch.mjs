@@ -21,51 +21,25 @@
 // Flags: --rounds N, --modes zlib-stream,none, --zlib-rates 2500,5000, --plain-rates 5000,10000,
 // --seconds S, --guilds N, --out DIR.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  applyNice,
-  createCpuCap,
-  forkChild,
-  here,
-  onCleanup,
-  setProfileDir,
-  stopChild,
-  testingHelpers,
-} from './common.mjs';
+import { applyNice, createCpuCap, forkChild, here, onCleanup, stopChild, testingHelpers } from './common.mjs';
 import { cpuMeter, cpuSeconds, memoryMiB, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
+import { numberList, stringFlags } from '../lib/flags.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
 import { admin } from '../lib/sim.mjs';
-import { runSdkSection, sectionOutDir } from './section.mjs';
+import { parseSectionFlags, runSdkSection } from './section.mjs';
 
 const CLIENT = path.join(here, 'dispatch-client.mjs');
 const TOKEN = 'bench-sdk-token';
 // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT: full MESSAGE_CREATE payloads, as bench:sim's client.
 const INTENTS = 1 | (1 << 9) | (1 << 15);
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    rounds: { type: 'string' },
-    modes: { type: 'string' },
-    'zlib-rates': { type: 'string' },
-    'plain-rates': { type: 'string' },
-    seconds: { type: 'string' },
-    guilds: { type: 'string' },
-    out: { type: 'string' },
-    // Diagnostics: V8 CPU profiles of every child into DIR (summarise with profile-summary.mjs).
-    'cpu-prof': { type: 'string' },
-    'cap-zlib-fraction': { type: 'string' },
-    'cap-plain-fraction': { type: 'string' },
-    'cap-zlib-rate': { type: 'string' },
-    'cap-plain-rate': { type: 'string' },
-    'no-cap': { type: 'boolean', default: false },
-  },
+const { flags, quick, outDir } = parseSectionFlags({
+  ...stringFlags('rounds', 'modes', 'zlib-rates', 'plain-rates', 'seconds', 'guilds'),
+  ...stringFlags('cap-zlib-fraction', 'cap-plain-fraction', 'cap-zlib-rate', 'cap-plain-rate'),
+  'no-cap': { type: 'boolean', default: false },
 });
-const quick = flags.quick;
-setProfileDir(flags['cpu-prof']);
-const list = (text) => text.split(',').map((part) => Number(part.trim()));
 const config = {
   guilds: Number(flags.guilds ?? 2000),
   shards: 4,
@@ -80,8 +54,8 @@ const config = {
   // bench/results/discord-sim.md: one simulator sustains 15,000 ev/s with zlib-stream and 50,000 ev/s
   // plain (1,024 shards, 3 of 3 runs). The steps stay at or below two thirds of those.
   rates: {
-    'zlib-stream': list(flags['zlib-rates'] ?? (quick ? '2500,10000' : '2500,5000,10000')),
-    none: list(flags['plain-rates'] ?? (quick ? '5000,30000' : '5000,10000,20000,30000')),
+    'zlib-stream': numberList(flags['zlib-rates'] ?? (quick ? '2500,10000' : '2500,5000,10000')),
+    none: numberList(flags['plain-rates'] ?? (quick ? '5000,30000' : '5000,10000,20000,30000')),
   },
   trafficSeconds: Number(flags.seconds ?? (quick ? 3 : 5)),
   // Unmeasured traffic first, so both clients are JIT-warm before the measured steps.
@@ -108,7 +82,6 @@ const config = {
   stallMs: 20_000,
   variants: ['bare', 'cluster'],
 };
-const outDir = sectionOutDir(flags.out, quick);
 
 // ---- one client process: start, READY, idle sample, traffic steps, stop -------------------------------
 

@@ -20,41 +20,20 @@
 //   node bench/sdk/ipc.mjs --quick    fewer requests and repetitions, writes to a temp dir
 // Flags: --reps N, --n N, --warmup N, --all-n N, --layouts pair,all2,all16, --out DIR.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  applyNice,
-  forkChild,
-  here,
-  onCleanup,
-  setProfileDir,
-  stopChild,
-  testingHelpers,
-} from './common.mjs';
+import { applyNice, forkChild, here, onCleanup, stopChild, testingHelpers } from './common.mjs';
 import { cpuMeter, waitForQuietMachine } from '../lib/cpu.mjs';
 import { median, round } from '../lib/figures.mjs';
+import { stringFlags } from '../lib/flags.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { machineSummary, sdkBuildFingerprint } from '../lib/machineFacts.mjs';
-import { runSdkSection, sectionOutDir } from './section.mjs';
+import { parseSectionFlags, runSdkSection } from './section.mjs';
 
 const PEER = path.join(here, 'ipc-peer.mjs');
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    n: { type: 'string' },
-    warmup: { type: 'string' },
-    'all-n': { type: 'string' },
-    layouts: { type: 'string' },
-    // Diagnostics (with --cpu-prof): run only the raw or only the sdk calls.
-    only: { type: 'string' },
-    out: { type: 'string' },
-    // Diagnostics: V8 CPU profiles of every child into DIR (summarise with profile-summary.mjs).
-    'cpu-prof': { type: 'string' },
-  },
-});
-const quick = flags.quick;
-setProfileDir(flags['cpu-prof']);
+// --only raw|sdk (diagnostics, with --cpu-prof): run only the raw or only the sdk calls.
+const { flags, quick, outDir } = parseSectionFlags(
+  stringFlags('reps', 'n', 'warmup', 'all-n', 'layouts', 'only'),
+);
 const config = {
   reps: Number(flags.reps ?? (quick ? 1 : 5)),
   n: Number(flags.n ?? (quick ? 3000 : 20_000)),
@@ -66,7 +45,6 @@ const config = {
   timeoutMs: 5000,
   quietWaitMs: quick ? 3000 : 15_000,
 };
-const outDir = sectionOutDir(flags.out, quick);
 
 let layoutCounter = 0;
 

@@ -18,6 +18,7 @@ import { connect } from '@nats-io/transport-node';
 import { applyNice, onCleanup, root } from '../sdk/common.mjs';
 import { markOurs } from '../lib/cpu.mjs';
 import { round } from '../lib/figures.mjs';
+import { stringFlags } from '../lib/flags.mjs';
 import { readPid, readyShardCount, startFleet } from '../lib/fleet.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { runSection } from '../lib/section.mjs';
@@ -33,19 +34,9 @@ const { leaseBucket, sessionBucket } = createRequire(import.meta.url)(
 );
 
 export const OPTIONS = {
-  minutes: { type: 'string' },
-  seed: { type: 'string' },
-  'sample-s': { type: 'string' },
-  'warmup-s': { type: 'string' },
-  'fault-min-s': { type: 'string' },
-  'fault-max-s': { type: 'string' },
-  faults: { type: 'string' },
-  shards: { type: 'string' },
-  hosts: { type: 'string' },
-  rate: { type: 'string' },
+  ...stringFlags('minutes', 'seed', 'sample-s', 'warmup-s', 'fault-min-s', 'fault-max-s', 'faults'),
+  ...stringFlags('shards', 'hosts', 'rate', 'kill-node-every-min', 'node-down-s'),
   'nats-cluster': { type: 'boolean', default: false },
-  'kill-node-every-min': { type: 'string' },
-  'node-down-s': { type: 'string' },
 };
 
 const FAULT_KINDS = [

@@ -1,6 +1,9 @@
 import { DISCORD_EPOCH, makeSnowflake } from './snowflake';
 
-/** Deterministic PRNG (mulberry32), so a seed reproduces the same guild ids. */
+/**
+ * Deterministic PRNG (mulberry32), so a seed reproduces the same guild ids. Numbers in [0, 1).
+ * discluster-testing re-exports it for property-style tests.
+ */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

@@ -8,4 +8,5 @@ export { zstdAvailable } from './compression';
 export type { IdentifyRecord } from './identifyLimiter';
 export type { DuplicateLiveSessionRecord, ShardSelector } from './simulator';
 export type { RestCounters } from './rest/RestApi';
+export { seededRandom } from './guilds';
 export type { ChannelKind } from './guilds';

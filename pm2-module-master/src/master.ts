@@ -70,13 +70,13 @@ export class Master {
     this.#nc = nc;
     logger.info({ server: nc.getServer() }, 'connected to NATS');
     // Never sets the TTL of an existing bucket: only the leader may (issue 13 d).
-    const bucket = await LeaderBucket.open(
+    const bucket = await LeaderBucket.open({
       nc,
-      config.bot,
-      config.leader_lease_ms,
+      bot: config.bot,
+      ttlMs: config.leader_lease_ms,
       logger,
-      config.kv_replicas,
-    );
+      replicas: config.kv_replicas,
+    });
     const leadership: Leadership = new Leadership({
       bucket,
       instanceId: this.instanceId,

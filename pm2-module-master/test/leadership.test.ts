@@ -32,7 +32,7 @@ afterAll(async () => {
 async function candidate(name: string, url: string, log: string[]) {
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   connections.push(nc);
-  const bucket = await LeaderBucket.open(nc, 'lead', TTL, pino({ level: 'silent' }));
+  const bucket = await LeaderBucket.open({ nc, bot: 'lead', ttlMs: TTL, logger: pino({ level: 'silent' }) });
   const leadership = new Leadership({
     bucket,
     instanceId: `${name}-instance-id`,

@@ -87,7 +87,12 @@ async function leader(handle: MasterHandle): Promise<LeaderRecord | null> {
 describe('a MASTER that cannot act steps down (issue 13 c)', () => {
   it('a resigning leader releases the key and sits out one lease, so a standby is elected first', async () => {
     const ttlMs = 3_000;
-    const bucket = await LeaderBucket.open(env.nc, env.nextBot('resign'), ttlMs, pino({ level: 'silent' }));
+    const bucket = await LeaderBucket.open({
+      nc: env.nc,
+      bot: env.nextBot('resign'),
+      ttlMs,
+      logger: pino({ level: 'silent' }),
+    });
     const log: string[] = [];
     const candidate = (name: string) => {
       const leadership = new Leadership({

@@ -22,6 +22,8 @@ export {
   teardownPm2,
 } from './pm2Home.js';
 export type { Pm2Process } from './pm2Home.js';
-export { seededRandom } from './random.js';
+// mulberry32, for property-style tests: every run checks the same cases and a failing seed can be
+// replayed. Numbers in [0, 1). The simulator's own, which seeds its guild ids with it.
+export { seededRandom } from 'discord-sim';
 export { NetLab, NET_LAB_PREFIX, createNetLab, listNamespaces, removeStaleLabs } from './netLab.js';
 export type { ExecResult, LabHost, LabHostOptions, NetLabOptions, Portal } from './netLab.js';

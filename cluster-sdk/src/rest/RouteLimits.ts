@@ -31,9 +31,33 @@ export interface RouteReservation {
   readonly failures: number;
 }
 
-// Records kept in memory between requests; an evicted one is read again from KV.
-const CACHE_LIMIT = 5_000;
 const MAX_MERGE_ATTEMPTS = 8;
+
+/**
+ * The route records kept in memory between requests, the most recently used last (at most 5,000);
+ * an evicted one is read again from KV.
+ */
+class RecentRecords {
+  private static readonly LIMIT = 5_000;
+  private readonly records = new Map<string, Stored>();
+
+  public get(key: string): Stored | undefined {
+    return this.records.get(key);
+  }
+
+  public forget(key: string): void {
+    this.records.delete(key);
+  }
+
+  public remember(key: string, stored: Stored): void {
+    this.records.delete(key);
+    this.records.set(key, stored);
+    if (this.records.size > RecentRecords.LIMIT) {
+      const oldest = this.records.keys().next().value;
+      if (oldest !== undefined) this.records.delete(oldest);
+    }
+  }
+}
 
 /**
  * Per-route buckets shared by the fleet: one KV record per route and major parameter, read and
@@ -41,7 +65,7 @@ const MAX_MERGE_ATTEMPTS = 8;
  * learned from Discord's headers is honoured by every process from its next request on.
  */
 export class RouteLimits {
-  private readonly cache = new Map<string, Stored>();
+  private readonly cache = new RecentRecords();
 
   public constructor(
     private readonly kv: KV,
@@ -128,13 +152,13 @@ export class RouteLimits {
   private async read(key: string): Promise<Stored | null> {
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT') {
-      this.cache.delete(key);
+      this.cache.forget(key);
       return null;
     }
     const decoded = decodeRecord(RestRouteRecordSchema, entry.value);
     // An unreadable record is replaced by the next write on its revision, as if it were empty.
     const stored = { record: decoded.ok ? decoded.value : emptyRouteRecord(), revision: entry.revision };
-    this.remember(key, stored);
+    this.cache.remember(key, stored);
     return stored;
   }
 
@@ -143,16 +167,7 @@ export class RouteLimits {
     const revision = previous
       ? await this.kv.update(key, value, previous.revision)
       : await this.kv.create(key, value);
-    this.remember(key, { record, revision });
-  }
-
-  private remember(key: string, stored: Stored): void {
-    this.cache.delete(key);
-    this.cache.set(key, stored);
-    if (this.cache.size > CACHE_LIMIT) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+    this.cache.remember(key, { record, revision });
   }
 }
 

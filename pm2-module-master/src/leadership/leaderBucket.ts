@@ -1,10 +1,8 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { leaderBucket } from 'discluster-protocol';
-import { openBucket, setBucketTtl } from 'discluster-runtime';
-import type { Logger } from '../logger.js';
-
-const REQUEST_TIMEOUT_MS = 10_000;
+import { setBucketTtl } from 'discluster-runtime';
+import { BUCKET_REQUEST_TIMEOUT_MS, openLeaseBucket, type LeaseBucketOptions } from '../kvBuckets.js';
 
 /**
  * The leader lease bucket (`discluster_<bot>_leader`, TTL = `leader_lease_ms`). Changing its TTL
@@ -23,25 +21,13 @@ export class LeaderBucket {
   ) {}
 
   /**
-   * Opens (creating with `wantedMs` if missing) the bucket of `bot`, leaving an existing bucket's
-   * TTL as it is: a mismatch is logged, and {@link Leadership} sets `wantedMs` once it leads.
+   * Opens (creating with `options.ttlMs` if missing) the bucket of `options.bot`, leaving an existing
+   * bucket's TTL as it is: a mismatch is logged, and {@link Leadership} sets `ttlMs` once it leads.
    */
-  public static async open(
-    nc: NatsConnection,
-    bot: string,
-    wantedMs: number,
-    logger: Logger,
-    /** `kv_replicas`: a new bucket gets it, an existing one with fewer is raised to it. */
-    replicas = 1,
-  ): Promise<LeaderBucket> {
+  public static async open(options: LeaseBucketOptions): Promise<LeaderBucket> {
+    const { nc, bot, ttlMs: wantedMs, logger } = options;
     const name = leaderBucket(bot);
-    const opened = await openBucket(nc, {
-      name,
-      ttlMs: wantedMs,
-      description: 'Discluster MASTER leadership lease',
-      timeoutMs: REQUEST_TIMEOUT_MS,
-      replicas,
-    });
+    const opened = await openLeaseBucket(options, name, 'Discluster MASTER leadership lease');
     if (opened.ttlMs !== wantedMs)
       logger.warn(
         { bucket: name, leaderLeaseMs: wantedMs, bucketTtlMs: opened.ttlMs },
@@ -59,6 +45,6 @@ export class LeaderBucket {
 
   /** Sets the TTL; call only while holding the leader key. */
   public async setTtlMs(ttlMs: number): Promise<void> {
-    await setBucketTtl(this.nc, this.name, ttlMs, REQUEST_TIMEOUT_MS);
+    await setBucketTtl(this.nc, this.name, ttlMs, BUCKET_REQUEST_TIMEOUT_MS);
   }
 }

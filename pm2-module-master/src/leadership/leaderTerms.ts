@@ -57,7 +57,13 @@ export class LeaderTerms {
     if (this.closed) return;
     const store = await this.options.openStore();
     // MASTER owns the shard lease bucket's TTL (`lease_ms`); CONTROLs renew their leases in it.
-    const leaseTtl = await LeaseBucketTtl.start(nc, config.bot, config.lease_ms, logger, config.kv_replicas);
+    const leaseTtl = await LeaseBucketTtl.start({
+      nc,
+      bot: config.bot,
+      ttlMs: config.lease_ms,
+      logger,
+      replicas: config.kv_replicas,
+    });
     const stored = await store.load().catch((error: unknown) => {
       leaseTtl.stop();
       throw error;

@@ -1,10 +1,10 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { leaseBucket } from 'discluster-protocol';
-import { openBucket, setBucketTtl } from 'discluster-runtime';
+import { setBucketTtl } from 'discluster-runtime';
+import { BUCKET_REQUEST_TIMEOUT_MS, openLeaseBucket, type LeaseBucketOptions } from '../kvBuckets.js';
 import type { Logger } from '../logger.js';
 
-const REQUEST_TIMEOUT_MS = 10_000;
 /** A failed step is tried again after this long (or the lease time, if shorter). */
 const RETRY_MS = 5_000;
 
@@ -39,24 +39,14 @@ export class LeaseBucketTtl {
     private readonly logger: Logger,
   ) {}
 
-  /** Opens (creating with `lease_ms`) the lease bucket of `bot` and takes the first step to `targetMs`. */
-  public static async start(
-    nc: NatsConnection,
-    bot: string,
-    targetMs: number,
-    logger: Logger,
-    /** `kv_replicas`: a new bucket gets it, an existing one with fewer is raised to it. */
-    replicas = 1,
-  ): Promise<LeaseBucketTtl> {
-    const name = leaseBucket(bot);
-    const opened = await openBucket(nc, {
-      name,
-      ttlMs: targetMs,
-      description: 'Discluster shard ownership leases',
-      timeoutMs: REQUEST_TIMEOUT_MS,
-      replicas,
-    });
-    const ttl = new LeaseBucketTtl(nc, name, opened.kv, targetMs, logger);
+  /**
+   * Opens (creating with `lease_ms`, `options.ttlMs`) the lease bucket of `options.bot` and takes the
+   * first step to `options.ttlMs`.
+   */
+  public static async start(options: LeaseBucketOptions): Promise<LeaseBucketTtl> {
+    const name = leaseBucket(options.bot);
+    const opened = await openLeaseBucket(options, name, 'Discluster shard ownership leases');
+    const ttl = new LeaseBucketTtl(options.nc, name, opened.kv, options.ttlMs, options.logger);
     await ttl.step(opened.ttlMs);
     return ttl;
   }
@@ -70,7 +60,7 @@ export class LeaseBucketTtl {
   private async step(currentMs: number): Promise<void> {
     if (this.stopped || currentMs === this.targetMs) return;
     const next = nextLeaseTtl(currentMs, this.targetMs);
-    await setBucketTtl(this.nc, this.name, next, REQUEST_TIMEOUT_MS);
+    await setBucketTtl(this.nc, this.name, next, BUCKET_REQUEST_TIMEOUT_MS);
     this.logger.warn(
       { bucket: this.name, fromMs: currentMs, toMs: next, leaseMs: this.targetMs },
       next === this.targetMs
