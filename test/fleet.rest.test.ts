@@ -140,10 +140,8 @@ describe('cluster.rest in a fleet of 8 clusters on 2 hosts', () => {
       // Every cluster posted: the fleet's limit is shared, not taken by one process.
       const posters = new Set(messages.logged.map((nonce) => nonce.split(':')[1]));
       expect(posters.size).toBe(8);
-      // 60 channels at 1 message/s each would allow 60/s; the global 50/s binds. Report, not a limit.
-      console.log(
-        `[rest-fleet] ${messages.stored.length} messages in ${STORM_MS / 1000} s: ${(messages.stored.length / (STORM_MS / 1000)).toFixed(1)}/s of the global 50/s`,
-      );
+      // For the log (queued requests finish after the 30 s); bench/rest measures the rate.
+      console.log(`[rest-fleet] ${messages.stored.length} messages posted by 8 clusters, 0 × 429`);
     },
   );
 

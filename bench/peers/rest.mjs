@@ -20,7 +20,7 @@ import { percentileSorted, round } from '../lib/figures.mjs';
 import { log, sleep } from '../lib/log.mjs';
 import { runSection } from '../lib/section.mjs';
 import { SIM_TOKEN, startSim } from '../lib/sim.mjs';
-import { forkChild, onCleanup, root, stopChild, testingHelpers } from '../sdk/common.mjs';
+import { applyNice, forkChild, onCleanup, root, stopChild, testingHelpers } from '../sdk/common.mjs';
 
 const PROCESSES = 16;
 const GLOBAL_PER_SECOND = 50;
@@ -130,6 +130,8 @@ await runSection('rest', {}, async ({ quick, record }) => {
   const { startNatsServer } = await testingHelpers();
   const nats = await startNatsServer({ jetstream: true });
   onCleanup(() => nats.stop());
+  // The fleet's NATS is part of the system measured: at the bench's priority, like the bot processes.
+  applyNice(nats.pid);
   const saturateS = quick ? 12 : 30;
   const latencyS = quick ? 8 : 20;
   record.settings = {

@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, restBucket } from 'discluster-protocol';
 import { describeError, openBucket } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
-import { GlobalSlots } from './GlobalSlots.js';
+import { GlobalSlots, LATE_TOLERANCE_MS, type GlobalClaim } from './GlobalSlots.js';
 import { InvalidRequestCount } from './InvalidRequestCount.js';
 import { invalidRequestVerdict } from './invalidRequestPolicy.js';
 import { LocalGlobalSlots } from './LocalGlobalSlots.js';
@@ -46,6 +46,8 @@ export interface FleetRestLimiterOptions {
   readonly onDebug?: (message: string) => void;
 }
 
+// A claim older than this is not used: the slot could be claimed again a spacing after it.
+const STALE_CLAIM_MS = 500;
 // After a NATS failure, the local share is used this long before NATS is tried again.
 const DEGRADED_MS = 5_000;
 // A refusal is logged at most this often per route, so a failing loop cannot flood the log.
@@ -132,27 +134,30 @@ export class FleetRestLimiter {
       throw new DisclusterError(ErrorCode.Closed, 'cluster.rest is closed (the cluster stopped)');
     if (this.token.rejected) throw tokenRejectedError();
     let reservation: RouteReservation | null = null;
+    let claim: GlobalClaim | null = null;
     for (;;) {
       const coordinated = await this.fleetStep(signal, () => this.admit(route, signal), false);
-      // The global slot is claimed when the request is sent, and the route's window reserved just
-      // after: a request never waits between reserving and sending, so it cannot land in the next
-      // window with the reservations of that window. A slot taken for a route that filled up
-      // meanwhile is lost, which only ever makes the fleet slower.
-      if (!route.globalExempt)
-        await this.fleetStep(
-          signal,
-          () => this.slots.take(signal),
-          undefined,
-          () => this.local.take(signal),
-        );
-      if (!coordinated) break;
-      const reserved = await this.fleetStep(signal, () => this.routes.tryReserve(route), undefined);
-      if (reserved === undefined) break; // NATS failed: sent on @discordjs/rest's own limits.
-      if (reserved !== null) {
-        reservation = reserved;
-        break;
+      // The global slot is claimed as the request is sent, and the route's window reserved right
+      // after it: a request never waits between reserving and sending, so it cannot carry its
+      // reservation into the next window. A slot taken for a route that filled up meanwhile is lost,
+      // which only ever makes the fleet slower.
+      claim = route.globalExempt ? null : await this.takeGlobal(signal);
+      if (coordinated) {
+        const reserved = await this.fleetStep(signal, () => this.routes.tryReserve(route), undefined);
+        if (reserved === null) continue; // Another process took the window's last request.
+        reservation = reserved ?? null; // undefined: NATS failed, @discordjs/rest's own limits apply.
       }
+      // Stalled for half a second or more since the claim: the slot may be claimed again soon, so
+      // this request takes a new one (its route reservation stays valid, checked below).
+      if (claim && Date.now() - claim.at > STALE_CLAIM_MS) claim = await this.takeGlobal(signal);
+      if (reservation && Date.now() >= reservation.validUntil) {
+        reservation = null;
+        continue;
+      }
+      break;
     }
+    const sentAt = Date.now();
+    if (claim && sentAt > claim.at + LATE_TOLERANCE_MS) void this.slots.sentLate(claim, sentAt);
     // Checked again after the waits: another process may have met a 401 meanwhile.
     if (this.token.rejected) throw tokenRejectedError();
     let response: ResponseLike;
@@ -184,6 +189,19 @@ export class FleetRestLimiter {
 
   private get degraded(): boolean {
     return Date.now() < this.degradedUntil;
+  }
+
+  /** One global slot: the fleet's (null when NATS failed and the local share was taken instead). */
+  private takeGlobal(signal: AbortSignal): Promise<GlobalClaim | null> {
+    return this.fleetStep(
+      signal,
+      () => this.slots.take(signal),
+      null,
+      async () => {
+        await this.local.take(signal);
+        return null;
+      },
+    );
   }
 
   /** The invalid-request policy, then room in the route's shared bucket; true once there is. */

@@ -5,7 +5,7 @@ import {
   encodeRecord,
   restGlobalSlotKey,
 } from 'discluster-protocol';
-import { isCasConflict } from 'discluster-runtime';
+import { describeError, isCasConflict } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import { Notifier } from '../util/Notifier.js';
 import { chooseGlobalSlot, type GlobalSlotView } from './globalSlotPolicy.js';
@@ -13,6 +13,18 @@ import { chooseGlobalSlot, type GlobalSlotView } from './globalSlotPolicy.js';
 const SLOT_PREFIX = 'g.';
 // After this many lost races in a row, wait a little: the watch will have caught up meanwhile.
 const CONFLICTS_BEFORE_PAUSE = 8;
+/**
+ * A request that leaves later than its slot's recorded time by more than this (a stalled process, a
+ * slow NATS) moves the slot's time to when it really left, so the slot's next use waits for that.
+ */
+export const LATE_TOLERANCE_MS = 10;
+
+/** A claimed slot: what {@link GlobalSlots.sentLate} needs to move its time. */
+export interface GlobalClaim {
+  readonly slot: number;
+  readonly at: number;
+  readonly revision: number;
+}
 
 interface KnownSlot {
   at: number;
@@ -27,7 +39,7 @@ interface KnownSlot {
 export class GlobalSlots {
   private readonly known = new Map<number, KnownSlot>();
   private readonly changed = new Notifier();
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
   private watcher: { stop(): void } | null = null;
   private closed = false;
 
@@ -66,7 +78,7 @@ export class GlobalSlots {
    * what NATS throws (the caller falls back to its local share) and `signal.reason` when the
    * request is given up.
    */
-  public take(signal: AbortSignal): Promise<void> {
+  public take(signal: AbortSignal): Promise<GlobalClaim> {
     const turn = this.queue.then(() => this.claim(signal));
     // The next request waits for this one's claim, not for its outcome.
     this.queue = turn.then(
@@ -76,7 +88,7 @@ export class GlobalSlots {
     return turn;
   }
 
-  private async claim(signal: AbortSignal): Promise<void> {
+  private async claim(signal: AbortSignal): Promise<GlobalClaim> {
     for (let conflicts = 0; ;) {
       if (this.closed) throw new Error('closed');
       signal.throwIfAborted();
@@ -89,13 +101,12 @@ export class GlobalSlots {
       }
       const key = restGlobalSlotKey(choice.slot);
       const known = this.known.get(choice.slot);
-      const value = encodeRecord({ v: 1, at: now });
       try {
         const revision = known
-          ? await this.kv.update(key, value, known.revision)
-          : await this.kv.create(key, value);
+          ? await this.kv.update(key, encodeRecord({ v: 1, at: now }), known.revision)
+          : await this.kv.create(key, encodeRecord({ v: 1, at: now }));
         this.remember(choice.slot, now, revision);
-        return;
+        return { slot: choice.slot, at: now, revision };
       } catch (error) {
         if (!isCasConflict(error)) throw error;
         // Someone claimed it first: read what they wrote, then choose again.
@@ -103,6 +114,25 @@ export class GlobalSlots {
         if (entry) this.apply(entry);
         if (++conflicts % CONFLICTS_BEFORE_PAUSE === 0) await delay(1 + Math.random() * 5, signal);
       }
+    }
+  }
+
+  /**
+   * The claimed request left at `sentAt`, later than the slot says: record that (compare-and-set on
+   * the claim's revision), so nobody uses the slot again within a second of the real send. Nobody
+   * can have claimed it meanwhile unless the request left a whole spacing late, which the caller
+   * never lets happen.
+   */
+  public async sentLate(claim: GlobalClaim, sentAt: number): Promise<void> {
+    try {
+      const revision = await this.kv.update(
+        restGlobalSlotKey(claim.slot),
+        encodeRecord({ v: 1, at: sentAt }),
+        claim.revision,
+      );
+      this.remember(claim.slot, sentAt, revision);
+    } catch (error) {
+      this.onDebug(`could not move global slot ${claim.slot} to its real send time: ${describeError(error)}`);
     }
   }
 

@@ -29,6 +29,11 @@ export interface RouteReservation {
   readonly probe: boolean;
   /** Invalid answers in a row on this route, as the fleet knew before sending. */
   readonly failures: number;
+  /**
+   * The reservation counts in a window that Discord may end this early (epoch ms): a request not
+   * sent by then must reserve again, or it would land in the next window uncounted.
+   */
+  readonly validUntil: number;
 }
 
 const MAX_MERGE_ATTEMPTS = 8;
@@ -105,11 +110,15 @@ export class RouteLimits {
       const decision = decideRoute(stored?.record ?? null, Date.now(), this.options);
       if (decision.kind === 'wait') return null;
       const failures = stored?.record.failures ?? 0;
-      if (decision.next === null) return { key, probe: false, failures };
+      const next = decision.next;
+      if (next === null) return { key, probe: false, failures, validUntil: Number.POSITIVE_INFINITY };
       const probe = (stored?.record.limit ?? 0) === 0;
+      // A known window's reset came from an answer's arrival here, later than Discord's by the
+      // answer's way back: count the window as ending one offset early.
+      const validUntil = probe ? Number.POSITIVE_INFINITY : next.resetAt - this.options.offsetMs;
       try {
-        await this.write(key, decision.next, stored);
-        return { key, probe, failures };
+        await this.write(key, next, stored);
+        return { key, probe, failures, validUntil };
       } catch (error) {
         if (!isCasConflict(error) || attempt >= MAX_MERGE_ATTEMPTS) throw error;
         stored = await this.read(key);
