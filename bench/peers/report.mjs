@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { fmt, median, table } from '../lib/figures.mjs';
 import { machineSummary } from '../lib/machineFacts.mjs';
 
-export const SECTIONS = ['startup', 'restart', 'failover', 'memory', 'dispatch', 'ipc', 'scale'];
+export const SECTIONS = ['startup', 'restart', 'failover', 'memory', 'dispatch', 'ipc', 'scale', 'rest'];
 
 export const TARGETS = {
   startupRatio: 1.05,
@@ -22,6 +22,7 @@ export const TARGETS = {
   planMs: 1000,
   convergeMs: 10_000,
   masterRssMiB: 256,
+  restRatio: 0.95,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -307,6 +308,47 @@ export function verdicts(result) {
       peers: '–',
       met: okRuns ? sc.masterHwmMiB.median * 1.048576 < TARGETS.masterRssMiB : null,
       reason: '',
+    });
+  }
+  // 8. REST
+  {
+    const systems = sec.rest?.systems;
+    const ours = systems?.discluster;
+    const ratio = ours?.saturation?.ratioToGlobal ?? null;
+    const four29 = ours ? ours.saturation.rateLimited : null;
+    const met = ratio === null ? null : ratio >= TARGETS.restRatio && four29 === 0;
+    const peer = (name, label) => {
+      const sat = systems?.[name]?.saturation;
+      return sat ? `${label}: ${fmt(sat.ratioToGlobal, 3)}×, ${fmt(sat.rateLimited)} × 429` : null;
+    };
+    rows.push({
+      n: 8,
+      target: `REST: 16 processes on 2 hosts at saturation reach ≥ ${TARGETS.restRatio}× the global limit with 0 × 429`,
+      ours: ours
+        ? `${fmt(ratio, 3)}× (${fmt(ours.saturation.acceptedPerSecond, 1)}/s of 50/s), ${fmt(four29)} × 429`
+        : '–',
+      peers:
+        [peer('uncoordinated', '@discordjs/rest per process'), peer('proxy', 'one @discordjs/proxy')]
+          .filter(Boolean)
+          .join('; ') || '–',
+      met,
+      reason:
+        met === false
+          ? ratio < TARGETS.restRatio
+            ? 'the fleet waits for a global slot at every request (claims, route reservations and their round trips through NATS), and slots taken for a route that filled up meanwhile are lost'
+            : 'Discord answered 429s'
+          : '',
+    });
+    const added = ours?.addedLatency;
+    rows.push({
+      n: 8,
+      target: 'REST: latency Discluster adds per call, at a rate no limit binds (p50, p99)',
+      ours: added ? `+${fmt(added.p50, 1)} ms p50, +${fmt(added.p99, 1)} ms p99` : '–',
+      peers: systems?.proxy?.addedLatency
+        ? `one @discordjs/proxy: +${fmt(systems.proxy.addedLatency.p50, 1)} ms p50, +${fmt(systems.proxy.addedLatency.p99, 1)} ms p99`
+        : '–',
+      met: null,
+      reason: 'reported, no target',
     });
   }
   return rows;
@@ -699,6 +741,32 @@ function renderNotMeasured(result) {
   return `## Not measured\n\n${items.join('\n')}`;
 }
 
+function renderRest(section) {
+  const systems = section?.systems;
+  if (!systems) return `## 8. REST\n\nNot measured: ${section?.notMeasured ?? 'no result'}.`;
+  const cfg = section.settings;
+  const label = {
+    discluster: 'Discluster `cluster.rest` (limits shared in NATS KV)',
+    uncoordinated: '@discordjs/rest in every process (discord.js, hybrid-sharding, eris-fleet bots)',
+    proxy: 'one @discordjs/proxy every process points at',
+  };
+  const rows = Object.entries(systems).map(([name, v]) => [
+    label[name] ?? name,
+    fmt(v.saturation.acceptedPerSecond, 1),
+    fmt(v.saturation.ratioToGlobal, 3),
+    fmt(v.saturation.rateLimited),
+    fmt(v.saturation.globalRateLimited),
+    fmt(v.latency.p50, 1),
+    fmt(v.latency.p99, 1),
+    v.addedLatency ? `+${fmt(v.addedLatency.p50, 1)} / +${fmt(v.addedLatency.p99, 1)}` : '(baseline)',
+  ]);
+  return `## 8. REST
+
+${fmt(cfg.processes)} bot processes (two groups of 8 standing for 2 hosts; they share nothing but NATS), one discord-sim with the global limit at ${fmt(cfg.globalPerSecond)}/s, a fresh simulator per system. **Saturation:** every process posts to ${fmt(cfg.channelsPerProcess)} channels of its own, one loop per channel, as fast as its client lets it, for ${fmt(cfg.saturateS)} s (${fmt(cfg.processes * cfg.channelsPerProcess)} channels, 5 messages per 5 s each: far above the global limit); accepted/s is the simulator's count of successful answers between 5 s and the end, 429s its count over the whole phase. **Latency:** then every process posts to 2 channels, one call per channel per 1.1 s (no limit binds), for ${fmt(cfg.latencyS)} s; per-call time in the calling process, in ms; "added" is against @discordjs/rest alone.
+
+${table(['system', 'accepted/s', '× global', '429s', 'global 429s', 'p50 ms', 'p99 ms', 'added p50 / p99 ms'], rows)}${notMeasured(section)}`;
+}
+
 // ---- the document --------------------------------------------------------------------------------------
 
 export function render(result) {
@@ -738,6 +806,8 @@ ${renderDispatch(result.sections.dispatch)}
 ${renderIpc(result.sections.ipc)}
 
 ${renderScale(result.sections.scale)}
+
+${renderRest(result.sections.rest)}
 
 ${renderNotMeasured(result)}
 
