@@ -431,7 +431,7 @@ describe('LeaseKeeper', () => {
       timeoutMs: 10_000,
     });
     expect(a.keeper.fenceAfterMs).toBe(4_000);
-    expect(a.keeper.times).toMatchObject({ renewEveryMs: 1_333, checkEveryMs: 800, requestTimeoutMs: 800 });
+    expect(a.keeper.times).toMatchObject({ renewEveryMs: 1_000, checkEveryMs: 800, requestTimeoutMs: 800 });
     // CONTROL hands the new fence time to its clusters.
     expect(a.timesChanged).toEqual([4_000]);
     // Renewed at the new cadence, then cut off: the fence comes by the new fence time, while the
