@@ -42,6 +42,8 @@ export type {
   ClusterSessionStore,
 } from './cluster/clusterSeams.js';
 export type { ShardState, ShardStatus } from './cluster/ShardStatus.js';
+export { ClusterGateway } from './cluster/ClusterGateway.js';
+export type { ClusterGatewayHost, ClusterGatewayListener } from './cluster/ClusterGateway.js';
 export { ClusterIpc } from './ipc/ClusterIpc.js';
 export type {
   ClusterIpcBinding,

@@ -139,6 +139,8 @@ export function inProcessCluster(
     readonly gateway: ClusterAssignment['gateway'];
     readonly shardCount: number;
     readonly nats: NatsConnection | ConnectionOptions;
+    /** A reshard's new generation: bot code gets only its shards' READY and guild loading. */
+    readonly standby?: boolean;
   },
   options: Partial<Omit<ClusterOptions, 'standalone'>> = {},
 ): Cluster {
@@ -157,6 +159,7 @@ export function inProcessCluster(
         bot: base.bot,
         token: base.token,
         gateway: base.gateway,
+        ...(base.standby ? { standby: true } : {}),
       },
       nats: base.nats,
     },

@@ -25,6 +25,7 @@ import {
   natsClosedError,
   parseSnowflake,
 } from './clusterErrors.js';
+import { ClusterGateway } from './ClusterGateway.js';
 import { connectClusterNats } from './clusterNats.js';
 import { ClusterRestLink } from './clusterRest.js';
 import { clusterReport, startClusterReporting } from './clusterReporting.js';
@@ -100,6 +101,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   readonly #options: ClusterOptions;
   readonly #restLink = new ClusterRestLink();
+  readonly #gateway: ClusterGateway;
 
   public constructor(options: ClusterOptions) {
     super();
@@ -117,6 +119,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       maxPayloadBytes: this.settings.ipcMaxPayloadBytes,
       onError: (error) => this.emitError(error),
     });
+    // Created with the cluster, so a @discordjs/core Client can listen before start(). It listens to
+    // `dispatch` itself: what the handover gate lets through is exactly what it delivers.
+    this.#gateway = new ClusterGateway({
+      shardCount: () => this.shardCount,
+      send: (shardId, payload) => this.send(shardId, payload),
+      subscribe: (listener) => this.on('dispatch', listener),
+      unsubscribe: (listener) => this.off('dispatch', listener),
+      onError: (error) => this.emitError(error),
+    });
     if (options.standalone) this.#assignmentValue = validateAssignment(options.standalone.assignment);
   }
 
@@ -131,6 +142,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    */
   public get rest(): REST {
     return this.#restLink.rest;
+  }
+
+  /**
+   * `@discordjs/core`'s `Gateway` on this cluster's shards:
+   * `new Client({ rest: cluster.rest, gateway: cluster.gateway })`. Listeners can be added before
+   * `start()`; they receive what `dispatch` delivers.
+   */
+  public get gateway(): ClusterGateway {
+    return this.#gateway;
   }
 
   /** Shards this cluster serves. */
