@@ -67,4 +67,35 @@ describe('cluster.rest', () => {
     ])
       expect(shown).not.toContain(TOKEN);
   });
+
+  it('a 401 from Discord stops REST and is reported once as a fatal 4004', async () => {
+    // REST goes to a second simulator that does not know the token (a token reset, as REST sees it);
+    // the shards stay on the first, which does.
+    const other = await startDiscordSimProcess({ token: 'another-token', guilds: 1, shards: 1 });
+    cleanup.add(() => other.stop());
+    const nc = await connectNats(nats.url, 'cluster');
+    cleanup.add(() => nc.close());
+    const gateway = { ...(await gatewayOf(sim, TOKEN)), api: other.rest };
+    const cluster = inProcessCluster({
+      token: TOKEN,
+      bot: uniqueBot('c401'),
+      gateway,
+      shardCount: 1,
+      nats: nc,
+    });
+    cluster.on('error', () => undefined);
+    const fatal: Array<{ code: number; reason: string }> = [];
+    cluster.on('fatal', (close) => fatal.push(close));
+    cleanup.add(() => cluster.stop());
+    await cluster.start();
+
+    await expect(cluster.rest.get(Routes.user('@me'))).rejects.toMatchObject({ status: 401 });
+    await expect(cluster.rest.get(Routes.user('@me'))).rejects.toThrow();
+    expect(fatal).toEqual([{ shardId: 0, code: 4004, reason: expect.stringMatching(/401 to a REST call/) }]);
+    // One invalid request reached Discord; the second call never left the process.
+    const state = await other.state();
+    expect((state['rest'] as { invalid: number }).invalid).toBe(1);
+    // The shards were not touched: the first simulator still serves them.
+    expect(cluster.status().every((shard) => shard.state === 'ready')).toBe(true);
+  });
 });
