@@ -26,6 +26,7 @@ import {
   parseSnowflake,
 } from './clusterErrors.js';
 import { ClusterGateway } from './ClusterGateway.js';
+import { registerClusterInternals } from './clusterInternals.js';
 import { connectClusterNats } from './clusterNats.js';
 import { ClusterRestLink } from './clusterRest.js';
 import { clusterReport, startClusterReporting } from './clusterReporting.js';
@@ -102,6 +103,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly #options: ClusterOptions;
   readonly #restLink = new ClusterRestLink();
   readonly #gateway: ClusterGateway;
+  /** Resolved once start() has bound cluster.rest: discluster-sdk/discord.js logs in from then on. */
+  #restBound: () => void = () => undefined;
 
   public constructor(options: ClusterOptions) {
     super();
@@ -129,6 +132,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onError: (error) => this.emitError(error),
     });
     if (options.standalone) this.#assignmentValue = validateAssignment(options.standalone.assignment);
+    registerClusterInternals(this, {
+      token: () => this.#assignmentValue?.token ?? null,
+      intents: this.settings.intents,
+      reportError: (error) => this.emitError(error),
+      restBound: new Promise<void>((resolve) => (this.#restBound = resolve)),
+    });
   }
 
   /** This cluster's id (in a fleet, known from the environment as soon as `start()` was called). */
@@ -333,6 +342,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onWarn: (message) => this.emitError(new Error(message)),
       onDebug: (message) => this.emitDebug(message),
     });
+    this.#restBound();
     const gate = new HandoverGate((packet, shardId) => this.emit('dispatch', packet, shardId), {
       standby: assignment.standby === true,
       onOverflow: (list, limit) => this.emitError(handoverOverflowError(list, limit)),
@@ -366,6 +376,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         if (sessionSetup && packet.t === 'GUILD_CREATE' && tracker.loadingGuilds(shardId) === 0)
           this.reporter?.changed();
       },
+      onHeartbeat: (shardId, latency) => this.emit('heartbeat', shardId, latency),
       onShardError: (shardId, error) => this.onShardError(shardId, error),
       onIdentifyHeld: (shardId, error) => this.onIdentifyHeld(shardId, error),
       onDebug: (message) => this.emitDebug(message),

@@ -14,6 +14,8 @@ export interface ClusterEvents {
   dispatch: [packet: GatewayDispatchPayload, shardId: number];
   /** Every shard of this cluster is serving (emitted again after recovering from a fence). */
   ready: [];
+  /** A shard's heartbeat was acknowledged after `latencyMs` (also `status()[i].ping`). */
+  heartbeat: [shardId: number, latencyMs: number];
   /** A shard changed state. */
   shardState: [shardId: number, state: ShardState, previous: ShardState];
   /** A shard keeps waiting to identify for a reason other than the rate limit (e.g. the budget floor). */

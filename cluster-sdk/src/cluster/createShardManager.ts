@@ -19,6 +19,8 @@ export interface ShardManagerWiring {
   readonly closingOnPurpose: () => boolean;
   /** `sessionSetup`: READY, or a GUILD_CREATE of a guild READY listed (see ShardStatusTracker). */
   readonly onDispatch: (packet: GatewayDispatchPayload, shardId: number, sessionSetup: boolean) => void;
+  /** A heartbeat was acknowledged (the cluster's `heartbeat` event: discord.js's `client.ws.ping`). */
+  readonly onHeartbeat: (shardId: number, latency: number) => void;
   readonly onShardError: (shardId: number, error: Error) => void;
   /** A shard's identify wait failed for a reason other than its own close: it is held, not identified. */
   readonly onIdentifyHeld: (shardId: number, error: unknown) => void;
@@ -87,9 +89,10 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
     tracker.setState(shardId, 'ready');
   });
   manager.on(WebSocketShardEvents.Resumed, (shardId) => tracker.setState(shardId, 'ready'));
-  manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) =>
-    tracker.onHeartbeat(shardId, latency),
-  );
+  manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) => {
+    tracker.onHeartbeat(shardId, latency);
+    wiring.onHeartbeat(shardId, latency);
+  });
   manager.on(WebSocketShardEvents.Closed, (code, shardId) => {
     tracker.onClosed(shardId, code);
     if (!wiring.closingOnPurpose()) tracker.setState(shardId, 'disconnected');
