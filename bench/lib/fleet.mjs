@@ -59,7 +59,8 @@ export async function startFleet(sim, options) {
     const replicated = { DISCLUSTER_KV_REPLICAS: String(options.natsCluster) };
     options = {
       ...options,
-      masterEnv: { ...replicated, ...options.masterEnv },
+      // The lease time docs/operations.md advises on a NATS cluster (MASTER warns below it).
+      masterEnv: { ...replicated, DISCLUSTER_LEASE_MS: '30000', ...options.masterEnv },
       controlEnv: { ...replicated, ...options.controlEnv },
     };
   }

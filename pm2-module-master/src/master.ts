@@ -8,6 +8,7 @@ import type { HttpServerHandle } from './http/httpServer.js';
 import { startStatusHttp } from './http/statusHttp.js';
 import type { FleetView } from './http/statusSource.js';
 import { openOwnedBucket } from './kvBuckets.js';
+import { leaseAdvice } from './leadership/leaseAdvice.js';
 import { LeaderBucket } from './leadership/leaderBucket.js';
 import { Leadership } from './leadership/leadership.js';
 import { LeaderTerms } from './leadership/leaderTerms.js';
@@ -62,6 +63,8 @@ export class Master {
       { bot: config.bot, nats: config.nats_url.map(redactNatsUrl), instanceId: this.instanceId },
       'discluster-master starting',
     );
+    const advice = leaseAdvice(config);
+    if (advice) logger.warn({ lease_ms: config.lease_ms, kv_replicas: config.kv_replicas }, advice);
     const name = `discluster-master:${this.instanceId}`;
     // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
     const nc = await (options.connect
