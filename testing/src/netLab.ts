@@ -129,6 +129,16 @@ function removeNamespaceSync(ns: string): void {
   liveNamespaces.delete(ns);
 }
 
+// How long destroy() waits for the processes it killed to disappear.
+const DESTROY_WAIT_MS = 10_000;
+
+/** Resolves once no pid has a /proc entry (dead and reaped), or after `boundMs`. */
+async function waitUntilGone(pids: readonly number[], boundMs: number): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (pids.some((pid) => fs.existsSync(`/proc/${pid}`)) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -438,9 +448,13 @@ export class NetLab {
   public async destroy(): Promise<void> {
     this.destroyed = true;
     for (const portal of this.portals.splice(0)) await portal.close().catch(() => undefined);
+    const killed = this.namespaces.flatMap((ns) => pidsInSync(ns));
     // Hosts first, the switch last (its veth ends go with it).
     for (const ns of this.namespaces.splice(0).reverse()) removeNamespaceSync(ns);
     fs.rmSync(this.tmpDir, { recursive: true, force: true });
+    // SIGKILL is asynchronous: wait until the processes are gone (our children also reaped), so
+    // nothing a lab started outlives destroy(). Bounded: a process another parent never reaps stays.
+    await waitUntilGone(killed, DESTROY_WAIT_MS);
   }
 }
 
