@@ -93,7 +93,9 @@ export class GuildSnapshotRecorder {
       await inBatches(changed, async (id) => {
         const payload = model.guildPayload(id);
         if (payload === null) return void gone.push(id);
-        this.bytesWritten += await this.store.putGuild(shardId, payload);
+        // Awaited first: `x += await` would read x before the await and lose concurrent additions.
+        const bytes = await this.store.putGuild(shardId, payload);
+        this.bytesWritten += bytes;
         this.guildsWritten++;
       });
       if ((manifestDirty || gone.length > 0) && model.identity) {
