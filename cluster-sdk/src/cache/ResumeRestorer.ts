@@ -14,6 +14,8 @@ export interface ResumeRestorerHooks {
   readonly deliver: Deliver;
   /** A snapshot is about to be delivered: status guild counts and the recorder take it as the base. */
   readonly restored: (shardId: number, snapshot: RestoredSnapshot) => void;
+  /** The hold ended (restored events delivered, held ones next): the shard may now count as ready. */
+  readonly released: (shardId: number) => void;
   readonly onDebug: (message: string) => void;
   readonly onError: (error: Error) => void;
 }
@@ -60,6 +62,11 @@ export class ResumeRestorer {
     }
   }
 
+  /** Whether the shard's events are held (its RESUMED state change should wait for the release). */
+  public holding(shardId: number): boolean {
+    return this.pending.has(shardId);
+  }
+
   /** Stops holding (the cluster stops): what is held is dropped with the shards. */
   public close(): void {
     this.pending.clear();
@@ -87,6 +94,7 @@ export class ResumeRestorer {
       );
     }
     this.pending.delete(shardId);
+    this.hooks.released(shardId);
     for (const [packet, sessionSetup] of pending.held) this.hooks.deliver(packet, shardId, sessionSetup);
   }
 }

@@ -16,6 +16,7 @@ export interface GuildSnapshotWiring {
   readonly session: (shardId: number) => SessionInfo | null | undefined;
   readonly deliver: (packet: GatewayDispatchPayload, shardId: number, sessionSetup: boolean) => void;
   readonly restored: (shardId: number, snapshot: RestoredSnapshot) => void;
+  readonly released: (shardId: number) => void;
   readonly onDebug: (message: string) => void;
   readonly onError: (error: Error) => void;
 }
@@ -62,6 +63,7 @@ export async function openGuildSnapshots(wiring: GuildSnapshotWiring): Promise<G
       recorder.restore(shardId, snapshot);
       wiring.restored(shardId, snapshot);
     },
+    released: wiring.released,
     onDebug: wiring.onDebug,
     onError: wiring.onError,
   });

@@ -385,6 +385,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onShardError: (shardId, error) => this.onShardError(shardId, error),
       onIdentifyHeld: (shardId, error) => this.onIdentifyHeld(shardId, error),
       onDebug: (message) => this.emitDebug(message),
+      deferResumed: (shardId) => this.snapshots?.restorer.holding(shardId) ?? false,
     });
     this.liveness = new NatsLiveness(this.#nc, {
       lostAfterMs: this.fenceAfterMs,
@@ -439,6 +440,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
             ...snapshot.unavailable,
           ]);
           this.reporter?.changed();
+        },
+        // A RESUMED whose `ready` waited for the restored guilds (see deferResumed); after a
+        // READY the shard is ready already.
+        released: (shardId) => {
+          if (tracker.state(shardId) === 'resuming') tracker.setState(shardId, 'ready');
         },
         onDebug: (message) => this.emitDebug(message),
         onError: (error) => this.emitError(error),
