@@ -33,6 +33,13 @@ export type {
   ResolvedNatsSessionStoreOptions,
 } from './session/options.js';
 export { Cluster } from './cluster/Cluster.js';
+export { isRestoredDispatch } from './cache/restoredDispatch.js';
+export { GuildSnapshotStore } from './cache/GuildSnapshotStore.js';
+export type {
+  GuildSnapshotStoreOptions,
+  RestoredSnapshot,
+  SnapshotLoad,
+} from './cache/GuildSnapshotStore.js';
 export type { ClusterEvents, FatalShardClose } from './cluster/Cluster.js';
 export type { ClusterAssignment, ClusterOptions } from './cluster/ClusterOptions.js';
 export { defaultIdentifyThrottler, defaultSessionStore } from './cluster/clusterSeams.js';

@@ -3,6 +3,7 @@
 export * from './errors.js';
 export * from './kv.js';
 export * from './schemas.js';
+export * from './guildSnapshot.js';
 export * from './restRecords.js';
 export * from './subjects.js';
 export * from './ipc.js';

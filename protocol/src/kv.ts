@@ -28,6 +28,7 @@ export const BucketPurpose = {
   Leader: 'leader',
   Handover: 'handover',
   Rest: 'rest',
+  Guilds: 'guilds',
 } as const;
 
 /** One of the {@link BucketPurpose} strings. */
@@ -230,4 +231,33 @@ export function restInvalidKey(window: number): string {
 /** Key written once when Discord answers 401 to the token: every process stops sending. */
 export function restTokenRejectedKey(): string {
   return 'token_rejected';
+}
+
+/**
+ * Bucket of guild snapshots (what a library caches: guilds, channels, roles) per shard count and
+ * shard, so a cluster that RESUMEs a session whose READY it never saw can hand bot code the guilds
+ * Discord will not send again. No TTL: a quiet guild's record is never rewritten.
+ */
+export function guildSnapshotBucket(bot: string): string {
+  return bucket(bot, BucketPurpose.Guilds);
+}
+
+/** Key of a shard's snapshot manifest (guild ids, bot user), in {@link guildSnapshotBucket}: `<shardCount>.<shardId>.m`. */
+export function guildSnapshotManifestKey(shardCount: number, shardId: number): string {
+  return `${sessionKey(shardCount, shardId)}.m`;
+}
+
+/** Key of one guild of a shard's snapshot: `<shardCount>.<shardId>.g.<guildId>` (one record per guild keeps each far below NATS's payload limit). */
+export function guildSnapshotGuildKey(shardCount: number, shardId: number, guildId: string): string {
+  if (!/^\d{1,20}$/.test(guildId))
+    throw new DisclusterError(
+      ErrorCode.InvalidKey,
+      `guild id must be a snowflake, got ${JSON.stringify(guildId)}`,
+    );
+  return `${sessionKey(shardCount, shardId)}.g.${guildId}`;
+}
+
+/** Filter matching every guild record of one shard's snapshot. */
+export function guildSnapshotGuildFilter(shardCount: number, shardId: number): string {
+  return `${sessionKey(shardCount, shardId)}.g.*`;
 }

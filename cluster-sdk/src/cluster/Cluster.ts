@@ -4,6 +4,7 @@ import type { REST } from '@discordjs/rest';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { GatewaySendPayload } from 'discord-api-types/v10';
 import { DisclusterError, ErrorCode, shardForGuild } from 'discluster-protocol';
+import { openGuildSnapshots, type GuildSnapshots } from '../cache/guildSnapshots.js';
 import type { FleetLink } from '../fleet/FleetLink.js';
 import type { StatusReporter } from '../fleet/StatusReporter.js';
 import { HandoverGate } from '../handover/HandoverGate.js';
@@ -93,6 +94,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Where dispatches go during a reshard's handover (serving otherwise). */
   private gate: HandoverGate | null = null;
   private handover: HandoverResponder | null = null;
+  /** Guild snapshots (caches across a resume), when on and their bucket opened. */
+  private snapshots: GuildSnapshots | null = null;
   private startCalled = false;
   private serving = false;
   private stopping = false;
@@ -348,6 +351,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onOverflow: (list, limit) => this.emitError(handoverOverflowError(list, limit)),
     });
     this.gate = gate;
+    this.snapshots = await this.openSnapshots(nc, withoutToken, gate, tracker);
+    const entry = this.snapshots?.restorer ?? gate;
     if (this.#fleet) {
       // Only a fleet reshards: MASTER drives the handover of every cluster it planned.
       this.handover = new HandoverResponder(
@@ -370,7 +375,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       keepSessions: () => this.keepSessionsOnDestroy,
       closingOnPurpose: () => this.fence.fenced || this.stopping,
       onDispatch: (packet, shardId, sessionSetup) => {
-        gate.offer(packet, shardId, sessionSetup);
+        entry.offer(packet, shardId, sessionSetup);
         // The shard's last guild arrived: say so now (a reshard switches over once every new
         // shard has its guilds), not at the next periodic report.
         if (sessionSetup && packet.t === 'GUILD_CREATE' && tracker.loadingGuilds(shardId) === 0)
@@ -380,6 +385,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onShardError: (shardId, error) => this.onShardError(shardId, error),
       onIdentifyHeld: (shardId, error) => this.onIdentifyHeld(shardId, error),
       onDebug: (message) => this.emitDebug(message),
+      deferResumed: (shardId) => this.snapshots?.restorer.holding(shardId) ?? false,
     });
     this.liveness = new NatsLiveness(this.#nc, {
       lostAfterMs: this.fenceAfterMs,
@@ -407,6 +413,46 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       return;
     }
     await this.#manager.connect();
+  }
+
+  /**
+   * Guild snapshots, unless turned off. A bucket that cannot be opened is reported and the cluster
+   * runs without them (resumed shards then restore nothing, as before snapshots existed).
+   */
+  private async openSnapshots(
+    nc: NatsConnection,
+    assignment: Omit<ClusterAssignment, 'token'>,
+    gate: HandoverGate,
+    tracker: ShardStatusTracker,
+  ): Promise<GuildSnapshots | null> {
+    const settings = this.settings.guildSnapshots;
+    if (!settings) return null;
+    try {
+      return await openGuildSnapshots({
+        nc,
+        assignment,
+        settings,
+        session: (shardId) => this.sessions?.cachedSessionInfo?.(shardId),
+        deliver: (packet, shardId, sessionSetup) => gate.offer(packet, shardId, sessionSetup),
+        restored: (shardId, snapshot) => {
+          tracker.restoreGuilds(shardId, [
+            ...snapshot.guilds.map((guild) => guild.id),
+            ...snapshot.unavailable,
+          ]);
+          this.reporter?.changed();
+        },
+        // A RESUMED whose `ready` waited for the restored guilds (see deferResumed); after a
+        // READY the shard is ready already.
+        released: (shardId) => {
+          if (tracker.state(shardId) === 'resuming') tracker.setState(shardId, 'ready');
+        },
+        onDebug: (message) => this.emitDebug(message),
+        onError: (error) => this.emitError(error),
+      });
+    } catch (error) {
+      this.emitError(new Error(`guild snapshots off: ${asError(error).message}`, { cause: error }));
+      return null;
+    }
   }
 
   /** The `status` pm2 action's answer (and `toJSON`). */
@@ -465,6 +511,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   private onShardState(shardId: number, state: ShardState, previous: ShardState): void {
+    // Set before the RESUME is sent: the shard's first event already finds it held.
+    if (state === 'resuming') this.snapshots?.restorer.resuming(shardId);
     this.emit('shardState', shardId, state, previous);
     this.reporter?.changed();
     if (state === 'ready' && this.tracker?.allInState('ready')) {
@@ -545,6 +593,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.gate?.mode === 'cut') await this.closeShardsForGood('resharded: the new generation serves');
     else await this.closeShardsForResume('cluster stopping');
     this.gate?.close();
+    this.snapshots?.restorer.close();
+    await this.snapshots?.recorder.close().catch((error: unknown) => this.emitError(asError(error)));
     for (const id of this.#assignmentValue?.shardIds ?? []) this.tracker?.setState(id, 'idle');
     await this.sessions?.close().catch((error: unknown) => this.emitError(asError(error)));
     await this.throttler?.close().catch((error: unknown) => this.emitError(asError(error)));

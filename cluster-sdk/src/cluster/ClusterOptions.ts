@@ -120,6 +120,21 @@ export interface ClusterOptions {
   readonly buildIdentifyThrottler?: (context: ClusterBuildContext) => Promise<ClusterIdentifyThrottler>;
   /** Builds the session store (RESUME after a restart or move). Default: {@link defaultSessionStore}, NATS KV. */
   readonly buildSessionStore?: (context: ClusterBuildContext) => Promise<ClusterSessionStore>;
+  /**
+   * Guild snapshots in NATS (README, "Caches across a resume"): each shard's guilds, channels and
+   * roles, so a shard that RESUMEs in a restarted or moved process hands bot code a restored READY
+   * and GUILD_CREATEs first. On by default; `false` turns them off (a resumed shard then delivers no
+   * guilds, as Discord sends none). `members: true` also keeps members (default false: members
+   * dominate size and change often); `flushIntervalMs` (default 2000) coalesces writes.
+   */
+  readonly guildSnapshots?: false | { readonly members?: boolean; readonly flushIntervalMs?: number };
+}
+
+/** Guild snapshot settings after defaults; null when they are off. */
+export interface ResolvedGuildSnapshotSettings {
+  readonly members: boolean;
+  readonly flushIntervalMs: number;
+  readonly requestTimeoutMs: number;
 }
 
 export interface ResolvedClusterSettings {
@@ -137,6 +152,7 @@ export interface ResolvedClusterSettings {
   readonly handleSignals: boolean;
   readonly statusIntervalMs: number;
   readonly handleProcessErrors: boolean;
+  readonly guildSnapshots: ResolvedGuildSnapshotSettings | null;
 }
 
 /** Whether the optional `zlib-sync` package can be loaded (compression's safe decoder). */
@@ -196,6 +212,29 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
     handleSignals: options.handleSignals ?? options.standalone === undefined,
     statusIntervalMs: integerOption('statusIntervalMs', options.statusIntervalMs ?? 5000, 100),
     handleProcessErrors: options.handleProcessErrors ?? isUnderPm2(),
+    guildSnapshots: resolveGuildSnapshots(options.guildSnapshots),
+  });
+}
+
+function resolveGuildSnapshots(
+  option: ClusterOptions['guildSnapshots'],
+): ResolvedGuildSnapshotSettings | null {
+  if (option === false) return null;
+  if (option !== undefined && (typeof option !== 'object' || option === null))
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option guildSnapshots: expected false or { members?, flushIntervalMs? }',
+    );
+  const members = option?.members ?? false;
+  if (typeof members !== 'boolean')
+    throw new DisclusterError(
+      ErrorCode.InvalidOption,
+      'Invalid option guildSnapshots.members: expected a boolean',
+    );
+  return Object.freeze({
+    members,
+    flushIntervalMs: integerOption('guildSnapshots.flushIntervalMs', option?.flushIntervalMs ?? 2000, 10),
+    requestTimeoutMs: 5000,
   });
 }
 

@@ -108,6 +108,16 @@ export class ShardStatusTracker {
     }
   }
 
+  /**
+   * A resumed shard's guilds restored from its snapshot (Discord sends none on RESUME). Joined with
+   * what its replayed events already added.
+   */
+  public restoreGuilds(shardId: number, guildIds: Iterable<string>): void {
+    const shard = this.shards.get(shardId);
+    if (!shard) return;
+    for (const id of guildIds) shard.guilds.add(id);
+  }
+
   /** Guilds READY listed that have not arrived yet. */
   public loadingGuilds(shardId: number): number {
     return this.shards.get(shardId)?.loading.size ?? 0;

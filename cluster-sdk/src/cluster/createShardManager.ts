@@ -25,6 +25,11 @@ export interface ShardManagerWiring {
   /** A shard's identify wait failed for a reason other than its own close: it is held, not identified. */
   readonly onIdentifyHeld: (shardId: number, error: unknown) => void;
   readonly onDebug: (message: string) => void;
+  /**
+   * True while a resumed shard's events are held for its restored guilds: it turns `ready` when
+   * they are delivered (so `ready` listeners see them counted), not at RESUMED.
+   */
+  readonly deferResumed?: (shardId: number) => boolean;
 }
 
 /**
@@ -88,7 +93,9 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
     tracker.onReady(shardId, data);
     tracker.setState(shardId, 'ready');
   });
-  manager.on(WebSocketShardEvents.Resumed, (shardId) => tracker.setState(shardId, 'ready'));
+  manager.on(WebSocketShardEvents.Resumed, (shardId) => {
+    if (!wiring.deferResumed?.(shardId)) tracker.setState(shardId, 'ready');
+  });
   manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) => {
     tracker.onHeartbeat(shardId, latency);
     wiring.onHeartbeat(shardId, latency);
