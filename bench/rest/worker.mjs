@@ -3,6 +3,9 @@
 //   discluster:    cluster.rest's client (FleetRestLimiter through makeRequest, NATS KV)
 //   uncoordinated: @discordjs/rest alone, its limits inside this process (discord.js, discord-hybrid-sharding, eris-fleet bots)
 //   proxy:         @discordjs/rest pointed at one @discordjs/proxy process
+// REST_BENCH_TRACE=<file>: the first three processes append the limiter's per-stage times of the
+// latency phase to <file> (where a call's time goes).
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +36,7 @@ async function init() {
       globalRequestsPerSecond: Number.MAX_SAFE_INTEGER,
       makeRequest: limiter.makeRequest,
     });
+    if (process.env.REST_BENCH_TRACE) trace(limiter);
     close = async () => {
       limiter.close();
       await nc.close();
@@ -96,4 +100,43 @@ process.on('message', (message) => {
   else if (message.cmd === 'saturate') saturate(message).then((outcome) => answer({ outcome }), fail);
   else if (message.cmd === 'latency') latency(message).then((latencies) => answer({ latencies }), fail);
   else if (message.cmd === 'stop') void close().finally(() => process.exit(0));
+});
+
+// REST_BENCH_TRACE=1: per-stage times of the limiter (for finding where a call's time goes).
+const stages = {};
+function trace(limiter) {
+  const wrap = (object, name) => {
+    const original = object[name].bind(object);
+    object[name] = async (...args) => {
+      const started = performance.now();
+      try {
+        return await original(...args);
+      } finally {
+        (stages[name] ??= []).push(performance.now() - started);
+      }
+    };
+  };
+  for (const [object, names] of [
+    [limiter.slots, ['take']],
+    [limiter.routes, ['tryReserve', 'waitForRoom', 'report']],
+    [limiter.invalid, ['fleetCount']],
+  ])
+    for (const name of names) wrap(object, name);
+}
+process.on('message', (message) => {
+  if (message.cmd !== 'latency') return;
+  for (const key of Object.keys(stages)) stages[key] = [];
+  setTimeout(
+    () => {
+      const line = Object.entries(stages)
+        .map(([k, v]) => {
+          v.sort((a, b) => a - b);
+          return `${k} p50 ${v[Math.floor(v.length / 2)]?.toFixed(1)} p90 ${v[Math.floor(v.length * 0.9)]?.toFixed(1)}`;
+        })
+        .join(', ');
+      if (config.index < 3)
+        fs.appendFileSync(process.env.REST_BENCH_TRACE, `[trace ${config.index}] ${line}\n`);
+    },
+    message.untilMs - Date.now() + 500,
+  );
 });

@@ -103,6 +103,9 @@ export class FleetRestLimiter {
       description: "Discluster's shared REST rate limits: global slots, route buckets, invalid requests",
       timeoutMs: options.requestTimeoutMs ?? 2_000,
       replicas: options.replicas ?? 1,
+      // Tens of writes a second of state that is worth nothing after a minute: memory, not disk.
+      // A nats-server restart forgets it; the fleet then relearns the buckets from their headers.
+      storage: 'memory',
     });
     const kv: KV = bucket.kv;
     const tokenTag = createHash('sha256')
