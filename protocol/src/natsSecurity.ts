@@ -1,5 +1,6 @@
 import {
   budgetBucket,
+  guildSnapshotBucket,
   handoverBucket,
   restBucket,
   identifyBucket,
@@ -100,7 +101,7 @@ const SHARED: KvUse = { read: true, write: true, create: true };
  * - control: announces, heartbeats and events; receives its commands and status polls; keeps the
  *   shard leases.
  * - cluster: cluster-to-cluster IPC; identify slots, waiters, budget and sessions; a reshard's
- *   handover steps and bucket; the shared REST limits. No fleet subject, no lease or MASTER bucket.
+ *   handover steps and bucket; the shared REST limits; guild snapshots. No fleet subject, no lease or MASTER bucket.
  * - operator (the `discluster` CLI): requests to MASTER, status polls to CONTROLs, reads the plan.
  *   Uses the default inbox, so it may subscribe `_INBOX.>`: give it only to operators.
  */
@@ -165,6 +166,8 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
         ...kvSubjects(handoverBucket(bot), SHARED),
         // cluster.rest's shared rate limits.
         ...kvSubjects(restBucket(bot), SHARED),
+        // Guild snapshots, replayed after a resume.
+        ...kvSubjects(guildSnapshotBucket(bot), SHARED),
       ],
       subscribe: [ipc, handover.all, `${natsInboxPrefix(bot, 'cluster')}.>`],
       allowResponses: true,
