@@ -124,7 +124,7 @@ function trace(limiter) {
     for (const name of names) wrap(object, name);
 }
 process.on('message', (message) => {
-  if (message.cmd !== 'latency') return;
+  if (!process.env.REST_BENCH_TRACE || message.cmd !== 'latency') return;
   for (const key of Object.keys(stages)) stages[key] = [];
   setTimeout(
     () => {
