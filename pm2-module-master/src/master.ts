@@ -8,7 +8,7 @@ import type { HttpServerHandle } from './http/httpServer.js';
 import { startStatusHttp } from './http/statusHttp.js';
 import type { FleetView } from './http/statusSource.js';
 import { openOwnedBucket } from './kvBuckets.js';
-import { leaseAdvice } from './leadership/leaseAdvice.js';
+import { leaseAdvice, natsVersionAdvice } from './leadership/leaseAdvice.js';
 import { LeaderBucket } from './leadership/leaderBucket.js';
 import { Leadership } from './leadership/leadership.js';
 import { LeaderTerms } from './leadership/leaderTerms.js';
@@ -72,6 +72,8 @@ export class Master {
       : connectNatsDaemon(config, { name, inboxPrefix: natsInboxPrefix(config.bot, 'master') }, logger));
     this.#nc = nc;
     logger.info({ server: nc.getServer() }, 'connected to NATS');
+    const versionAdvice = natsVersionAdvice(config.kv_replicas, nc.info?.version);
+    if (versionAdvice) logger.warn({ version: nc.info?.version }, versionAdvice);
     // Never sets the TTL of an existing bucket: only the leader may (issue 13 d).
     const bucket = await LeaderBucket.open({
       nc,
