@@ -123,11 +123,12 @@ export interface ClusterOptions {
   /**
    * Guild snapshots in NATS (README, "Caches across a resume"): each shard's guilds, channels and
    * roles, so a shard that RESUMEs in a restarted or moved process hands bot code a restored READY
-   * and GUILD_CREATEs first. On by default; `false` turns them off (a resumed shard then delivers no
-   * guilds, as Discord sends none). `members: true` also keeps members (default false: members
-   * dominate size and change often); `flushIntervalMs` (default 2000) coalesces writes.
+   * and GUILD_CREATEs first. Off by default (the process keeps a model of every guild it serves:
+   * memory per shard grows with it, see the README); `true` or an object turns them on.
+   * `members: true` also keeps members (default false: members dominate size and change often);
+   * `flushIntervalMs` (default 2000) coalesces writes.
    */
-  readonly guildSnapshots?: false | { readonly members?: boolean; readonly flushIntervalMs?: number };
+  readonly guildSnapshots?: boolean | { readonly members?: boolean; readonly flushIntervalMs?: number };
 }
 
 /** Guild snapshot settings after defaults; null when they are off. */
@@ -219,13 +220,14 @@ export function resolveClusterSettings(options: ClusterOptions): ResolvedCluster
 function resolveGuildSnapshots(
   option: ClusterOptions['guildSnapshots'],
 ): ResolvedGuildSnapshotSettings | null {
-  if (option === false) return null;
-  if (option !== undefined && (typeof option !== 'object' || option === null))
+  if (option === undefined || option === false) return null;
+  if (option !== true && (typeof option !== 'object' || option === null))
     throw new DisclusterError(
       ErrorCode.InvalidOption,
-      'Invalid option guildSnapshots: expected false or { members?, flushIntervalMs? }',
+      'Invalid option guildSnapshots: expected true, false or { members?, flushIntervalMs? }',
     );
-  const members = option?.members ?? false;
+  const settings = option === true ? {} : option;
+  const members = settings.members ?? false;
   if (typeof members !== 'boolean')
     throw new DisclusterError(
       ErrorCode.InvalidOption,
@@ -233,7 +235,7 @@ function resolveGuildSnapshots(
     );
   return Object.freeze({
     members,
-    flushIntervalMs: integerOption('guildSnapshots.flushIntervalMs', option?.flushIntervalMs ?? 2000, 10),
+    flushIntervalMs: integerOption('guildSnapshots.flushIntervalMs', settings.flushIntervalMs ?? 2000, 10),
     requestTimeoutMs: 5000,
   });
 }
