@@ -209,6 +209,23 @@ describe('REST errors', () => {
 // ---- admin API ---------------------------------------------------------------------------------
 
 describe('admin API: reading', () => {
+  it('GET /channels lists generated channels of a kind; a bad kind or limit is a 400', async () => {
+    const sim = await startSim({ guilds: 5 });
+    const general = await request(`${sim.urls.admin}/channels?limit=3`);
+    expect(general.status).toBe(200);
+    const listed = general.body as Array<{ id: string; guild_id: string; kind: string }>;
+    expect(listed.map((c) => c.kind)).toEqual(['general', 'general', 'general']);
+    expect(listed.map((c) => c.id)).toEqual([0, 1, 2].map((i) => sim.simulator.guilds.channelId(i)));
+    const readOnly = (await request(`${sim.urls.admin}/channels?kind=read-only`)).body as Array<{
+      id: string;
+    }>;
+    expect(readOnly.map((c) => c.id)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => sim.simulator.guilds.channelId(i, 'read-only')),
+    );
+    for (const query of ['kind=voice', 'limit=0', 'limit=abc', 'limit=10001'])
+      expect((await request(`${sim.urls.admin}/channels?${query}`)).status).toBe(400);
+  });
+
   it('GET /state (and /_sim itself) has every field the contract promises', async () => {
     const sim = await startSim({ guilds: 30, shards: 3, maxConcurrency: 3 });
     const client = await RawClient.hello(sim.urls.gateway);
