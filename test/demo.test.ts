@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { FleetStatusSchema, type FleetStatus } from 'discluster-protocol';
 import { processesMentioning, waitFor, type SimJson } from 'discluster-testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { expectFleetInvariants } from './support/invariants';
+import { describeRefusedIdentifies, expectFleetInvariants } from './support/invariants';
 
 /**
  * Issue 6 "Must show": `npm run demo` run headless until all 32 shards are `ready` in
@@ -176,7 +176,13 @@ describe('npm run demo', () => {
     expect(ready).toMatchObject({ ready: SHARDS, shards: SHARDS, dir });
     // Issue 13 (k): the demo's own simulator saw every promise kept while the fleet started (it
     // counted identify violations in 6 of 7 runs when it starved for CPU beside the booting fleet).
-    expectFleetInvariants((await (await fetch(`${ready.admin}/state`)).json()) as SimJson);
+    const identifies = (await (await fetch(`${ready.admin}/identifies`)).json()) as Parameters<
+      typeof describeRefusedIdentifies
+    >[0];
+    expectFleetInvariants(
+      (await (await fetch(`${ready.admin}/state`)).json()) as SimJson,
+      `discord-sim violations (promises 1 and 2)\n${describeRefusedIdentifies(identifies)}`,
+    );
     // The status table and how to watch the fleet were printed.
     const { output } = run;
     expect(output.some((text) => text.includes(`${SHARDS} of ${SHARDS} shards ready`))).toBe(true);

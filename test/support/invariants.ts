@@ -37,3 +37,29 @@ export function expectFleetInvariants(observed: SimJson | FleetViolations, conte
     resumeWhileLive: 0,
   });
 }
+
+interface IdentifyRecord {
+  readonly at: number;
+  readonly shard: readonly [number, number];
+  readonly rateLimitKey: number;
+  readonly outcome: string;
+}
+
+/**
+ * Each IDENTIFY the simulator refused, with how long after the previous accepted one of its key it
+ * was read: a gap just under the window means a late read on a busy machine, a gap near zero two
+ * sends at once. Empty when there was none.
+ */
+export function describeRefusedIdentifies(records: readonly IdentifyRecord[]): string {
+  const lastAccepted = new Map<number, IdentifyRecord>();
+  const lines: string[] = [];
+  for (const record of records) {
+    const previous = lastAccepted.get(record.rateLimitKey);
+    if (record.outcome === 'ready') lastAccepted.set(record.rateLimitKey, record);
+    else
+      lines.push(
+        `shard ${record.shard.join('/')} key ${record.rateLimitKey} refused ${previous ? `${record.at - previous.at} ms after shard ${previous.shard.join('/')}` : 'with no earlier accepted IDENTIFY'}`,
+      );
+  }
+  return lines.join('\n');
+}
