@@ -307,7 +307,12 @@ async function raiseSimulatorPriority() {
   } catch {
     pid = undefined;
   }
-  if (!pid) return;
+  if (!pid) {
+    say(
+      `could not find discord-sim's pid in pm2's list: it runs at normal priority, and on a busy machine it may read IDENTIFYs late`,
+    );
+    return;
+  }
   try {
     os.setPriority(pid, SIM_PRIORITY);
   } catch {
