@@ -44,6 +44,7 @@ import {
   shown,
   stopFleet,
 } from './demo/fleet.mjs';
+import { DemoQuestions } from './demo/questions.mjs';
 import {
   bin,
   currentChild,
@@ -143,6 +144,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 const stopSignal = new Promise((resolve) => (stopRequested = resolve));
 
 let trafficTimer;
+let questionTimer;
+let answersTimer;
 /** The pm2 CLI call of the progress loop in flight: a pm2 call after a daemon ended would spawn a new one. */
 let pm2Busy = Promise.resolve();
 
@@ -153,6 +156,8 @@ function shutdown(code, reason) {
   stopping ??= (async () => {
     phase = 'stopping';
     clearInterval(trafficTimer);
+    clearInterval(questionTimer);
+    clearInterval(answersTimer);
     say(`${reason}: stopping everything the demo started`);
     await pm2Busy;
     let left;
@@ -490,7 +495,9 @@ out(`
       a machine dies: once its leases expire (10 s) its shards RESUME on host-c, the standby
   PM2_HOME=${demoHome} npx pm2 start control-host-a && npx discluster rebalance ${cliFlags}
       it comes back, idle; rebalance gives it shards again
-[demo] ${TRAFFIC_PER_SECOND} MESSAGE_CREATE events/s flow through discord-sim (${admin}/state). Ctrl-C stops everything.`);
+[demo] ${TRAFFIC_PER_SECOND} MESSAGE_CREATE events/s flow through discord-sim (${admin}/state). Every 5 s the demo
+       asks the bot !ping and /stats in a random guild; every 15 s it prints how many were answered.
+       Ctrl-C stops everything.`);
 const referee = await simulatorCounts();
 if (referee)
   say(
@@ -505,5 +512,34 @@ if (headless) {
 if (exitWhenReady) await shutdown(0, 'ready (--exit-when-ready)');
 
 // ---------------------------------------------------------------------------------------------
-// 6. Run until a signal (keepTraffic's interval keeps the process alive).
+// 6. Questions for the bot: a `!ping` and a `/stats` every 5 s; every 15 s, how many it answered
+// as discord-sim counted them.
+
+const questions = new DemoQuestions(admin);
+let asking = false;
+questionTimer = setInterval(() => {
+  if (asking || phase !== 'fleet') return;
+  asking = true;
+  questions
+    .ask()
+    .catch((error) => say(`could not ask the bot (${error.message}); trying again in 5 s`))
+    .finally(() => (asking = false));
+}, 5_000);
+answersTimer = setInterval(() => {
+  if (phase !== 'fleet') return;
+  questions.answers().then(
+    (answers) => {
+      if (answers.ping.asked === 0) return;
+      say(
+        `the bot answered ${answers.ping.answered} of ${answers.ping.asked} !ping (message.reply) and ` +
+          `${answers.stats.answered} of ${answers.stats.asked} /stats (interaction.reply), counted by discord-sim`,
+      );
+      if (headless) say(`answers ${JSON.stringify(answers)}`);
+    },
+    (error) => say(`could not count the bot's answers (${error.message})`),
+  );
+}, 15_000);
+
+// ---------------------------------------------------------------------------------------------
+// 7. Run until a signal (keepTraffic's interval keeps the process alive).
 await stopped;

@@ -86,11 +86,16 @@ function signalDemo(run: DemoRun, signal: NodeJS.Signals): void {
 }
 
 /** Waits for the first output line matching `pattern` (a liveness bound: setup, build and the fleet on a loaded machine). */
-async function lineOf(run: DemoRun, pattern: RegExp, description: string): Promise<string> {
+async function lineOf(
+  run: DemoRun,
+  pattern: RegExp | ((line: string) => boolean),
+  description: string,
+): Promise<string> {
+  const matches = typeof pattern === 'function' ? pattern : (line: string) => pattern.test(line);
   let found: string | undefined;
   await waitFor(
     () => {
-      found = run.output.find((line) => pattern.test(line));
+      found = run.output.find(matches);
       if (!found && run.ended) throw new Error('the demo exited');
       return found !== undefined;
     },
@@ -201,7 +206,25 @@ describe('npm run demo', () => {
     // While it runs, its processes are there to be found (so the check below means something).
     expect(processesMentioning(dir).length).toBeGreaterThan(0);
 
-    // 3. Ctrl-C: everything it started stops. npm itself then ends as a Ctrl-C'd program does
+    // 3. The bot answers (issue 16): the demo asks `!ping` and `/stats` every 5 s and reports, as
+    //    discord-sim counted them, how many got a message.reply and an interaction.reply. Waits for
+    //    a report with two of each asked and every one answered.
+    type Answers = Record<'ping' | 'stats', { asked: number; answered: number }>;
+    const answeredAll = (line: string) => {
+      if (!line.startsWith('[demo] answers {')) return false;
+      const answers = JSON.parse(line.slice('[demo] answers '.length)) as Answers;
+      return [answers.ping, answers.stats].every(({ asked, answered }) => asked >= 2 && answered === asked);
+    };
+    await lineOf(run, answeredAll, 'a report of every !ping and /stats answered');
+    const posted = (await (await fetch(`${ready.admin}/messages`)).json()) as Array<{ content: string }>;
+    expect(posted.some((message) => /^pong from cluster \d+$/.test(message.content))).toBe(true);
+    const interactions = (await (await fetch(`${ready.admin}/interactions`)).json()) as Array<{
+      callback_type: number | null;
+    }>;
+    expect(interactions.filter((one) => one.callback_type === 4).length).toBeGreaterThanOrEqual(2);
+    expectFleetInvariants((await (await fetch(`${ready.admin}/state`)).json()) as SimJson);
+
+    // 4. Ctrl-C: everything it started stops. npm itself then ends as a Ctrl-C'd program does
     //    (by the signal); the demo script's own success is its last line.
     signalDemo(run, 'SIGINT');
     const end = await run.exited;
