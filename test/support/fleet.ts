@@ -87,6 +87,8 @@ export interface FleetOptions {
   readonly natsCluster?: NatsClusterHandle;
   /** `DISCLUSTER_KV_REPLICAS` of MASTER and CONTROL (default: theirs, 1). */
   readonly kvReplicas?: number;
+  /** The bot CONTROL runs (default fixtures/fleetBot.js); it must identify on IDENTIFY_WINDOW_MS. */
+  readonly botScript?: string;
   /** Extra discord-sim flags, named as on its command line (`{ 'session-start-total': 14 }`). */
   readonly sim?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -212,7 +214,7 @@ export class Fleet {
         ...this.kvReplicasEnv(),
         DISCLUSTER_HOST_ID: spec.id,
         DISCLUSTER_ROLE: spec.role ?? 'active',
-        DISCLUSTER_SCRIPT: BOT_SCRIPT,
+        DISCLUSTER_SCRIPT: this.options.botScript ?? BOT_SCRIPT,
         DISCLUSTER_HEARTBEAT_MS: '300',
         DISCLUSTER_RETRY_MS: '500',
         ...(spec.cores ? { DISCLUSTER_CORES: String(spec.cores) } : {}),
