@@ -399,7 +399,12 @@ const readyCount = (status) =>
 async function simulatorCounts() {
   try {
     const state = await (await fetch(`${admin}/state`)).json();
-    return { identifies: state.identifies, resumes: state.resumes, violations: state.violations };
+    return {
+      identifies: state.identifies,
+      resumes: state.resumes,
+      violations: state.violations,
+      unjudged: state.identifiesUnjudged,
+    };
   } catch {
     return undefined;
   }
@@ -502,7 +507,8 @@ const referee = await simulatorCounts();
 if (referee)
   say(
     `discord-sim counted ${referee.identifies} IDENTIFYs, ${referee.violations.identifyRate} inside their rate-limit window, ` +
-      `${referee.violations.duplicateLiveSessions} duplicate live sessions, ${referee.violations.resumeWhileLive} RESUMEs of a live session`,
+      `${referee.violations.duplicateLiveSessions} duplicate live sessions, ${referee.violations.resumeWhileLive} RESUMEs of a live session` +
+      (referee.unjudged ? ` (${referee.unjudged} IDENTIFYs it read too late to judge, let through)` : ''),
   );
 if (headless) {
   say(

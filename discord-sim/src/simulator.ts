@@ -9,6 +9,7 @@ import { countClose, createGatewayCounters, type GatewayCounters } from './gatew
 import { DispatchRouter } from './gateway/dispatchRouter';
 import { GuildMemberRequests } from './gateway/guildMemberRequests';
 import { IdentifyAndResume } from './gateway/identifyAndResume';
+import { LoopLateness } from './gateway/loopLateness';
 import { ReadyStream } from './gateway/readyStream';
 import { SessionRegistry, type DuplicateLiveSessionRecord } from './gateway/sessionRegistry';
 import { ShardControls, type ShardSelector } from './gateway/shardControls';
@@ -53,6 +54,7 @@ export class GatewaySimulator implements ConnectionHost {
   private readonly identifyAndResume: IdentifyAndResume;
   private readonly memberRequests: GuildMemberRequests;
   private readonly shardControls: ShardControls;
+  private readonly loopLateness = new LoopLateness();
 
   public constructor(
     private readonly options: Readonly<DiscordSimOptions>,
@@ -61,7 +63,12 @@ export class GatewaySimulator implements ConnectionHost {
   ) {
     this.guilds = new GuildStore(options.guilds, options.seed);
     this.budget = new SessionStartBudget(options.sessionStartTotal, options.sessionStartRemaining);
-    this.identifyLimiter = new IdentifyLimiter(options.maxConcurrency, options.identifyWindowMs);
+    this.identifyLimiter = new IdentifyLimiter(
+      options.maxConcurrency,
+      options.identifyWindowMs,
+      undefined,
+      () => this.loopLateness.readLatenessMs(),
+    );
     this.heartbeatIntervalMs = options.heartbeatIntervalMs;
     this.heartbeatToleranceMs = options.heartbeatToleranceMs;
     this.maxPayloadBytes = options.maxPayloadBytes;
@@ -244,6 +251,7 @@ export class GatewaySimulator implements ConnectionHost {
   }
 
   public shutdown(): void {
+    this.loopLateness.stop();
     for (const connection of this.registry.connections) connection.terminate();
     this.registry.clearTimers();
   }

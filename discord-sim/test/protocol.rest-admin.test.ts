@@ -253,7 +253,14 @@ describe('admin API: reading', () => {
     const response = await request(`${sim.urls.admin}/identifies`);
     expect(response.status).toBe(200);
     expect(response.body).toEqual([
-      { at: expect.any(Number), shard: [1, 2], rateLimitKey: 1, outcome: 'ready' },
+      {
+        at: expect.any(Number),
+        shard: [1, 2],
+        rateLimitKey: 1,
+        outcome: 'ready',
+        readLateMs: expect.any(Number),
+        unjudged: false,
+      },
     ]);
   });
 

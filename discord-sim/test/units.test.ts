@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CliUsageError, parseCliArgs } from '../src/cliArgs.js';
 import { closeCodeEndsSession, FATAL_CLOSE_CODES, isSendableCloseCode } from '../src/closeCodes.js';
 import { GuildStore, seededRandom } from '../src/guilds.js';
+import { LoopLateness } from '../src/gateway/loopLateness.js';
 import { IdentifyLimiter } from '../src/identifyLimiter.js';
 import {
   DEFAULT_SIM_OPTIONS,
@@ -290,6 +291,58 @@ describe('IdentifyLimiter', () => {
     for (let shard = 16; shard < 32; shard++) expect(limiter.attempt(shard, 32, 1)).toBe(false);
     for (let shard = 16; shard < 32; shard++) expect(limiter.attempt(shard, 32, 5000)).toBe(true);
     expect(limiter.violations).toBe(16);
+  });
+
+  it('an IDENTIFY inside the window only because the earlier one was read late is let through as unjudged, not a violation', () => {
+    const limiter = new IdentifyLimiter(1, 5000);
+    // The first was read 300 ms late: it arrived between 700 and 1000.
+    expect(limiter.attempt(0, 2, 1000, 300)).toBe(true);
+    // Read 4,800 ms after it, but possibly 5,100 ms after it arrived: the referee cannot tell.
+    expect(limiter.attempt(1, 2, 5800, 0)).toBe(true);
+    // Read 4,000 ms after that one, which was read on time: a violation whatever the lateness.
+    expect(limiter.attempt(0, 2, 9800, 900)).toBe(false);
+    expect(limiter.violations).toBe(1);
+    expect(limiter.unjudged).toBe(1);
+    expect(limiter.records().map((r) => [r.outcome, r.unjudged, r.readLateMs])).toEqual([
+      ['ready', false, 300],
+      ['ready', true, 0],
+      ['rate-limited', false, 900],
+    ]);
+  });
+
+  it('judges as if on time when the simulator reads on time (property: lateness 0 never makes an unjudged one)', () => {
+    const random = seededRandom(7);
+    for (let run = 0; run < 200; run++) {
+      const late = new IdentifyLimiter(2, 1000);
+      const onTime = new IdentifyLimiter(2, 1000);
+      let now = 0;
+      for (let i = 0; i < 30; i++) {
+        now += Math.floor(random() * 1500);
+        const shard = Math.floor(random() * 4);
+        expect(late.attempt(shard, 4, now, 0)).toBe(onTime.attempt(shard, 4, now));
+      }
+      expect(late.unjudged).toBe(0);
+      expect(late.violations).toBe(onTime.violations);
+    }
+  });
+
+  it('LoopLateness measures how long the event loop was unavailable', async () => {
+    const lateness = new LoopLateness();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const blockedUntil = performance.now() + 120;
+      while (performance.now() < blockedUntil); // the loop is busy: nothing can be read
+      expect(lateness.readLatenessMs()).toBeGreaterThanOrEqual(120);
+      // Free again: a few ticks later it is back to about a tick (polled: the CPU may be busy).
+      let settled = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 500 && settled >= 120; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        settled = lateness.readLatenessMs();
+      }
+      expect(settled).toBeLessThan(120);
+    } finally {
+      lateness.stop();
+    }
   });
 
   it('a zero window never refuses', () => {

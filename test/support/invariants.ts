@@ -43,6 +43,7 @@ interface IdentifyRecord {
   readonly shard: readonly [number, number];
   readonly rateLimitKey: number;
   readonly outcome: string;
+  readonly readLateMs?: number;
 }
 
 /**
@@ -58,7 +59,7 @@ export function describeRefusedIdentifies(records: readonly IdentifyRecord[]): s
     if (record.outcome === 'ready') lastAccepted.set(record.rateLimitKey, record);
     else
       lines.push(
-        `shard ${record.shard.join('/')} key ${record.rateLimitKey} refused ${previous ? `${record.at - previous.at} ms after shard ${previous.shard.join('/')}` : 'with no earlier accepted IDENTIFY'}`,
+        `shard ${record.shard.join('/')} key ${record.rateLimitKey} refused ${previous ? `${record.at - previous.at} ms after shard ${previous.shard.join('/')} (read up to ${previous.readLateMs ?? 0} ms late)` : 'with no earlier accepted IDENTIFY'}`,
       );
   }
   return lines.join('\n');

@@ -32,6 +32,7 @@ export function gatewaySnapshot(
     identifyWindowMs: options.identifyWindowMs,
     guilds: gateway.guilds.size,
     identifies: counters.identifies,
+    identifiesUnjudged: identifyLimiter.unjudged,
     resumes: counters.resumes,
     sessionStartTotal: budget.total,
     sessionStartRemaining: budget.remaining,
