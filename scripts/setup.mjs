@@ -186,3 +186,16 @@ export async function ensureChromium() {
     message: `Chromium was not found at ${CHROMIUM_PATH}. Install it with \`apt-get install -y chromium\` (as root).`,
   };
 }
+
+/** Where the Prometheus tests expect promtool (Debian's `prometheus` package). */
+export const PROMTOOL_PATH = '/usr/bin/promtool';
+
+/** promtool for `promtool check metrics` on MASTER's /metrics: found, or installed with apt-get as root. */
+export async function ensurePromtool() {
+  if (fs.existsSync(PROMTOOL_PATH)) return { path: PROMTOOL_PATH };
+  if ((await aptInstall('prometheus')) && fs.existsSync(PROMTOOL_PATH)) return { path: PROMTOOL_PATH };
+  return {
+    error: 'not found',
+    message: `promtool was not found at ${PROMTOOL_PATH}. Install it with \`apt-get install -y prometheus\` (as root).`,
+  };
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: sets up a fresh machine (npm dependencies, nats-server), then builds, lints and
-// runs every vitest suite. Extra arguments go to vitest (`npm test -- discord-sim` filters).
+// `npm test`: sets up a fresh machine (npm dependencies, nats-server, Chromium, promtool), then
+// builds, lints and runs every vitest suite. Extra arguments go to vitest (`npm test -- discord-sim`
+// filters).
 // The last line printed is always `N passed, N failed`; build and lint count as one test each.
 // Only Node built-ins: this runs before dependencies are installed.
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import {
   run,
   signalGroup,
   ensureChromium,
+  ensurePromtool,
 } from './setup.mjs';
 
 const resultsFile = path.join(root, '.vitest-results.json');
@@ -90,6 +92,12 @@ console.log(`Using nats-server at ${natsServer}`);
 const chromium = await ensureChromium();
 if (chromium.error) console.error(chromium.message);
 else console.log(`Using Chromium at ${chromium.path}`);
+
+// b3. promtool for the Prometheus tests (pm2-module-master/test/prometheus.test.ts fails with the
+// same hint without it).
+const promtool = await ensurePromtool();
+if (promtool.error) console.error(promtool.message);
+else console.log(`Using promtool at ${promtool.path}`);
 
 // c. Build every workspace (project references).
 record('build (tsc -b)', (await run(bin('tsc'), ['-b'])) === 0);

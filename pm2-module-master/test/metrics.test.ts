@@ -1,15 +1,16 @@
-import {
-  FleetStatusSchema,
-  SHARD_STATES,
-  WhichResultSchema,
-  shardForGuild,
-  type ClusterReport,
-} from 'discluster-protocol';
+import { FleetStatusSchema, SHARD_STATES, WhichResultSchema, shardForGuild } from 'discluster-protocol';
 import { waitFor } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { startMaster } from '../src/startMaster';
-import type { FakeHost } from './fakeHost';
 import { useMasterHarness } from './masterHarness';
+import {
+  find,
+  parseExposition,
+  reportChosenValues,
+  reportFor,
+  value,
+  type Exposition,
+} from './metricsFixtures';
 
 /**
  * MASTER's HTTP surface (issue 6 §4-5): `/metrics` scraped and parsed, and the JSON API, against a
@@ -29,82 +30,6 @@ const env = useMasterHarness(TOKEN, {
   'session-start-remaining': SESSION_START_REMAINING,
 });
 const { running } = env;
-
-// ---- a small parser of the Prometheus text exposition format (version 0.0.4) ----------------------
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-interface Exposition {
-  readonly samples: readonly Sample[];
-  /** Metric family name → its `# TYPE`. */
-  readonly types: ReadonlyMap<string, string>;
-}
-
-const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?$/;
-const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)/y;
-
-function parseValue(text: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
-  const value = Number(text);
-  if (Number.isNaN(value)) throw new Error(`not a sample value: ${text}`);
-  return value;
-}
-
-function parseLabels(text: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  LABEL_PAIR.lastIndex = 0;
-  while (LABEL_PAIR.lastIndex < text.length) {
-    const match = LABEL_PAIR.exec(text);
-    if (!match) throw new Error(`malformed labels: {${text}}`);
-    labels[match[1]!] = match[2]!.replace(/\\(.)/g, (_all, char: string) => (char === 'n' ? '\n' : char));
-  }
-  return labels;
-}
-
-function parseExposition(text: string): Exposition {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    if (line.startsWith('# TYPE ')) {
-      const [name, type] = line.slice('# TYPE '.length).split(' ');
-      types.set(name!, type!);
-      continue;
-    }
-    if (line.startsWith('#')) continue;
-    const match = SAMPLE_LINE.exec(line);
-    if (!match) throw new Error(`malformed sample line: ${line}`);
-    samples.push({ name: match[1]!, labels: parseLabels(match[2] ?? ''), value: parseValue(match[3]!) });
-  }
-  // Every sample belongs to a declared family.
-  for (const sample of samples) if (!types.has(sample.name)) throw new Error(`no # TYPE for ${sample.name}`);
-  return { samples, types };
-}
-
-/** The samples of `name` whose labels include `labels`. */
-function find(exposition: Exposition, name: string, labels: Record<string, string> = {}): Sample[] {
-  return exposition.samples.filter(
-    (sample) =>
-      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
-  );
-}
-
-/** The one value of `name` with `labels`, or undefined if absent (several is a failure). */
-function value(
-  exposition: Exposition,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  const found = find(exposition, name, labels);
-  if (found.length > 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
-  return found[0]?.value;
-}
 
 // ---- the fleet ----------------------------------------------------------------------------------
 
@@ -149,28 +74,6 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-/** What a shard reports in this test: every value derived from its id, so each is checkable. */
-function reportFor(id: number) {
-  return {
-    id,
-    state: SHARD_STATES[id % SHARD_STATES.length]!,
-    // Shard 3 has not had a heartbeat ACK yet: its latency must be absent, not -1.
-    ping: id === 3 ? -1 : 10 + id,
-    guilds: 2 * id + 1,
-    events: 100 * id + 7,
-    waitingReason: null,
-    lastCloseCode: null,
-  };
-}
-
-function reportChosenValues(fake: FakeHost): void {
-  fake.clusters = fake.clusters.map((cluster): ClusterReport => ({
-    ...cluster,
-    restarts: (cluster.clusterId % 3) + 1,
-    shards: cluster.shardIds.map(reportFor),
-  }));
-}
-
 describe('GET /metrics', () => {
   it('exports each shard, cluster, host and the plan as the hosts report them', async () => {
     const { bot, alpha, beta, url } = await plannedFleet();
@@ -195,10 +98,10 @@ describe('GET /metrics', () => {
       discluster_master_leader: 'gauge',
       discluster_fleet_stopped: 'gauge',
       discluster_plan_epoch: 'gauge',
-      discluster_shard_count: 'gauge',
+      discluster_plan_shards: 'gauge',
       discluster_max_concurrency: 'gauge',
       discluster_session_start_remaining: 'gauge',
-      discluster_session_start_total: 'gauge',
+      discluster_session_start_limit: 'gauge',
       discluster_hosts: 'gauge',
       discluster_host_cores: 'gauge',
       discluster_host_load15: 'gauge',
@@ -206,7 +109,7 @@ describe('GET /metrics', () => {
       discluster_cluster_restarts_total: 'counter',
       discluster_shards: 'gauge',
       discluster_shard_state: 'gauge',
-      discluster_shard_latency_ms: 'gauge',
+      discluster_shard_latency_seconds: 'gauge',
       discluster_shard_guilds: 'gauge',
       discluster_shard_events_total: 'counter',
     });
@@ -227,7 +130,9 @@ describe('GET /metrics', () => {
         expected.state,
       ]);
       expect(states.filter((sample) => sample.value === 0)).toHaveLength(SHARD_STATES.length - 1);
-      expect(value(metrics, 'discluster_shard_latency_ms', labels)).toBe(id === 3 ? undefined : 10 + id);
+      expect(value(metrics, 'discluster_shard_latency_seconds', labels)).toBe(
+        id === 3 ? undefined : (10 + id) / 1000,
+      );
       expect(value(metrics, 'discluster_shard_guilds', labels)).toBe(expected.guilds);
       expect(value(metrics, 'discluster_shard_events_total', labels)).toBe(expected.events);
     }
@@ -255,10 +160,10 @@ describe('GET /metrics', () => {
     expect(value(metrics, 'discluster_master_leader')).toBe(1);
     expect(value(metrics, 'discluster_fleet_stopped')).toBe(0);
     expect(value(metrics, 'discluster_plan_epoch')).toBe(1);
-    expect(value(metrics, 'discluster_shard_count')).toBe(16);
+    expect(value(metrics, 'discluster_plan_shards')).toBe(16);
     expect(value(metrics, 'discluster_max_concurrency')).toBe(4);
     expect(value(metrics, 'discluster_session_start_remaining')).toBe(SESSION_START_REMAINING);
-    expect(value(metrics, 'discluster_session_start_total')).toBe(SESSION_START_TOTAL);
+    expect(value(metrics, 'discluster_session_start_limit')).toBe(SESSION_START_TOTAL);
 
     // A host going silent is counted lost; a stopped fleet says so.
     beta.stop();

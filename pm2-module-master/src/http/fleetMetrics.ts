@@ -23,7 +23,8 @@ export interface MetricsText {
  * `/metrics`: the fleet as Prometheus metrics (prom-client), computed on each scrape from the
  * current status into a Registry of its own (never prom-client's global one), so shards, clusters
  * and hosts that left the plan leave the output with it. Each series is described in the README
- * ("Status page and /metrics").
+ * ("Status page and /metrics"). Names follow Prometheus conventions (`promtool check metrics` finds
+ * the output clean, test/prometheus.test.ts): `_total` only on counters, base units as suffixes.
  */
 export async function renderMetrics(input: MetricsInput): Promise<MetricsText> {
   const registry = new Registry();
@@ -60,7 +61,7 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
     const limit = plan.gateway.session_start_limit;
     const planGauges: [string, string, number][] = [
       ['discluster_plan_epoch', 'Epoch of the running plan (raised by every plan change)', plan.epoch],
-      ['discluster_shard_count', 'Shards in the running plan', plan.shardCount],
+      ['discluster_plan_shards', 'Shards in the running plan', plan.shardCount],
       ['discluster_max_concurrency', 'max_concurrency of the bot (GET /gateway/bot)', limit.max_concurrency],
       [
         'discluster_session_start_remaining',
@@ -68,8 +69,8 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
         limit.remaining,
       ],
       [
-        'discluster_session_start_total',
-        "session_start_limit.total as of MASTER's last GET /gateway/bot",
+        'discluster_session_start_limit',
+        "session_start_limit.total (session starts allowed per reset window) as of MASTER's last GET /gateway/bot",
         limit.total,
       ],
     ];
@@ -155,8 +156,8 @@ function shardMetrics(view: FleetView, registers: Registry[]): void {
     registers,
   });
   const latency = new Gauge({
-    name: 'discluster_shard_latency_ms',
-    help: 'Last gateway heartbeat round trip of a shard in ms (absent before its first heartbeat ACK)',
+    name: 'discluster_shard_latency_seconds',
+    help: 'Last gateway heartbeat round trip of a shard in seconds (absent before its first heartbeat ACK)',
     labelNames: SHARD_LABELS,
     registers,
   });
@@ -176,7 +177,8 @@ function shardMetrics(view: FleetView, registers: Registry[]): void {
   for (const { host, cluster, shard } of shards) {
     const labels = { shard: String(shard.id), cluster: String(cluster.id), host: host.id };
     for (const each of SHARD_STATES) state.set({ ...labels, state: each }, each === shard.state ? 1 : 0);
-    if (shard.ping >= 0) latency.set(labels, shard.ping);
+    // Reported in milliseconds; exported in the base unit, seconds.
+    if (shard.ping >= 0) latency.set(labels, shard.ping / 1000);
     guilds.set(labels, shard.guilds);
     const count = eventsOf(host.id, cluster.id, shard.id);
     if (count !== undefined) events.inc(labels, count);
