@@ -9,7 +9,7 @@ import type {
   ShardLeases,
 } from '../src/leases/shardLeases';
 import type { Pm2Bus, Pm2Client, Pm2Json } from '../src/pm2/daemonClient';
-import { ClusterSupervisor, type HostAssignment } from '../src/clusters/supervisor';
+import { ClusterSupervisor, STANDBY_BOOT_WAIT_MS, type HostAssignment } from '../src/clusters/supervisor';
 
 /** An in-memory pm2: enough of the daemon to check what the supervisor asks of it. */
 class FakePm2 implements Pm2Client {
@@ -398,6 +398,95 @@ describe('ClusterSupervisor', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(pm2.calls).toContain('delete 0');
     expect(supervisor.report()[0]?.state).toBe('stopped');
+  });
+
+  it("a reshard's new generation starts one cluster at a time, each once the previous one booted; the old one is left alone", async () => {
+    await supervisor.apply(assignment(1, [{ clusterId: 0, shardIds: [0, 1] }]));
+    await flush();
+    const started = () => pm2.calls.filter((call) => call.startsWith('start '));
+    expect(started()).toEqual(['start discluster-bot-cluster-0']);
+    const status = (clusterId: number, shardIds: number[]) => ({
+      data: {
+        v: 1,
+        type: 'status',
+        clusterId,
+        epoch: 2,
+        shards: shardIds.map((id) => ({
+          id,
+          state: 'identifying',
+          ping: -1,
+          guilds: 0,
+          events: 0,
+          waitingReason: null,
+          lastCloseCode: null,
+        })),
+      },
+    });
+    await supervisor.apply({
+      ...assignment(2, [{ clusterId: 0, shardIds: [0, 1] }]),
+      next: {
+        shardCount: 60,
+        clusterIds: [1, 2, 3],
+        clusters: [
+          { clusterId: 1, shardIds: [0, 1] },
+          { clusterId: 2, shardIds: [2, 3] },
+          { clusterId: 3, shardIds: [4, 5] },
+        ],
+      },
+    });
+    await flush();
+    // Booting processes side by side starve the serving generation (and CONTROL) of CPU.
+    expect(started()).toEqual(['start discluster-bot-cluster-0', 'start discluster-bot-cluster-1']);
+    expect(supervisor.report().map((c) => [c.clusterId, c.state])).toEqual([
+      [0, 'starting'],
+      [1, 'starting'],
+      [2, 'starting'],
+      [3, 'starting'],
+    ]);
+    pm2.emit('process:msg', 'discluster-bot-cluster-1', status(1, [0, 1]));
+    await flush();
+    expect(started()).toHaveLength(3);
+    expect(started()[2]).toBe('start discluster-bot-cluster-2');
+    // One that exits before its first report does not hold the next one back either.
+    pm2.emit('process:event', 'discluster-bot-cluster-2', { event: 'exit' });
+    await flush();
+    expect(started()).toEqual([
+      'start discluster-bot-cluster-0',
+      'start discluster-bot-cluster-1',
+      'start discluster-bot-cluster-2',
+      'start discluster-bot-cluster-3',
+    ]);
+  });
+
+  it('a new generation cluster that never reports holds the next one back for STANDBY_BOOT_WAIT_MS at most; one dropped meanwhile is never started', async () => {
+    const next = {
+      shardCount: 60,
+      clusterIds: [1, 2, 3],
+      clusters: [
+        { clusterId: 1, shardIds: [0, 1] },
+        { clusterId: 2, shardIds: [2, 3] },
+        { clusterId: 3, shardIds: [4, 5] },
+      ],
+    };
+    await supervisor.apply({ ...assignment(2, [{ clusterId: 0, shardIds: [0, 1] }]), next });
+    await flush();
+    const started = () => pm2.calls.filter((call) => call.startsWith('start '));
+    expect(started()).toEqual(['start discluster-bot-cluster-0', 'start discluster-bot-cluster-1']);
+    await vi.advanceTimersByTimeAsync(STANDBY_BOOT_WAIT_MS - 1);
+    expect(started()).toHaveLength(2);
+    // The reshard is rolled back before cluster 3's turn: it must not start afterwards.
+    await vi.advanceTimersByTimeAsync(1);
+    await flush();
+    expect(started()).toEqual([
+      'start discluster-bot-cluster-0',
+      'start discluster-bot-cluster-1',
+      'start discluster-bot-cluster-2',
+    ]);
+    await supervisor.apply(assignment(3, [{ clusterId: 0, shardIds: [0, 1] }]));
+    await vi.advanceTimersByTimeAsync(STANDBY_BOOT_WAIT_MS);
+    await flush();
+    expect(started()).toHaveLength(3);
+    expect(supervisor.report().map((c) => c.clusterId)).toEqual([0]);
   });
 
   it('keepalive: one pm2 list per round, to the online clusters named, never to one being stopped', async () => {

@@ -21,6 +21,12 @@ import type { RestartPolicyOptions } from './restartPolicy.js';
 
 export type { HostAssignment } from './hostAssignment.js';
 
+/**
+ * A reshard's new generation starts one cluster at a time: the next once the previous one sent its
+ * first status report (it booted), or after this long at most.
+ */
+export const STANDBY_BOOT_WAIT_MS = 30_000;
+
 export interface SupervisorOptions {
   readonly pm2: Pm2Client;
   readonly bot: string;
@@ -60,6 +66,10 @@ export class ClusterSupervisor {
   private assignment: HostAssignment | undefined;
   private listening = false;
   private swept = false;
+  /** New-generation clusters waiting for their turn to start (see startInTurn). */
+  private readonly unlaunched = new Set<ClusterRun>();
+  /** Bumped by every apply: a turn-by-turn start of an older one stops there. */
+  private applies = 0;
 
   public constructor(private readonly options: SupervisorOptions) {
     const { leases, logger } = options;
@@ -122,9 +132,11 @@ export class ClusterSupervisor {
    * Makes the running clusters match `assignment`: stops ours that are no longer in it, adopts
    * wanted ones still running from an earlier CONTROL boot, starts the others, and re-sends the
    * assignment to ones that keep their shards (new epoch). Resolves once every new cluster has
-   * started or is waiting for another host to give up its shards.
+   * started or is waiting for another host to give up its shards, except a reshard's new
+   * generation: it starts one cluster after another in the background ({@link startInTurn}).
    */
   public async apply(assignment: HostAssignment): Promise<void> {
+    const turn = ++this.applies;
     await this.listen();
     this.assignment = assignment;
     const current: RunGeneration = {
@@ -157,6 +169,7 @@ export class ClusterSupervisor {
     }
     const processes = await this.table.list();
     const launches: Promise<void>[] = [];
+    const standby: ClusterRun[] = [];
     for (const [name, cluster] of wanted) {
       const existing = this.runs.get(name);
       if (existing) {
@@ -164,6 +177,15 @@ export class ClusterSupervisor {
         // A reshard's new generation becomes the plan: it stops being standby, keeps running.
         existing.standby = cluster.generation.standby;
         existing.clusterIds = [...cluster.generation.clusterIds];
+        if (this.unlaunched.has(existing)) {
+          // Its turn had not come under the previous assignment: it comes under this one.
+          if (existing.standby) standby.push(existing);
+          else {
+            this.unlaunched.delete(existing);
+            launches.push(this.launcher.launch(existing, 'start'));
+          }
+          continue;
+        }
         await this.link.sendAssign(existing).catch(() => undefined);
         continue;
       }
@@ -177,12 +199,45 @@ export class ClusterSupervisor {
       }
       // A leftover that is not running: start clean rather than revive pm2's old description.
       if (proc) await this.table.delete(proc['pm_id'] as number).catch(() => undefined);
-      launches.push(this.launcher.launch(run, 'start'));
+      if (cluster.generation.standby) {
+        this.unlaunched.add(run);
+        standby.push(run);
+      } else launches.push(this.launcher.launch(run, 'start'));
     }
     await Promise.all(launches);
+    void this.startInTurn(standby, turn);
     if (!this.swept) {
       this.swept = true;
       void this.options.leases.sweep([...this.runs.values()].map((run) => this.launcher.claimOf(run)));
+    }
+  }
+
+  /**
+   * Starts a reshard's new generation one cluster at a time, each once the previous one booted
+   * (its first status report), or exited, was stopped, or {@link STANDBY_BOOT_WAIT_MS} passed.
+   * Processes booting side by side take every core for seconds (a CI run with 8 new clusters on
+   * 2 cores): the old generation, which serves meanwhile, and this CONTROL, which renews its
+   * leases and sends its keepalives, then got no CPU for up to 3 s, and every old cluster
+   * fenced itself ("no keepalive from CONTROL") with no new shard ready to serve instead.
+   * The new generation is not in a hurry: its shards identify a few per window anyway.
+   */
+  private async startInTurn(runs: readonly ClusterRun[], turn: number): Promise<void> {
+    for (const run of runs) {
+      // A newer assignment (a rollback, the end of the reshard) takes over the ones left.
+      if (turn !== this.applies) return;
+      if (!this.unlaunched.delete(run) || run.stopping) continue;
+      const exits = run.exits;
+      await this.launcher.launch(run, 'start');
+      await waitForRun(
+        run,
+        () =>
+          run.reportedReady ||
+          run.stopping ||
+          run.exits > exits ||
+          run.state === 'failed' ||
+          run.state === 'stopped',
+        STANDBY_BOOT_WAIT_MS,
+      );
     }
   }
 
@@ -265,6 +320,7 @@ export class ClusterSupervisor {
     const run = this.runs.get(name);
     if (!run) return;
     this.runs.delete(name);
+    this.unlaunched.delete(run);
     await this.launcher.stop(run);
   }
 
