@@ -48,6 +48,8 @@ export interface FleetRestLimiterOptions {
 
 // A claim older than this is not used: the slot could be claimed again a spacing after it.
 const STALE_CLAIM_MS = 500;
+// The most a global slot is claimed ahead of when it frees up (see chooseGlobalSlot).
+const MAX_CLAIM_LEAD_MS = 50;
 // After a NATS failure, the local share is used this long before NATS is tried again.
 const DEGRADED_MS = 5_000;
 // A refusal is logged at most this often per route, so a failing loop cannot flood the log.
@@ -69,6 +71,8 @@ export class FleetRestLimiter {
   private readonly local: LocalGlobalSlots;
   private readonly invalidLimit: number;
   private degradedUntil = 0;
+  /** How long a request takes from its global claim to being ready to send: the claim's lead. */
+  private claimLeadMs = 0;
   private readonly refusalsLogged = new Map<string, number>();
   private closed = false;
 
@@ -159,6 +163,13 @@ export class FleetRestLimiter {
       }
       break;
     }
+    if (claim) {
+      const readyAt = Date.now();
+      // Learn the lead (smoothed, bounded), then wait for the slot's time: never send before it.
+      const took = Math.min(MAX_CLAIM_LEAD_MS, Math.max(0, readyAt - claim.claimedAt));
+      this.claimLeadMs += (took - this.claimLeadMs) / 8;
+      if (claim.at > readyAt) await delay(claim.at - readyAt, signal);
+    }
     const sentAt = Date.now();
     if (claim && sentAt > claim.at + LATE_TOLERANCE_MS) void this.slots.sentLate(claim, sentAt);
     // Checked again after the waits: another process may have met a 401 meanwhile.
@@ -198,7 +209,7 @@ export class FleetRestLimiter {
   private takeGlobal(signal: AbortSignal): Promise<GlobalClaim | null> {
     return this.fleetStep(
       signal,
-      () => this.slots.take(signal),
+      () => this.slots.take(signal, this.claimLeadMs),
       null,
       async () => {
         await this.local.take(signal);

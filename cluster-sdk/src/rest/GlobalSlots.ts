@@ -22,7 +22,10 @@ export const LATE_TOLERANCE_MS = 10;
 /** A claimed slot: what {@link GlobalSlots.sentLate} needs to move its time. */
 export interface GlobalClaim {
   readonly slot: number;
+  /** When the request may be sent (recorded in the slot): never before. */
   readonly at: number;
+  /** When the slot was chosen (epoch ms). */
+  readonly claimedAt: number;
   readonly revision: number;
 }
 
@@ -73,13 +76,14 @@ export class GlobalSlots {
   }
 
   /**
-   * Waits for a free slot and claims it for a request sent right after. This process's requests
+   * Waits for a slot and claims it for a request sent at the claim's `at` (up to `leadMs` from
+   * now: the caller's own round trips before sending), never before. This process's requests
    * queue here and claim one at a time, so only its first competes with the other processes. Throws
    * what NATS throws (the caller falls back to its local share) and `signal.reason` when the
    * request is given up.
    */
-  public take(signal: AbortSignal): Promise<GlobalClaim> {
-    const turn = this.queue.then(() => this.claim(signal));
+  public take(signal: AbortSignal, leadMs = 0): Promise<GlobalClaim> {
+    const turn = this.queue.then(() => this.claim(signal, leadMs));
     // The next request waits for this one's claim, not for its outcome.
     this.queue = turn.then(
       () => undefined,
@@ -88,12 +92,12 @@ export class GlobalSlots {
     return turn;
   }
 
-  private async claim(signal: AbortSignal): Promise<GlobalClaim> {
+  private async claim(signal: AbortSignal, leadMs: number): Promise<GlobalClaim> {
     for (let conflicts = 0; ;) {
       if (this.closed) throw new Error('closed');
       signal.throwIfAborted();
       const now = Date.now();
-      const choice = chooseGlobalSlot(this.views(), now, this.spacingMs, Math.random);
+      const choice = chooseGlobalSlot(this.views(), now, this.spacingMs, Math.random, leadMs);
       if (choice.kind === 'wait') {
         // Woken early when the watch shows a slot change (a process gave one back or the clock moved).
         await delay(choice.until - now, signal, this.changed);
@@ -102,11 +106,12 @@ export class GlobalSlots {
       const key = restGlobalSlotKey(choice.slot);
       const known = this.known.get(choice.slot);
       try {
+        const record = encodeRecord({ v: 1, at: choice.sendAt });
         const revision = known
-          ? await this.kv.update(key, encodeRecord({ v: 1, at: now }), known.revision)
-          : await this.kv.create(key, encodeRecord({ v: 1, at: now }));
-        this.remember(choice.slot, now, revision);
-        return { slot: choice.slot, at: now, revision };
+          ? await this.kv.update(key, record, known.revision)
+          : await this.kv.create(key, record);
+        this.remember(choice.slot, choice.sendAt, revision);
+        return { slot: choice.slot, at: choice.sendAt, claimedAt: now, revision };
       } catch (error) {
         if (!isCasConflict(error)) throw error;
         // Someone claimed it first: read what they wrote, then choose again.
