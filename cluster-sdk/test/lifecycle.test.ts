@@ -15,6 +15,7 @@ import { GuildStore } from '../../discord-sim/src/guilds';
 import { Cluster, ClusterIpc, type ClusterAssignment, type ClusterOptions, type ShardStatus } from '../src';
 import { FATAL_CLOSE_CODES } from '../src/cluster/fatalCloseCodes';
 import { connectNats, uniqueBot } from './helpers';
+import { simState } from './simAdmin';
 import {
   GUILD_MESSAGES_INTENT,
   GUILDS_INTENT,
@@ -57,10 +58,6 @@ async function startSim(flags: { guilds: number; shards: number; [flag: string]:
     guilds: flags.guilds,
     shardCount: flags.shards,
   };
-}
-
-async function simState(fleet: Fleet): Promise<SimJson> {
-  return (await fetch(`${fleet.admin}/state`)).json() as Promise<SimJson>;
 }
 
 async function admin(fleet: Fleet, route: string, body?: unknown): Promise<SimJson> {
