@@ -33,16 +33,18 @@ export function retarget(url: string, apiBase: string): string {
   return url.startsWith(DEFAULT_API) ? apiBase + url.slice(DEFAULT_API.length) : url;
 }
 
+/** Where the fleet limiter's warnings and debug lines go. */
+export interface RestDiagnostics {
+  readonly onWarn: (message: string) => void;
+  readonly onDebug: (message: string) => void;
+}
+
 /** The cluster's fleet limiter, from its assignment and settings. */
 export function openClusterRestLimiter(
   nc: NatsConnection,
   assignment: ClusterAssignment,
   settings: ResolvedClusterSettings,
-  hooks: {
-    readonly onTokenRejected: (first: boolean) => void;
-    readonly onWarn: (message: string) => void;
-    readonly onDebug: (message: string) => void;
-  },
+  hooks: RestDiagnostics & { readonly onTokenRejected: (first: boolean) => void },
 ): Promise<FleetRestLimiter> {
   return FleetRestLimiter.open(nc, {
     bot: assignment.bot,
@@ -83,11 +85,7 @@ export class ClusterRestLink {
     nc: NatsConnection,
     assignment: ClusterAssignment,
     settings: ResolvedClusterSettings,
-    hooks: {
-      readonly onFatal: (close: FatalShardClose) => void;
-      readonly onWarn: (message: string) => void;
-      readonly onDebug: (message: string) => void;
-    },
+    hooks: RestDiagnostics & { readonly onFatal: (close: FatalShardClose) => void },
   ): Promise<void> {
     const { onFatal, ...rest } = hooks;
     this.#limiter = await openClusterRestLimiter(nc, assignment, settings, {
