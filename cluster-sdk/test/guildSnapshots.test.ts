@@ -6,7 +6,6 @@
  */
 import { Kvm } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import {
   guildSnapshotBucket,
   guildSnapshotGuildKey,
@@ -18,7 +17,7 @@ import { waitFor, type SpawnedProcess } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { GuildStore } from '../../discord-sim/src/guilds';
 import type { ClusterAssignment } from '../src';
-import { connectNats, uniqueBot } from './helpers';
+import { uniqueBot } from './helpers';
 import { simDispatch, simState } from './simAdmin';
 import {
   GUILD_MESSAGES_INTENT,
@@ -36,10 +35,7 @@ const GUILDS = 60;
 const SHARD_COUNT = 2;
 const SHARDS = [0, 1];
 
-const connections: NatsConnection[] = [];
-const harness = useStandaloneHarness('discluster-snapshots-', async () => {
-  for (const nc of connections.splice(0)) await nc.close();
-});
+const harness = useStandaloneHarness('discluster-snapshots-');
 
 interface Fleet {
   readonly admin: string;
@@ -83,8 +79,7 @@ const lines = (proc: SpawnedProcess, type: string): Line[] =>
   jsonLines(proc).filter((line) => line['type'] === type);
 
 async function snapshotKv(fleet: Fleet): Promise<Awaited<ReturnType<Kvm['open']>>> {
-  const nc = await connectNats(harness.nats.url, 'gs-test');
-  connections.push(nc);
+  const nc = await harness.connectNats('gs-test');
   return new Kvm(jetstream(nc)).open(guildSnapshotBucket(fleet.bot));
 }
 

@@ -36,12 +36,14 @@ export interface StandaloneHarness {
   readonly tmp: string;
   /** The simulators of the running test (stopped after it). */
   readonly sims: DiscordSimProcess[];
+  /** A NATS connection of the test's own to the file's nats-server, closed after the test. */
+  connectNats(name: string): Promise<NatsConnection>;
 }
 
 /**
  * Registers the file's hooks: a nats-server and a temp dir (`tmpPrefix`) for the whole file; after
- * each test every process it spawned is stopped by pid (`stopAll`), then `afterEachTest` runs (the
- * file's own proxies, connections), then its simulators stop.
+ * each test every process it spawned is stopped by pid (`stopAll`), then the test's NATS
+ * connections close, then `afterEachTest` runs (the file's own proxies), then its simulators stop.
  */
 export function useStandaloneHarness(
   tmpPrefix: string,
@@ -50,12 +52,14 @@ export function useStandaloneHarness(
   let nats: NatsServerHandle | undefined;
   let tmp: string | undefined;
   const sims: DiscordSimProcess[] = [];
+  const connections: NatsConnection[] = [];
   beforeAll(async () => {
     nats = await startNatsServer();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
   });
   afterEach(async () => {
     await stopAll();
+    for (const nc of connections.splice(0)) await nc.close();
     await afterEachTest?.();
     for (const sim of sims.splice(0)) await sim.stop();
   });
@@ -73,6 +77,12 @@ export function useStandaloneHarness(
       return tmp;
     },
     sims,
+    async connectNats(name) {
+      if (!nats) throw new Error('nats-server not started yet (use the harness inside a test)');
+      const nc = await connectNats(nats.url, name);
+      connections.push(nc);
+      return nc;
+    },
   };
 }
 
