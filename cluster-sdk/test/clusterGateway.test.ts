@@ -16,95 +16,42 @@ import {
 } from '@discordjs/core';
 import { WebSocketShardEvents } from '@discordjs/ws';
 import { waitFor } from 'discluster-testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Cluster } from '../src';
-import { Cleanup, connectNats, uniqueBot } from './helpers';
-import { gatewayOf, inProcessCluster, useNatsAndSim, type NatsAndSim } from './standaloneHarness';
+import { uniqueBot } from './helpers';
+import { channelOnShard, messageCreate, postedTo, simAdmin, type SimChannel } from './simAdmin';
+import { useInProcessClusters } from './standaloneHarness';
 
 const TOKEN = 'cluster-gateway-TOKEN-3d9e52a7';
 const SHARDS = 2;
-const env = useNatsAndSim(TOKEN, {
+const env = useInProcessClusters(TOKEN, {
   guilds: 20,
   shards: SHARDS,
   'max-concurrency': SHARDS,
   'identify-window-ms': 200,
 });
-const cleanup = new Cleanup();
-afterEach(async () => {
-  await cleanup.run();
-});
-
-interface SimChannel {
-  readonly id: string;
-  readonly guild_id: string;
-}
 
 /**
  * A standalone cluster (not started) on shards 0..1 of 2, with messages in its intents;
  * `standby`: the assignment of a reshard's new generation, whose gate holds back live events.
  */
 async function newCluster(prefix: string, standby = false): Promise<Cluster> {
-  const nc = await connectNats(env.nats.url, prefix);
-  cleanup.add(() => nc.close());
-  const gateway = { ...(await gatewayOf(env.sim, TOKEN)), api: env.sim.rest };
-  const base = { token: TOKEN, bot: uniqueBot(prefix), gateway, shardCount: SHARDS, nats: nc, standby };
-  const cluster = inProcessCluster(base, {
-    // MessageContent too: without it the simulator, as Discord, blanks `content` ('!ping').
-    intents: GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.MessageContent,
-    identifyWindowMs: 200,
-  });
+  const cluster = await env.cluster(
+    uniqueBot(prefix),
+    { shardCount: SHARDS, standby },
+    {
+      // MessageContent too: without it the simulator, as Discord, blanks `content` ('!ping').
+      intents: GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.MessageContent,
+      identifyWindowMs: 200,
+    },
+  );
   cluster.on('error', () => undefined);
-  cleanup.add(() => cluster.stop());
   return cluster;
-}
-
-/** A channel of a guild on `shardId`, from the simulator's generated ones. */
-async function channelOnShard(
-  sim: NatsAndSim['sim'],
-  cluster: Cluster,
-  shardId: number,
-): Promise<SimChannel> {
-  const channels = (await (await fetch(`${sim.admin}/channels?limit=20`)).json()) as SimChannel[];
-  const channel = channels.find((c) => cluster.shardForGuild(c.guild_id) === shardId);
-  if (!channel) throw new Error(`no generated guild on shard ${shardId}`);
-  return channel;
 }
 
 /** Injects a user's MESSAGE_CREATE through the simulator's admin API (routed to the guild's shard). */
 async function injectMessage(channel: SimChannel, id: string, content: string): Promise<void> {
-  const timestamp = new Date().toISOString();
-  const response = await fetch(`${env.sim.admin}/dispatch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      t: 'MESSAGE_CREATE',
-      d: {
-        id,
-        type: 0,
-        channel_id: channel.id,
-        guild_id: channel.guild_id,
-        author: { id: '80351110224678912', username: 'someone', discriminator: '0', avatar: null },
-        content,
-        timestamp,
-        edited_timestamp: null,
-        tts: false,
-        mention_everyone: false,
-        mentions: [],
-        mention_roles: [],
-        attachments: [],
-        embeds: [],
-        pinned: false,
-      },
-    }),
-  });
-  expect(response.status).toBe(200);
-}
-
-async function postedTo(channelId: string): Promise<Array<{ nonce: string | null; content: string }>> {
-  return (await (await fetch(`${env.sim.admin}/messages?channel_id=${channelId}`)).json()) as Array<{
-    nonce: string | null;
-    content: string;
-  }>;
+  await simAdmin(env.sim, '/dispatch', messageCreate(channel, id, content));
 }
 
 describe('cluster.gateway with @discordjs/core', () => {
@@ -142,15 +89,15 @@ describe('cluster.gateway with @discordjs/core', () => {
     expect(await cluster.gateway.getShardCount()).toBe(cluster.shardCount);
 
     // MESSAGE_CREATE on shard 1 → the handler's reply lands in the simulator, once.
-    const channel = await channelOnShard(env.sim, cluster, 1);
+    const channel = await channelOnShard(env.sim, (guild) => cluster.shardForGuild(guild), 1);
     const messageId = '1300000000000000001';
     await injectMessage(channel, messageId, '!ping');
-    await waitFor(async () => (await postedTo(channel.id)).length > 0, {
+    await waitFor(async () => (await postedTo(env.sim, channel.id)).length > 0, {
       description: 'the reply in the simulator',
       timeoutMs: 10_000,
     });
     await new Promise((resolve) => setTimeout(resolve, 500)); // room for a duplicate to show up
-    const posted = await postedTo(channel.id);
+    const posted = await postedTo(env.sim, channel.id);
     expect(posted.map((m) => [m.nonce, m.content])).toEqual([[`core-${messageId}`, 'pong']]);
     expect(handled).toEqual([{ id: messageId, shardId: 1 }]);
 
@@ -210,7 +157,7 @@ describe('cluster.gateway with @discordjs/core', () => {
     await waitFor(() => fromCluster.filter((t) => t === 'GUILD_CREATE').length > 0, {
       description: 'guild loading delivered',
     });
-    const channel = await channelOnShard(env.sim, cluster, 0);
+    const channel = await channelOnShard(env.sim, (guild) => cluster.shardForGuild(guild), 0);
     const received = (): number => cluster.status().find((shard) => shard.id === 0)!.events;
     const before = received();
     await injectMessage(channel, '1300000000000000002', '!ping');

@@ -6,18 +6,19 @@
 import util from 'node:util';
 import { Events, GatewayIntentBits, type Client, type Message } from 'discord.js';
 import { waitFor } from 'discluster-testing';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Cluster } from '../src';
+import { describe, expect, it, vi } from 'vitest';
+import type { Cluster } from '../src';
 import { createDiscordJsClient } from '../src/discordjs';
-import { Cleanup, connectNats, uniqueBot } from './helpers';
-import { gatewayOf, useNatsAndSim } from './standaloneHarness';
+import { uniqueBot } from './helpers';
+import { SIM_USER, messageCreate, postedTo, simAdmin, simChannels, type SimChannel } from './simAdmin';
+import { useInProcessClusters } from './standaloneHarness';
 
 // Shaped like a real token (three dot-separated parts): discord.js's debug line censors the third.
 const TOKEN = 'MTE4NDk1NjA3.R2l0SHVi.discluster-djs-SECRET-7f3a';
 const SHARD_COUNT = 3;
 const SERVED = [0, 2];
 const INTENTS = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.MessageContent;
-const env = useNatsAndSim(TOKEN, {
+const env = useInProcessClusters(TOKEN, {
   guilds: 30,
   shards: SHARD_COUNT,
   'max-concurrency': SHARD_COUNT,
@@ -25,88 +26,14 @@ const env = useNatsAndSim(TOKEN, {
   'heartbeat-interval-ms': 500,
   'interaction-response-ms': 10_000,
 });
-const cleanup = new Cleanup();
-afterEach(async () => {
-  await cleanup.run();
-});
-
-interface SimChannel {
-  readonly id: string;
-  readonly guild_id: string;
-}
-interface SimMessage {
-  readonly content: string;
-  readonly nonce: string | null;
-  readonly message_reference: { message_id?: string } | null;
-  readonly interaction_id: string | null;
-}
-const USER = {
-  id: '80351110224678912',
-  username: 'someone',
-  discriminator: '0',
-  avatar: null,
-  global_name: null,
-};
-
-async function admin<T>(route: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${env.sim.admin}${route}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as T;
-}
 
 /** A standalone cluster serving shards 0 and 2 of 3 (not started). */
-async function newCluster(prefix: string): Promise<Cluster> {
-  const nc = await connectNats(env.nats.url, prefix);
-  cleanup.add(() => nc.close());
-  const gateway = { ...(await gatewayOf(env.sim, TOKEN)), api: env.sim.rest };
-  const cluster = new Cluster({
-    intents: INTENTS,
-    identifyWindowMs: 200,
-    handleSignals: false,
-    handleProcessErrors: false,
-    standalone: {
-      assignment: {
-        clusterId: 0,
-        clusterIds: [0],
-        shardIds: SERVED,
-        shardCount: SHARD_COUNT,
-        bot: uniqueBot(prefix),
-        token: TOKEN,
-        gateway,
-      },
-      nats: nc,
-    },
-  });
-  cleanup.add(() => cluster.stop());
-  return cluster;
-}
-
-function messageCreate(channel: SimChannel, id: string, content: string): unknown {
-  return {
-    t: 'MESSAGE_CREATE',
-    d: {
-      id,
-      type: 0,
-      channel_id: channel.id,
-      guild_id: channel.guild_id,
-      author: USER,
-      member: { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
-      content,
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: false,
-      mentions: [],
-      mention_roles: [],
-      attachments: [],
-      embeds: [],
-      pinned: false,
-    },
-  };
+function newCluster(prefix: string): Promise<Cluster> {
+  return env.cluster(
+    uniqueBot(prefix),
+    { shardCount: SHARD_COUNT, shardIds: SERVED },
+    { intents: INTENTS, identifyWindowMs: 200 },
+  );
 }
 
 /** A `/ping` slash command as Discord sends it (discord.js reads every one of these fields). */
@@ -121,7 +48,7 @@ function interactionCreate(channel: SimChannel): unknown {
       channel: { id: channel.id, type: 0, guild_id: channel.guild_id },
       data: { id: '1310000000000000001', name: 'ping', type: 1 },
       member: {
-        user: USER,
+        user: SIM_USER,
         roles: [],
         joined_at: new Date().toISOString(),
         deaf: false,
@@ -181,7 +108,7 @@ describe('createDiscordJsClient', () => {
     expect(client.rest).toBe(cluster.rest);
 
     // Exactly the guilds the simulator puts on shards 0 and 2 (its channels name every guild).
-    const channels = await admin<SimChannel[]>('/channels?limit=10000');
+    const channels = await simChannels(env.sim);
     const served = new Set(
       channels.map((c) => c.guild_id).filter((id) => SERVED.includes(cluster.shardForGuild(id))),
     );
@@ -200,12 +127,12 @@ describe('createDiscordJsClient', () => {
     // messageCreate → message.reply lands in the simulator exactly once.
     const onShard2 = channels.find((c) => cluster.shardForGuild(c.guild_id) === 2)!;
     const messageId = '1300000000000000011';
-    await admin('/dispatch', messageCreate(onShard2, messageId, '!ping'));
+    await simAdmin(env.sim, '/dispatch', messageCreate(onShard2, messageId, '!ping'));
     await waitFor(() => replies.length > 0, { description: 'messageCreate' });
     const reply = await replies[0]!;
     expect(reply.content).toBe('pong');
     await new Promise((resolve) => setTimeout(resolve, 500)); // room for a duplicate to show up
-    const posted = await admin<SimMessage[]>(`/messages?channel_id=${onShard2.id}`);
+    const posted = await postedTo(env.sim, onShard2.id);
     expect(posted.map((m) => [m.nonce, m.content, m.message_reference?.message_id])).toEqual([
       [`djs-${messageId}`, 'pong', messageId],
     ]);
@@ -213,13 +140,17 @@ describe('createDiscordJsClient', () => {
 
     // interactionCreate → interaction.reply is accepted by the simulator's callback route.
     const onShard0 = channels.find((c) => cluster.shardForGuild(c.guild_id) === 0)!;
-    const { interaction } = await admin<{ interaction: { id: string } }>(
+    const { interaction } = await simAdmin<{ interaction: { id: string } }>(
+      env.sim,
       '/dispatch',
       interactionCreate(onShard0),
     );
     await waitFor(() => interactionReplies.length > 0, { description: 'interactionCreate' });
     await interactionReplies[0];
-    const handedOut = await admin<Array<{ id: string; callback_type: number | null }>>('/interactions');
+    const handedOut = await simAdmin<Array<{ id: string; callback_type: number | null }>>(
+      env.sim,
+      '/interactions',
+    );
     expect(handedOut.find((i) => i.id === interaction.id)?.callback_type).toBe(4);
 
     // setPresence goes out on the cluster's sockets (op 3 to both shards): accepted, shards stay ready.

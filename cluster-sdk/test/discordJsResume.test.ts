@@ -6,53 +6,31 @@
  */
 import { Events, GatewayIntentBits, type Client } from 'discord.js';
 import { waitFor } from 'discluster-testing';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../src';
+import { describe, expect, it } from 'vitest';
+import type { Cluster } from '../src';
 import { createDiscordJsClient } from '../src/discordjs';
-import { Cleanup, connectNats, uniqueBot } from './helpers';
-import { gatewayOf, useNatsAndSim } from './standaloneHarness';
+import { uniqueBot } from './helpers';
+import { useInProcessClusters } from './standaloneHarness';
 
 const TOKEN = 'MTE4NDk1NjA3.R2l0SHVi.discluster-djs-resume-9c1e';
 const SHARD_COUNT = 3;
 const SERVED = [0, 2];
 const INTENTS = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages;
-const env = useNatsAndSim(TOKEN, {
+const env = useInProcessClusters(TOKEN, {
   guilds: 45,
   shards: SHARD_COUNT,
   'max-concurrency': SHARD_COUNT,
   'identify-window-ms': 200,
   'heartbeat-interval-ms': 500,
 });
-const cleanup = new Cleanup();
-afterEach(async () => {
-  await cleanup.run();
-});
 
-async function newCluster(bot: string): Promise<Cluster> {
-  const nc = await connectNats(env.nats.url, bot);
-  cleanup.add(() => nc.close());
-  const gateway = { ...(await gatewayOf(env.sim, TOKEN)), api: env.sim.rest };
-  const cluster = new Cluster({
-    intents: INTENTS,
-    identifyWindowMs: 200,
-    handleSignals: false,
-    handleProcessErrors: false,
-    guildSnapshots: { flushIntervalMs: 100 },
-    standalone: {
-      assignment: {
-        clusterId: 0,
-        clusterIds: [0],
-        shardIds: SERVED,
-        shardCount: SHARD_COUNT,
-        bot,
-        token: TOKEN,
-        gateway,
-      },
-      nats: nc,
-    },
-  });
-  cleanup.add(() => cluster.stop());
-  return cluster;
+/** A standalone cluster of `bot` serving shards 0 and 2 of 3 (not started), with guild snapshots. */
+function newCluster(bot: string): Promise<Cluster> {
+  return env.cluster(
+    bot,
+    { shardCount: SHARD_COUNT, shardIds: SERVED },
+    { intents: INTENTS, identifyWindowMs: 200, guildSnapshots: { flushIntervalMs: 100 } },
+  );
 }
 
 /** What a bot reads from discord.js's guild cache: ids, names, channels and roles. */
@@ -72,7 +50,7 @@ function cacheOf(client: Client): unknown {
 
 async function readyClient(cluster: Cluster): Promise<{ client: Client; readyCount: () => number }> {
   const client = createDiscordJsClient(cluster);
-  cleanup.add(() => client.destroy());
+  env.cleanup.add(() => client.destroy());
   let ready = 0;
   client.on(Events.ClientReady, () => ready++);
   await cluster.start();

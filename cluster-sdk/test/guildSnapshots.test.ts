@@ -6,7 +6,6 @@
  */
 import { Kvm } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import {
   guildSnapshotBucket,
   guildSnapshotGuildKey,
@@ -14,11 +13,12 @@ import {
   GuildSnapshotManifestSchema,
   decodeRecord,
 } from 'discluster-protocol';
-import { waitFor, type SimJson, type SpawnedProcess } from 'discluster-testing';
+import { waitFor, type SpawnedProcess } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { GuildStore } from '../../discord-sim/src/guilds';
 import type { ClusterAssignment } from '../src';
-import { connectNats, uniqueBot } from './helpers';
+import { uniqueBot } from './helpers';
+import { simDispatch, simState } from './simAdmin';
 import {
   GUILD_MESSAGES_INTENT,
   GUILDS_INTENT,
@@ -35,10 +35,7 @@ const GUILDS = 60;
 const SHARD_COUNT = 2;
 const SHARDS = [0, 1];
 
-const connections: NatsConnection[] = [];
-const harness = useStandaloneHarness('discluster-snapshots-', async () => {
-  for (const nc of connections.splice(0)) await nc.close();
-});
+const harness = useStandaloneHarness('discluster-snapshots-');
 
 interface Fleet {
   readonly admin: string;
@@ -81,18 +78,8 @@ function startProcess(fleet: Fleet, name: string): SpawnedProcess {
 const lines = (proc: SpawnedProcess, type: string): Line[] =>
   jsonLines(proc).filter((line) => line['type'] === type);
 
-async function simState(fleet: Fleet): Promise<SimJson> {
-  return (await fetch(`${fleet.admin}/state`)).json() as Promise<SimJson>;
-}
-
-async function dispatch(fleet: Fleet, t: string, d: unknown): Promise<void> {
-  const response = await fetch(`${fleet.admin}/dispatch`, { method: 'POST', body: JSON.stringify({ t, d }) });
-  expect(response.status).toBe(200);
-}
-
 async function snapshotKv(fleet: Fleet): Promise<Awaited<ReturnType<Kvm['open']>>> {
-  const nc = await connectNats(harness.nats.url, 'gs-test');
-  connections.push(nc);
+  const nc = await harness.connectNats('gs-test');
   return new Kvm(jetstream(nc)).open(guildSnapshotBucket(fleet.bot));
 }
 
@@ -123,6 +110,24 @@ async function serveAndSnapshot(fleet: Fleet): Promise<{ first: SpawnedProcess; 
   return { first, sent };
 }
 
+/** One live MESSAGE_CREATE per shard (a guild's second); waits until `proc` received both. */
+async function sendLiveMessages(fleet: Fleet, proc: SpawnedProcess): Promise<void> {
+  for (const shardId of SHARDS) {
+    const guildId = simGuildIds(shardId)[1]!;
+    await simDispatch(fleet, 'MESSAGE_CREATE', {
+      id: guildId,
+      guild_id: guildId,
+      channel_id: guildId,
+      nonce: `live-${shardId}`,
+      content: 'x',
+    });
+  }
+  await waitFor(() => lines(proc, 'message').length === 2, {
+    timeoutMs: 60_000,
+    description: 'live messages',
+  });
+}
+
 describe('guild snapshots: caches across a resume', () => {
   it('SIGKILL, restart, RESUME with 0 identifies: restored guilds (channels, roles) first, status counts them', async () => {
     const fleet = await startFleet();
@@ -137,7 +142,7 @@ describe('guild snapshots: caches across a resume', () => {
       name: 'added',
       position: 9,
     };
-    await dispatch(fleet, 'CHANNEL_CREATE', { ...added, guild_id: changedGuild });
+    await simDispatch(fleet, 'CHANNEL_CREATE', { ...added, guild_id: changedGuild });
     const kv = await snapshotKv(fleet);
     await waitFor(
       async () => {
@@ -157,20 +162,7 @@ describe('guild snapshots: caches across a resume', () => {
       description: 'second started',
     });
     // Live events injected after the restart: one per shard.
-    for (const shardId of SHARDS) {
-      const guildId = simGuildIds(shardId)[1]!;
-      await dispatch(fleet, 'MESSAGE_CREATE', {
-        id: guildId,
-        guild_id: guildId,
-        channel_id: guildId,
-        nonce: `live-${shardId}`,
-        content: 'x',
-      });
-    }
-    await waitFor(() => lines(second, 'message').length === 2, {
-      timeoutMs: 60_000,
-      description: 'live messages',
-    });
+    await sendLiveMessages(fleet, second);
     expect(
       lines(second, 'resumed')
         .map((line) => line['shardId'])
@@ -222,20 +214,7 @@ describe('guild snapshots: caches across a resume', () => {
       timeoutMs: 60_000,
       description: 'second ready',
     });
-    for (const shardId of SHARDS) {
-      const guildId = simGuildIds(shardId)[1]!;
-      await dispatch(fleet, 'MESSAGE_CREATE', {
-        id: guildId,
-        guild_id: guildId,
-        channel_id: guildId,
-        nonce: `live-${shardId}`,
-        content: 'x',
-      });
-    }
-    await waitFor(() => lines(second, 'message').length === 2, {
-      timeoutMs: 60_000,
-      description: 'live messages',
-    });
+    await sendLiveMessages(fleet, second);
     expect((await simState(fleet))['identifies']).toBe(2);
     const errors = lines(second, 'error').map((line) => String(line['message']));
     expect(errors).toHaveLength(1);

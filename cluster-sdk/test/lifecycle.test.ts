@@ -7,14 +7,14 @@
  * Nothing here measures time: every wait is a liveness bound (`waitFor`), and "a shard did not
  * reconnect" is shown by counts after a known number of other reconnects, not by a pause.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, ipcSubjects } from 'discluster-protocol';
 import { waitFor, type SimJson, type SpawnedProcess } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { GuildStore } from '../../discord-sim/src/guilds';
 import { Cluster, ClusterIpc, type ClusterAssignment, type ClusterOptions, type ShardStatus } from '../src';
 import { FATAL_CLOSE_CODES } from '../src/cluster/fatalCloseCodes';
-import { connectNats, uniqueBot } from './helpers';
+import { uniqueBot } from './helpers';
+import { simState } from './simAdmin';
 import {
   GUILD_MESSAGES_INTENT,
   GUILDS_INTENT,
@@ -30,10 +30,7 @@ const WINDOW_MS = 200;
 /** Seed of the simulator's guild ids, so the test can compute which guilds each shard serves. */
 const SEED = 7;
 
-const connections: NatsConnection[] = [];
-const harness = useStandaloneHarness('discluster-lifecycle-', async () => {
-  for (const nc of connections.splice(0)) await nc.close();
-});
+const harness = useStandaloneHarness('discluster-lifecycle-');
 
 interface Fleet {
   readonly admin: string;
@@ -57,10 +54,6 @@ async function startSim(flags: { guilds: number; shards: number; [flag: string]:
     guilds: flags.guilds,
     shardCount: flags.shards,
   };
-}
-
-async function simState(fleet: Fleet): Promise<SimJson> {
-  return (await fetch(`${fleet.admin}/state`)).json() as Promise<SimJson>;
 }
 
 async function admin(fleet: Fleet, route: string, body?: unknown): Promise<SimJson> {
@@ -297,8 +290,7 @@ describe('status and shardState', () => {
     expect(lines(proc, 'ready')).toHaveLength(1);
 
     // The test asks over IPC, as another cluster (id 99) would.
-    const nc = await connectNats(harness.nats.url, 'lifecycle-test');
-    connections.push(nc);
+    const nc = await harness.connectNats('lifecycle-test');
     const ipc = new ClusterIpc({ nc, bot: fleet.bot, clusterId: 99, clusterIds: () => [0] });
     await ipc.start();
     const stats = async (): Promise<ShardStatus[]> =>
@@ -486,8 +478,7 @@ describe('malformed messages (Promise 5)', () => {
       { errorListener: false },
     );
     await waitForLine(proc, 'started', 'cluster started');
-    const nc = await connectNats(harness.nats.url, 'lifecycle-test');
-    connections.push(nc);
+    const nc = await harness.connectNats('lifecycle-test');
     const ipc = new ClusterIpc({ nc, bot: fleet.bot, clusterId: 99, clusterIds: () => [0] });
     await ipc.start();
     expect(await ipc.request(0, 'shards')).toEqual([0]);

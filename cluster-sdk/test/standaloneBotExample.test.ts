@@ -4,21 +4,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { spawnNode, startDiscordSimProcess, waitFor, type SpawnedProcess } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { ClusterIpc } from '../src';
-import { connectNats, uniqueBot } from './helpers';
+import { uniqueBot } from './helpers';
 import { jsonLines, useStandaloneHarness, type JsonLine as Line } from './standaloneHarness';
 
 // Built by `npx tsc -b` (the examples project); `npm test` builds first.
 const RUN = path.resolve(__dirname, '..', '..', 'examples', 'dist', 'standalone-bot', 'run.js');
 const TOKEN = 'example-bot-token';
 
-const connections: NatsConnection[] = [];
-const harness = useStandaloneHarness('discluster-example-', async () => {
-  for (const nc of connections.splice(0)) await nc.close();
-});
+const harness = useStandaloneHarness('discluster-example-');
 
 function logged(proc: SpawnedProcess, event: string): Line[] {
   return jsonLines(proc).filter((line) => line['event'] === event);
@@ -72,8 +68,7 @@ describe('examples/standalone-bot', () => {
       }
     }
 
-    const nc = await connectNats(harness.nats.url, 'example-test');
-    connections.push(nc);
+    const nc = await harness.connectNats('example-test');
     const ipc = new ClusterIpc({ nc, bot, clusterId: 99, clusterIds: () => [3] });
     await ipc.start();
     const expected = { [guilds[0]!]: 3, [guilds[1]!]: 2 };

@@ -1,8 +1,10 @@
 /**
- * The harness the process tests share (not a test file): discord-sim in its own process with its
- * GET /gateway/bot answer, a standalone cluster process (`fixtures/standaloneCluster.js`, the
- * built SDK as a bot runs it) started from a config file, the JSON lines a process wrote, and the
- * per-file nats-server, temp dir and simulator cleanup around them.
+ * The harness the standalone-cluster tests share (not a test file). For process tests: discord-sim
+ * in its own process with its GET /gateway/bot answer, a standalone cluster process
+ * (`fixtures/standaloneCluster.js`, the built SDK as a bot runs it) started from a config file, the
+ * JSON lines a process wrote, and the per-file nats-server, temp dir and simulator cleanup around
+ * them. For in-process tests: a nats-server and discord-sim per file, and standalone clusters on
+ * them, stopped after each test.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +21,7 @@ import {
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { Cluster, type ClusterAssignment, type ClusterOptions } from '../src';
+import { Cleanup, connectNats } from './helpers';
 
 export const STANDALONE_FIXTURE = path.join(__dirname, 'fixtures', 'standaloneCluster.js');
 export const GUILDS_INTENT = 1;
@@ -33,12 +36,14 @@ export interface StandaloneHarness {
   readonly tmp: string;
   /** The simulators of the running test (stopped after it). */
   readonly sims: DiscordSimProcess[];
+  /** A NATS connection of the test's own to the file's nats-server, closed after the test. */
+  connectNats(name: string): Promise<NatsConnection>;
 }
 
 /**
  * Registers the file's hooks: a nats-server and a temp dir (`tmpPrefix`) for the whole file; after
- * each test every process it spawned is stopped by pid (`stopAll`), then `afterEachTest` runs (the
- * file's own proxies, connections), then its simulators stop.
+ * each test every process it spawned is stopped by pid (`stopAll`), then the test's NATS
+ * connections close, then `afterEachTest` runs (the file's own proxies), then its simulators stop.
  */
 export function useStandaloneHarness(
   tmpPrefix: string,
@@ -47,12 +52,14 @@ export function useStandaloneHarness(
   let nats: NatsServerHandle | undefined;
   let tmp: string | undefined;
   const sims: DiscordSimProcess[] = [];
+  const connections: NatsConnection[] = [];
   beforeAll(async () => {
     nats = await startNatsServer();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
   });
   afterEach(async () => {
     await stopAll();
+    for (const nc of connections.splice(0)) await nc.close();
     await afterEachTest?.();
     for (const sim of sims.splice(0)) await sim.stop();
   });
@@ -70,6 +77,12 @@ export function useStandaloneHarness(
       return tmp;
     },
     sims,
+    async connectNats(name) {
+      if (!nats) throw new Error('nats-server not started yet (use the harness inside a test)');
+      const nc = await connectNats(nats.url, name);
+      connections.push(nc);
+      return nc;
+    },
   };
 }
 
@@ -130,7 +143,7 @@ export async function gatewayOf(
 /**
  * A standalone `Cluster` in the test's own process (for what only an in-process cluster shows: its
  * objects, its build seams, its throttler's budget), without the SDK's signal and process-error
- * handlers. Shards 0..shardCount-1 in cluster 0 unless `assignment` says otherwise.
+ * handlers. Cluster 0 of 1, serving `shardIds` (default: all shards 0..shardCount-1).
  */
 export function inProcessCluster(
   base: {
@@ -138,13 +151,16 @@ export function inProcessCluster(
     readonly bot: string;
     readonly gateway: ClusterAssignment['gateway'];
     readonly shardCount: number;
+    readonly shardIds?: readonly number[];
     readonly nats: NatsConnection | ConnectionOptions;
     /** A reshard's new generation: bot code gets only its shards' READY and guild loading. */
     readonly standby?: boolean;
   },
   options: Partial<Omit<ClusterOptions, 'standalone'>> = {},
 ): Cluster {
-  const shardIds = Array.from({ length: base.shardCount }, (_, id) => id);
+  const shardIds = base.shardIds
+    ? [...base.shardIds]
+    : Array.from({ length: base.shardCount }, (_, id) => id);
   return new Cluster({
     intents: 1,
     handleSignals: false,
@@ -195,6 +211,58 @@ export function useNatsAndSim(token: string, flags: Readonly<Record<string, numb
     get sim(): DiscordSimProcess {
       if (!sim) throw new Error('discord-sim not started yet (use it inside a test)');
       return sim;
+    },
+  };
+}
+
+/** A file's nats-server and discord-sim, and the in-process clusters its tests run on them. */
+export interface InProcessClusters extends NatsAndSim {
+  /** Steps run after each test, newest first (the clusters' stops and connections are in it). */
+  readonly cleanup: Cleanup;
+  /**
+   * A standalone cluster of `bot` (not started) on its own NATS connection, with the simulator's
+   * gateway and REST; it is stopped, and the connection closed, after the test.
+   */
+  cluster(
+    bot: string,
+    shards: {
+      readonly shardCount: number;
+      readonly shardIds?: readonly number[];
+      readonly standby?: boolean;
+    },
+    options?: Partial<Omit<ClusterOptions, 'standalone'>>,
+  ): Promise<Cluster>;
+}
+
+/**
+ * Registers, in the file or describe block that calls it, a nats-server and a discord-sim process
+ * for `token` (see {@link useNatsAndSim}) and the cleanup after each test of the clusters made with
+ * {@link InProcessClusters.cluster}.
+ */
+export function useInProcessClusters(
+  token: string,
+  flags: Readonly<Record<string, number>>,
+): InProcessClusters {
+  const env = useNatsAndSim(token, flags);
+  const cleanup = new Cleanup();
+  afterEach(async () => {
+    await cleanup.run();
+  });
+  return {
+    get nats(): NatsServerHandle {
+      return env.nats;
+    },
+    get sim(): DiscordSimProcess {
+      return env.sim;
+    },
+    cleanup,
+    async cluster(bot, shards, options = {}) {
+      const nc = await connectNats(env.nats.url, bot);
+      cleanup.add(() => nc.close());
+      const gateway = { ...(await gatewayOf(env.sim, token)), api: env.sim.rest };
+      const cluster = inProcessCluster({ token, bot, gateway, nats: nc, ...shards }, options);
+      cleanup.add(() => cluster.stop());
+      return cluster;
     },
   };
 }

@@ -43,3 +43,11 @@ export function parseSnowflake(guildId: string | bigint): bigint {
     throw new DisclusterError(ErrorCode.InvalidOption, 'shardForGuild: a snowflake is never negative');
   return id;
 }
+
+/** `send` on a shard this cluster does not serve (or before its shards exist). */
+export function invalidShardError(shardId: number, clusterId: number | undefined): DisclusterError {
+  return new DisclusterError(
+    ErrorCode.InvalidShard,
+    `shard ${shardId} is not served by cluster ${clusterId ?? '?'}`,
+  );
+}

@@ -25,3 +25,29 @@ export async function connectClusterNats(
   });
   return { nc, owned: true };
 }
+
+/** A started cluster's NATS connection. */
+export interface ClusterNats {
+  readonly nc: NatsConnection;
+  /** Drains the connection if the cluster opened it; one bot code passed in stays open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects (see {@link connectClusterNats}) and calls `onClosed` once the connection closes for good
+ * (nats.js gives up after repeated auth errors: rotated credentials, an expired JWT).
+ */
+export async function openClusterNats(
+  nats: ConnectionOptions | NatsConnection,
+  clusterId: number,
+  onClosed: (error: Error | void) => void,
+): Promise<ClusterNats> {
+  const { nc, owned } = await connectClusterNats(nats, clusterId);
+  void nc.closed().then(onClosed);
+  return {
+    nc,
+    close: async () => {
+      if (owned) await nc.drain().catch(() => nc.close());
+    },
+  };
+}

@@ -2,10 +2,12 @@ import { REST, type ResponseLike } from '@discordjs/rest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
 import { FleetRestLimiter, type MakeRequest } from '../rest/FleetRestLimiter.js';
+import type { FatalShardClose } from './ClusterEvents.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
 
 // @discordjs/rest builds every URL on this base; requests are sent to the assignment's instead.
 const DEFAULT_API = 'https://discord.com/api';
+const TOKEN_REJECTED = 'Authentication failed: Discord answered 401 to a REST call with the bot token';
 
 /**
  * `cluster.rest`: @discordjs/rest's client, built before the assignment is known so bot code can
@@ -31,16 +33,18 @@ export function retarget(url: string, apiBase: string): string {
   return url.startsWith(DEFAULT_API) ? apiBase + url.slice(DEFAULT_API.length) : url;
 }
 
+/** Where the fleet limiter's warnings and debug lines go. */
+export interface RestDiagnostics {
+  readonly onWarn: (message: string) => void;
+  readonly onDebug: (message: string) => void;
+}
+
 /** The cluster's fleet limiter, from its assignment and settings. */
 export function openClusterRestLimiter(
   nc: NatsConnection,
   assignment: ClusterAssignment,
   settings: ResolvedClusterSettings,
-  hooks: {
-    readonly onTokenRejected: (first: boolean) => void;
-    readonly onWarn: (message: string) => void;
-    readonly onDebug: (message: string) => void;
-  },
+  hooks: RestDiagnostics & { readonly onTokenRejected: (first: boolean) => void },
 ): Promise<FleetRestLimiter> {
   return FleetRestLimiter.open(nc, {
     bot: assignment.bot,
@@ -73,14 +77,24 @@ export class ClusterRestLink {
     return this.#rest;
   }
 
-  /** Authorises the client and puts it under the fleet's limits. */
+  /**
+   * Authorises the client and puts it under the fleet's limits. A 401 is reported (`onFatal`) by
+   * one process of the fleet, as a gateway 4004 would be.
+   */
   public async bind(
     nc: NatsConnection,
     assignment: ClusterAssignment,
     settings: ResolvedClusterSettings,
-    hooks: Parameters<typeof openClusterRestLimiter>[3],
+    hooks: RestDiagnostics & { readonly onFatal: (close: FatalShardClose) => void },
   ): Promise<void> {
-    this.#limiter = await openClusterRestLimiter(nc, assignment, settings, hooks);
+    const { onFatal, ...rest } = hooks;
+    this.#limiter = await openClusterRestLimiter(nc, assignment, settings, {
+      ...rest,
+      onTokenRejected: (first) => {
+        if (!first) return;
+        onFatal({ shardId: assignment.shardIds[0] ?? 0, code: 4004, reason: TOKEN_REJECTED });
+      },
+    });
     this.#apiBase = restApiBase(assignment);
     this.#rest.setToken(assignment.token);
   }

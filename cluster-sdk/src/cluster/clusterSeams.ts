@@ -2,6 +2,7 @@ import type { SessionInfo } from '@discordjs/ws';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
 import type { IdentifyThrottler, IdentifyWaitReason } from '../identify/IdentifyThrottler.js';
+import { gatewayBotSource } from '../identify/gatewayBotSource.js';
 import { NatsIdentifyThrottler } from '../identify/NatsIdentifyThrottler.js';
 import { NatsSessionStore } from '../session/NatsSessionStore.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
@@ -16,6 +17,16 @@ export interface ClusterBuildContext {
   readonly settings: ResolvedClusterSettings;
   /** Fresh `session_start_limit` data (`GET /gateway/bot`), or null when the assignment has no `api`. */
   readonly sessionStartLimitSource: (() => Promise<APIGatewaySessionStartLimit>) | null;
+}
+
+/** A started cluster's build context: what the seams may know, the token left behind. */
+export function clusterBuildContext(
+  nc: NatsConnection,
+  assignment: ClusterAssignment,
+  settings: ResolvedClusterSettings,
+): ClusterBuildContext {
+  const { token: _token, ...withoutToken } = assignment;
+  return { nc, assignment: withoutToken, settings, sessionStartLimitSource: gatewayBotSource(assignment) };
 }
 
 /** Anything with these events: the cluster listens when the built object is an event emitter. */
@@ -66,6 +77,17 @@ export function defaultSessionStore(context: ClusterBuildContext): Promise<Clust
     flushIntervalMs: settings.sessionFlushIntervalMs,
     replicas: assignment.kvReplicas ?? 1,
   });
+}
+
+/** Builds the cluster's session store (its own, or the default) and shows its debug lines. */
+export async function buildSessionStore(
+  build: ((context: ClusterBuildContext) => Promise<ClusterSessionStore>) | undefined,
+  context: ClusterBuildContext,
+  debug: (message: string) => void,
+): Promise<ClusterSessionStore> {
+  const sessions = await (build ?? defaultSessionStore)(context);
+  sessions.on?.('debug', (message: string) => debug(message));
+  return sessions;
 }
 
 /**
