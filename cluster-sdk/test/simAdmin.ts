@@ -4,6 +4,7 @@
  */
 import { expect } from 'vitest';
 import type { SimJson } from 'discluster-testing';
+import { userMessage } from '../../discord-sim/src';
 
 /** Anything with the simulator's admin URL (a `DiscordSimProcess`, a test's fleet). */
 export interface SimAdminUrl {
@@ -77,26 +78,8 @@ export function postedTo(sim: SimAdminUrl, channelId: string): Promise<SimMessag
 
 /** A user's MESSAGE_CREATE in `channel`, with every field discord.js and @discordjs/core read. */
 export function messageCreate(channel: SimChannel, id: string, content: string): { t: string; d: unknown } {
-  const timestamp = new Date().toISOString();
   return {
     t: 'MESSAGE_CREATE',
-    d: {
-      id,
-      type: 0,
-      channel_id: channel.id,
-      guild_id: channel.guild_id,
-      author: SIM_USER,
-      member: { roles: [], joined_at: timestamp, deaf: false, mute: false, flags: 0 },
-      content,
-      timestamp,
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: false,
-      mentions: [],
-      mention_roles: [],
-      attachments: [],
-      embeds: [],
-      pinned: false,
-    },
+    d: userMessage({ id, channelId: channel.id, guildId: channel.guild_id, author: SIM_USER, content }),
   };
 }

@@ -10,3 +10,4 @@ export type { DuplicateLiveSessionRecord, ShardSelector } from './simulator';
 export type { RestCounters } from './rest/RestApi';
 export { seededRandom } from './guilds';
 export type { ChannelKind } from './guilds';
+export { userMessage, type UserMessageInput, type MessageAuthor } from './userMessage';

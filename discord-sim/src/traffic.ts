@@ -1,5 +1,6 @@
 import { SnowflakeGenerator } from './snowflake';
 import type { GatewaySimulator } from './simulator';
+import { userMessage } from './userMessage';
 
 const TICK_MS = 10;
 
@@ -82,34 +83,16 @@ export class TrafficGenerator {
     if (guilds.size === 0) return;
     // Guild ids are random modulo any shard count, so walking the guilds in order spreads load over shards.
     const guildIndex = n % guilds.size;
-    const timestamp = new Date().toISOString();
     this.simulator.dispatch(
       'MESSAGE_CREATE',
-      {
+      userMessage({
         id: this.ids.next(),
-        type: 0,
-        channel_id: guilds.channelId(guildIndex),
-        guild_id: guilds.id(guildIndex),
-        author: {
-          id: this.authorId,
-          username: 'sim-user',
-          discriminator: '0',
-          global_name: 'Sim User',
-          avatar: null,
-        },
-        member: { roles: [], joined_at: timestamp, deaf: false, mute: false, flags: 0 },
+        channelId: guilds.channelId(guildIndex),
+        guildId: guilds.id(guildIndex),
+        author: { id: this.authorId, username: 'sim-user', global_name: 'Sim User' },
         content: `simulated message ${n}`,
-        timestamp,
-        edited_timestamp: null,
-        tts: false,
-        mention_everyone: false,
-        mentions: [],
-        mention_roles: [],
-        attachments: [],
-        embeds: [],
-        pinned: false,
         nonce: `${run.id}:${n}`,
-      },
+      }),
       guildIndex,
     );
   }

@@ -26,27 +26,11 @@ function member() {
   return { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 };
 }
 
-function pingMessage(channel, id) {
+/** @param {typeof import('discord-sim').userMessage} userMessage */
+function pingMessage(userMessage, channel, id) {
   return {
     t: 'MESSAGE_CREATE',
-    d: {
-      id,
-      type: 0,
-      channel_id: channel.id,
-      guild_id: channel.guild_id,
-      author: ASKER,
-      member: member(),
-      content: '!ping',
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: false,
-      mentions: [],
-      mention_roles: [],
-      attachments: [],
-      embeds: [],
-      pinned: false,
-    },
+    d: userMessage({ id, channelId: channel.id, guildId: channel.guild_id, author: ASKER, content: '!ping' }),
   };
 }
 
@@ -100,7 +84,9 @@ export class DemoQuestions {
     if (this.#channels.length === 0) this.#channels = await this.#call('/channels?limit=500');
     const pick = () => this.#channels[Math.floor(Math.random() * this.#channels.length)];
     const id = snowflake();
-    await this.#call('/dispatch', pingMessage(pick(), id));
+    // Loaded here, not at the top: the demo imports this file before it has built discord-sim.
+    const { userMessage } = await import('discord-sim');
+    await this.#call('/dispatch', pingMessage(userMessage, pick(), id));
     this.#pings.push({ id, at: Date.now() });
     const { interaction } = await this.#call('/dispatch', statsCommand(pick()));
     this.#commands.push({ id: interaction.id, at: Date.now() });
