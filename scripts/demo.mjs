@@ -45,6 +45,7 @@ import {
   stopFleet,
 } from './demo/fleet.mjs';
 import { DemoQuestions } from './demo/questions.mjs';
+import { crashingAppsOf, logTail, readyCount, summary } from './demo/progress.mjs';
 import {
   bin,
   currentChild,
@@ -111,6 +112,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const SIM_PRIORITY = -10;
 
 const p = paths(demoDir());
+const crashingApps = () => crashingAppsOf(p.demoHome);
 
 // ---------------------------------------------------------------------------------------------
 // Signals. During setup a signal ends the setup command's process group (as `npm test` does);
@@ -374,27 +376,6 @@ async function fleetStatus() {
   }
 }
 
-function summary(status) {
-  if (!status) return 'waiting for MASTER and the CONTROLs to answer';
-  const shardsOf = (host) => host.clusters.flatMap((cluster) => cluster.shards);
-  const ready = status.hosts.flatMap(shardsOf).filter((shard) => shard.state === 'ready').length;
-  const hosts = status.hosts
-    .map((host) => {
-      const shards = shardsOf(host);
-      if (shards.length === 0) return `${host.id} ${host.role === 'standby' ? 'standby' : host.state}`;
-      return `${host.id} ${shards.filter((shard) => shard.state === 'ready').length}/${shards.length}`;
-    })
-    .join(' · ');
-  const planned = status.hosts.flatMap(shardsOf).length;
-  if (planned === 0) return `${status.hosts.length}/${HOSTS.length} machines announced, waiting for the plan`;
-  return `${ready}/${status.shardCount ?? SHARDS} shards ready · ${hosts}`;
-}
-
-const readyCount = (status) =>
-  status?.hosts
-    .flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards))
-    .filter((shard) => shard.state === 'ready').length ?? 0;
-
 /** What the simulator saw of the fleet's promises (identify rate, one session per shard), or undefined. */
 async function simulatorCounts() {
   try {
@@ -408,30 +389,6 @@ async function simulatorCounts() {
   } catch {
     return undefined;
   }
-}
-
-/** The last lines of an app's pm2 logs in `home`, for a failure message. */
-function logTail(home, name, lines = 15) {
-  const parts = [];
-  for (const kind of ['out', 'error']) {
-    const file = path.join(home, 'logs', `${name}-${kind}.log`);
-    if (!fs.existsSync(file)) continue;
-    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    if (text) parts.push(`--- ${shown(file)}\n${text}`);
-  }
-  return parts.join('\n');
-}
-
-/** Apps of the demo home pm2 keeps restarting (or gave up on), with their log tails. */
-async function crashingApps() {
-  const listed = await pm2(p.demoHome, ['jlist'], { timeoutMs: 20_000 });
-  let apps = [];
-  try {
-    apps = JSON.parse(listed.stdout.slice(listed.stdout.indexOf('[')));
-  } catch {
-    return [];
-  }
-  return apps.filter((app) => app.pm2_env?.status === 'errored' || (app.pm2_env?.restart_time ?? 0) >= 3);
 }
 
 const startedAt = Date.now();
