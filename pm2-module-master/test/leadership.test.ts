@@ -6,6 +6,7 @@ import {
   type NatsServerHandle,
   type TcpProxyHandle,
 } from 'discluster-testing';
+import { encodeRecord, leaderKey } from 'discluster-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaderBucket } from '../src/leadership/leaderBucket';
@@ -29,10 +30,37 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-async function candidate(name: string, url: string, log: string[]) {
+/**
+ * A bucket whose `create` answers another revision than the stored one, as nats-server before
+ * 2.9.21 could after a node restart (nats-server #4365): the first renewal on it meets a conflict.
+ */
+function withDriftedCreate(bucket: LeaderBucket): LeaderBucket {
+  const kv = new Proxy(bucket.kv, {
+    get: (target, key) =>
+      key === 'create'
+        ? async (...args: Parameters<typeof target.create>) => (await target.create(...args)) + 1000
+        : (Reflect.get(target, key) as unknown),
+  });
+  return new Proxy(bucket, {
+    get: (target, key) => (key === 'kv' ? kv : (Reflect.get(target, key) as unknown)),
+  });
+}
+
+async function candidate(
+  name: string,
+  url: string,
+  log: string[],
+  options: { bot?: string; bucket?: (bucket: LeaderBucket) => LeaderBucket } = {},
+) {
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   connections.push(nc);
-  const bucket = await LeaderBucket.open({ nc, bot: 'lead', ttlMs: TTL, logger: pino({ level: 'silent' }) });
+  const opened = await LeaderBucket.open({
+    nc,
+    bot: options.bot ?? 'lead',
+    ttlMs: TTL,
+    logger: pino({ level: 'silent' }),
+  });
+  const bucket = options.bucket ? options.bucket(opened) : opened;
   const leadership = new Leadership({
     bucket,
     instanceId: `${name}-instance-id`,
@@ -63,5 +91,40 @@ describe('MASTER leadership', () => {
     // a campaigns again once NATS is back, but b holds the lease.
     expect(a.isLeader).toBe(false);
     expect(b.isLeader).toBe(true);
+  });
+
+  it('a leader whose write came back with another revision than the stored one keeps leading on the stored one (nats-server #4365)', async () => {
+    const log: string[] = [];
+    const a = await candidate('a', nats.url, log, { bot: 'lead-drift', bucket: withDriftedCreate });
+    await waitFor(() => a.isLeader, { description: 'a leading' });
+    // Several renewals (every TTL/3): each would have met the conflict and stepped down.
+    await new Promise((resolve) => setTimeout(resolve, TTL * 3));
+    expect(a.isLeader).toBe(true);
+    expect(log).toEqual(['a elected']);
+  });
+
+  it('a leader whose key holds another MASTER’s record steps down', async () => {
+    const log: string[] = [];
+    const a = await candidate('a', nats.url, log, { bot: 'lead-stolen' });
+    await waitFor(() => a.isLeader, { description: 'a leading' });
+    // Someone else's record lands on the key (as if written by another MASTER).
+    const nc = await connect({ servers: nats.url });
+    connections.push(nc);
+    const thief = await LeaderBucket.open({
+      nc,
+      bot: 'lead-stolen',
+      ttlMs: TTL,
+      logger: pino({ level: 'silent' }),
+    });
+    const stolen = {
+      v: 1,
+      instanceId: 'thief-instance-id',
+      hostname: 'elsewhere',
+      since: Date.now(),
+      renewedAt: Date.now(),
+    };
+    await thief.kv.put(leaderKey(), encodeRecord(stolen));
+    await waitFor(() => !a.isLeader, { description: 'a stepping down', timeoutMs: 10_000 });
+    expect(log).toEqual(['a elected', 'a deposed: another MASTER holds the leadership']);
   });
 });

@@ -158,23 +158,61 @@ export class Leadership {
       return;
     }
     try {
-      const writtenAt = performance.now();
-      const revision = await kv.update(
-        leaderKey(),
-        this.record(),
-        this.revision,
-        Math.max(500, this.ttlMs / 4),
-      );
-      // The deadline may have stepped us down while this call hung: then the write proves nothing.
-      if (this.leading) {
-        this.revision = revision;
-        this.renewed(writtenAt);
-      }
+      await this.renew();
     } catch (error) {
-      if (this.leading && isCasConflict(error)) await this.stepDown('another MASTER holds the leadership');
+      if (this.leading && isCasConflict(error)) await this.renewOwnRecordOrStepDown();
       else if (this.leading) logger.warn({ err: String(error) }, 'leadership renewal failed; retrying');
     }
     this.schedule(this.leading ? this.ttlMs / 3 : this.ttlMs / 4);
+  }
+
+  /** One compare-and-set renewal on the revision this term knows. */
+  private async renew(): Promise<void> {
+    const writtenAt = performance.now();
+    const revision = await this.options.bucket.kv.update(
+      leaderKey(),
+      this.record(),
+      this.revision,
+      Math.max(500, this.ttlMs / 4),
+    );
+    // The deadline may have stepped us down while this call hung: then the write proves nothing.
+    if (this.leading) {
+      this.revision = revision;
+      this.renewed(writtenAt);
+    }
+  }
+
+  /**
+   * A renewal met a compare-and-set conflict. If the key still holds this term's own record (our
+   * instance and election time: nobody else writes those) under another revision than the one the
+   * write returned, the revision is what was wrong, not the leadership: nats-server before 2.9.21
+   * can number a replicated stream's messages differently after a node restart (nats-server #4365;
+   * the soak saw a leader step down and be re-elected at every renewal for an hour). Then this
+   * term renews once on the stored revision, and steps down only if that fails too.
+   */
+  private async renewOwnRecordOrStepDown(): Promise<void> {
+    const { logger, instanceId } = this.options;
+    const entry = await this.options.bucket.kv.get(leaderKey()).catch(() => null);
+    const decoded = entry?.operation === 'PUT' ? decodeRecord(LeaderRecordSchema, entry.value) : null;
+    const ours =
+      decoded?.ok === true && decoded.value.instanceId === instanceId && decoded.value.since === this.since;
+    if (entry && ours && entry.revision !== this.revision) {
+      logger.warn(
+        { wrote: this.revision, stored: entry.revision },
+        'the leader key holds this term’s record under another revision than its write returned (replicated stream numbering; run nats-server 2.9.21 or later): renewing on the stored one',
+      );
+      this.revision = entry.revision;
+      try {
+        await this.renew();
+        return;
+      } catch (error) {
+        if (!isCasConflict(error)) {
+          logger.warn({ err: String(error) }, 'leadership renewal failed; retrying');
+          return;
+        }
+      }
+    }
+    if (this.leading) await this.stepDown('another MASTER holds the leadership');
   }
 
   /**
