@@ -60,6 +60,8 @@ export class FleetEvents {
         { hostId: event.hostId, clusterId: event.clusterId, attempts: event.attempts, reason: event.reason },
         'cluster failed and will not be restarted by its CONTROL',
       );
+      const { hostId, clusterId, attempts, reason } = event;
+      term.alerts.send({ kind: 'cluster-failed', hostId, clusterId, attempts, reason });
       return;
     }
     const reason = `shard ${event.shardId} (cluster ${event.clusterId} on host ${event.hostId}) closed with fatal code ${event.code}: ${event.reason}`;
