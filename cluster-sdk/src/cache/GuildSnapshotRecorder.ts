@@ -91,12 +91,13 @@ export class GuildSnapshotRecorder {
     try {
       // Records first, then the manifest that lists them, then deletions of what it no longer lists.
       await inBatches(changed, async (id) => {
-        const payload = model.guildPayload(id);
-        if (payload === null) return void gone.push(id);
+        const guild = model.guildForWrite(id);
+        if (guild === null) return void gone.push(id);
         // Awaited first: `x += await` would read x before the await and lose concurrent additions.
-        const bytes = await this.store.putGuild(shardId, payload);
+        const bytes = await this.store.putGuildJson(shardId, id, guild.json);
         this.bytesWritten += bytes;
         this.guildsWritten++;
+        model.written(id, guild.token, guild.json);
       });
       if ((manifestDirty || gone.length > 0) && model.identity) {
         await this.store.putManifest(shardId, {

@@ -62,8 +62,15 @@ export class GuildSnapshotStore {
   }
 
   public async putGuild(shardId: number, guild: Json): Promise<number> {
-    const value = encodeRecord({ v: 1, shardId, shardCount: this.shardCount, guild });
-    await this.kv.put(guildSnapshotGuildKey(this.shardCount, shardId, String(guild['id'])), value);
+    return this.putGuildJson(shardId, String(guild['id']), JSON.stringify(guild));
+  }
+
+  /** Writes a guild given as its GUILD_CREATE JSON text (what the recorder holds); returns the bytes. */
+  public async putGuildJson(shardId: number, guildId: string, guildJson: string): Promise<number> {
+    // The record's JSON with the guild's text spliced in: the guild is not serialised twice.
+    const head = encodeRecord({ v: 1, shardId, shardCount: this.shardCount });
+    const value = `${head.slice(0, -1)},"guild":${guildJson}}`;
+    await this.kv.put(guildSnapshotGuildKey(this.shardCount, shardId, guildId), value);
     return Buffer.byteLength(value);
   }
 

@@ -8,6 +8,13 @@ interface CachedGuild {
   readonly members: Map<string, Json> | null;
 }
 
+/**
+ * A guild held as the JSON text last written to the store: a few bytes per character instead of
+ * an object graph several times larger. Expanded back into a {@link CachedGuild} by the first
+ * event that changes it (rare: channel and role edits), and when restored.
+ */
+type StoredGuild = string;
+
 /** What a snapshot needs from READY: the user and application a library builds its client from. */
 export interface SnapshotIdentity {
   readonly user: Json & { id: string; username: string };
@@ -25,7 +32,7 @@ const DROPPED = ['presences', 'voice_states', 'threads', 'stage_instances'] as c
  */
 export class ShardGuildModel {
   public identity: SnapshotIdentity | null = null;
-  private readonly guilds = new Map<string, CachedGuild>();
+  private readonly guilds = new Map<string, CachedGuild | StoredGuild>();
   private readonly unavailableIds = new Set<string>();
   /** Guilds to write (still present) or delete (gone) at the next flush. */
   public readonly dirty = new Set<string>();
@@ -77,8 +84,27 @@ export class ShardGuildModel {
     this.identity = identity;
     this.guilds.clear();
     this.unavailableIds.clear();
-    for (const guild of guilds) this.guilds.set(String(guild['id']), this.toCached(guild));
+    // Held as text from the start: the snapshot is what the store has.
+    for (const guild of guilds) this.guilds.set(String(guild['id']), JSON.stringify(guild));
     for (const id of unavailable) this.unavailableIds.add(id);
+  }
+
+  /**
+   * The guild to write and a token for {@link written}, or null when the shard no longer has it.
+   * `json` is the GUILD_CREATE payload as text.
+   */
+  public guildForWrite(id: string): { json: string; token: CachedGuild | StoredGuild } | null {
+    const entry = this.guilds.get(id);
+    if (entry === undefined) return null;
+    return { json: typeof entry === 'string' ? entry : JSON.stringify(this.payloadOf(entry)), token: entry };
+  }
+
+  /**
+   * The guild's text reached the store: unless an event changed the guild meanwhile, it is held as
+   * that text from now on.
+   */
+  public written(id: string, token: CachedGuild | StoredGuild, json: string): void {
+    if (this.guilds.get(id) === token && !this.dirty.has(id)) this.guilds.set(id, json);
   }
 
   public guildIds(): string[] {
@@ -92,7 +118,11 @@ export class ShardGuildModel {
   /** The guild as a GUILD_CREATE payload, or null when the shard no longer has it. */
   public guildPayload(id: string): Json | null {
     const guild = this.guilds.get(id);
-    if (!guild) return null;
+    if (guild === undefined) return null;
+    return typeof guild === 'string' ? (JSON.parse(guild) as Json) : this.payloadOf(guild);
+  }
+
+  private payloadOf(guild: CachedGuild): Json {
     const payload: Json = {
       ...guild.base,
       channels: [...guild.channels.values()],
@@ -100,6 +130,15 @@ export class ShardGuildModel {
     };
     if (guild.members) payload['members'] = [...guild.members.values()];
     return payload;
+  }
+
+  /** The guild as objects to edit (expanded from its text if it is held so), or undefined. */
+  private editable(id: string): CachedGuild | undefined {
+    const entry = this.guilds.get(id);
+    if (typeof entry !== 'string') return entry;
+    const expanded = this.toCached(JSON.parse(entry) as Json);
+    this.guilds.set(id, expanded);
+    return expanded;
   }
 
   private ready(d: Json): void {
@@ -124,7 +163,7 @@ export class ShardGuildModel {
   }
 
   private update(d: Json): void {
-    const guild = this.guilds.get(String(d['id']));
+    const guild = this.editable(String(d['id']));
     if (!guild) return;
     // GUILD_UPDATE carries the guild's fields and its full role list, not channels or members.
     const { roles, ...rest } = d;
@@ -148,7 +187,7 @@ export class ShardGuildModel {
   }
 
   private change(guildId: unknown, edit: (guild: CachedGuild) => unknown): void {
-    const guild = typeof guildId === 'string' ? this.guilds.get(guildId) : undefined;
+    const guild = typeof guildId === 'string' ? this.editable(guildId) : undefined;
     if (!guild) return;
     edit(guild);
     this.dirty.add(guildId as string);
