@@ -111,6 +111,9 @@ export function verdicts(result) {
         `. The SDK spaces a key's grants by W plus a safety margin (default max(25 ms, 2 % of W): 25 ms at W = 0.5 s, 100 ms at 5 s); the delay between a grant and the IDENTIFY reaching the simulator varied by more than that while the fleet's processes started on 2 cores, or the co-located simulator read the earlier IDENTIFY late (one machine cannot tell the two apart; Discord would refuse the same arrivals). Bot-side remedy: a larger \`identifySafetyMarginMs\` (the integration tests use 400 ms)`;
     else if (coldRestart)
       reason = `the restart section's cold start had ${fmt(coldRestart)} refused IDENTIFY(s)`;
+    const unjudged = runs.reduce((n, r) => n + (r.identifiesUnjudged ?? 0), 0);
+    if (unjudged > 0)
+      reason += `${reason ? '. ' : ''}${fmt(unjudged)} IDENTIFY(s) were inside their key's window only as the simulator read them (it read the earlier one late: \`identifiesUnjudged\`), let through and not counted`;
     rows.push({
       n: 1,
       target:

@@ -67,7 +67,13 @@ async function discluster({ shards, hosts, reps, windowMs, sampler, record }) {
       firstIdentifyMs: cold.times[0] - t0,
       limitMs: Math.ceil(shards / C) * windowMs,
       ratio: round((cold.times.at(-1) - t0) / (Math.ceil(shards / C) * windowMs), 3),
-      identifyViolations: (await sim.call('GET', '/state')).violations.identifyRate,
+      ...(await (async () => {
+        const state = await sim.call('GET', '/state');
+        return {
+          identifyViolations: state.violations.identifyRate,
+          identifiesUnjudged: state.identifiesUnjudged ?? null,
+        };
+      })()),
       cpu: meter(),
     };
     const ready = await system.fleet.waitAllReady(300_000, 1000);

@@ -130,6 +130,8 @@ async function runOnce(variant, rep, sampler) {
     result.pacingRatio = gaps > 0 ? round(result.pacingMs / (gaps * windowMs), 3) : null;
     result.identifies = state.identifies;
     result.identifyViolations = state.violations.identifyRate;
+    // Inside the window only as the simulator read them, late on a busy CPU (discord-sim README).
+    result.identifiesUnjudged = state.identifiesUnjudged ?? null;
     result.refusedIdentifies = identifies.refusals;
     result.invalidSessions = state.invalidSessions;
     result.duplicateLiveSessions = state.violations.duplicateLiveSessions;
