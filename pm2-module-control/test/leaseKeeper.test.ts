@@ -78,7 +78,7 @@ interface Host {
   readonly keeper: LeaseKeeper;
   readonly fences: number[];
   readonly lost: [number, LeaseHolder][];
-  /** The clusters of each renewal round whose leases were all renewed (what gets a keepalive). */
+  /** Each report of clusters whose leases were all renewed in a round (what gets a keepalive): one cluster each. */
   readonly renewed: number[][];
   /** The fence time after each change of the lease time (CONTROL tells its clusters). */
   readonly timesChanged: number[];
@@ -88,7 +88,7 @@ interface Host {
 async function startHost(
   bot: string,
   hostId: string,
-  options: { url?: string; instanceId?: string; clock?: () => number } = {},
+  options: { url?: string; instanceId?: string; clock?: () => number; nc?: NatsConnection } = {},
 ): Promise<Host> {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
@@ -99,7 +99,7 @@ async function startHost(
   const lost: [number, LeaseHolder][] = [];
   const renewed: number[][] = [];
   const timesChanged: number[] = [];
-  const keeper = await LeaseKeeper.open(await natsConnection(options.url), {
+  const keeper = await LeaseKeeper.open(options.nc ?? (await natsConnection(options.url)), {
     bot,
     hostId,
     instanceId: options.instanceId ?? `inst-${nuid.next()}`,
@@ -129,6 +129,41 @@ const claim = (clusterId: number, shardIds: number[], epoch = 1): LeaseClaim => 
 });
 const acquireNow = (host: Host, what: LeaseClaim, whenHeld: 'wait' | 'fail' = 'wait') =>
   host.keeper.acquire(what, { whenHeld, signal: new AbortController().signal });
+
+/**
+ * A connection whose event loop stalls (busy, as a process starved of CPU looks to itself) for
+ * `ms` right after it sent the next KV write, i.e. the next renewal round: NATS answers meanwhile,
+ * and the answers wait unread in the socket until the loop turns again.
+ */
+async function stallingConnection(): Promise<{
+  nc: NatsConnection;
+  stallAfterNextWrite: (ms: number) => Promise<void>;
+}> {
+  const nc = await natsConnection();
+  const request = nc.request.bind(nc);
+  let armed: { ms: number; done: () => void } | null = null;
+  nc.request = (subject, payload, options) => {
+    const reply = request(subject, payload, options);
+    const stall = armed;
+    if (stall && subject.startsWith('$KV.')) {
+      armed = null;
+      // After the round's other writes went out too (they are sent in one synchronous sweep) and
+      // were flushed to the socket (a microtask queued before this one).
+      queueMicrotask(() => {
+        const until = performance.now() + stall.ms;
+        while (performance.now() < until) {
+          // the stall
+        }
+        stall.done();
+      });
+    }
+    return reply;
+  };
+  return {
+    nc,
+    stallAfterNextWrite: (ms) => new Promise<void>((done) => (armed = { ms, done })),
+  };
+}
 
 describe('LeaseKeeper', () => {
   it('creates the bucket when MASTER has not, and otherwise uses the TTL MASTER chose', async () => {
@@ -461,6 +496,71 @@ describe('LeaseKeeper', () => {
     expect(a.fences).toEqual([0]);
     // NATS answers: the leases are taken again and the cluster may resume.
     expect(await a.keeper.confirm(0)).toBe('confirmed');
+  });
+
+  it('an event-loop stall with the renewals answered meanwhile costs no fence: the waiting replies are read first', async () => {
+    // TTL 6 s (the CI fleet's): renewals every 750 ms, requests bounded by 600 ms, fence at 3 s.
+    // The loop stalls 2.7 s right after a round went out; NATS renews every lease meanwhile. When
+    // it wakes, its fence check (the last renewal read is ~3.4 s old) and the request deadlines
+    // are due before the replies are read: before, that fenced the cluster and failed the round.
+    const bot = uniqueBot();
+    const kv = await masterBucket(bot, 6_000);
+    const { nc, stallAfterNextWrite } = await stallingConnection();
+    const a = await startHost(bot, 'host-a', { nc });
+    expect(await acquireNow(a, claim(0, [0, 1, 2]))).toEqual({ kind: 'acquired' });
+    await waitFor(() => a.renewed.length >= 1, { description: 'a renewal round', timeoutMs: 10_000 });
+    const revision = (await kv.get(leaseKey(8, 0)))!.revision;
+    await stallAfterNextWrite(2_700);
+    const rounds = a.renewed.length;
+    await waitFor(() => a.renewed.length > rounds + 1, {
+      description: 'renewals after the stall',
+      timeoutMs: 10_000,
+    });
+    expect(a.fences).toEqual([]);
+    expect(a.logs.filter((log) => log['msg'] === 'lease renewal failed; retrying')).toEqual([]);
+    // The round sent before the stall did renew (NATS applied it), and it counted.
+    expect((await kv.get(leaseKey(8, 0)))!.revision).toBeGreaterThan(revision);
+    expect((await holderOf(kv, 8, 0))?.hostId).toBe('host-a');
+  });
+
+  it('a stall past the fence time and its grace still fences, though NATS renewed meanwhile: the lease is dated by its request', async () => {
+    // Promise 2 is kept: a renewal sent 3.8 s ago (past the 3 s fence time of a 6 s lease and the
+    // 0.6 s a stall may add for one fresh renewal) proves only 2.2 s of lease left, however late
+    // its reply was read.
+    const bot = uniqueBot();
+    const kv = await masterBucket(bot, 6_000);
+    const { nc, stallAfterNextWrite } = await stallingConnection();
+    const a = await startHost(bot, 'host-a', { nc });
+    expect(await acquireNow(a, claim(0, [0, 1]))).toEqual({ kind: 'acquired' });
+    await waitFor(() => a.renewed.length >= 1, { description: 'a renewal round', timeoutMs: 10_000 });
+    await stallAfterNextWrite(3_800);
+    await waitFor(() => a.fences.length > 0, { description: 'the fence', timeoutMs: 10_000 });
+    expect(a.fences).toEqual([0]);
+    expect((await holderOf(kv, 8, 0))?.hostId).toBe('host-a');
+    // NATS answers: confirmed, renewals and keepalives go on.
+    expect(await a.keeper.confirm(0)).toBe('confirmed');
+  });
+
+  it('cut off from NATS during a stall: fenced by the send time of the last renewal NATS answered', async () => {
+    const bot = uniqueBot();
+    const kv = await masterBucket(bot, 6_000);
+    const proxy = await startTcpProxy(nats.port);
+    proxies.push(proxy);
+    const a = await startHost(bot, 'host-a', { url: proxy.url('nats') });
+    expect(await acquireNow(a, claim(0, [0, 1]))).toEqual({ kind: 'acquired' });
+    await waitFor(() => a.renewed.length >= 1, { description: 'a renewal round', timeoutMs: 10_000 });
+    proxy.cut('blackhole');
+    const cutAt = performance.now();
+    const until = cutAt + 2_000;
+    while (performance.now() < until) {
+      // a stall with no answer waiting
+    }
+    await waitFor(() => a.fences.length > 0, { description: 'the fence', timeoutMs: 10_000 });
+    // Before the lease could expire (the last renewal answered was sent before the cut).
+    expect(performance.now() - cutAt).toBeLessThan(6_000);
+    expect(a.fences).toEqual([0]);
+    proxy.restore();
+    expect((await holderOf(kv, 8, 0))?.hostId).toBe('host-a');
   });
 
   it('follows a longer lease time too', async () => {

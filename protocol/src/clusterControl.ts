@@ -129,7 +129,7 @@ export const AssignMessageSchema = z
      */
     standby: z.boolean().optional(),
     /**
-     * CONTROL sends `keepalive` after every lease renewal round: the cluster arms its silence watch
+     * CONTROL sends `keepalive` in every lease renewal round: the cluster arms its silence watch
      * from this assignment, so a CONTROL that dies before its first keepalive still fences it.
      * Absent (older CONTROLs): armed by the first keepalive.
      */
@@ -164,8 +164,9 @@ export const FenceMessageSchema = z.object({
 });
 
 /**
- * CONTROL → cluster: the leases of this cluster's shards were renewed; sent after every successful
- * renewal round (every TTL/4), and when CONTROL adopts a running cluster. A cluster that got one
+ * CONTROL → cluster: the leases of this cluster's shards were renewed; sent in every renewal round
+ * (every TTL/8) as soon as all of this cluster's leases were renewed, by requests sent at most a
+ * quarter of the lease time earlier, and when CONTROL adopts a running cluster. A cluster that got one
  * expects them from then on: none for its fence time (`fenceAfterMs`) means CONTROL is down or hung
  * and nobody renews its leases, so it fences as on `fence`. A cluster that never got one (CONTROL
  * older than this message) does not watch for them. Kept tiny: it goes over pm2 IPC every few

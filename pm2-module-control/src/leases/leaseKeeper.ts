@@ -7,6 +7,14 @@ import { describeError, isCasConflict, openBucket } from 'discluster-runtime';
 import { LeaseRecords, type ShardClaim } from './leaseRecords.js';
 import { leaseTimes, requestTimeout, type LeaseTimes } from './leaseTimes.js';
 import { LeaseTtlWatch } from './leaseTtlWatch.js';
+import {
+  drainIo,
+  fenceVerdict,
+  keepaliveVerdict,
+  lateness,
+  stallGraceMs,
+  withDeadline,
+} from './leaseStall.js';
 import type {
   AcquireOptions,
   AcquireOutcome,
@@ -20,10 +28,17 @@ import type {
  * Shard ownership leases (promise 2, docs/architecture.md). One key per shard in the lease bucket, whose TTL is
  * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after
  * TTL/20; leaseTimes.ts). A host that cannot renew for TTL/2 tells its clusters to fence (close
- * their shards) before the lease can expire and another host start them. After every round it reports the clusters whose leases were all renewed, which
+ * their shards) before the lease can expire and another host start them. As soon as every lease of a
+ * cluster was renewed in a round it reports that cluster (not waiting for the others' leases), which
  * CONTROL passes on as `keepalive`: a cluster that stops hearing it (CONTROL down or hung, so nobody
  * renews and nobody can tell it to fence) fences itself. A key held by another host is waited out,
  * never taken.
+ *
+ * A lease is dated by the send time of the last write NATS acknowledged: NATS counts the lease time
+ * from when it applied that write, which cannot be earlier. Its own event-loop stalls (a CPU-starved
+ * machine) the keeper survives without fencing for nothing (leaseStall.ts): a request deadline or a
+ * fence check that fires late first reads the replies already received, and a late reply still
+ * counts, by its send time.
  *
  * The lease time is the bucket's TTL as the server has it now: MASTER changes it when its
  * `lease_ms` changes, and an entry then lives by the new TTL, counted from its last write. So the
@@ -44,8 +59,9 @@ export interface LeaseKeeperOptions {
   /** Another host holds one of the cluster's shards now: the cluster must stop for good. */
   readonly onLost: (clusterId: number, holder: LeaseHolder) => void;
   /**
-   * After each renewal round: the clusters every one of whose leases is held and was renewed in it
-   * (they get a `keepalive`). Not called when there is none.
+   * A cluster every one of whose leases is held and was just renewed in a round (it gets a
+   * `keepalive`): called once per cluster as soon as its own renewals are done, by requests sent
+   * recently enough to vouch for them (leaseStall.ts keepaliveVerdict).
    */
   readonly onRenewed?: (clusterIds: readonly number[]) => void;
   /**
@@ -63,6 +79,7 @@ interface HeldShard {
   readonly shardId: number;
   readonly key: string;
   revision: number;
+  /** When the request of the last write NATS acknowledged was sent (the lease lives ttlMs from no earlier). */
   renewedAt: number;
 }
 
@@ -87,6 +104,10 @@ export class LeaseKeeper implements ShardLeases {
   private readonly ttlWatch: LeaseTtlWatch;
   private lastRenewError = '';
   private closed = false;
+  /** When the fence check is due next (its lateness is how long the loop stalled). */
+  private checkDueAt: number | undefined;
+  /** A fence check dealing with a stall of the loop (see checkFences). */
+  private recheck: Promise<void> | null = null;
 
   private constructor(
     nc: NatsConnection,
@@ -178,9 +199,10 @@ export class LeaseKeeper implements ShardLeases {
         const known = held.shards.get(shardId);
         if (known && this.clock() - known.renewedAt < this.current.fenceAfterMs) break;
         try {
+          const sentAt = this.clock();
           const result = await this.records.claim(claim, shardId);
           if (result.kind === 'ours') {
-            this.hold(held, shardId, result.revision);
+            this.hold(held, shardId, result.revision, sentAt);
             break;
           }
           if (result.kind === 'held') {
@@ -217,8 +239,11 @@ export class LeaseKeeper implements ShardLeases {
     try {
       for (const shardId of held.claim.shardIds) {
         let result: ShardClaim;
-        do result = await this.records.claim(held.claim, shardId);
-        while (result.kind === 'raced');
+        let sentAt: number;
+        do {
+          sentAt = this.clock();
+          result = await this.records.claim(held.claim, shardId);
+        } while (result.kind === 'raced');
         if (result.kind === 'held') {
           this.options.logger.warn(
             { clusterId, shardId, holder: result.holder },
@@ -227,7 +252,7 @@ export class LeaseKeeper implements ShardLeases {
           return 'refused';
         }
         if (this.clusters.get(clusterId) !== held) return 'unknown';
-        this.hold(held, shardId, result.revision);
+        this.hold(held, shardId, result.revision, sentAt);
       }
     } catch (error) {
       this.options.logger.info({ clusterId, err: describeError(error) }, 'cannot check leases yet');
@@ -287,15 +312,16 @@ export class LeaseKeeper implements ShardLeases {
     return held;
   }
 
-  private hold(held: HeldCluster, shardId: number, revision: number): void {
+  private hold(held: HeldCluster, shardId: number, revision: number, sentAt: number): void {
     const key = leaseKey(held.claim.shardCount, shardId);
-    held.shards.set(shardId, { shardId, key, revision, renewedAt: this.clock() });
+    held.shards.set(shardId, { shardId, key, revision, renewedAt: sentAt });
   }
 
   private startTimers(): void {
     if (this.renewTimer || this.closed) return;
     this.renewTimer = setInterval(() => this.startRound(), this.current.renewEveryMs);
-    this.checkTimer = setInterval(() => this.checkFences(), this.current.checkEveryMs);
+    this.checkDueAt = this.clock() + this.current.checkEveryMs;
+    this.checkTimer = setInterval(() => this.checkFences(true), this.current.checkEveryMs);
   }
 
   /**
@@ -328,23 +354,44 @@ export class LeaseKeeper implements ShardLeases {
     if (this.renewal || this.closed) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.renewal = this.renewAll().finally(() => (this.renewal = null));
+    const startedAt = this.clock();
+    this.renewal = this.renewAll().finally(() => {
+      this.renewal = null;
+      // It outlasted its period (a stall, slow answers): the tick that came meanwhile was skipped,
+      // so the next round starts now rather than up to a period later.
+      if (!this.closed && this.clock() - startedAt >= this.current.renewEveryMs) this.startRound();
+    });
   }
 
   private async renewAll(): Promise<void> {
     const startedAt = this.clock();
-    const rounds = [...this.clusters.values()].flatMap((held) =>
-      [...held.shards.values()].map((shard) => this.renew(held, shard)),
+    const results = await Promise.all(
+      [...this.clusters.values()].map(async (held) => {
+        const renewed = await Promise.all([...held.shards.values()].map((shard) => this.renew(held, shard)));
+        // Its keepalive now, not after the other clusters' renewals.
+        this.reportRenewed(held, startedAt);
+        return renewed;
+      }),
     );
-    const results = await Promise.all(rounds);
     if (this.closed) return;
     // A renewal failed (NATS restarting, a request lost): try again soon, not a whole round later.
-    if (results.includes(false))
+    if (results.flat().includes(false))
       this.retryTimer ??= setTimeout(() => this.startRound(), this.current.retryMs);
-    const renewed = [...this.clusters.values()]
-      .filter((held) => !held.lost && this.allRenewedSince(held, startedAt))
-      .map((held) => held.claim.clusterId);
-    if (renewed.length > 0) this.options.onRenewed?.(renewed);
+  }
+
+  /** A cluster whose every lease was renewed in the round started at `since` gets its keepalive. */
+  private reportRenewed(held: HeldCluster, since: number): void {
+    if (this.closed || held.lost || this.clusters.get(held.claim.clusterId) !== held) return;
+    if (!this.allRenewedSince(held, since)) return;
+    const oldest = Math.min(...[...held.shards.values()].map((shard) => shard.renewedAt));
+    if (!keepaliveVerdict(oldest, this.clock(), this.current)) {
+      this.options.logger.info(
+        { clusterId: held.claim.clusterId, renewedMsAgo: Math.round(this.clock() - oldest) },
+        'leases renewed, but by requests sent too long ago to vouch for them (event loop stalled?): no keepalive',
+      );
+      return;
+    }
+    this.options.onRenewed?.([held.claim.clusterId]);
   }
 
   /** Every shard of the claim is held and was renewed (or taken) at `since` or later. */
@@ -355,18 +402,39 @@ export class LeaseKeeper implements ShardLeases {
     });
   }
 
-  /** Renews one lease; false when NATS did not answer (the round is retried soon). */
+  /**
+   * Renews one lease; false when NATS did not answer (the round is retried soon). The request is
+   * bounded by the request timeout in this process's own time (withDeadline), and a reply that
+   * comes after that still renews the lease, as of when the request was sent.
+   */
   private async renew(held: HeldCluster, shard: HeldShard): Promise<boolean> {
     const stillHeld = (): boolean =>
       !this.closed &&
       this.clusters.get(held.claim.clusterId) === held &&
       held.shards.get(shard.shardId) === shard;
+    const from = shard.revision;
+    const sentAt = this.clock();
+    const written = (revision: number): void => {
+      // Another write since (a retry, a claim) knows better.
+      if (shard.revision !== from) return;
+      shard.revision = revision;
+      shard.renewedAt = Math.max(shard.renewedAt, sentAt);
+    };
+    // NATS may answer later than our deadline (a stall): its reply is waited for, and counts, as
+    // long as it could spare a fence (the fence time and the grace after a stall).
+    const request = this.records.renew(
+      shard.key,
+      held.claim,
+      shard.shardId,
+      from,
+      this.current.fenceAfterMs + stallGraceMs(this.current),
+    );
     try {
-      shard.revision = await this.records.renew(shard.key, held.claim, shard.shardId, shard.revision);
-      shard.renewedAt = this.clock();
+      written(await withDeadline(request, this.current.requestTimeoutMs, this.clock));
       this.lastRenewError = '';
       return true;
     } catch (error) {
+      request.then(written, () => undefined);
       if (!isCasConflict(error)) {
         const problem = describeError(error);
         // Logged when the problem changes, not every round of an outage.
@@ -379,11 +447,12 @@ export class LeaseKeeper implements ShardLeases {
     // Someone wrote the key since our last renewal: us (an answer we missed), or, after it expired, another host.
     try {
       if (!stillHeld()) return true;
+      const claimedAt = this.clock();
       const result = await this.records.claim(held.claim, shard.shardId);
       if (!stillHeld()) return true;
       if (result.kind === 'ours') {
         shard.revision = result.revision;
-        shard.renewedAt = this.clock();
+        shard.renewedAt = Math.max(shard.renewedAt, claimedAt);
       } else if (result.kind === 'held') {
         held.shards.delete(shard.shardId);
         if (held.lost) return true;
@@ -401,25 +470,96 @@ export class LeaseKeeper implements ShardLeases {
     }
   }
 
-  private checkFences(): void {
+  /**
+   * Fences every cluster one of whose leases was last renewed (sent) the fence time ago or more.
+   * `timed`: the periodic check, whose lateness tells a stall of the loop; after one, the replies
+   * received meanwhile are read first, then one fresh renewal is tried before fencing (leaseStall.ts
+   * fenceVerdict).
+   */
+  private checkFences(timed = false): void {
+    if (this.closed) return;
     const now = this.clock();
+    let stallMs = 0;
+    if (timed) {
+      stallMs = this.checkDueAt === undefined ? 0 : lateness(this.checkDueAt, now);
+      this.checkDueAt = now + this.current.checkEveryMs;
+    }
+    // Already dealing with a stall: that check judges again when done.
+    if (this.recheck) return;
+    if (this.judge(stallMs, false).length === 0) return;
+    this.options.logger.info(
+      { stallMs: Math.round(stallMs) },
+      'fence check after an event-loop stall: reading the replies received meanwhile before judging the leases',
+    );
+    this.recheck = this.afterStall(stallMs).finally(() => (this.recheck = null));
+  }
+
+  private async afterStall(stallMs: number): Promise<void> {
+    await drainIo();
+    if (this.closed) return;
+    const renew = this.judge(stallMs, true);
+    if (renew.length > 0) {
+      // One fresh renewal, bounded by the grace of the stalest cluster.
+      const now = this.clock();
+      const deadline = Math.min(...renew.map((held) => this.oldestRenewal(held))) + this.current.fenceAfterMs;
+      const graceLeft = deadline + stallGraceMs(this.current) - now;
+      this.options.logger.info(
+        { clusters: renew.map((held) => held.claim.clusterId), graceMs: Math.round(graceLeft) },
+        'leases renewed before the stall are older than the fence time: renewing them now before fencing',
+      );
+      const fresh = (async () => {
+        await this.renewal;
+        this.startRound();
+        await this.renewal;
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        fresh,
+        new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, graceLeft)))),
+      ]);
+      clearTimeout(timer);
+      await drainIo();
+      if (this.closed) return;
+    }
+    this.judge(0, true);
+  }
+
+  /** Send time of the stalest lease of a cluster. */
+  private oldestRenewal(held: HeldCluster): number {
+    return Math.min(...[...held.shards.values()].map((shard) => shard.renewedAt));
+  }
+
+  /**
+   * Fences the clusters whose verdict is `fence`; returns those whose verdict asks for a drain or
+   * a fresh renewal first.
+   */
+  private judge(stallMs: number, drained: boolean): HeldCluster[] {
+    const now = this.clock();
+    const pending: HeldCluster[] = [];
     for (const held of this.clusters.values()) {
-      if (held.fenced || held.lost) continue;
+      if (held.fenced || held.lost || held.shards.size === 0) continue;
+      const verdict = fenceVerdict(this.oldestRenewal(held), now, this.current, stallMs, drained);
+      if (verdict === 'renewed') continue;
+      if (verdict !== 'fence') {
+        pending.push(held);
+        continue;
+      }
       const stale = [...held.shards.values()].filter(
         (shard) => now - shard.renewedAt >= this.current.fenceAfterMs,
       );
-      if (stale.length === 0) continue;
       held.fenced = true;
       this.options.logger.warn(
         {
           clusterId: held.claim.clusterId,
           shards: stale.map((shard) => shard.shardId),
           fenceAfterMs: this.current.fenceAfterMs,
+          ...(stallMs > 0 ? { stallMs: Math.round(stallMs) } : {}),
         },
         'leases not renewed for half the lease time: fencing the cluster',
       );
       this.options.onFence(held.claim.clusterId);
     }
+    return pending;
   }
 }
 

@@ -70,9 +70,19 @@ export class LeaseRecords {
     }
   }
 
-  /** Writes the record again on the revision we hold; a CAS conflict means someone wrote it since. */
-  public renew(key: string, claim: LeaseClaim, shardId: number, revision: number): Promise<number> {
-    return this.kv.update(key, this.record(claim, shardId), revision, this.options.requestTimeoutMs());
+  /**
+   * Writes the record again on the revision we hold; a CAS conflict means someone wrote it since.
+   * `timeoutMs` (default: the request bound) lets the lease keeper keep waiting for a reply past its
+   * own deadline, which it counts in its own time (leaseStall.ts).
+   */
+  public renew(
+    key: string,
+    claim: LeaseClaim,
+    shardId: number,
+    revision: number,
+    timeoutMs = this.options.requestTimeoutMs(),
+  ): Promise<number> {
+    return this.kv.update(key, this.record(claim, shardId), revision, timeoutMs);
   }
 
   /** Deletes a key if it is still ours; false when it is not (or NATS did not answer: it expires). */
