@@ -156,7 +156,8 @@ describe('createDiscordJsClient', () => {
     // setPresence goes out on the cluster's sockets (op 3 to both shards): accepted, shards stay ready.
     const sent = vi.spyOn(cluster, 'send');
     client.user!.setPresence({ status: 'idle', activities: [{ name: 'tests' }] });
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await waitFor(() => sent.mock.calls.length >= 2, { description: 'op 3 sent to both shards' });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a third send to show up
     expect(sent.mock.calls.map(([shardId, payload]) => [shardId, payload.op])).toEqual([
       [0, 3],
       [2, 3],
