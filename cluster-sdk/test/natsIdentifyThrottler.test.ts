@@ -359,7 +359,8 @@ describe('NatsIdentifyThrottler margin', () => {
 
 describe('NatsIdentifyThrottler re-stamp', () => {
   it('re-writes a granted slot once the IDENTIFY is sent, so its TTL runs from there', async () => {
-    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 150, shardCount: 4 };
+    // A long window: on a busy machine the slot must still be there when the test reads it back.
+    const options = { bot: uniqueBot(), maxConcurrency: 1, windowMs: 10_000, shardCount: 4 };
     const { nc, throttler } = await instance('restamp', options);
     await throttler.updateBudget({ ...FULL_BUDGET, max_concurrency: 1 });
     const slots = await new Kvm(nc).open(identifyBucket(options.bot));
