@@ -40,13 +40,14 @@ export const PEERS = {
 
 /**
  * Starts a peer manager process for `peer` (an entry of PEERS) against `sim`, reporting to `probe`.
- * Resolves once the manager process runs; `spawnDone` resolves when its spawn() resolved.
+ * Resolves once the manager process runs; `spawnDone` resolves when its spawn() resolved. `bot`: the
+ * bot file its children run (default bench/peers/djs-bot.cjs).
  */
 export async function startPeer(
   peer,
   sim,
   probe,
-  { intents = DEFAULT_INTENTS, options = {}, nonceLogDir = null } = {},
+  { intents = DEFAULT_INTENTS, options = {}, nonceLogDir = null, bot = undefined } = {},
 ) {
   const manager = forkChild(MANAGER, [], peer.label);
   const handle = {
@@ -85,6 +86,7 @@ export async function startPeer(
     nonceLogDir,
     options: { ...peer.options, ...options },
     spawn: peer.spawn,
+    bot,
   });
   return handle;
 }

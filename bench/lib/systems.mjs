@@ -10,7 +10,8 @@ import { waitForLiveShards } from './sim.mjs';
 
 /**
  * Starts `variant` against `sim`: `{ system: 'discluster', hosts, shards, identifyWindowMs, … }` or
- * `{ system: 'peer', peer }` (bench/lib/peers.mjs). Returns { pids(), stop(), fleet?, peer? }.
+ * `{ system: 'peer', peer }` (bench/lib/peers.mjs); `botFile` (Discluster) or `extra.bot` (peer)
+ * names another bot file. Returns { pids(), stop(), fleet?, peer? }.
  */
 export async function startSystem(variant, sim, probe, extra = {}) {
   if (variant.system === 'discluster') {
@@ -23,6 +24,7 @@ export async function startSystem(variant, sim, probe, extra = {}) {
       masterEnv: variant.masterEnv,
       controlEnv: variant.controlEnv,
       botSettings: { ...variant.botSettings, ...extra.botSettings },
+      botFile: variant.botFile,
     });
     for (const host of fleet.hosts.values()) markOurs(host.home);
     return {

@@ -1,7 +1,8 @@
 'use strict';
 // One peer system's manager process, forked by the bench: discord.js's `ShardingManager` or
-// discord-hybrid-sharding's `ClusterManager`, running bench/peers/djs-bot.cjs in its children.
-// {cmd:'start', kind, token, simApi, probe, intents, options, spawn} creates the manager and calls
+// discord-hybrid-sharding's `ClusterManager`, running bench/peers/djs-bot.cjs in its children (or
+// the bot file `bot` names).
+// {cmd:'start', kind, token, simApi, probe, intents, options, spawn, bot?} creates the manager and calls
 // spawn() with the given spawn options (undefined = the peer's defaults); {cmd:'stop'} kills every
 // child by its pid (no respawn) and exits. Messages to the bench: {spawned, pid}, {spawnDone},
 // {spawnError}.
@@ -34,13 +35,17 @@ async function start(message) {
   if (message.nonceLogDir) process.env.BENCH_NONCE_LOG_DIR = message.nonceLogDir;
   if (kind === 'sharding-manager') {
     const { ShardingManager } = require('discord.js');
-    manager = new ShardingManager(BOT, { token: message.token, ...message.options });
+    manager = new ShardingManager(message.bot ?? BOT, { token: message.token, ...message.options });
     manager.on('shardCreate', (shard) =>
       shard.on('spawn', (child) => process.send({ spawned: true, pid: child.pid, shard: shard.id })),
     );
   } else if (kind === 'hybrid') {
     const { ClusterManager } = require('discord-hybrid-sharding');
-    manager = new ClusterManager(BOT, { token: message.token, mode: 'process', ...message.options });
+    manager = new ClusterManager(message.bot ?? BOT, {
+      token: message.token,
+      mode: 'process',
+      ...message.options,
+    });
     manager.on('clusterCreate', (cluster) =>
       cluster.on('spawn', (child) => process.send({ spawned: true, pid: child?.pid, cluster: cluster.id })),
     );

@@ -8,7 +8,17 @@ import { fileURLToPath } from 'node:url';
 import { fmt, median, table } from '../lib/figures.mjs';
 import { machineSummary } from '../lib/machineFacts.mjs';
 
-export const SECTIONS = ['startup', 'restart', 'failover', 'memory', 'dispatch', 'ipc', 'scale', 'rest'];
+export const SECTIONS = [
+  'startup',
+  'restart',
+  'failover',
+  'memory',
+  'dispatch',
+  'ipc',
+  'scale',
+  'rest',
+  'discordjs',
+];
 
 export const TARGETS = {
   startupRatio: 1.05,
@@ -23,6 +33,8 @@ export const TARGETS = {
   convergeMs: 10_000,
   masterRssMiB: 256,
   restRatio: 0.95,
+  discordjsRssRatio: 1.0,
+  discordjsEventsRatio: 1.0,
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -352,6 +364,73 @@ export function verdicts(result) {
         : '–',
       met: null,
       reason: 'reported, no target',
+    });
+  }
+  // 9. The same discord.js bot on both systems
+  {
+    const d = sec.discordjs;
+    const ours = d?.summary?.systems?.discluster;
+    const peer = d?.summary?.systems?.hybrid;
+    const ratios = d?.summary?.ratios;
+    const cfg = d?.config;
+    const size = cfg
+      ? `${fmt(cfg.shards)} shards, ${fmt(cfg.shards * cfg.guildsPerShard)} guilds, ${fmt(cfg.shards / cfg.maxConcurrency)} clusters of ${fmt(cfg.maxConcurrency)}`
+      : '';
+    const rss = ratios?.rssPerShard?.median ?? null;
+    let rssReason = '';
+    if (rss !== null && rss > TARGETS.discordjsRssRatio) {
+      const clusters = cfg.shards / cfg.maxConcurrency;
+      const perProcess = (x) => x.botRssMiB.median / clusters;
+      const heap = (x) => x.botHeapUsedMiB.median / clusters;
+      rssReason = `each Discluster cluster process holds ${fmt(perProcess(ours) - perProcess(peer), 1)} MiB more than a hybrid cluster with the same discord.js Client and caches (${fmt(heap(ours) - heap(peer), 1)} MiB of it V8 heap in use). Besides the client it runs the SDK's own shards (@discordjs/ws 2.x beside discord.js's 1.x), the NATS connection and session store, the guild snapshot model (\`guildSnapshots: true\`) and pm2's process wrapper; this section does not separate those parts (section 4 separates the SDK and pm2 parts for a bot without discord.js)`;
+    }
+    rows.push({
+      n: 9,
+      target: `The same discord.js bot (${size}): RSS per shard ≤ ${fmt(TARGETS.discordjsRssRatio, 2)}× on discord-hybrid-sharding`,
+      ours:
+        ours?.rssMiBPerShard?.median != null
+          ? `${fmt(rss, 3)}× (${fmt(ours.rssMiBPerShard.median, 2)} MiB per shard; runs ${list(ratios.rssPerShard.runs, 3)})`
+          : '–',
+      peers:
+        peer?.rssMiBPerShard?.median != null
+          ? `hybrid: ${fmt(peer.rssMiBPerShard.median, 2)} MiB per shard`
+          : '–',
+      met: rss === null ? null : rss <= TARGETS.discordjsRssRatio,
+      reason: rssReason,
+    });
+    const events = ratios?.cappedPerSec?.median ?? null;
+    rows.push({
+      n: 9,
+      target: `The same discord.js bot: \`messageCreate\` events/s under an equal CPU cap (${fmt(cfg?.cap?.fraction, 2)} core for every bot process of a system) ≥ ${fmt(TARGETS.discordjsEventsRatio, 2)}× hybrid`,
+      ours:
+        ours?.cappedPerSec?.median != null
+          ? `${fmt(events, 3)}× (${fmt(ours.cappedPerSec.median)} ev/s; runs ${list(ratios.cappedPerSec.runs, 3)})`
+          : '–',
+      peers:
+        peer?.cappedPerSec?.median != null
+          ? `hybrid: ${fmt(peer.cappedPerSec.median)} ev/s${peer.cappedComplete.some((c) => c === false) ? ` (its delivery stopped before the traffic was through in ${fmt(peer.cappedComplete.filter((c) => c === false).length)} of ${fmt(peer.cappedComplete.length)} rounds; section 9)` : ''}`
+          : '–',
+      met: events === null ? null : events >= TARGETS.discordjsEventsRatio,
+      reason:
+        events !== null && events < TARGETS.discordjsEventsRatio
+          ? `the Discluster processes spend ${fmt(ours.cappedCpuUsPerEvent.median, 1)} µs CPU per event against hybrid's ${fmt(peer.cappedCpuUsPerEvent.median, 1)} µs: the same discord.js work behind the SDK's shards and dispatch path, plus the guild snapshot model each event passes`
+          : '',
+    });
+    const identifies = ours?.restartIdentifies?.runs?.length
+      ? Math.max(...ours.restartIdentifies.runs)
+      : null;
+    rows.push({
+      n: 9,
+      target: `The same discord.js bot: a full restart spends 0 identifies (the peer: S) and every cluster serves again with its full guild cache`,
+      ours:
+        identifies !== null
+          ? `${list(ours.restartIdentifies.runs)} identifies, ${list(ours.restartResumes.runs)} resumes; every cache full ${med(ours.restartToFullCachesMs, 1, 0.001)} s after the start`
+          : '–',
+      peers: peer?.restartIdentifies?.runs?.length
+        ? `hybrid: ${list(peer.restartIdentifies.runs)} identifies; full caches after ${med(peer.restartToFullCachesMs, 1, 0.001)} s`
+        : '–',
+      met: identifies === null ? null : identifies === 0,
+      reason: identifies > 0 ? 'some shards identified instead of resuming (see section 9)' : '',
     });
   }
   return rows;
@@ -744,6 +823,104 @@ function renderNotMeasured(result) {
   return `## Not measured\n\n${items.join('\n')}`;
 }
 
+function renderDiscordJs(section) {
+  const d = section?.summary;
+  if (!d) return `## 9. The same discord.js bot\n\nNot measured: ${section?.notMeasured ?? 'no result'}.`;
+  const cfg = section.config;
+  const names = {
+    discluster: 'Discluster (`createDiscordJsClient`, guild snapshots)',
+    hybrid: 'discord-hybrid-sharding (tuned)',
+  };
+  const rows = section.runs.map((r) =>
+    r.ok
+      ? [
+          names[r.variant],
+          fmt(r.rep),
+          s(r.coldStart.fullCachesMs),
+          `${fmt(r.memory.botRssMiB, 1)} (${fmt(r.memory.botProcesses)})`,
+          `**${fmt(r.memory.rssMiBPerShard, 2)}**`,
+          fmt(r.memory.botHeapUsedMiB, 1),
+          `${fmt(r.memory.systemRssMiBPerShard, 2)} (${fmt(r.memory.systemProcesses)})`,
+          r.capped ? `**${fmt(r.capped.receivedPerSec)}**` : '–',
+          r.capped ? fmt(r.capped.cpuUsPerEvent, 1) : '–',
+          r.capped ? (r.capped.complete ? 'yes' : `${fmt(r.capped.distinct)}/${fmt(r.capped.total)}`) : '–',
+          fmt(r.capped?.otherCpuPct),
+          s(r.restart.stopMs),
+          s(r.restart.startToServingMs),
+          `**${s(r.restart.startToFullCachesMs)}**`,
+          `**${fmt(r.restart.identifies)}**`,
+          fmt(r.restart.resumes),
+          fmt(r.restart.identifyViolations),
+          fmt(r.restart.cpu?.otherCpuPct),
+        ]
+      : [names[r.variant], fmt(r.rep), `failed: ${r.error}`, ...Array(15).fill('')],
+  );
+  const o = d.systems.discluster;
+  const h = d.systems.hybrid;
+  const summary = table(
+    ['figure', 'Discluster', 'hybrid', 'Discluster ÷ hybrid (per round, median)', 'goal'],
+    [
+      [
+        'RSS per shard, bot processes (MiB)',
+        med(o.rssMiBPerShard, 2),
+        med(h.rssMiBPerShard, 2),
+        med(d.ratios.rssPerShard, 3),
+        `≤ ${fmt(TARGETS.discordjsRssRatio, 2)}×`,
+      ],
+      [
+        'RSS per shard, every process of the system (MiB)',
+        med(o.systemRssMiBPerShard, 2),
+        med(h.systemRssMiBPerShard, 2),
+        med(d.ratios.systemRssPerShard, 3),
+        '–',
+      ],
+      [
+        `\`messageCreate\` ev/s capped at ${fmt(cfg.cap.fraction, 2)} core`,
+        med(o.cappedPerSec),
+        med(h.cappedPerSec),
+        med(d.ratios.cappedPerSec, 3),
+        `≥ ${fmt(TARGETS.discordjsEventsRatio, 2)}×`,
+      ],
+      [
+        'full restart: identifies',
+        list(o.restartIdentifies.runs),
+        list(h.restartIdentifies.runs),
+        '',
+        `0 (the peer: ${fmt(cfg.shards)})`,
+      ],
+      [
+        'full restart: start → every cache full (s)',
+        med(o.restartToFullCachesMs, 1, 0.001),
+        med(h.restartToFullCachesMs, 1, 0.001),
+        med(d.ratios.restartToFullCaches, 3),
+        '–',
+      ],
+    ],
+  );
+  const failed = section.runs.filter((r) => !r.ok).map((r) => `- ${r.variant} round ${r.rep}: ${r.error}`);
+  const stalled = section.runs
+    .filter((r) => r.ok && r.capped && !r.capped.complete)
+    .map(
+      (r) =>
+        `- ${names[r.variant]}, round ${r.rep}: ${fmt(r.capped.distinct)} of ${fmt(r.capped.total)} events reached \`messageCreate\`, then none for 10 s while its processes kept using the quota (${fmt(r.capped.botCpuS, 2)} CPU-s; throttled in ${fmt(r.capped.throttledPeriods)} of ${fmt(r.capped.periods)} periods); its ev/s is over the events that arrived.`,
+    );
+  const stalledText = stalled.length
+    ? `\nCapped steps whose delivery stopped before the offered traffic was through (the step ends after 10 s without a new event):\n\n${stalled.join('\n')}\n`
+    : '';
+  return `## 9. The same discord.js bot on both systems
+
+One bot file, bench/peers/discordjs-bot.cjs: a discord.js Client with \`Guilds | GuildMessages\` and discord.js's default caches, counting \`messageCreate\`. Only where its Client comes from differs: on Discluster \`createDiscordJsClient(cluster)\` (discluster-sdk/discord.js) on a \`Cluster\` with \`guildSnapshots: true\`, run by a real fleet (nats-server, MASTER, one CONTROL with its pm2 daemon); on discord-hybrid-sharding \`new Client({ shards: getInfo().SHARD_LIST, shardCount })\` with a \`ClusterClient\` under its ClusterManager, tuned as in the other sections (clusters of max_concurrency shards, spawn delay W / max_concurrency per shard). **Sizes:** ${fmt(cfg.shards)} shards, ${fmt(cfg.guildsPerShard)} guilds per shard (${fmt(cfg.shards * cfg.guildsPerShard)} guilds), max_concurrency ${fmt(cfg.maxConcurrency)}, so ${fmt(cfg.shards / cfg.maxConcurrency)} cluster processes of ${fmt(cfg.maxConcurrency)} shards on each system; Discord's 5 s identify window (discord.js's throttler cannot be shortened). ${fmt(cfg.reps)} round(s) alternating the systems, each on a fresh discord-sim (same seed, same guilds).
+
+Per round: **cold start** until every shard has a live session at the simulator and every cluster's \`client.guilds.cache.size\` equals the simulator's guild count of its shards (the bot reports it to the bench's probe); **RSS**: VmRSS of the bot (cluster) processes summed, sampled once a second for ${fmt(cfg.rssSeconds)} s after ${s(cfg.settleMs, 0)} s idle (median), divided by the shards; "every process" adds MASTER, CONTROL, the pm2 daemon and nats-server (Discluster) or the ClusterManager (hybrid). **Capped**: after ${fmt(cfg.warmup.seconds)} s of unmeasured traffic, every bot process of the system is moved into one cgroup with a CPU quota of ${fmt(cfg.cap.fraction, 2)} core (bench/sdk/common.mjs \`createCpuCap\`, as section 5 caps its process) and ${fmt(cfg.cap.rate)} MESSAGE_CREATE/s are offered for ${fmt(cfg.cap.seconds)} s; ev/s is the events counted in the \`messageCreate\` handlers over first-to-last arrival (what the system sustains on that budget), µs CPU/event the bot processes' CPU time per event; the cgroup gets the largest CPU weight (${cfg.cap.weight ?? 'default'}) so that the quota, not other work on the machine, is the limit; processes outside the cap (nats-server, CONTROL, pm2, ClusterManager) do little per event and are not counted. **Full restart**: everything stopped (Discluster: MASTER and CONTROL SIGTERM, \`pm2 kill\` so clusters close their shards for resume; hybrid: manager and clusters killed) and started again; identifies and resumes are the simulator's counts, times run from the moment everything was stopped until every shard has a live session (serving) and until every cluster's cache is full again.
+
+${summary}
+
+Every run:
+
+${table(['system', 'round', 'cold start → caches full (s)', 'bot RSS MiB (processes)', 'MiB per shard', 'bot heap used MiB', 'every process: MiB per shard (processes)', 'capped ev/s', 'µs CPU/event', 'every event once', 'others CPU % (capped)', 'stop (s)', 'start → serving (s)', 'start → caches full (s)', 'identifies', 'resumes', 'violations', 'others CPU % (restart)'], rows)}
+${stalledText}${failed.length ? `\nFailed runs:\n${failed.join('\n')}\n` : ''}${notMeasured(section)}`;
+}
+
 function renderRest(section) {
   const systems = section?.systems;
   if (!systems) return `## 8. REST\n\nNot measured: ${section?.notMeasured ?? 'no result'}.`;
@@ -811,6 +988,8 @@ ${renderIpc(result.sections.ipc)}
 ${renderScale(result.sections.scale)}
 
 ${renderRest(result.sections.rest)}
+
+${renderDiscordJs(result.sections.discordjs)}
 
 ${renderNotMeasured(result)}
 
