@@ -7,6 +7,8 @@ import tls from 'node:tls';
 /** The most a WebSocket upgrade request's head may take (ws sends well under 1 KiB). */
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** The relay's private directory: `<tmp>/discluster-gw-<pid>-XXXXXX`, holding its unix socket. */
+const DIR_PREFIX = 'discluster-gw-';
 
 /**
  * Binds a cluster's gateway sockets to a local address (`sourceAddress`, CONTROL's
@@ -36,7 +38,7 @@ export class GatewaySourceRelay {
     public readonly localAddress: string,
     private readonly onDebug: (message: string) => void,
   ) {
-    this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-gw-'));
+    this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     this.#socketPath = path.join(this.#dir, 'gw.sock');
     this.#server = net.createServer((client) => this.#accept(client));
   }
@@ -46,6 +48,7 @@ export class GatewaySourceRelay {
     localAddress: string,
     onDebug: (message: string) => void = () => undefined,
   ): Promise<GatewaySourceRelay> {
+    removeStaleDirs();
     const relay = new GatewaySourceRelay(localAddress, onDebug);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -164,5 +167,27 @@ export class GatewaySourceRelay {
 
   #wrappedOf(segment: string): string {
     return `ws+unix:${this.#socketPath}:/${segment}`;
+  }
+}
+
+/** Removes the directories of relays whose process is gone (killed before it could remove its own). */
+function removeStaleDirs(): void {
+  try {
+    for (const name of fs.readdirSync(os.tmpdir())) {
+      const pid = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name)?.[1];
+      if (pid !== undefined && !alive(Number(pid)))
+        fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  } catch {
+    // Best effort: a directory left behind costs nothing but its entry.
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
