@@ -54,8 +54,10 @@ export function decodeControlMessage(data: unknown): DecodedControlMessage {
 
 /**
  * What differs between two assignments in ways a running cluster cannot absorb (its shards, its
- * token, its NATS access, its source address), or null when only the epoch, the plan's cluster list, the gateway info
- * or `fenceAfterMs` moved. Secrets are named, never shown.
+ * token, its NATS access), or null when only the epoch, the plan's cluster list, the gateway info
+ * or `fenceAfterMs` moved. A new `sourceAddress` (CONTROL restarted with other `source_addresses`)
+ * is not one: the sockets stay where they are, and the cluster takes it at its next start. Secrets
+ * are named, never shown.
  */
 export function describeAssignmentChange(from: AssignMessage, to: AssignMessage): string | null {
   const changes: string[] = [];
@@ -68,8 +70,6 @@ export function describeAssignmentChange(from: AssignMessage, to: AssignMessage)
   if (from.bot !== to.bot) changes.push(`bot ${from.bot} → ${to.bot}`);
   if (from.token !== to.token) changes.push('the token');
   if (canonical(from.nats) !== canonical(to.nats)) changes.push('the NATS access');
-  if (from.sourceAddress !== to.sourceAddress)
-    changes.push(`sourceAddress ${from.sourceAddress ?? '(none)'} → ${to.sourceAddress ?? '(none)'}`);
   return changes.length === 0 ? null : changes.join(', ');
 }
 
