@@ -37,19 +37,24 @@ export class GatewaySourceRelay {
   private constructor(
     public readonly localAddress: string,
     private readonly onDebug: (message: string) => void,
+    private readonly tlsOptions: tls.ConnectionOptions,
   ) {
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     this.#socketPath = path.join(this.#dir, 'gw.sock');
     this.#server = net.createServer((client) => this.#accept(client));
   }
 
-  /** Listens on a fresh unix socket; every connection through it leaves from `localAddress`. */
+  /**
+   * Listens on a fresh unix socket; every connection through it leaves from `localAddress`.
+   * `tlsOptions` add to the `wss:` connections' (tests give a `ca`; Discord needs none).
+   */
   public static async open(
     localAddress: string,
     onDebug: (message: string) => void = () => undefined,
+    tlsOptions: tls.ConnectionOptions = {},
   ): Promise<GatewaySourceRelay> {
     removeStaleDirs();
-    const relay = new GatewaySourceRelay(localAddress, onDebug);
+    const relay = new GatewaySourceRelay(localAddress, onDebug, tlsOptions);
     try {
       await new Promise<void>((resolve, reject) => {
         relay.#server.once('error', reject);
@@ -138,7 +143,7 @@ export class GatewaySourceRelay {
       localAddress: this.localAddress,
     };
     const upstream = secure
-      ? tls.connect({ ...options, servername: net.isIP(host) === 0 ? host : undefined })
+      ? tls.connect({ ...this.tlsOptions, ...options, servername: net.isIP(host) === 0 ? host : undefined })
       : net.connect(options);
     this.#track(upstream);
     const requestPath = `${url.pathname === '' ? '/' : url.pathname}${requestLine[2] ?? ''}`;
