@@ -1,7 +1,7 @@
 import { CLUSTER_CONTROL_TOPIC, type AssignMessage, type ClusterToControl } from 'discluster-protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ControlChannel } from '../src/fleet/ControlChannel';
-import { decodeControlMessage } from '../src/fleet/controlMessages';
+import { decodeControlMessage, describeAssignmentChange } from '../src/fleet/controlMessages';
 import { FleetLink } from '../src/fleet/FleetLink';
 import { StatusReporter } from '../src/fleet/StatusReporter';
 import { RateMeter } from '../src/pm2/Pm2Metrics';
@@ -248,6 +248,20 @@ describe('decodeControlMessage', () => {
         ok: false,
         error: 'keepalive: expected { v: 1, type: "keepalive", epoch: a non-negative integer }',
       });
+  });
+
+  it('validates sourceAddress (an IP literal); a changed one waits for the next start', () => {
+    expect(decodeControlMessage(assign({ sourceAddress: '10.213.1.5' })).ok).toBe(true);
+    expect(decodeControlMessage(assign({ sourceAddress: '2001:db8::5' })).ok).toBe(true);
+    const bad = decodeControlMessage(assign({ sourceAddress: 'eth0' }));
+    expect(!bad.ok && bad.error).toBe('assign: sourceAddress: expected an IPv4 or IPv6 address literal');
+    expect(
+      describeAssignmentChange(
+        assign({ sourceAddress: '10.213.1.5' }),
+        assign({ epoch: 4, sourceAddress: '10.213.1.6' }),
+      ),
+    ).toBeNull();
+    expect(describeAssignmentChange(assign(), assign({ epoch: 4 }))).toBeNull();
   });
 
   it('names the bad field without echoing its value', () => {

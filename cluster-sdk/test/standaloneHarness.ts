@@ -155,6 +155,8 @@ export function inProcessCluster(
     readonly nats: NatsConnection | ConnectionOptions;
     /** A reshard's new generation: bot code gets only its shards' READY and guild loading. */
     readonly standby?: boolean;
+    /** The local address its gateway and REST sockets leave from. */
+    readonly sourceAddress?: string;
   },
   options: Partial<Omit<ClusterOptions, 'standalone'>> = {},
 ): Cluster {
@@ -176,6 +178,7 @@ export function inProcessCluster(
         token: base.token,
         gateway: base.gateway,
         ...(base.standby ? { standby: true } : {}),
+        ...(base.sourceAddress !== undefined ? { sourceAddress: base.sourceAddress } : {}),
       },
       nats: base.nats,
     },

@@ -53,7 +53,7 @@ export class DiscordSim {
     this.rest = new RestApi(this.options, this.simulator, () => this.urls.gateway, [this.traffic.authorId]);
     this.admin = new AdminApi(this.simulator, this.traffic, this.rest, () => ({
       resumeUrlConnections: this.resumeUrlConnections,
-      rest: { ...this.rest.counters },
+      rest: { ...this.rest.counters, byClient: { ...this.rest.counters.byClient } },
     }));
     this.server = createServer((request, response) => this.onRequest(request, response));
     // Idle keep-alive sockets stay open longer than any client keeps them (undici: 4 s), so a client

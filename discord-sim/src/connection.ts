@@ -50,6 +50,8 @@ export class GatewayConnection {
     public readonly path: string,
     /** The TCP socket under `socket`, corked by batch(); null when not known. */
     private readonly transport: { cork(): void; uncork(): void } | null = null,
+    /** The client's IP (IPv4-mapped IPv6 written as IPv4), as `GET /state` shows it. */
+    public readonly remoteAddress = 'unknown',
   ) {
     this.sendLimiter = new SendRateLimiter(sendLimit, sendWindowMs);
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));

@@ -1,5 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** The client's IP, with IPv4-mapped IPv6 addresses written as IPv4 (`::ffff:10.0.0.1` → `10.0.0.1`). */
+export function clientIp(request: IncomingMessage): string {
+  const address = request.socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
 export function sendJson(
   response: ServerResponse,
   status: number,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { GatewayCloseCode } from './closeCodes';
 import { createFrameEncoder, zstdAvailable, type TransportCompression } from './compression';
+import { clientIp } from './httpUtil';
 import { GatewayConnection, type ConnectionHost } from './connection';
 import type { GatewayContext } from './gateway/context';
 import { countClose, createGatewayCounters, type GatewayCounters } from './gateway/counters';
@@ -132,6 +133,7 @@ export class GatewaySimulator implements ConnectionHost {
       this.options.sendWindowMs,
       url.pathname,
       request.socket,
+      clientIp(request),
     );
     this.registry.connections.add(connection);
   }

@@ -1,6 +1,7 @@
 // The simulator's HTTP side: Discord's REST routes a shard manager uses (auth, body shapes, rate-limit
 // headers and 429s) and the admin API under /_sim, including how it refuses bad input without
 // changing anything.
+import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shardForGuild, type DiscordSim } from '../src/index.js';
 import {
@@ -224,6 +225,36 @@ describe('admin API: reading', () => {
     );
     for (const query of ['kind=voice', 'limit=0', 'limit=abc', 'limit=10001'])
       expect((await request(`${sim.urls.admin}/channels?${query}`)).status).toBe(400);
+  });
+
+  it('GET /state shows the address each live session and each REST request came from', async () => {
+    // All of 127.0.0.0/8 is local on Linux: a socket may leave from 127.0.0.2 without any setup.
+    const sim = await startSim({ guilds: 4, shards: 2, maxConcurrency: 2 });
+    const fromOne = await RawClient.hello(sim.urls.gateway);
+    const fromTwo = await RawClient.hello(sim.urls.gateway, undefined, { localAddress: '127.0.0.2' });
+    await fromOne.identifyReady([0, 2]);
+    await fromTwo.identifyReady([1, 2]);
+    const live = (await getState(sim)).liveSessions.map(({ shard, remoteAddress }) => [
+      shard[0],
+      remoteAddress,
+    ]);
+    expect(live.sort()).toEqual([
+      [0, '127.0.0.1'],
+      [1, '127.0.0.2'],
+    ]);
+    const get = (localAddress: string) =>
+      new Promise<number>((resolve, reject) =>
+        http
+          .get(`${sim.urls.rest}/gateway`, { localAddress }, (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          })
+          .on('error', reject),
+      );
+    expect(await get('127.0.0.2')).toBe(200);
+    expect(await get('127.0.0.2')).toBe(200);
+    expect(await get('127.0.0.1')).toBe(200);
+    expect((await getState(sim)).rest.byClient).toEqual({ '127.0.0.1': 1, '127.0.0.2': 2 });
   });
 
   it('GET /state (and /_sim itself) has every field the contract promises', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
 import {
@@ -13,8 +14,10 @@ import {
   generateHostKeyPair,
   loadModuleConfig,
   openSealed,
+  sourceAddressesNotOnHost,
   tokenContext,
   type AssignCommand,
+  type ConfigIssue,
   type ControlConfig,
   type FleetReply,
   type HostCommand,
@@ -52,26 +55,37 @@ const decoder = new TextDecoder();
  */
 export async function startControl(env: NodeJS.ProcessEnv = process.env): Promise<ControlHandle> {
   const loaded = loadModuleConfig(ControlConfigSchema, { moduleName: MODULE_NAME, env });
-  if (!loaded.ok) {
-    const logger = createLogger('info', {});
-    logger.error(
-      { issues: loaded.issues, keys: loaded.issues.map((issue) => issue.key) },
-      formatConfigIssues(MODULE_NAME, loaded.issues),
+  if (!loaded.ok) return idleOnInvalidConfig(loaded.issues);
+  // A cluster could not bind its sockets to an address this host does not have: refuse it here,
+  // before anything starts, rather than as clusters that fail to connect.
+  const notOnHost = sourceAddressesNotOnHost(loaded.config.source_addresses, os.networkInterfaces());
+  if (notOnHost.length > 0)
+    return idleOnInvalidConfig(
+      notOnHost.map((address) => ({
+        key: 'source_addresses',
+        message: `${address} is not an address of this host (none of its network interfaces has it)`,
+      })),
     );
-    // Stay up, idle: exiting would make pm2 restart us in a loop with the same bad value, and
-    // `pm2 set` restarts the module anyway once the operator fixes it.
-    const idle = setInterval(() => undefined, 1 << 30);
-    return {
-      state: 'invalid-config',
-      close: async () => clearInterval(idle),
-    };
-  }
   const control = new Control(
     loaded.config,
     createLogger(loaded.config.log_level, { hostId: loaded.config.host_id }),
   );
   await control.start();
   return { state: 'running', close: () => control.close() };
+}
+
+/**
+ * Logs the configuration's problems and stays up, idle: exiting would make pm2 restart us in a
+ * loop with the same bad value, and `pm2 set` restarts the module anyway once the operator fixes it.
+ */
+function idleOnInvalidConfig(issues: readonly ConfigIssue[]): ControlHandle {
+  const logger = createLogger('info', {});
+  logger.error({ issues, keys: issues.map((issue) => issue.key) }, formatConfigIssues(MODULE_NAME, issues));
+  const idle = setInterval(() => undefined, 1 << 30);
+  return {
+    state: 'invalid-config',
+    close: async () => clearInterval(idle),
+  };
 }
 
 class Control {
@@ -371,6 +385,7 @@ class Control {
       bot: this.config.bot,
       script,
       nats: natsAccessForClusters(this.config),
+      sourceAddresses: this.config.source_addresses,
       leases: this.leases,
       logger: this.logger,
       policy: { ...DEFAULT_RESTART_POLICY, maxFailedStarts: this.config.max_cluster_restarts },

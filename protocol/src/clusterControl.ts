@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ShardStateSchema } from './shardStates.js';
+import { isIpLiteral } from './sourceAddresses.js';
 
 /**
  * Messages between CONTROL and the cluster processes it starts, carried by pm2's own IPC (the
@@ -76,6 +77,11 @@ const assignmentFields = {
   token: z.string().min(1, 'expected the bot token'),
   gateway: GatewayBotSchema,
   clusterIds: z.array(clusterId).min(1),
+  /**
+   * The local address this cluster binds its gateway and REST sockets to (CONTROL's
+   * `source_addresses`, round-robin by cluster id). Absent: the operating system picks.
+   */
+  sourceAddress: z.string().refine(isIpLiteral, 'expected an IPv4 or IPv6 address literal').optional(),
 };
 
 /** Shard ids below the shard count, each listed once (issues point at the offending id). */

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { sourceAddressProblems } from './sourceAddresses.js';
 
 /**
  * The configuration keys of the pm2 modules (docs/architecture.md "Contracts"; every key in docs/configuration.md): one schema
@@ -39,6 +40,15 @@ const KV_REPLICAS_RULE =
   'must be a whole number from 1 to 5, at most the number of JetStream servers (1 on one nats-server, 3 on a 3-node cluster)';
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** `source_addresses`: comma-separated IP literals, each once (sourceAddresses.ts). */
+const sourceAddresses = z
+  .string()
+  .transform((text) => (text.trim() === '' ? [] : text.split(',').map((address) => address.trim())))
+  .superRefine((addresses, ctx) => {
+    for (const problem of sourceAddressProblems(addresses))
+      ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** Keys both modules read. */
 export const CommonConfigShape = {
@@ -103,6 +113,13 @@ export const ControlConfigSchema = z
     cluster_nats_token: nonEmpty.optional(),
     /** Path of the clusters' `.creds` file (CONTROL reads it and sends the contents). */
     cluster_nats_creds: nonEmpty.optional(),
+    /**
+     * Local addresses of this host (comma-separated IPv4/IPv6 literals) its clusters bind their
+     * gateway and REST sockets to: cluster `id` gets `source_addresses[id % count]`. Empty: the
+     * operating system picks, as without the setting. CONTROL also refuses, at start, an address
+     * this host does not have.
+     */
+    source_addresses: sourceAddresses.default([]),
   })
   .strict();
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;

@@ -9,6 +9,7 @@ export * from './subjects.js';
 export * from './ipc.js';
 export * from './clusterControl.js';
 export * from './config.js';
+export * from './sourceAddresses.js';
 export * from './shardStates.js';
 export * from './fleet.js';
 export * from './sealedToken.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ControlConfigSchema, MasterConfigSchema, formatConfigIssues, loadModuleConfig } from '../src/config';
+import { canonicalAddress, sourceAddressOf, sourceAddressesNotOnHost } from '../src/sourceAddresses';
 
 const control = (env: Record<string, string>) =>
   loadModuleConfig(ControlConfigSchema, { moduleName: 'discluster-control', env });
@@ -83,5 +84,78 @@ describe('loadModuleConfig', () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(formatConfigIssues('discluster-master', result.issues)).not.toContain('secret-token-value');
+  });
+});
+
+describe('source_addresses (CONTROL)', () => {
+  const issuesOf = (value: string) => {
+    const result = control({ DISCLUSTER_SOURCE_ADDRESSES: value });
+    return result.ok ? [] : result.issues;
+  };
+
+  it('reads comma-separated IPv4/IPv6 literals; unset or empty is none', () => {
+    const result = control({ DISCLUSTER_SOURCE_ADDRESSES: ' 10.0.0.5, 10.0.0.6 ,2001:db8::7' });
+    expect(result.ok && result.config.source_addresses).toEqual(['10.0.0.5', '10.0.0.6', '2001:db8::7']);
+    const unset = control({});
+    expect(unset.ok && unset.config.source_addresses).toEqual([]);
+    const empty = control({ DISCLUSTER_SOURCE_ADDRESSES: '' });
+    expect(empty.ok && empty.config.source_addresses).toEqual([]);
+  });
+
+  it('refuses a value that is not an address, naming the key and the entry but not the value', () => {
+    const issues = issuesOf('10.0.0.5,my-secret-token,10.0.0.256');
+    expect(issues.map((issue) => issue.key)).toEqual(['source_addresses', 'source_addresses']);
+    expect(issues.map((issue) => issue.message)).toEqual([
+      'entry 2 is not an IPv4 or IPv6 address literal',
+      'entry 3 is not an IPv4 or IPv6 address literal',
+    ]);
+    expect(JSON.stringify(issues)).not.toContain('my-secret-token');
+    expect(issuesOf('10.0.0.5,,10.0.0.6')[0]?.message).toBe('entry 2 is empty');
+  });
+
+  it('refuses an address listed twice, however it is written', () => {
+    expect(issuesOf('10.0.0.5,10.0.0.5')).toEqual([
+      { key: 'source_addresses', message: '10.0.0.5 is listed twice' },
+    ]);
+    expect(issuesOf('2001:db8::7,2001:DB8:0:0:0:0:0:7')).toEqual([
+      { key: 'source_addresses', message: '2001:DB8:0:0:0:0:0:7 is listed twice' },
+    ]);
+  });
+});
+
+describe('source address helpers', () => {
+  const interfaces = {
+    lo: [
+      { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', internal: true },
+      { address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', internal: true },
+    ],
+    eth0: [
+      { address: '203.0.113.10', netmask: '255.255.255.0', family: 'IPv4', internal: false },
+      { address: '2001:db8::10', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', internal: false },
+      { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', internal: false },
+    ],
+  } as unknown as Parameters<typeof sourceAddressesNotOnHost>[1];
+
+  it('finds the addresses a host does not have (its interfaces, and loopback ranges)', () => {
+    expect(
+      sourceAddressesNotOnHost(
+        ['203.0.113.10', '203.0.113.11', '2001:DB8:0::10', '127.0.0.7', 'fe80::1%eth0', '198.51.100.1'],
+        interfaces,
+      ),
+    ).toEqual(['203.0.113.11', '198.51.100.1']);
+  });
+
+  it('gives cluster id the address at id % count', () => {
+    const addresses = ['10.0.0.5', '10.0.0.6', '10.0.0.7'];
+    expect([0, 1, 2, 3, 4, 7].map((id) => sourceAddressOf(addresses, id))).toEqual([
+      '10.0.0.5',
+      '10.0.0.6',
+      '10.0.0.7',
+      '10.0.0.5',
+      '10.0.0.6',
+      '10.0.0.6',
+    ]);
+    expect(sourceAddressOf([], 3)).toBeUndefined();
+    expect(canonicalAddress('0:0:0:0:0:0:0:1')).toBe('::1');
   });
 });

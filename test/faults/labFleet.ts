@@ -45,6 +45,10 @@ export interface LabRigOptions extends Omit<FleetOptions, 'hosts' | 'servers' | 
   readonly controls: readonly string[];
   /** Hosts prepared for a MASTER each (started with startMaster()). */
   readonly masterHosts: readonly string[];
+  /** Addresses on each link of every CONTROL host (default 1), e.g. for `source_addresses`. */
+  readonly controlAddresses?: number;
+  /** Extra `DISCLUSTER_*` settings of a CONTROL, from its lab host (e.g. its addresses). */
+  readonly controlEnv?: (host: LabHost) => Readonly<Record<string, string>>;
 }
 
 /** Resolves once a client through `portal` receives nats-server's INFO greeting. */
@@ -136,14 +140,16 @@ export async function startLabRig(options: LabRigOptions): Promise<LabRig> {
   try {
     const natsHost = await lab.addHost('nats', { networks: ['nats'] });
     const simHost = await lab.addHost('sim', { networks: ['discord'] });
-    for (const name of [...options.masterHosts, ...options.controls]) await lab.addHost(name);
+    for (const name of options.masterHosts) await lab.addHost(name);
+    for (const name of options.controls)
+      await lab.addHost(name, { addresses: options.controlAddresses ?? 1 });
     const natsUrl = `nats://${natsHost.ip('nats')}:${NATS_PORT}`;
     const fleetOptions: FleetOptions = {
       ...options,
       hosts: options.controls.map((id) => ({
         id,
         prefix: lab.host(id).prefix,
-        env: { DISCLUSTER_NATS_URL: natsUrl },
+        env: { DISCLUSTER_NATS_URL: natsUrl, ...options.controlEnv?.(lab.host(id)) },
       })),
       servers: async () => {
         const nats = await startLabNats(lab, natsHost);

@@ -51,6 +51,12 @@ export interface ClusterAssignment {
    * fleet's `kv_replicas`, 3 on a 3-node NATS cluster. Default 1.
    */
   readonly kvReplicas?: number;
+  /**
+   * A local IPv4/IPv6 address of this machine: the cluster's gateway sockets and `cluster.rest`'s
+   * sockets leave from it (in a fleet, CONTROL's `source_addresses`, round-robin by cluster id).
+   * Default: the operating system picks.
+   */
+  readonly sourceAddress?: string;
 }
 
 /** Options the bot code gives `new Cluster()`. */

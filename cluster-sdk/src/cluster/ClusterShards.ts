@@ -1,5 +1,6 @@
 import type { WebSocketManager } from '@discordjs/ws';
 import type { GatewayDispatchPayload, GatewaySendPayload } from 'discord-api-types/v10';
+import { GatewaySourceRelay } from '../net/GatewaySourceRelay.js';
 import { asError, redact } from '../util/redact.js';
 import type { FatalShardClose } from './ClusterEvents.js';
 import type { ClusterAssignment, ClusterOptions, ResolvedClusterSettings } from './ClusterOptions.js';
@@ -52,6 +53,8 @@ export class ClusterShards {
   #sessions: ClusterSessionStore | null = null;
   #throttler: ClusterIdentifyThrottler | null = null;
   #manager: WebSocketManager | null = null;
+  /** With `assignment.sourceAddress`: the relay every gateway socket leaves through. */
+  #relay: GatewaySourceRelay | null = null;
   readonly #fatal = new Set<number>();
   /** While set, @discordjs/ws's "forget this session" on destroy is ignored: we close to resume later. */
   #keepSessions = false;
@@ -77,6 +80,11 @@ export class ClusterShards {
     build: Pick<ClusterOptions, 'buildSessionStore' | 'buildIdentifyThrottler'>,
     context: ClusterBuildContext,
   ): Promise<void> {
+    const { sourceAddress } = this.#assignment;
+    if (sourceAddress !== undefined) {
+      this.#relay = await GatewaySourceRelay.open(sourceAddress, this.#host.onDebug);
+      this.#host.onDebug(`gateway and REST sockets bind to ${sourceAddress}`);
+    }
     this.#sessions = await buildSessionStore(build.buildSessionStore, context, this.#host.onDebug);
     this.#throttler = await buildThrottler(build.buildIdentifyThrottler, context, {
       waiting: (shardId, message) => {
@@ -116,6 +124,7 @@ export class ClusterShards {
       onIdentifyHeld: host.onIdentifyHeld,
       onDebug: host.onDebug,
       deferResumed: (shardId) => target.holding(shardId),
+      relay: this.#relay,
     });
   }
 
@@ -146,6 +155,7 @@ export class ClusterShards {
     const report = (error: unknown): void => this.#host.onError(asError(error));
     await this.#sessions?.close().catch(report);
     await this.#throttler?.close().catch(report);
+    await this.#relay?.close().catch(report);
   }
 
   /** Closes every shard so its session stays resumable (a fence, a stop). */

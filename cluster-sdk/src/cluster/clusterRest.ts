@@ -1,6 +1,7 @@
 import { REST, type ResponseLike } from '@discordjs/rest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { Agent } from 'undici';
 import { FleetRestLimiter, type MakeRequest } from '../rest/FleetRestLimiter.js';
 import type { FatalShardClose } from './ClusterEvents.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
@@ -65,6 +66,8 @@ export class ClusterRestLink {
   readonly #rest: REST;
   #limiter: FleetRestLimiter | null = null;
   #apiBase = DEFAULT_API;
+  /** With `assignment.sourceAddress`: undici connects from it (the REST client's `agent`). */
+  #agent: Agent | null = null;
 
   public constructor() {
     this.#rest = createClusterRest((url, init) => {
@@ -96,12 +99,28 @@ export class ClusterRestLink {
       },
     });
     this.#apiBase = restApiBase(assignment);
+    if (assignment.sourceAddress !== undefined) {
+      // @discordjs/rest hands its agent to makeRequest as `dispatcher` (a request's own wins), and
+      // the default makeRequest, which the fleet limiter sends with, passes it to undici.
+      this.#agent = sourceAddressAgent(assignment.sourceAddress);
+      this.#rest.setAgent(this.#agent);
+    }
     this.#rest.setToken(assignment.token);
   }
 
   public close(): void {
     this.#limiter?.close();
+    this.#agent?.close().catch(() => undefined);
   }
+}
+
+/**
+ * An undici dispatcher whose sockets leave from `localAddress` (a local address of this machine).
+ * undici's Client option `localAddress`, which an Agent passes to each Client: not
+ * `connect: { localAddress }`, which undici 6's connector overrides with the Client's own (null).
+ */
+export function sourceAddressAgent(localAddress: string): Agent {
+  return new Agent({ localAddress });
 }
 
 function restNotStarted(): Promise<ResponseLike> {

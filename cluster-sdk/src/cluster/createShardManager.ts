@@ -2,6 +2,7 @@ import { CompressionMethod, WebSocketManager, WebSocketShardEvents, type Session
 import type { APIGatewayBotInfo, GatewayDispatchPayload } from 'discord-api-types/v10';
 import { holdOnFailure } from '../identify/holdOnFailure.js';
 import type { IdentifyThrottler } from '../identify/IdentifyThrottler.js';
+import type { GatewaySourceRelay } from '../net/GatewaySourceRelay.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
 import type { ClusterSessionStore } from './clusterSeams.js';
 import type { ShardStatusTracker } from './ShardStatus.js';
@@ -30,6 +31,11 @@ export interface ShardManagerWiring {
    * they are delivered (so `ready` listeners see them counted), not at RESUMED.
    */
   readonly deferResumed?: (shardId: number) => boolean;
+  /**
+   * The assignment's `sourceAddress`: every gateway and resume URL the shards connect to goes
+   * through this relay, which connects from that address (see GatewaySourceRelay).
+   */
+  readonly relay?: GatewaySourceRelay | null;
 }
 
 /**
@@ -39,7 +45,15 @@ export interface ShardManagerWiring {
  */
 export function createShardManager(wiring: ShardManagerWiring): WebSocketManager {
   const { assignment, settings, sessions, throttler, tracker } = wiring;
-  const gateway: APIGatewayBotInfo = assignment.gateway;
+  const relay = wiring.relay ?? null;
+  const gateway: APIGatewayBotInfo = relay
+    ? { ...assignment.gateway, url: relay.wrap(assignment.gateway.url) }
+    : assignment.gateway;
+  // With a relay, the shards see relayed resume URLs and the session store keeps the real ones.
+  const toShard = (session: SessionInfo | null): SessionInfo | null =>
+    relay && session ? { ...session, resumeURL: relay.wrap(session.resumeURL) } : session;
+  const fromShard = (session: SessionInfo): SessionInfo =>
+    relay ? { ...session, resumeURL: relay.unwrap(session.resumeURL) } : session;
   const manager = new WebSocketManager({
     token: assignment.token,
     intents: settings.intents,
@@ -71,19 +85,19 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
       const state = tracker.state(shardId);
       if (state === 'ready' || state === 'identifying' || state === 'resuming') {
         const cached = sessions.cachedSessionInfo?.(shardId);
-        if (cached !== undefined) return cached;
+        if (cached !== undefined) return toShard(cached);
       }
       return sessions.retrieveSessionInfo(shardId).then((session) => {
         // Only a shard that is (re)connecting with a stored session of this shard count resumes.
         const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
         if (connecting && session && session.shardCount === assignment.shardCount)
           tracker.setState(shardId, 'resuming');
-        return session;
+        return toShard(session);
       });
     },
     updateSessionInfo: (shardId: number, info: SessionInfo | null) => {
       if (info === null && wiring.keepSessions()) return;
-      sessions.updateSessionInfo(shardId, info);
+      sessions.updateSessionInfo(shardId, info && fromShard(info));
     },
   });
   manager.on(WebSocketShardEvents.Dispatch, (packet, shardId) => {

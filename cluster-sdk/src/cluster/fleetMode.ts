@@ -116,5 +116,6 @@ function toClusterAssignment(message: AssignMessage): ClusterAssignment {
     ...pick(message, ['clusterId', 'shardIds', 'shardCount', 'bot', 'token', 'gateway', 'clusterIds']),
     standby: message.standby === true,
     ...(message.nats.kvReplicas !== undefined && { kvReplicas: message.nats.kvReplicas }),
+    ...(message.sourceAddress !== undefined && { sourceAddress: message.sourceAddress }),
   };
 }

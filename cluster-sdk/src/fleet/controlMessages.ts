@@ -55,7 +55,9 @@ export function decodeControlMessage(data: unknown): DecodedControlMessage {
 /**
  * What differs between two assignments in ways a running cluster cannot absorb (its shards, its
  * token, its NATS access), or null when only the epoch, the plan's cluster list, the gateway info
- * or `fenceAfterMs` moved. Secrets are named, never shown.
+ * or `fenceAfterMs` moved. A new `sourceAddress` (CONTROL restarted with other `source_addresses`)
+ * is not one: the sockets stay where they are, and the cluster takes it at its next start. Secrets
+ * are named, never shown.
  */
 export function describeAssignmentChange(from: AssignMessage, to: AssignMessage): string | null {
   const changes: string[] = [];

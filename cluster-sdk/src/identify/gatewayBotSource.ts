@@ -1,5 +1,7 @@
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
+import { fetch as undiciFetch } from 'undici';
 import type { ClusterAssignment } from '../cluster/ClusterOptions.js';
+import { sourceAddressAgent } from '../cluster/clusterRest.js';
 
 /**
  * Fresh `session_start_limit` data for the identify throttler: `GET /gateway/bot` at the REST base
@@ -13,12 +15,15 @@ export function gatewayBotSource(
   const api = assignment.gateway.api;
   if (api === undefined) return null;
   const url = `${api.replace(/\/+$/, '')}/gateway/bot`;
-  const { token } = assignment;
+  const { token, sourceAddress } = assignment;
+  // From the cluster's own address, like its gateway and REST sockets (rarely: once per reset).
+  const dispatcher = sourceAddress === undefined ? undefined : sourceAddressAgent(sourceAddress);
   return async () => {
-    const response = await fetch(url, {
+    const init = {
       headers: { authorization: `Bot ${token}`, 'user-agent': 'DiscordBot (discluster, 0.1)' },
       signal: AbortSignal.timeout(15_000),
-    });
+    };
+    const response = dispatcher ? await undiciFetch(url, { ...init, dispatcher }) : await fetch(url, init);
     if (!response.ok) throw new Error(`GET /gateway/bot answered ${response.status}`);
     const body = (await response.json()) as { session_start_limit?: APIGatewaySessionStartLimit };
     const limit = body.session_start_limit;

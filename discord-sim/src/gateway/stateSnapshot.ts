@@ -6,6 +6,8 @@ interface LiveSessionState {
   sessionId: string;
   shard: [number, number];
   connectedFor: number;
+  /** The client's IP address (which local address a client's socket left from). */
+  remoteAddress: string;
 }
 
 /** The gateway's state as `GET /_sim/state` shows it: settings, counters, violations, live sessions. */
@@ -24,6 +26,7 @@ export function gatewaySnapshot(
         sessionId: session.id,
         shard: [session.shardId, session.shardCount],
         connectedFor: now - connection.openedAt,
+        remoteAddress: connection.remoteAddress,
       });
   }
   return {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '../httpUtil';
+import { clientIp, sendJson } from '../httpUtil';
 import type { DiscordSimOptions } from '../options';
 import type { GatewaySimulator } from '../simulator';
 import { isSnowflake } from '../snowflake';
@@ -39,6 +39,8 @@ export interface RestCounters {
   bans: number;
   /** 401 answers. */
   unauthorized: number;
+  /** Requests under `/api` per client IP (IPv4-mapped IPv6 written as IPv4). */
+  byClient: Record<string, number>;
 }
 
 interface Answer {
@@ -61,6 +63,7 @@ export class RestApi {
     banned: 0,
     bans: 0,
     unauthorized: 0,
+    byClient: {},
   };
   public readonly messages: MessageStore;
   public readonly interactions: InteractionStore;
@@ -103,6 +106,7 @@ export class RestApi {
     // Clients percent-encode '@' (`/users/%40me`, `/messages/%40original`): match both spellings.
     const path = match[2]!.replace(/\/+$/, '').replace(/%40/gi, '@') || '/';
     const ip = clientIp(request);
+    this.counters.byClient[ip] = (this.counters.byClient[ip] ?? 0) + 1;
     this.answer(request, ip, match[1] ?? '10', path, url.searchParams)
       .catch((error: unknown) =>
         error instanceof RestError
@@ -226,10 +230,4 @@ export class RestApi {
   private isAuthorized(request: IncomingMessage): boolean {
     return request.headers.authorization === `Bot ${this.options.token}` && !this.simulator.budget.tokenReset;
   }
-}
-
-/** The client's IP, with IPv4-mapped IPv6 addresses written as IPv4. */
-function clientIp(request: IncomingMessage): string {
-  const address = request.socket.remoteAddress ?? 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

@@ -1,7 +1,7 @@
 // Shared helpers for the discord-sim protocol tests: an in-process simulator per test, a raw `ws`
 // client that records every frame, and small HTTP helpers for the REST and admin APIs.
 // Every wait here is a liveness bound (a hang fails instead of stalling), never a timing assertion.
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import { DiscordSim, type DiscordSimOptions } from '../../src/index.js';
 
 export const TOKEN = 'test-token';
@@ -73,9 +73,16 @@ export class RawClient {
     });
   }
 
-  /** Connects (default query `v=10&encoding=json`) and waits for the socket to open. */
-  public static async connect(base: string, query = '?v=10&encoding=json'): Promise<RawClient> {
-    const ws = new WebSocket(`${base}${query}`);
+  /**
+   * Connects (default query `v=10&encoding=json`) and waits for the socket to open. `options`: the
+   * `ws` client's (e.g. `localAddress`, the address the socket leaves from).
+   */
+  public static async connect(
+    base: string,
+    query = '?v=10&encoding=json',
+    options?: ClientOptions,
+  ): Promise<RawClient> {
+    const ws = new WebSocket(`${base}${query}`, options);
     const client = new RawClient(ws);
     clients.push(client);
     await new Promise<void>((resolve, reject) => {
@@ -102,8 +109,8 @@ export class RawClient {
   }
 
   /** Connects and waits for HELLO. */
-  public static async hello(base: string, query?: string): Promise<RawClient> {
-    const client = await RawClient.connect(base, query);
+  public static async hello(base: string, query?: string, options?: ClientOptions): Promise<RawClient> {
+    const client = await RawClient.connect(base, query, options);
     await client.waitFor((m) => m.op === 10, 'HELLO');
     return client;
   }
@@ -255,7 +262,12 @@ export interface SimState {
   tokenReset: boolean;
   connections: number;
   sessions: number;
-  liveSessions: Array<{ sessionId: string; shard: [number, number]; connectedFor: number }>;
+  liveSessions: Array<{
+    sessionId: string;
+    shard: [number, number];
+    connectedFor: number;
+    remoteAddress: string;
+  }>;
   violations: {
     identifyRate: number;
     duplicateLiveSessions: number;
@@ -278,6 +290,7 @@ export interface SimState {
     banned: number;
     bans: number;
     unauthorized: number;
+    byClient: Record<string, number>;
   };
 }
 
@@ -290,7 +303,14 @@ export async function getState(sim: DiscordSim): Promise<SimState> {
 /** State without the fields that change with the clock, for "nothing changed" comparisons. */
 export async function stableState(sim: DiscordSim): Promise<unknown> {
   const state = await getState(sim);
-  return { ...state, liveSessions: state.liveSessions.map(({ sessionId, shard }) => ({ sessionId, shard })) };
+  return {
+    ...state,
+    liveSessions: state.liveSessions.map(({ sessionId, shard, remoteAddress }) => ({
+      sessionId,
+      shard,
+      remoteAddress,
+    })),
+  };
 }
 
 export interface JsonResponse {

@@ -34,6 +34,8 @@ export interface ClusterLinkOptions {
   readonly assignment: () => HostAssignment | undefined;
   /** The fence time in force: half the lease time, which may change at run time (leaseKeeper.ts). */
   readonly fenceAfterMs: () => number;
+  /** The local address a cluster binds its sockets to (`source_addresses`), or undefined. */
+  readonly sourceAddressOf?: (clusterId: number) => string | undefined;
 }
 
 /**
@@ -112,6 +114,8 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
       // It renews these leases and says so: silence from here on means fence (promise 2).
       keepalives: true,
     };
+    const sourceAddress = this.options.sourceAddressOf?.(run.clusterId);
+    if (sourceAddress !== undefined) message.sourceAddress = sourceAddress;
     await this.send(run, message);
   }
 

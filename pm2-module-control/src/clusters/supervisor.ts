@@ -1,4 +1,10 @@
-import { DisclusterError, ErrorCode, type ClusterReport, type NatsAccess } from 'discluster-protocol';
+import {
+  DisclusterError,
+  ErrorCode,
+  sourceAddressOf,
+  type ClusterReport,
+  type NatsAccess,
+} from 'discluster-protocol';
 import type { LeaseHolder, ShardLeases } from '../leases/shardLeases.js';
 import type { Logger } from '../logger.js';
 import type { Pm2Client, Pm2Json } from '../pm2/daemonClient.js';
@@ -33,6 +39,11 @@ export interface SupervisorOptions {
   /** Absolute path of the bot's entry file. */
   readonly script: string;
   readonly nats: NatsAccess;
+  /**
+   * CONTROL's `source_addresses`: cluster `id` binds its gateway and REST sockets to
+   * `sourceAddresses[id % length]`. Empty or absent: the operating system picks.
+   */
+  readonly sourceAddresses?: readonly string[];
   readonly policy: RestartPolicyOptions;
   readonly leases: ShardLeases;
   readonly logger: Logger;
@@ -83,6 +94,7 @@ export class ClusterSupervisor {
       runOf: (name) => this.runs.get(name),
       assignment,
       fenceAfterMs: () => leases.fenceAfterMs,
+      sourceAddressOf: (clusterId) => sourceAddressOf(options.sourceAddresses ?? [], clusterId),
     });
     this.launcher = new ClusterLauncher({
       table: this.table,
