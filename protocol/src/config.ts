@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { parseShardRanges } from './shardRanges.js';
 
 /**
  * The configuration keys of the pm2 modules (docs/architecture.md "Contracts"; every key in docs/configuration.md): one schema
@@ -39,6 +40,25 @@ const KV_REPLICAS_RULE =
   'must be a whole number from 1 to 5, at most the number of JetStream servers (1 on one nats-server, 3 on a 3-node cluster)';
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** `pin_shards`: `0-127,256-300` → sorted ranges; a bad list is an issue naming what is wrong. */
+const shardRanges = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty (leave it unset for no pin)')
+  .transform((text, ctx) => {
+    try {
+      return parseShardRanges(text);
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be shard ranges like 0-127,256-300: ${(error as Error).message}`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const WEIGHT_RULE = 'must be a number above 0 and at most 1000 (e.g. 0.5, 1, 2)';
 
 /** Keys both modules read. */
 export const CommonConfigShape = {
@@ -94,6 +114,19 @@ export const ControlConfigSchema = z
     /** Cores MASTER weighs this host by; default: the cores Node sees (set it where a container limits CPU). */
     cores: integer(1, 4096).optional(),
     /**
+     * Shards this host serves, exactly (seed 002's per-machine ranges), e.g. `0-127,256-300`.
+     * MASTER plans the other shards over the unpinned hosts; overlapping pins are refused there.
+     */
+    pin_shards: shardRanges.optional(),
+    /** A multiplier on this host's share (`cores / max(load15, 1) × weight`). */
+    weight: z
+      .string()
+      .trim()
+      .regex(/^\d+(\.\d+)?$/, WEIGHT_RULE)
+      .transform(Number)
+      .pipe(z.number().gt(0, WEIGHT_RULE).max(1000, WEIGHT_RULE))
+      .default(1),
+    /**
      * The NATS identity CONTROL hands its clusters (docs/nats-security.md). Unset: clusters get
      * CONTROL's own `nats_user`/`nats_pass`/`nats_token`/`nats_creds`. Any of these set: clusters
      * get exactly these instead (a least-privilege cluster user); servers and TLS stay CONTROL's.
@@ -104,7 +137,12 @@ export const ControlConfigSchema = z
     /** Path of the clusters' `.creds` file (CONTROL reads it and sends the contents). */
     cluster_nats_creds: nonEmpty.optional(),
   })
-  .strict();
+  .strict()
+  .refine((config) => !(config.role === 'standby' && config.pin_shards), {
+    message:
+      'a standby host holds no shards until a host fails, so it cannot pin any: unset pin_shards or make the role active',
+    path: ['pin_shards'],
+  });
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;
 
 /** discluster-master's settings. */
