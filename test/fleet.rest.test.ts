@@ -82,7 +82,7 @@ function expectNo429(before: RestCounters, after: RestCounters): void {
   const errors = fleet.botLines().filter((line) => line['t'] === 'error' || line['t'] === 'restError');
   const summary = new Map<string, number>();
   for (const line of errors) {
-    const key = String(line['message']).slice(0, 160);
+    const key = `${String(line['t'])}: ${String(line['message']).slice(0, 160)} (${String(line['where'] ?? '').slice(0, 400)})`;
     summary.set(key, (summary.get(key) ?? 0) + 1);
   }
   expect({

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderNatsAuthorization } from 'discluster-protocol';
+import { NATS_ROLES, renderNatsAuthorization } from 'discluster-protocol';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -16,7 +16,7 @@ const END = '<!-- END GENERATED: nats-permissions -->';
 function documentedTemplate(): string {
   const config = renderNatsAuthorization(
     'mybot',
-    (['master', 'control', 'cluster', 'operator'] as const).map((role) =>
+    NATS_ROLES.map((role) =>
       // CONTROL: one user per host, whose subjects name its host id (here `host-1`).
       role === 'control'
         ? { role, hostId: 'host-1', user: 'discluster-control-host-1', password: '<host-1 password>' }

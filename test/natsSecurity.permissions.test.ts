@@ -23,7 +23,9 @@ import { expectFleetInvariants } from './support/invariants';
  * cluster (which get the *cluster* user from CONTROL's `cluster_nats_*` settings) run the whole
  * fleet to READY without a single permission violation; then clients holding the cluster, control
  * or operator credentials try to command hosts and are refused by the server, so no CONTROL
- * receives anything, and the cluster user cannot read MASTER's bucket or forge a lease.
+ * receives anything, and the cluster user cannot read MASTER's bucket or forge a lease. The
+ * operator and events users (issue 17) receive a host's give-up event with `nats sub` as the docs
+ * show it; the events user can do nothing else.
  */
 
 const BOT = 'perms';
@@ -33,6 +35,7 @@ const PASSWORDS: Record<NatsRole, string> = {
   control: 'control-pw-8e2a',
   cluster: 'cluster-pw-c93d',
   operator: 'operator-pw-07b4',
+  events: 'events-pw-3a91',
 };
 const userOf = (role: NatsRole) => `discluster-${role}`;
 /** A test-only user that sees every fleet subject, to prove what did and did not arrive. */
@@ -45,7 +48,7 @@ const HOST_USERS = {
 } as const;
 
 const serverConfig = renderNatsAuthorization(BOT, [
-  ...(['master', 'control', 'cluster', 'operator'] as const).map((role) => ({
+  ...(['master', 'control', 'cluster', 'operator', 'events'] as const).map((role) => ({
     role,
     user: userOf(role),
     password: PASSWORDS[role],
@@ -287,6 +290,76 @@ describe('least-privilege permissions per role', () => {
       expect(readyShards(status)).toHaveLength(SHARDS);
     },
   );
+
+  it('the operator and events users receive a give-up event as docs/operations.md subscribes to it; the events user can do nothing else', async () => {
+    const subjects = fleetSubjects(BOT);
+    // What `nats sub 'discluster.v1.perms.fleet.event.>'` does with each user: one plain subscription.
+    const listeners = await Promise.all(
+      (['operator', 'events'] as const).map(async (role) => {
+        const listener = await client(userOf(role), PASSWORDS[role]);
+        const received: Msg[] = [];
+        listener.nc.subscribe(`discluster.v1.${BOT}.fleet.event.>`, {
+          callback: (_error, msg) => void received.push(msg),
+        });
+        await listener.nc.flush();
+        return { role, ...listener, received };
+      }),
+    );
+    // A CONTROL gives up on a cluster (one MASTER's plan does not back, so MASTER only logs it).
+    const alpha = await client(
+      HOST_USERS.alpha.user,
+      HOST_USERS.alpha.password,
+      natsInboxPrefix(BOT, 'control'),
+    );
+    const event = {
+      v: 1,
+      type: 'cluster.failed',
+      hostId: 'alpha',
+      clusterId: 999,
+      attempts: 3,
+      reason: 'test',
+    };
+    alpha.nc.publish(subjects.hostClusterFailed('alpha'), JSON.stringify(event));
+    await alpha.nc.flush();
+    for (const listener of listeners) {
+      await waitFor(() => listener.received.length === 1, {
+        description: `the ${listener.role} user received the cluster.failed event`,
+        timeoutMs: 10_000,
+      });
+      expect(listener.received[0]!.subject).toBe(subjects.hostClusterFailed('alpha'));
+      expect(listener.received[0]!.json()).toEqual(event);
+      expect(listener.violations, listener.role).toEqual([]);
+    }
+    expect(alpha.violations).toEqual([]);
+
+    // The events user: no publish at all (not even an event), no other subscription.
+    const events = listeners.find((listener) => listener.role === 'events')!;
+    events.nc.publish(
+      subjects.hostFatal('alpha'),
+      JSON.stringify({ ...event, type: 'fatal', shardId: 0, code: 4004 }),
+    );
+    events.nc.publish(subjects.master, JSON.stringify({ v: 1, type: 'status' }));
+    const refused = [subjects.allHeartbeats, `discluster.v1.${BOT}.fleet.host.*.cmd`, '_INBOX.>'].map(
+      (subject) =>
+        events.nc.subscribe(subject).closed.then(
+          (value: unknown) => String(value),
+          (error: unknown) => String(error),
+        ),
+    );
+    await events.nc.flush();
+    await waitFor(() => events.violations.length >= 5, {
+      description: 'the server refused both publishes and the three subscriptions of the events user',
+      timeoutMs: 10_000,
+    });
+    const text = events.violations.join('\n');
+    expect(text).toContain(subjects.hostFatal('alpha'));
+    expect(text).toContain(subjects.master);
+    for (const end of await Promise.all(refused)) expect(end).toMatch(/permission/i);
+    // Its forged fatal event reached nobody: the operator heard only the one real event.
+    await listeners[0]!.nc.flush();
+    expect(listeners[0]!.received).toHaveLength(1);
+    expect((await fleet!.status()).stopped).toBeNull();
+  });
 
   it('the cluster user cannot change its own buckets’ configuration (no STREAM.UPDATE: not even to raise replicas)', async () => {
     const intruder = await client(userOf('cluster'), PASSWORDS.cluster, natsInboxPrefix(BOT, 'cluster'));

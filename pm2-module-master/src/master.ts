@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { masterBucket, natsInboxPrefix, type LeaderRecord, type MasterConfig } from 'discluster-protocol';
 import { connectNatsDaemon, redactNatsUrl } from 'discluster-runtime';
+import { WebhookAlertSender, type AlertSink } from './alerts/webhookAlertSender.js';
 import { systemClock, type Clock } from './clock.js';
 import { HostCommander } from './hosts/hostCommander.js';
 import type { HttpServerHandle } from './http/httpServer.js';
@@ -25,6 +26,8 @@ export interface MasterOptions {
   /** The host commander, built once per term; default: {@link HostCommander} over `nc`. */
   readonly commander?: (nc: NatsConnection) => Commander;
   readonly clock?: Clock;
+  /** Where the leader's alerts go; default: `alert_webhook_url` if set ({@link WebhookAlertSender}). */
+  readonly alerts?: AlertSink;
 }
 
 /**
@@ -40,6 +43,7 @@ export class Master {
   #nc: NatsConnection | undefined;
   #leadership: Leadership | undefined;
   #terms: LeaderTerms | undefined;
+  #webhook: WebhookAlertSender | undefined;
   readonly #config: MasterConfig;
   readonly #token: string;
   private closed = false;
@@ -65,6 +69,24 @@ export class Master {
     );
     const advice = leaseAdvice(config);
     if (advice) logger.warn({ lease_ms: config.lease_ms, kv_replicas: config.kv_replicas }, advice);
+    let alerts = options.alerts;
+    if (!alerts && config.alert_webhook_url) {
+      // Every secret MASTER holds is redacted from alerts, whatever carried it there (a reason).
+      const secrets = [this.#token, config.nats_pass, config.nats_token].filter(
+        (secret): secret is string => secret !== undefined,
+      );
+      this.#webhook = new WebhookAlertSender({
+        url: config.alert_webhook_url,
+        bot: config.bot,
+        logger,
+        secrets,
+      });
+      alerts = this.#webhook;
+      logger.info(
+        { webhook: this.#webhook.origin },
+        'alerts go to the webhook (only while this MASTER leads)',
+      );
+    }
     const name = `discluster-master:${this.instanceId}`;
     // Warns about plaintext, and retries (explaining refusals) until NATS accepts us.
     const nc = await (options.connect
@@ -101,6 +123,7 @@ export class Master {
         options.commander?.(nc) ?? new HostCommander(nc, config.bot, () => this.#token, logger),
       isLeader: () => leadership.isLeader,
       resign: (reason) => leadership.resign(reason),
+      ...(alerts ? { alerts } : {}),
     });
     this.#leadership = leadership;
     this.#terms = terms;
@@ -135,6 +158,7 @@ export class Master {
     await this.http?.close();
     this.#terms?.close();
     await this.#leadership?.close();
+    this.#webhook?.close();
     await this.#nc?.drain().catch(() => undefined);
   }
 }

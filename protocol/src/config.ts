@@ -191,6 +191,18 @@ export const MasterConfigSchema = z
      * stays at or above this (the SDK's identify floor, default 10).
      */
     reshard_budget_floor: integer(0).default(10),
+    /**
+     * Where the leading MASTER POSTs alerts (a JSON body in Discord's webhook format): a cluster
+     * that gave up, a fatal fleet stop, a host lost or back, a reshard's end, shards held at the
+     * session-start floor, a NATS node lost. Unset: no alerts. The URL is a secret (a Discord
+     * webhook URL carries the webhook's token): it is never logged, only its origin.
+     */
+    alert_webhook_url: z
+      .url({
+        protocol: /^https?$/,
+        message: 'must be an http:// or https:// URL (e.g. https://discord.com/api/webhooks/<id>/<token>)',
+      })
+      .optional(),
   })
   .strict()
   .refine((config) => !(config.token && config.token_file), {

@@ -35,9 +35,9 @@ export interface NatsSettings {
 // ---- least-privilege permissions --------------------------------------------------------------------
 
 /** The NATS users of one fleet: each process kind connects as its own. */
-export type NatsRole = 'master' | 'control' | 'cluster' | 'operator';
+export type NatsRole = 'master' | 'control' | 'cluster' | 'operator' | 'events';
 
-export const NATS_ROLES: readonly NatsRole[] = ['master', 'control', 'cluster', 'operator'];
+export const NATS_ROLES: readonly NatsRole[] = ['master', 'control', 'cluster', 'operator', 'events'];
 
 /**
  * The inbox prefix (reply subjects) of MASTER, CONTROL and the clusters of one bot. Each role
@@ -46,7 +46,7 @@ export const NATS_ROLES: readonly NatsRole[] = ['master', 'control', 'cluster', 
  * cannot read MASTER's plan as it comes back from KV). All are under `_INBOX.`, so an unrestricted
  * `_INBOX.>` grant keeps working.
  */
-export function natsInboxPrefix(bot: string, role: Exclude<NatsRole, 'operator'>): string {
+export function natsInboxPrefix(bot: string, role: Exclude<NatsRole, 'operator' | 'events'>): string {
   return `_INBOX.discluster.${validateBotNamespace(bot)}.${role}`;
 }
 
@@ -102,8 +102,12 @@ const SHARED: KvUse = { read: true, write: true, create: true };
  *   shard leases.
  * - cluster: cluster-to-cluster IPC; identify slots, waiters, budget and sessions; a reshard's
  *   handover steps and bucket; the shared REST limits; guild snapshots. No fleet subject, no lease or MASTER bucket.
- * - operator (the `discluster` CLI): requests to MASTER, status polls to CONTROLs, reads the plan.
- *   Uses the default inbox, so it may subscribe `_INBOX.>`: give it only to operators.
+ * - operator (the `discluster` CLI): requests to MASTER, status polls to CONTROLs, reads the plan,
+ *   and listens to the fleet events (`nats sub 'discluster.v1.<bot>.fleet.event.>'`). Uses the
+ *   default inbox, so it may subscribe `_INBOX.>`: give it only to operators.
+ * - events (your own tooling that handles the events, issue 17): subscribes to the fleet events
+ *   (`cluster.failed`, `fatal`) and nothing else; publishes nothing, so it can neither command nor
+ *   forge an event, and sees no heartbeat, command, reply or bucket.
  */
 export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissions> {
   const fleet = fleetSubjects(bot);
@@ -174,7 +178,12 @@ export function natsPermissions(bot: string): Record<NatsRole, NatsRolePermissio
     },
     operator: {
       publish: [fleet.master, fleet.hostStatus, jsInfo, ...kvSubjects(masterBucket(bot), { read: true })],
-      subscribe: ['_INBOX.>'],
+      subscribe: [fleet.allEvents, '_INBOX.>'],
+      allowResponses: false,
+    },
+    events: {
+      publish: [],
+      subscribe: [fleet.allEvents],
       allowResponses: false,
     },
   };
@@ -226,14 +235,17 @@ export type NatsCustomUser = NatsUserIdentity & {
 
 const quote = (text: string): string => JSON.stringify(text);
 
-/** The permissions block of one role, in nats-server configuration syntax. */
+/**
+ * The permissions block of one role, in nats-server configuration syntax. A role that publishes
+ * nothing (`events`) is denied `>` rather than given an empty allow list.
+ */
 export function renderNatsPermissions(permissions: NatsRolePermissions, indent = ''): string {
   const list = (items: readonly string[]) => items.map((item) => `${indent}    ${quote(item)}`).join('\n');
   return [
     `${indent}permissions: {`,
-    `${indent}  publish: { allow: [`,
-    list(permissions.publish),
-    `${indent}  ] }`,
+    ...(permissions.publish.length === 0
+      ? [`${indent}  publish: { deny: [ ">" ] }`]
+      : [`${indent}  publish: { allow: [`, list(permissions.publish), `${indent}  ] }`]),
     `${indent}  subscribe: { allow: [`,
     list(permissions.subscribe),
     `${indent}  ] }`,

@@ -9,7 +9,7 @@ describe('least-privilege permission template', () => {
 
   it('only the master role may publish host commands and fleet-wide commands', () => {
     expect(perms.master.publish).toEqual(expect.arrayContaining([hostCommands, fleet.broadcast]));
-    for (const role of ['control', 'cluster', 'operator'] as const) {
+    for (const role of ['control', 'cluster', 'operator', 'events'] as const) {
       for (const subject of perms[role].publish) {
         expect(subject, role).not.toMatch(/\.cmd(\.|$)/);
         expect(subject, role).not.toBe('>');
@@ -45,6 +45,18 @@ describe('least-privilege permission template', () => {
     expect(perms.operator.publish).toContain('$JS.API.DIRECT.GET.KV_discluster_mybot_master');
     expect(perms.operator.publish.join('\n')).not.toMatch(/^\$KV\./m);
     expect(perms.operator.publish.join('\n')).not.toMatch(/STREAM\.(CREATE|UPDATE)/);
+  });
+
+  it('the events role only listens to the fleet events; the operator may listen to them too (issue 17)', () => {
+    expect(perms.events).toEqual({ publish: [], subscribe: [fleet.allEvents], allowResponses: false });
+    expect(fleet.allEvents).toBe('discluster.v1.mybot.fleet.event.>');
+    // Both give-up events travel under it: the per-host and the legacy subjects.
+    for (const subject of [fleet.hostClusterFailed('alpha'), fleet.clusterFailed, fleet.hostFatal('alpha')])
+      expect(subject.startsWith(fleet.allEvents.slice(0, -1))).toBe(true);
+    expect(perms.operator.subscribe).toContain(fleet.allEvents);
+    const text = renderNatsAuthorization('mybot', [{ role: 'events', user: 'e', password: 'pw' }]);
+    expect(text).toContain('publish: { deny: [ ">" ] }');
+    expect(text).not.toContain('allow_responses');
   });
 
   it('each daemon role subscribes to its own inboxes only', () => {

@@ -71,6 +71,8 @@ export class FleetRestLimiter {
   private readonly local: LocalGlobalSlots;
   private readonly invalidLimit: number;
   private degradedUntil = 0;
+  /** Reports of answers still being written to the fleet (see makeRequest). */
+  private readonly background = new Set<Promise<void>>();
   /** How long a request takes from its global claim to being ready to send: the claim's lead. */
   private claimLeadMs = 0;
   private readonly refusalsLogged = new Map<string, number>();
@@ -181,9 +183,22 @@ export class FleetRestLimiter {
       if (reservation) await this.fleetStep(signal, () => this.routes.abandon(reservation), undefined);
       throw error;
     }
-    await this.afterAnswer(route, reservation, response);
+    const reported = this.afterAnswer(route, reservation, response);
+    // A plain success that learned nothing new is told to the fleet in the background: the caller
+    // has its answer one round trip sooner. A probe (others wait for its headers), a failure and a
+    // rate limit are told before the caller goes on.
+    if (response.status < 300 && !reservation?.probe) this.track(reported);
+    else await reported;
     return response;
   };
+
+  /** Keeps a background report from going unhandled, and lets close() wait for the last ones. */
+  private track(work: Promise<void>): void {
+    this.background.add(work);
+    void work
+      .catch((error: unknown) => this.debug(`REST: a report to the fleet failed: ${describeError(error)}`))
+      .finally(() => this.background.delete(work));
+  }
 
   /** Discord answered 401 to the token, here or in another process of the fleet: REST is stopped. */
   public get tokenRejected(): boolean {
@@ -278,6 +293,8 @@ export class FleetRestLimiter {
       } catch (error) {
         // Refusals and a given-up request are answers, not NATS failures.
         if (error instanceof DisclusterError || signal.aborted) throw error;
+        // Closing: a report still in flight meets the closed connection; nothing to warn about.
+        if (this.closed) return skipped;
         this.degradedUntil = Date.now() + DEGRADED_MS;
         this.#options.onWarn?.(
           `REST: the fleet's shared limits in NATS cannot be reached (${describeError(error)}); this process uses its local share of ${this.local.perSecond} requests/s for ${DEGRADED_MS / 1000} s, then tries again`,

@@ -40,6 +40,7 @@ export class FleetActions {
     await term.enqueue(async () => {
       const plan = term.plan;
       if (!plan) {
+        if (!term.preplanStop && code !== null) term.alerts.send({ kind: 'fleet-stopped', reason, code });
         term.preplanStop ??= { reason, code, at: term.clock.wall() };
         term.commander.broadcastStopAll(reason);
         return;
@@ -56,6 +57,8 @@ export class FleetActions {
         { reason, code },
         'fleet stopped: every cluster is being stopped; nothing restarts until `discluster restart`',
       );
+      // A fatal close alerts; `discluster stop` (no code) was someone's own decision.
+      if (code !== null) term.alerts.send({ kind: 'fleet-stopped', reason, code });
       term.commander.broadcastStopAll(reason);
       await Promise.all(
         term.registry

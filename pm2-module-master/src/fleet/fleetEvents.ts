@@ -11,6 +11,7 @@ import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import { eventMismatch } from './eventOrigin.js';
 import type { FleetActions } from './fleetActions.js';
+import { redactSecrets } from '../alerts/alertPolicy.js';
 
 /** Discord's close code "sharding required": a shard would carry too many guilds. */
 const SHARDING_REQUIRED = 4011;
@@ -57,9 +58,17 @@ export class FleetEvents {
     }
     if (event.type === 'cluster.failed') {
       term.logger.error(
-        { hostId: event.hostId, clusterId: event.clusterId, attempts: event.attempts, reason: event.reason },
+        {
+          hostId: event.hostId,
+          clusterId: event.clusterId,
+          attempts: event.attempts,
+          // A reason is a process's own output: a token-shaped string in it never reaches the log.
+          reason: redactSecrets(event.reason, []),
+        },
         'cluster failed and will not be restarted by its CONTROL',
       );
+      const { hostId, clusterId, attempts, reason } = event;
+      term.alerts.send({ kind: 'cluster-failed', hostId, clusterId, attempts, reason });
       return;
     }
     const reason = `shard ${event.shardId} (cluster ${event.clusterId} on host ${event.hostId}) closed with fatal code ${event.code}: ${event.reason}`;

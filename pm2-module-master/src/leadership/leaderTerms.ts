@@ -1,5 +1,7 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { fleetSubjects, type MasterConfig } from 'discluster-protocol';
+import { AlertWatch } from '../alerts/alertWatch.js';
+import type { AlertSink } from '../alerts/webhookAlertSender.js';
 import type { Clock } from '../clock.js';
 import { FleetActions } from '../fleet/fleetActions.js';
 import { FleetEvents } from '../fleet/fleetEvents.js';
@@ -30,6 +32,8 @@ export interface LeaderTermsOptions {
   readonly isLeader: () => boolean;
   /** Gives the leadership back (see {@link Leadership.resign}). */
   readonly resign: (reason: string) => Promise<void>;
+  /** Where terms send their alerts (`alert_webhook_url`). */
+  readonly alerts?: AlertSink;
 }
 
 /** A running term and the roles that act in it. */
@@ -86,6 +90,7 @@ export class LeaderTerms {
     const failover = new Failover(term, assignments, reshard);
     const events = new FleetEvents(term, fleet, reshard);
     const operator = new OperatorApi(term, fleet, reshard, duplicates);
+    const watch = new AlertWatch(term);
     this.running = { term, operator };
     term.onEnded(() => leaseTtl.stop());
 
@@ -103,6 +108,7 @@ export class LeaderTerms {
       () => {
         failover.check();
         reshard.check();
+        watch.check();
       },
       Math.min(1_000, config.host_timeout_ms / 4),
     );

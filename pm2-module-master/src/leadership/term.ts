@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, type MasterConfig, type PlanRecord } from 'discluster-protocol';
+import { NO_ALERTS, type AlertSink } from '../alerts/webhookAlertSender.js';
 import type { Clock } from '../clock.js';
 import type { HostCommander } from '../hosts/hostCommander.js';
 import { HostRegistry } from '../hosts/hostRegistry.js';
@@ -32,6 +33,8 @@ export interface TermServices {
   readonly clock: Clock;
   /** Plan changes and host commands run one at a time (shared by every term of the process). */
   readonly queue: SerialQueue;
+  /** Where the term's alerts go (`alert_webhook_url`); default: nowhere. */
+  readonly alerts?: AlertSink;
 }
 
 /**
@@ -47,6 +50,8 @@ export class Term {
   public readonly commander: Commander;
   public readonly clock: Clock;
   public readonly registry: HostRegistry;
+  /** Alerts (`alert_webhook_url`): only a term sends them, so only the leader does. */
+  public readonly alerts: AlertSink;
   /** Aborted when the term ends: cancels its waits and requests. */
   public readonly abort = new AbortController();
   public plan: PlanRecord | null;
@@ -80,6 +85,7 @@ export class Term {
     this.clock = services.clock;
     this.store = services.store;
     this.queue = services.queue;
+    this.alerts = services.alerts ?? NO_ALERTS;
     this.registry = new HostRegistry(services.config.host_timeout_ms, () => services.clock.monotonic());
     this.plan = stored?.plan ?? null;
     this.revision = stored?.revision ?? 0;

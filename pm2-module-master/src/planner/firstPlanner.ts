@@ -118,6 +118,7 @@ export class FirstPlanner {
     } catch (error) {
       if (error instanceof DisclusterError && error.code === ErrorCode.TokenRejected) {
         term.preplanStop = { reason: error.message, code: null, at: term.clock.wall() };
+        term.alerts.send({ kind: 'fleet-stopped', reason: error.message, code: null });
         term.logger.error(
           { code: error.code },
           `${error.message}. The fleet stays stopped; nothing was assigned and no identify was spent.`,

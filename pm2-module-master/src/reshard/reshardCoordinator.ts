@@ -162,6 +162,13 @@ export class ReshardCoordinator {
       { id: reshard.id, to: reshard.shardCount, why },
       'reshard rolled back: the old generation keeps serving',
     );
+    term.alerts.send({
+      kind: 'reshard-rolled-back',
+      reshardId: reshard.id,
+      from: plan.shardCount,
+      to: reshard.shardCount,
+      why,
+    });
   }
 
   /** `auto_reshard`: Discord recommends more shards, or a shard carries too many guilds. */
@@ -260,6 +267,12 @@ export class ReshardCoordinator {
       },
       'reshard finished: the new generation serves; the old one closes',
     );
+    term.alerts.send({
+      kind: 'reshard-finished',
+      reshardId: reshard.id,
+      from: plan.shardCount,
+      shardCount: final.shardCount,
+    });
     await this.assignments.assignAll();
   }
 
