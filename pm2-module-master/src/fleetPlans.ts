@@ -6,6 +6,7 @@ import {
   placeFailover,
   placeInitial,
   placeRebalance,
+  pinAlignment,
   placementProblem,
   type HostShares,
   type PlacementHost,
@@ -31,6 +32,22 @@ export function planHostOf(host: KnownHost): PlacementHost {
 /** The hosts `discluster drain` holds empty, as the plan keeps them. */
 export function drainedOf(plan: Pick<PlanRecord, 'drained'> | null): ReadonlySet<string> {
   return new Set(plan?.drained ?? []);
+}
+
+/**
+ * A warning for pins that do not follow `max_concurrency` buckets (they are honoured, but a cluster
+ * of such a pin holds shards of two buckets, which identify in two windows), or null.
+ */
+export function pinAlignmentWarning(
+  hosts: readonly KnownHost[],
+  shardCount: number,
+  maxConcurrency: number,
+): string | null {
+  if (maxConcurrency <= 1) return null;
+  const off = pinAlignment(hosts.map(planHostOf), shardCount, maxConcurrency);
+  return off.length === 0
+    ? null
+    : `pin_shards not aligned to max_concurrency (${maxConcurrency}) buckets, honoured as written; their clusters mix buckets and identify over more windows: ${off.join('; ')}`;
 }
 
 /** Why the `hosts`' pins cannot be placed over `shardCount` shards, or null (see placement.ts). */

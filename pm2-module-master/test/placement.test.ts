@@ -18,6 +18,8 @@ import {
   type PlacementHost,
 } from '../src/plan/placement';
 import { hostWeight, movedShardCount, type HostShares } from '../src/plan/shardPlan';
+import { USAGE, UsageError, parseCli } from '../src/cli/args';
+import { renderStatus } from '../src/cli/render';
 
 /**
  * Placement (pins, weights, drained hosts) over the pure planner: seeded property tests on random
@@ -414,5 +416,46 @@ describe('pin_shards and weight settings', () => {
       { weight: -2 },
     ])
       expect(HostHeartbeatSchema.safeParse({ ...facts, ...bad }).success, JSON.stringify(bad)).toBe(false);
+  });
+});
+
+describe('discluster drain / undrain (CLI)', () => {
+  it('parses one host id and refuses anything else', () => {
+    expect(parseCli(['drain', 'beta'], {}).command).toEqual({ name: 'drain', hostId: 'beta' });
+    expect(parseCli(['undrain', 'machine-2'], {}).command).toEqual({ name: 'undrain', hostId: 'machine-2' });
+    for (const argv of [['drain'], ['drain', 'a', 'b'], ['undrain', 'no spaces!']])
+      expect(() => parseCli(argv, {}), argv.join(' ')).toThrow(UsageError);
+    expect(USAGE).toMatch(/drain <host>/);
+    expect(USAGE).toMatch(/undrain <host>/);
+  });
+
+  it('status shows drained hosts, pins, weights and a placement problem', () => {
+    const host = {
+      role: 'active' as const,
+      state: 'online' as const,
+      cores: 2,
+      load15: 0,
+      epoch: 3,
+      clusters: [],
+    };
+    const text = renderStatus({
+      bot: 'b',
+      shardCount: 32,
+      maxConcurrency: 4,
+      master: { up: true },
+      source: 'master',
+      epoch: 3,
+      stopped: null,
+      hosts: [
+        { ...host, id: 'a', drained: true, weight: 1, pinShards: null },
+        { ...host, id: 'p', drained: false, weight: 1, pinShards: '0-7' },
+        { ...host, id: 'w', drained: false, weight: 2.5, pinShards: null },
+      ],
+      placementProblem: 'hosts p and q both pin shards 4-7',
+    });
+    expect(text).toMatch(/online, drained/);
+    expect(text).toMatch(/p: pinned to shards 0-7/);
+    expect(text).toMatch(/w: weight 2.5/);
+    expect(text).toMatch(/PLACEMENT REFUSED: hosts p and q both pin shards 4-7/);
   });
 });

@@ -69,7 +69,7 @@ export class OperatorApi {
       refused: this.duplicates.conflicts(),
       placementProblem: term.plan
         ? hostsPlacementProblem(term.registry.online(), term.plan.shardCount)
-        : null,
+        : term.firstPlanRefused,
     });
   }
 

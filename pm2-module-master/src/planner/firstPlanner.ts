@@ -1,5 +1,5 @@
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
-import { firstPlan } from '../fleetPlans.js';
+import { firstPlan, pinAlignmentWarning } from '../fleetPlans.js';
 import { fetchGatewayBot, resolveShardCount, type GatewayBot } from '../gatewayBot.js';
 import type { HostAssignments } from '../hosts/hostAssignments.js';
 import type { Term } from '../leadership/term.js';
@@ -27,12 +27,14 @@ export class FirstPlanner {
         if (term.ended) return;
         try {
           await this.makePlan(gateway);
+          term.firstPlanRefused = null;
           return;
         } catch (error) {
           if (!(error instanceof DisclusterError) || error.code !== ErrorCode.PlacementRefused) throw error;
           if (refusedFor !== error.message)
             term.logger.error({ code: error.code }, `first plan refused, nothing assigned: ${error.message}`);
           refusedFor = error.message;
+          term.firstPlanRefused = error.message;
           await new Promise((resolve) => setTimeout(resolve, 1_000));
         }
       }
@@ -65,6 +67,8 @@ export class FirstPlanner {
         },
         'first plan made: assigning shards',
       );
+      const unaligned = pinAlignmentWarning(hosts, shardCount, gateway.session_start_limit.max_concurrency);
+      if (unaligned) term.logger.warn(unaligned);
       await this.assignments.assignAll();
     });
   }
