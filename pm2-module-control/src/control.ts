@@ -172,6 +172,10 @@ class Control {
       role: this.config.role,
       ...hostFacts(this.config.cores),
       shardsPerCluster: this.config.shards_per_cluster,
+      ...(this.config.pin_shards
+        ? { pinShards: this.config.pin_shards.map(([first, last]) => [first, last]) }
+        : {}),
+      weight: this.config.weight,
       version: packageVersion(),
       publicKey: this.keys.publicKey,
       epoch: this.epoch,

@@ -1,13 +1,15 @@
 import type { PlanRecord, PlannedCluster, SplitOptions } from 'discluster-protocol';
 import type { KnownHost } from './hosts/hostRegistry.js';
 import {
-  failoverPlan,
-  initialPlan,
   movedShardCount,
   numberClusters,
-  rebalancePlan,
+  placeFailover,
+  placeInitial,
+  placeRebalance,
+  pinAlignment,
+  placementProblem,
   type HostShares,
-  type PlanHost,
+  type PlacementHost,
 } from './plan/index.js';
 import type { GatewayBot } from './gatewayBot.js';
 
@@ -16,8 +18,41 @@ import type { GatewayBot } from './gatewayBot.js';
  * a new record with the next epoch, or null when nothing would change.
  */
 
-export function planHostOf(host: KnownHost): PlanHost {
-  return { id: host.facts.hostId, role: host.facts.role, cores: host.facts.cores, load15: host.facts.load15 };
+export function planHostOf(host: KnownHost): PlacementHost {
+  return {
+    id: host.facts.hostId,
+    role: host.facts.role,
+    cores: host.facts.cores,
+    load15: host.facts.load15,
+    weight: host.facts.weight ?? 1,
+    pins: host.facts.pinShards ?? null,
+  };
+}
+
+/** The hosts `discluster drain` holds empty, as the plan keeps them. */
+export function drainedOf(plan: Pick<PlanRecord, 'drained'> | null): ReadonlySet<string> {
+  return new Set(plan?.drained ?? []);
+}
+
+/**
+ * A warning for pins that do not follow `max_concurrency` buckets (they are honoured, but a cluster
+ * of such a pin holds shards of two buckets, which identify in two windows), or null.
+ */
+export function pinAlignmentWarning(
+  hosts: readonly KnownHost[],
+  shardCount: number,
+  maxConcurrency: number,
+): string | null {
+  if (maxConcurrency <= 1) return null;
+  const off = pinAlignment(hosts.map(planHostOf), shardCount, maxConcurrency);
+  return off.length === 0
+    ? null
+    : `pin_shards not aligned to max_concurrency (${maxConcurrency}) buckets, honoured as written; their clusters mix buckets and identify over more windows: ${off.join('; ')}`;
+}
+
+/** Why the `hosts`' pins cannot be placed over `shardCount` shards, or null (see placement.ts). */
+export function hostsPlacementProblem(hosts: readonly KnownHost[], shardCount: number): string | null {
+  return placementProblem(hosts.map(planHostOf), shardCount);
 }
 
 function sharesOf(plan: PlanRecord): HostShares {
@@ -39,7 +74,7 @@ function splitOptions(hosts: readonly KnownHost[], maxConcurrency: number): (hos
 }
 
 function record(
-  base: { epoch: number; shardCount: number; gateway: GatewayBot },
+  base: { epoch: number; shardCount: number; gateway: GatewayBot; drained?: readonly string[] | undefined },
   shares: HostShares,
   previous: ReadonlyMap<string, readonly PlannedCluster[]>,
   hosts: readonly KnownHost[],
@@ -59,39 +94,62 @@ function record(
       ]),
     ),
     nextClusterId: layout.nextClusterId,
+    ...(base.drained && base.drained.length > 0 ? { drained: [...base.drained] } : {}),
     stopped: null,
     updatedAt: Date.now(),
   };
 }
 
-/** The first plan over the hosts that announced themselves. */
+/**
+ * The first plan over the hosts that announced themselves (pins and weights included; `drained`
+ * hosts, for a reshard's new generation, get nothing).
+ */
 export function firstPlan(
   hosts: readonly KnownHost[],
   shardCount: number,
   gateway: GatewayBot,
   epoch: number,
+  drained: ReadonlySet<string> = new Set(),
 ): PlanRecord {
-  const shares = initialPlan(hosts.map(planHostOf), shardCount, gateway.session_start_limit.max_concurrency);
+  const shares = placeInitial(
+    hosts.map(planHostOf),
+    shardCount,
+    gateway.session_start_limit.max_concurrency,
+    drained,
+  );
   return record({ epoch, shardCount, gateway }, shares, new Map(), hosts, 0);
 }
 
-/** Moves the shards of `lost` hosts (only theirs) to the remaining online hosts. */
+/**
+ * Moves the shards of `lost` hosts (only theirs, plus pinned shards back to their pinned host and a
+ * drained host's shards) to the remaining online hosts. `unplaced`: shards nothing could take,
+ * left with their holder (see placeFailover).
+ */
 export function planAfterLoss(
   plan: PlanRecord,
   lost: readonly string[],
   remaining: readonly KnownHost[],
-): { plan: PlanRecord; moved: number } {
+  drained: ReadonlySet<string> = drainedOf(plan),
+): { plan: PlanRecord; moved: number; unplaced: readonly number[] } {
   const before = sharesOf(plan);
-  const after = failoverPlan(
+  const { shares: after, unplaced } = placeFailover(
     before,
     lost,
     remaining.map(planHostOf),
     plan.shardCount,
     plan.gateway.session_start_limit.max_concurrency,
+    drained,
   );
   return {
-    plan: record({ ...plan, epoch: plan.epoch + 1 }, after, clustersOf(plan), remaining, plan.nextClusterId),
+    plan: record(
+      { ...plan, epoch: plan.epoch + 1, drained: [...drained].sort() },
+      after,
+      clustersOf(plan),
+      remaining,
+      plan.nextClusterId,
+    ),
     moved: movedShardCount(before, after),
+    unplaced,
   };
 }
 
@@ -101,11 +159,12 @@ export function planRebalanced(
   online: readonly KnownHost[],
 ): { plan: PlanRecord; moved: number } | null {
   const before = sharesOf(plan);
-  const after = rebalancePlan(
+  const after = placeRebalance(
     before,
     online.map(planHostOf),
     plan.shardCount,
     plan.gateway.session_start_limit.max_concurrency,
+    drainedOf(plan),
   );
   const moved = movedShardCount(before, after);
   if (moved === 0) return null;

@@ -1,4 +1,10 @@
-import type { ClusterReport, FleetStatus, HostHeartbeat, PlanRecord } from 'discluster-protocol';
+import {
+  formatShardRanges,
+  type ClusterReport,
+  type FleetStatus,
+  type HostHeartbeat,
+  type PlanRecord,
+} from 'discluster-protocol';
 import { duplicateMessage } from './hosts/duplicateMessage.js';
 
 /** A host as a status sees it: its latest facts (if any arrived) and whether it is heartbeating. */
@@ -19,6 +25,8 @@ export interface StatusInput {
   readonly reshard?: FleetStatus['reshard'];
   /** hostId → instances of another CONTROL with that host id that MASTER refused (issue 13 f). */
   readonly refused?: ReadonlyMap<string, readonly string[]>;
+  /** Why MASTER refuses to place shards (pins), if it does (MASTER only). */
+  readonly placementProblem?: string | null;
 }
 
 type HostConflict = FleetStatus['hosts'][number]['conflict'];
@@ -66,6 +74,7 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
   const { plan } = input;
   const sightings = new Map(input.hosts.map((host) => [host.facts.hostId, host]));
   const hostIds = new Set([...Object.keys(plan?.hosts ?? {}), ...sightings.keys()]);
+  const drained = new Set(plan?.drained ?? []);
   const hosts = [...hostIds].sort().map((hostId) => {
     const sighting = sightings.get(hostId);
     const reports = new Map((sighting?.facts.clusters ?? []).map((report) => [report.clusterId, report]));
@@ -88,6 +97,9 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
       epoch: sighting?.facts.epoch ?? null,
       clusters: clusters.sort((a, b) => a.id - b.id),
       conflict: hostConflict(input, hostId, sighting),
+      drained: drained.has(hostId),
+      weight: sighting?.facts.weight ?? 1,
+      pinShards: sighting?.facts.pinShards ? formatShardRanges(sighting.facts.pinShards) : null,
     };
   });
   return {
@@ -100,5 +112,6 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
     stopped: plan?.stopped ?? input.stopped ?? null,
     hosts,
     reshard: input.reshard ?? null,
+    placementProblem: input.placementProblem ?? null,
   };
 }

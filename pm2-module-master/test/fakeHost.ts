@@ -24,6 +24,10 @@ export interface FakeHostOptions {
   readonly heartbeatMs?: number;
   /** Answer status polls (`fleet.status`) with its heartbeat, as a real CONTROL does. */
   readonly answersStatusPolls?: boolean;
+  /** The host's `pin_shards` as CONTROL announces them (absent: an unpinned host, or an old CONTROL). */
+  readonly pinShards?: [number, number][];
+  /** The host's `weight` (absent: as an old CONTROL, weight 1). */
+  readonly weight?: number;
 }
 
 /**
@@ -62,6 +66,8 @@ export class FakeHost {
       load15: this.options.load15 ?? 0.5,
       memory: { total: 8e9, free: 4e9 },
       shardsPerCluster: 10,
+      ...(this.options.pinShards ? { pinShards: this.options.pinShards } : {}),
+      ...(this.options.weight !== undefined ? { weight: this.options.weight } : {}),
       version: '0.1.0',
       publicKey: this.keys.publicKey,
       epoch: this.epoch,

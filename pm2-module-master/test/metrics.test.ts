@@ -105,6 +105,7 @@ describe('GET /metrics', () => {
       discluster_hosts: 'gauge',
       discluster_host_cores: 'gauge',
       discluster_host_load15: 'gauge',
+      discluster_host_drained: 'gauge',
       discluster_clusters: 'gauge',
       discluster_cluster_restarts_total: 'counter',
       discluster_shards: 'gauge',
@@ -155,6 +156,7 @@ describe('GET /metrics', () => {
     expect(value(metrics, 'discluster_hosts', { state: 'lost', role: 'active' })).toBe(0);
     expect(value(metrics, 'discluster_host_cores', { host: 'alpha' })).toBe(3);
     expect(value(metrics, 'discluster_host_load15', { host: 'gamma' })).toBe(0.5);
+    expect(value(metrics, 'discluster_host_drained', { host: 'gamma' })).toBe(0);
 
     // The plan and the fleet.
     expect(value(metrics, 'discluster_master_leader')).toBe(1);

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { sourceAddressProblems } from './sourceAddresses.js';
+import { parseShardRanges } from './shardRanges.js';
 
 /**
  * The configuration keys of the pm2 modules (docs/architecture.md "Contracts"; every key in docs/configuration.md): one schema
@@ -49,6 +50,25 @@ const sourceAddresses = z
     for (const problem of sourceAddressProblems(addresses))
       ctx.addIssue({ code: 'custom', message: problem });
   });
+
+/** `pin_shards`: `0-127,256-300` → sorted ranges; a bad list is an issue naming what is wrong. */
+const shardRanges = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty (leave it unset for no pin)')
+  .transform((text, ctx) => {
+    try {
+      return parseShardRanges(text);
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be shard ranges like 0-127,256-300: ${(error as Error).message}`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const WEIGHT_RULE = 'must be a number above 0 and at most 1000 (e.g. 0.5, 1, 2)';
 
 /** Keys both modules read. */
 export const CommonConfigShape = {
@@ -104,6 +124,19 @@ export const ControlConfigSchema = z
     /** Cores MASTER weighs this host by; default: the cores Node sees (set it where a container limits CPU). */
     cores: integer(1, 4096).optional(),
     /**
+     * Shards this host serves, exactly (seed 002's per-machine ranges), e.g. `0-127,256-300`.
+     * MASTER plans the other shards over the unpinned hosts; overlapping pins are refused there.
+     */
+    pin_shards: shardRanges.optional(),
+    /** A multiplier on this host's share (`cores / max(load15, 1) × weight`). */
+    weight: z
+      .string()
+      .trim()
+      .regex(/^\d+(\.\d+)?$/, WEIGHT_RULE)
+      .transform(Number)
+      .pipe(z.number().gt(0, WEIGHT_RULE).max(1000, WEIGHT_RULE))
+      .default(1),
+    /**
      * The NATS identity CONTROL hands its clusters (docs/nats-security.md). Unset: clusters get
      * CONTROL's own `nats_user`/`nats_pass`/`nats_token`/`nats_creds`. Any of these set: clusters
      * get exactly these instead (a least-privilege cluster user); servers and TLS stay CONTROL's.
@@ -121,7 +154,12 @@ export const ControlConfigSchema = z
      */
     source_addresses: sourceAddresses.default([]),
   })
-  .strict();
+  .strict()
+  .refine((config) => !(config.role === 'standby' && config.pin_shards), {
+    message:
+      'a standby host holds no shards until a host fails, so it cannot pin any: unset pin_shards or make the role active',
+    path: ['pin_shards'],
+  });
 export type ControlConfig = z.infer<typeof ControlConfigSchema>;
 
 /** discluster-master's settings. */

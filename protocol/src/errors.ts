@@ -73,6 +73,11 @@ export const ErrorCode = {
   /** A reshard was refused before anything changed (budget, shard count, or one already running). */
   ReshardRefused: 'DISCLUSTER_ERR_RESHARD_REFUSED',
   /**
+   * MASTER refused a placement and changed nothing: hosts' `pin_shards` overlap or name shards
+   * outside the shard count, or a `discluster drain`/`undrain` has nowhere to put the shards.
+   */
+  PlacementRefused: 'DISCLUSTER_ERR_PLACEMENT_REFUSED',
+  /**
    * `cluster.rest` refused a request before sending it: the fleet's invalid requests (401, 403, 429)
    * of the last 10 minutes neared the count at which Discord bans the IP, and this route keeps failing.
    */

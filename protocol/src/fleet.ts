@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { GatewayBotSchema, ShardStatusSchema } from './clusterControl.js';
 import { HostPublicKeySchema, SealedBoxSchema } from './sealedToken.js';
 import { replySchema } from './reply.js';
+import { ShardRangesSchema } from './shardRanges.js';
 
 /**
  * The MASTER ↔ CONTROL contract over NATS (subjects in {@link fleetSubjects}). Every message is
@@ -55,6 +56,13 @@ const hostFacts = {
   memory: z.object({ total: z.number().nonnegative(), free: z.number().nonnegative() }),
   /** The host's `shards_per_cluster` setting: MASTER passes it to `splitIntoClusters` for this host. */
   shardsPerCluster: z.number().int().positive(),
+  /**
+   * The host's `pin_shards`: it serves exactly these shards. Absent or null (CONTROLs before
+   * placement): no pin.
+   */
+  pinShards: ShardRangesSchema.nullable().optional(),
+  /** The host's `weight`, a multiplier on its share. Absent (CONTROLs before placement): 1. */
+  weight: z.number().gt(0).max(1000).optional(),
   /** discluster-control's package version. */
   version: z.string().min(1).max(64),
   /** X25519 key MASTER seals the bot token to (fresh each boot). */

@@ -14,6 +14,7 @@ export * from './shardStates.js';
 export * from './fleet.js';
 export * from './sealedToken.js';
 export * from './clusterPlan.js';
+export * from './shardRanges.js';
 export * from './operator.js';
 export * from './natsSecurity.js';
 export * from './handover.js';

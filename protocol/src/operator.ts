@@ -33,6 +33,10 @@ export const MasterRequestSchema = z.discriminatedUnion('type', [
     type: z.literal('reshard'),
     shards: z.number().int().positive().max(1_000_000).optional(),
   }),
+  /** Move every shard off `hostId` (each resumes elsewhere) and hold it empty until `undrain`. */
+  z.object({ v: z.literal(1), type: z.literal('drain'), hostId: HostIdSchema }),
+  /** Let a drained host hold shards again: MASTER rebalances, giving it its share (or its pins). */
+  z.object({ v: z.literal(1), type: z.literal('undrain'), hostId: HostIdSchema }),
 ]);
 export type MasterRequest = z.infer<typeof MasterRequestSchema>;
 
@@ -71,6 +75,12 @@ export const HostStatusEntrySchema = z.object({
     .object({ refusedInstanceIds: z.array(z.string()).min(1), message: z.string() })
     .nullable()
     .optional(),
+  /** `discluster drain`: MASTER moved every shard off it and holds it empty until `undrain`. */
+  drained: z.boolean().optional(),
+  /** The host's `weight` (absent: 1). */
+  weight: z.number().positive().optional(),
+  /** The host's `pin_shards` as written (`0-127,256-300`); absent or null: no pin. */
+  pinShards: z.string().nullable().optional(),
 });
 
 /** Progress of a reshard (`discluster status`, the status page, `discluster reshard`). */
@@ -105,6 +115,11 @@ export const FleetStatusSchema = z.object({
   hosts: z.array(HostStatusEntrySchema),
   /** A reshard in progress: its new generation's progress (absent or null: none). */
   reshard: ReshardProgressSchema.nullable().optional(),
+  /**
+   * Why MASTER refuses to place shards (overlapping pins, a pin outside the shard count): it keeps
+   * the running plan until the hosts' `pin_shards` are fixed. Absent or null: no problem.
+   */
+  placementProblem: z.string().nullable().optional(),
 });
 export type FleetStatus = z.infer<typeof FleetStatusSchema>;
 

@@ -204,6 +204,11 @@ export const PlanRecordSchema = z.object({
     })
     .nullable()
     .optional(),
+  /**
+   * Hosts an operator drained (`discluster drain`): they hold no shards until `undrain`. Kept in
+   * the plan so a MASTER that takes over keeps them drained. Absent: none.
+   */
+  drained: z.array(hostId).optional(),
   /** Set when the fleet was stopped (fatal gateway error or `discluster stop`); nothing runs until cleared. */
   stopped: z
     .object({ reason: z.string().max(1024), code: z.number().int().nullable(), at: epochMs })

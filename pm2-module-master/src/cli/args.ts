@@ -16,6 +16,10 @@ Commands:
                          recommendation, at least one max_concurrency step more) identifies beside
                          the running one, then takes over; --wait follows it until it finished
   stop                   stop every cluster of the fleet; nothing restarts until \`restart\`
+  drain <host>           move every shard off a host (each resumes elsewhere), then hold it empty
+                         for maintenance until \`undrain\`; kept across MASTER failovers
+  undrain <host>         let a drained host serve again: MASTER rebalances, giving it its share
+                         (or its pin_shards) back, each shard resuming
 
 Options (or the environment variable in brackets):
   --json                 machine-readable output
@@ -35,6 +39,7 @@ export type Command =
   | { readonly name: 'restart'; readonly rolling: boolean }
   | { readonly name: 'reshard'; readonly shards: number | null; readonly wait: boolean }
   | { readonly name: 'stop' }
+  | { readonly name: 'drain' | 'undrain'; readonly hostId: string }
   | { readonly name: 'help' };
 
 export interface CliOptions {
@@ -148,6 +153,15 @@ export function parseCli(
         if (shards !== null && (!Number.isInteger(shards) || shards < 1))
           throw new UsageError('--shards must be a positive whole number');
         return { name, shards, wait: values.wait };
+      }
+      case 'drain':
+      case 'undrain': {
+        const hostId = rest[0];
+        if (rest.length !== 1 || hostId === undefined || !/^[A-Za-z0-9_-]{1,64}$/.test(hostId))
+          throw new UsageError(
+            `${name} needs one host id (its CONTROL's host_id), e.g. discluster ${name} machine-2`,
+          );
+        return { name, hostId };
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(name)}`);

@@ -29,6 +29,10 @@ export function renderStatus(status: FleetStatus): string {
   if (status.stopped)
     out.push(`FLEET STOPPED: ${status.stopped.reason}\n  (fix the cause, then \`discluster restart\`)`);
   if (status.reshard) out.push(renderReshard(status.reshard));
+  if (status.placementProblem)
+    out.push(
+      `PLACEMENT REFUSED: ${status.placementProblem}\n  (the running plan stays as it is until the pins are fixed)`,
+    );
   out.push('');
   const allShards = status.hosts.flatMap((host) => host.clusters.flatMap((cluster) => cluster.shards));
   out.push(
@@ -39,7 +43,7 @@ export function renderStatus(status: FleetStatus): string {
         return [
           host.id,
           host.role,
-          host.state,
+          host.drained ? `${host.state}, drained` : host.state,
           String(host.cores),
           host.load15.toFixed(2),
           String(host.clusters.length),
@@ -49,6 +53,16 @@ export function renderStatus(status: FleetStatus): string {
       }),
     ),
   );
+  const placed = status.hosts.filter((host) => host.pinShards || (host.weight ?? 1) !== 1);
+  if (placed.length > 0)
+    out.push(
+      placed
+        .map(
+          (host) =>
+            `${host.id}: ${host.pinShards ? `pinned to shards ${host.pinShards}` : `weight ${host.weight ?? 1}`}${host.pinShards && (host.weight ?? 1) !== 1 ? ` (weight ${host.weight ?? 1} unused: pinned)` : ''}`,
+        )
+        .join('\n'),
+    );
   for (const host of status.hosts)
     if (host.conflict)
       out.push(

@@ -125,6 +125,20 @@ async function run(client: FleetClient, options: CliOptions, io: Output): Promis
       print(result, 'fleet stopped: nothing restarts until `discluster restart`');
       return 0;
     }
+    case 'drain':
+    case 'undrain': {
+      const result = (await client.askMaster(
+        { v: 1, type: command.name, hostId: command.hostId },
+        Math.max(timeoutMs, 120_000),
+      )) as { hostId: string; moved: number; epoch: number };
+      print(
+        result,
+        command.name === 'drain'
+          ? `host ${result.hostId} drained: ${result.moved} shard(s) moved off it, each resuming its session (epoch ${result.epoch}); it stays empty until \`discluster undrain ${result.hostId}\``
+          : `host ${result.hostId} undrained: ${result.moved} shard(s) moved by the rebalance, each resuming its session (epoch ${result.epoch})`,
+      );
+      return 0;
+    }
     case 'reshard': {
       const started = ReshardProgressSchema.parse(
         await client.askMaster(

@@ -1,5 +1,7 @@
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
-import { planRebalanced } from '../fleetPlans.js';
+import { drainedOf, planAfterLoss, planRebalanced } from '../fleetPlans.js';
+import { formatShardRanges } from 'discluster-protocol';
+import { toRanges } from '../plan/index.js';
 import { fetchGatewayBot } from '../gatewayBot.js';
 import type { HostAssignments } from '../hosts/hostAssignments.js';
 import type { Term } from '../leadership/term.js';
@@ -124,5 +126,80 @@ export class FleetActions {
       term.logger.info({ hosts: done }, 'rolling restart finished');
       return { hosts: done };
     });
+  }
+
+  /**
+   * `discluster drain <host>`: moves every shard off the host (only its shards move, as on a
+   * failover: to an empty standby, else spread by weight; each resumes through the lease handoff),
+   * then holds it empty until `undrain`. The drain is kept in the plan record, so a MASTER that
+   * takes over keeps it. Refused, with nothing changed: an unknown host, or shards with nowhere
+   * to go (the last active host, a pinned host with no unpinned host to take its pins).
+   */
+  public async drain(hostId: string): Promise<{ hostId: string; moved: number; epoch: number }> {
+    const term = this.term;
+    return term.enqueue(async () => {
+      const plan = term.requirePlan();
+      refuseDuringReshard(plan, 'a drain');
+      this.requireKnown(plan, hostId);
+      const drained = drainedOf(plan);
+      if (drained.has(hostId)) return { hostId, moved: 0, epoch: plan.epoch };
+      const online = term.registry.online();
+      const next = new Set([...drained, hostId]);
+      const { plan: after, moved, unplaced } = planAfterLoss(plan, [], online, next);
+      if (unplaced.length > 0)
+        throw new DisclusterError(
+          ErrorCode.PlacementRefused,
+          `cannot drain ${hostId}: shards ${formatShardRanges(toRanges(unplaced))} would have nowhere to go ` +
+            '(no other online host without pin_shards that is not drained); nothing changed',
+        );
+      await term.savePlan({ ...after, reshard: plan.reshard ?? null });
+      term.logger.warn(
+        { hostId, moved, epoch: after.epoch },
+        `host drained: ${moved} shards move off it, each resuming its session; it stays empty until \`discluster undrain ${hostId}\``,
+      );
+      await this.assignments.assignAll();
+      return { hostId, moved, epoch: after.epoch };
+    });
+  }
+
+  /**
+   * `discluster undrain <host>`: the host may hold shards again, and MASTER rebalances at once
+   * (fewest moves, resumes only), which gives it its share by weight, or its pins. Refused, with
+   * nothing changed: an unknown host, or a rebalance that placement refuses (see `drain`).
+   */
+  public async undrain(hostId: string): Promise<{ hostId: string; moved: number; epoch: number }> {
+    const term = this.term;
+    return term.enqueue(async () => {
+      const plan = term.requirePlan();
+      refuseDuringReshard(plan, 'an undrain');
+      this.requireKnown(plan, hostId);
+      const drained = drainedOf(plan);
+      if (!drained.has(hostId)) return { hostId, moved: 0, epoch: plan.epoch };
+      const rest = [...drained].filter((id) => id !== hostId).sort();
+      const undrained = { ...plan, drained: rest };
+      const changed = planRebalanced(undrained, term.registry.online());
+      const next = changed?.plan ?? { ...undrained, epoch: plan.epoch + 1, updatedAt: term.clock.wall() };
+      if (rest.length === 0) delete next.drained;
+      await term.savePlan(next);
+      const moved = changed?.moved ?? 0;
+      term.logger.info(
+        { hostId, moved, epoch: next.epoch },
+        'host undrained: rebalanced, shards resume on it',
+      );
+      await this.assignments.assignAll();
+      return { hostId, moved, epoch: next.epoch };
+    });
+  }
+
+  /** A host the plan or the registry knows; anything else is a typo, refused. */
+  private requireKnown(plan: { hosts: Record<string, unknown> }, hostId: string): void {
+    if (plan.hosts[hostId] !== undefined || this.term.registry.get(hostId) !== undefined) return;
+    const known = [
+      ...new Set([...Object.keys(plan.hosts), ...this.term.registry.all().map((h) => h.facts.hostId)]),
+    ].sort();
+    throw new DisclusterError(
+      ErrorCode.PlacementRefused,
+      `unknown host ${hostId}: no CONTROL with this host_id is known (known: ${known.join(', ') || 'none'}); nothing changed`,
+    );
   }
 }

@@ -7,6 +7,7 @@ import {
   type HostHeartbeat,
 } from 'discluster-protocol';
 import type { FleetActions } from '../fleet/fleetActions.js';
+import { pinAlignmentWarning } from '../fleetPlans.js';
 import type { Term } from '../leadership/term.js';
 import { respond } from 'discluster-runtime';
 import { parseMessage } from '../messages.js';
@@ -90,6 +91,16 @@ export class HostReconciler {
           { hostId: facts.hostId, role: facts.role, cores: facts.cores, load15: facts.load15 },
           'host announced',
         );
+      const plan = term.plan;
+      const known = term.registry.get(facts.hostId);
+      if (newBoot && plan && known && facts.pinShards) {
+        const unaligned = pinAlignmentWarning(
+          [known],
+          plan.shardCount,
+          plan.gateway.session_start_limit.max_concurrency,
+        );
+        if (unaligned) term.logger.warn({ hostId: facts.hostId }, unaligned);
+      }
       respond(msg, { v: 1, ok: true, epoch: term.plan?.epoch ?? null });
     }
     this.reconcile(facts.hostId, newBoot);

@@ -101,9 +101,16 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
     labelNames: ['host'],
     registers,
   });
+  const drained = new Gauge({
+    name: 'discluster_host_drained',
+    help: '1 while `discluster drain` holds a host empty, else 0',
+    labelNames: ['host'],
+    registers,
+  });
   for (const host of status.hosts) {
     cores.set({ host: host.id }, host.cores);
     load.set({ host: host.id }, host.load15);
+    drained.set({ host: host.id }, host.drained ? 1 : 0);
   }
 
   const clusters = status.hosts.flatMap((host) => host.clusters.map((cluster) => ({ host, cluster })));

@@ -166,7 +166,7 @@ export const PAGE_SCRIPT = String.raw`
       host.clusters.forEach(function (cluster) { shards = shards.concat(cluster.shards); });
       var ready = shards.filter(function (shard) { return shard.state === 'ready'; }).length;
       return row([
-        host.id, host.role, pill(host.state), host.cores, Number(host.load15.toFixed(2)),
+        host.id, host.role, pill(host.drained ? host.state + ' · drained' : host.state), host.cores, Number(host.load15.toFixed(2)),
         host.epoch === null ? '-' : host.epoch, host.clusters.length, ready + ' / ' + shards.length,
         sum(shards, function (shard) { return shard.guilds; }),
       ], { 'data-host': host.id });

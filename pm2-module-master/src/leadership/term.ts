@@ -66,6 +66,8 @@ export class Term {
   public readonly lostLogged = new Set<string>();
   /** A reshard's switch-over is queued or running. */
   public switching = false;
+  /** Why the first plan is refused (bad pins), shown by `discluster status` until it is made. */
+  public firstPlanRefused: string | null = null;
 
   private readonly store: PlanStoreLike;
   private readonly queue: SerialQueue;

@@ -17,8 +17,9 @@ import { respond } from 'discluster-runtime';
 import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import { buildFleetStatus } from '../statusView.js';
+import { hostsPlacementProblem } from '../fleetPlans.js';
 
-/** Answers operator requests (`discluster status|which|rebalance|stop|restart|reshard`) for one term. */
+/** Answers operator requests (`discluster status|which|rebalance|stop|restart|reshard|drain|undrain`) for one term. */
 export class OperatorApi {
   public constructor(
     private readonly term: Term,
@@ -66,6 +67,9 @@ export class OperatorApi {
       stopped: term.preplanStop,
       reshard: this.reshard.progress(),
       refused: this.duplicates.conflicts(),
+      placementProblem: term.plan
+        ? hostsPlacementProblem(term.registry.online(), term.plan.shardCount)
+        : term.firstPlanRefused,
     });
   }
 
@@ -84,6 +88,10 @@ export class OperatorApi {
         return request.rolling ? this.fleet.rollingRestart() : this.fleet.restart();
       case 'reshard':
         return this.reshard.start(request.shards, 'requested by an operator (`discluster reshard`)');
+      case 'drain':
+        return this.fleet.drain(request.hostId);
+      case 'undrain':
+        return this.fleet.undrain(request.hostId);
     }
   }
 

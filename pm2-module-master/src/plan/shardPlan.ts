@@ -24,6 +24,8 @@ export interface PlanHost {
   readonly cores: number;
   /** 15-minute load average; finite, >= 0. */
   readonly load15: number;
+  /** A multiplier on the host's share (its `weight` setting); finite, above 0. Default 1. */
+  readonly weight?: number;
 }
 
 /** hostId -> ascending shard ids. */
@@ -69,6 +71,8 @@ function checkHost(host: PlanHost): void {
     throw invalid(`host ${host.id}: cores must be a finite number above 0, got ${String(host.cores)}`);
   if (typeof host.load15 !== 'number' || !Number.isFinite(host.load15) || host.load15 < 0)
     throw invalid(`host ${host.id}: load15 must be a finite number >= 0, got ${String(host.load15)}`);
+  if (host.weight !== undefined && (!Number.isFinite(host.weight) || host.weight <= 0))
+    throw invalid(`host ${host.id}: weight must be a finite number above 0, got ${String(host.weight)}`);
 }
 
 /** Validates every host and returns them sorted by id; duplicate ids are an error. */
@@ -157,7 +161,8 @@ function toShares(sorted: readonly PlanHost[], sets: ReadonlyMap<string, readonl
 }
 
 /**
- * A host's share weight: `cores / max(load15, 1)`, the seed's `cores / load average (15 min)`.
+ * A host's share weight: `cores / max(load15, 1) × weight`, the seed's `cores / load average (15 min)`
+ * times the host's `weight` setting (default 1).
  *
  * Guard: a 15-minute load below 1 counts as 1. Without it an idle machine's weight explodes
  * (`2 / 0.02` = 100, fifty times its cores) and a load of 0 divides by zero, so a freshly booted
@@ -167,7 +172,7 @@ function toShares(sorted: readonly PlanHost[], sets: ReadonlyMap<string, readonl
  */
 export function hostWeight(host: PlanHost): number {
   checkHost(host);
-  return host.cores / Math.max(host.load15, 1);
+  return (host.cores / Math.max(host.load15, 1)) * (host.weight ?? 1);
 }
 
 /** Whole blocks per eligible host: largest-remainder (Hamilton) rounding, ties by host id. */

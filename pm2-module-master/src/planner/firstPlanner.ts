@@ -1,5 +1,5 @@
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
-import { firstPlan } from '../fleetPlans.js';
+import { firstPlan, pinAlignmentWarning } from '../fleetPlans.js';
 import { fetchGatewayBot, resolveShardCount, type GatewayBot } from '../gatewayBot.js';
 import type { HostAssignments } from '../hosts/hostAssignments.js';
 import type { Term } from '../leadership/term.js';
@@ -21,33 +21,56 @@ export class FirstPlanner {
       await this.waitForHosts();
       const gateway = await this.fetchGateway();
       if (!gateway || term.ended) return;
-      await term.enqueue(async () => {
-        if (term.plan) return;
-        const hosts = term.registry.online();
-        const shardCount = resolveShardCount(term.config.shards, gateway);
-        const plan = firstPlan(hosts, shardCount, gateway, 1);
-        await term.savePlan(plan);
-        term.logger.info(
-          {
-            epoch: plan.epoch,
-            shardCount,
-            maxConcurrency: gateway.session_start_limit.max_concurrency,
-            hosts: Object.fromEntries(
-              Object.entries(plan.hosts).map(([id, clusters]) => [
-                id,
-                clusters.flatMap((c) => c.shardIds).length,
-              ]),
-            ),
-          },
-          'first plan made: assigning shards',
-        );
-        await this.assignments.assignAll();
-      });
+      // Bad pins (overlapping, or outside the shard count) refuse the plan: wait until they are fixed.
+      let refusedFor: string | null = null;
+      for (;;) {
+        if (term.ended) return;
+        try {
+          await this.makePlan(gateway);
+          term.firstPlanRefused = null;
+          return;
+        } catch (error) {
+          if (!(error instanceof DisclusterError) || error.code !== ErrorCode.PlacementRefused) throw error;
+          if (refusedFor !== error.message)
+            term.logger.error({ code: error.code }, `first plan refused, nothing assigned: ${error.message}`);
+          refusedFor = error.message;
+          term.firstPlanRefused = error.message;
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
     } catch (error) {
       if (!term.ended) term.logger.error({ err: error }, 'planning failed');
     } finally {
       term.planning = false;
     }
+  }
+
+  private async makePlan(gateway: GatewayBot): Promise<void> {
+    const term = this.term;
+    await term.enqueue(async () => {
+      if (term.plan) return;
+      const hosts = term.registry.online();
+      const shardCount = resolveShardCount(term.config.shards, gateway);
+      const plan = firstPlan(hosts, shardCount, gateway, 1);
+      await term.savePlan(plan);
+      term.logger.info(
+        {
+          epoch: plan.epoch,
+          shardCount,
+          maxConcurrency: gateway.session_start_limit.max_concurrency,
+          hosts: Object.fromEntries(
+            Object.entries(plan.hosts).map(([id, clusters]) => [
+              id,
+              clusters.flatMap((c) => c.shardIds).length,
+            ]),
+          ),
+        },
+        'first plan made: assigning shards',
+      );
+      const unaligned = pinAlignmentWarning(hosts, shardCount, gateway.session_start_limit.max_concurrency);
+      if (unaligned) term.logger.warn(unaligned);
+      await this.assignments.assignAll();
+    });
   }
 
   /** Waits `wait_for_hosts_ms` (seed 004) or until `expected_hosts` announced, and for at least one active host. */

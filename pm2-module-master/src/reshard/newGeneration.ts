@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PlanRecord } from 'discluster-protocol';
-import { firstPlan } from '../fleetPlans.js';
+import { drainedOf, firstPlan } from '../fleetPlans.js';
 import type { GatewayBot } from '../gatewayBot.js';
 import type { KnownHost } from '../hosts/hostRegistry.js';
 
@@ -8,7 +8,7 @@ type Reshard = NonNullable<PlanRecord['reshard']>;
 
 /**
  * The plan with a reshard to `shardCount` started: the new generation is planned over `hosts`
- * like a first plan (same weights, whole buckets), its cluster ids follow every id in use, and the
+ * like a first plan (same weights, pins and drained hosts, whole buckets), its cluster ids follow every id in use, and the
  * epoch moves on so every CONTROL gets the new generation beside its running clusters.
  */
 export function planWithReshard(
@@ -18,7 +18,7 @@ export function planWithReshard(
   gateway: GatewayBot,
   reason: string,
 ): PlanRecord {
-  const layout = firstPlan(hosts, shardCount, gateway, plan.epoch + 1);
+  const layout = firstPlan(hosts, shardCount, gateway, plan.epoch + 1, drainedOf(plan));
   const offset = plan.nextClusterId;
   const reshard: Reshard = {
     id: randomBytes(9).toString('base64url'),
