@@ -66,7 +66,7 @@ export class FleetEvents {
           clusterId: event.clusterId,
           attempts: event.attempts,
           // A reason is a process's own output: a token-shaped string in it never reaches the log.
-          reason: redactSecrets(event.reason, []),
+          reason: redactSecrets(event.reason, [term.token]),
         },
         'cluster failed and will not be restarted by its CONTROL',
       );
