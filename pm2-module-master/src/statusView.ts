@@ -45,11 +45,28 @@ function hostConflict(input: StatusInput, hostId: string, shown: HostSighting | 
 
 type ClusterEntry = FleetStatus['hosts'][number]['clusters'][number];
 
+/** A planned cluster's standing failure record, as `discluster status` shows it; null if none. */
+function failureEntry(plan: PlanRecord | null, clusterId: number): ClusterEntry['failure'] {
+  const record = plan?.failures?.find((each) => each.clusterId === clusterId);
+  if (!record) return null;
+  return {
+    host: record.hostId,
+    hosts: [...record.failedOn],
+    attempts: record.attempts,
+    reason: record.reason,
+    action: record.action,
+    movedTo: record.movedTo,
+    why: record.why,
+    at: record.at,
+  };
+}
+
 function clusterEntry(
   clusterId: number,
   shardIds: readonly number[],
   report: ClusterReport | undefined,
   hostOnline: boolean,
+  failure: ClusterEntry['failure'] = null,
 ): ClusterEntry {
   // A lost host's last report says nothing about now: its shards are shown disconnected.
   const known = hostOnline ? report : undefined;
@@ -62,6 +79,7 @@ function clusterEntry(
       if (shard) return { id, state: shard.state, ping: shard.ping, guilds: shard.guilds };
       return { id, state: hostOnline ? ('idle' as const) : ('disconnected' as const), ping: -1, guilds: 0 };
     }),
+    failure,
   };
 }
 
@@ -82,7 +100,13 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
     const online = sighting?.online ?? false;
     const clusters = planned
       ? planned.map((cluster) =>
-          clusterEntry(cluster.clusterId, cluster.shardIds, reports.get(cluster.clusterId), online),
+          clusterEntry(
+            cluster.clusterId,
+            cluster.shardIds,
+            reports.get(cluster.clusterId),
+            online,
+            failureEntry(plan, cluster.clusterId),
+          ),
         )
       : // Outside the plan: what it still runs, if it is online (a lost host's last report is history).
         [...reports.values()]

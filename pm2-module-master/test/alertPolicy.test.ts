@@ -37,7 +37,7 @@ const prose = () =>
 
 function anyAlert(reason: string): FleetAlert {
   const hostId = pick(['alpha', 'beta', 'host-7']);
-  switch (int(9)) {
+  switch (int(10)) {
     case 0:
       return { kind: 'cluster-failed', hostId, clusterId: int(50), attempts: 1 + int(5), reason };
     case 1:
@@ -54,6 +54,15 @@ function anyAlert(reason: string): FleetAlert {
       return { kind: 'session-floor', shards: 1 + int(20), hosts: [hostId], reason };
     case 7:
       return { kind: 'nats-node-lost', urls: [`127.0.0.1:${4000 + int(999)}`], remaining: 2 };
+    case 8:
+      return {
+        kind: 'shards-held',
+        hostId,
+        clusterId: int(50),
+        shards: 1 + int(16),
+        failedOn: ['alpha', hostId],
+        why: reason,
+      };
     default:
       return { kind: 'nats-node-back', urls: [`127.0.0.1:${4000 + int(999)}`], remaining: 3 };
   }
@@ -119,6 +128,20 @@ describe('alert text', () => {
     expect(render({ kind: 'nats-node-lost', urls: ['10.0.0.3:4222'], remaining: 2 }).title).toBe(
       'NATS cluster lost a node',
     );
+    expect(
+      render({
+        kind: 'shards-held',
+        hostId: 'beta',
+        clusterId: 3,
+        shards: 2,
+        failedOn: ['alpha', 'beta'],
+        why: 'it gave up on alpha, then on beta',
+      }),
+    ).toMatchObject({
+      title: '2 shards of cluster 3 held down',
+      description: expect.stringContaining('gave up on alpha, then on beta'),
+      fields: expect.arrayContaining([{ name: 'Host', value: 'beta', inline: true }]),
+    });
   });
 
   it('shows the count when it stands for repeats', () => {

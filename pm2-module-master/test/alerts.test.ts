@@ -3,6 +3,7 @@ import { waitFor } from 'discluster-testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMaster, type MasterHandle } from '../src/startMaster';
 import { useMasterHarness } from './masterHarness';
+import type { FakeHost } from './fakeHost';
 import { Receiver } from './webhookReceiver';
 
 /**
@@ -74,7 +75,7 @@ describe('alerts to alert_webhook_url', () => {
     { timeout: 90_000 },
     async () => {
       const hook = await receiver();
-      const { bot, alpha, beta } = await fleetAlertingTo(hook.url);
+      const { bot, alpha, beta, gamma } = await fleetAlertingTo(hook.url);
       // A standby MASTER with the same URL: it must send nothing.
       await master(bot, { DISCLUSTER_ALERT_WEBHOOK_URL: hook.url });
       expect(beta.shardIds().length).toBeGreaterThan(0);
@@ -106,7 +107,7 @@ describe('alerts to alert_webhook_url', () => {
       expect(Date.parse(lost.body.embeds[0].timestamp)).not.toBeNaN();
 
       // beta's machine comes back (a new CONTROL boot heartbeats again).
-      await env.host({ bot, id: 'beta', cores: 1 });
+      const betaBack = await env.host({ bot, id: 'beta', cores: 1 });
       await waitFor(() => hook.titles().includes('Host beta back'), {
         description: 'the host-back alert',
         timeoutMs: 20_000,
@@ -134,14 +135,25 @@ describe('alerts to alert_webhook_url', () => {
         ]),
       );
 
-      // A shard of alpha closes with 4004: the fleet stops.
+      // failed_cluster_action=move (default): MASTER plans the cluster onto another host.
+      let movedTo: FakeHost | undefined;
+      await waitFor(
+        () =>
+          (movedTo = [betaBack, gamma].find((host) =>
+            host.lastAssign()?.clusters.some((each) => each.clusterId === cluster.clusterId),
+          )) !== undefined,
+        { description: `cluster ${cluster.clusterId} moved off alpha`, timeoutMs: 20_000 },
+      );
+      const host = movedTo!.options.id;
+
+      // A shard of it closes with 4004 there: the fleet stops.
       env.nc.publish(
-        fleetSubjects(bot).hostFatal('alpha'),
+        fleetSubjects(bot).hostFatal(host),
         encoder.encode(
           JSON.stringify({
             v: 1,
             type: 'fatal',
-            hostId: 'alpha',
+            hostId: host,
             clusterId: cluster.clusterId,
             shardId: cluster.shardIds[0],
             code: 4004,

@@ -107,6 +107,7 @@ describe('GET /metrics', () => {
       discluster_host_load15: 'gauge',
       discluster_host_drained: 'gauge',
       discluster_clusters: 'gauge',
+      discluster_failed_clusters: 'gauge',
       discluster_cluster_restarts_total: 'counter',
       discluster_shards: 'gauge',
       discluster_shard_state: 'gauge',
@@ -147,6 +148,8 @@ describe('GET /metrics', () => {
     const clusters = [...alpha.lastAssign()!.clusters, ...beta.lastAssign()!.clusters];
     expect(value(metrics, 'discluster_clusters', { state: 'online' })).toBe(clusters.length);
     expect(value(metrics, 'discluster_clusters', { state: 'failed' })).toBe(0);
+    expect(value(metrics, 'discluster_failed_clusters', { action: 'moved' })).toBe(0);
+    expect(value(metrics, 'discluster_failed_clusters', { action: 'held' })).toBe(0);
     for (const cluster of clusters)
       expect(
         value(metrics, 'discluster_cluster_restarts_total', { cluster: String(cluster.clusterId) }),

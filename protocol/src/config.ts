@@ -214,6 +214,13 @@ export const MasterConfigSchema = z
      * session-start floor, a NATS node lost. Unset: no alerts. The URL is a secret (a Discord
      * webhook URL carries the webhook's token): it is never logged, only its origin.
      */
+    /**
+     * What MASTER does with the shards of a cluster that gave up (`max_cluster_restarts` failed
+     * starts in a row): `move` plans them onto another active host, which RESUMEs their sessions,
+     * and holds them if the cluster gives up there too; `hold` leaves them down until an operator
+     * acts (`discluster rebalance`). Either way the failure shows in `discluster status`.
+     */
+    failed_cluster_action: z.enum(['move', 'hold'], { message: "must be 'move' or 'hold'" }).default('move'),
     alert_webhook_url: z
       .url({
         protocol: /^https?$/,

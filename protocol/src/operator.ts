@@ -48,12 +48,36 @@ export const ShardStatusEntrySchema = z.object({
   guilds: z.number().int().nonnegative(),
 });
 
+/**
+ * A cluster that gave up and what MASTER did (`failed_cluster_action`): `moved` its shards to
+ * another host (the cluster is listed there now), or `held` them (they stay down until
+ * `discluster rebalance`).
+ */
+export const ClusterFailureStatusSchema = z.object({
+  /** The host it gave up on last. */
+  host: HostIdSchema,
+  /** Every host it gave up on, in order. */
+  hosts: z.array(HostIdSchema),
+  attempts: z.number().int().positive(),
+  /** CONTROL's reason for the give-up. */
+  reason: z.string(),
+  action: z.enum(['moved', 'held']),
+  /** `moved`: where its shards went; `held`: null. */
+  movedTo: HostIdSchema.nullable(),
+  /** Why MASTER moved or held them. */
+  why: z.string(),
+  at: z.number(),
+});
+export type ClusterFailureStatus = z.infer<typeof ClusterFailureStatusSchema>;
+
 /** One cluster in `discluster status`. */
 export const ClusterStatusEntrySchema = z.object({
   id: z.number().int().nonnegative(),
   state: z.enum(['starting', 'online', 'restarting', 'failed', 'stopped', 'missing']),
   restarts: z.number().int().nonnegative(),
   shards: z.array(ShardStatusEntrySchema),
+  /** It gave up (here or on another host): what MASTER did. Absent or null: no failure stands. */
+  failure: ClusterFailureStatusSchema.nullable().optional(),
 });
 
 /** One host in `discluster status`. */

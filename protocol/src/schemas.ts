@@ -173,6 +173,34 @@ const plannedCluster = z.object({
 });
 
 /**
+ * A cluster that gave up (CONTROL's `cluster.failed`) and what MASTER did about it
+ * (`failed_cluster_action`, issue 17 §1): `moved` its shards to `movedTo`, or `held` them where they
+ * are. Kept in the plan record, so a MASTER that takes over knows it, until an operator clears it
+ * (`discluster rebalance` or `discluster restart`).
+ */
+export const ClusterFailureRecordSchema = z.object({
+  clusterId: z.number().int().nonnegative(),
+  shardIds: z.array(shardId).min(1),
+  /** The host it gave up on last. */
+  hostId,
+  /** Every host it gave up on, in order. */
+  failedOn: z.array(hostId).min(1),
+  /** Failed starts in a row before that give-up. */
+  attempts: z.number().int().positive(),
+  /** CONTROL's reason for that give-up (the process's own words, redacted). */
+  reason: z.string().max(1024),
+  action: z.enum(['moved', 'held']),
+  /** `moved`: the host its shards were planned onto; `held`: null. */
+  movedTo: hostId.nullable(),
+  /** Why MASTER moved or held them, in words. */
+  why: z.string().max(1024),
+  at: epochMs,
+});
+
+/** A cluster failure as stored in the plan record. */
+export type ClusterFailureRecord = z.infer<typeof ClusterFailureRecordSchema>;
+
+/**
  * MASTER's running plan, in the master bucket: which host runs which clusters under which epoch.
  * A MASTER restarted or replaced reads it and commands nothing new, so no shard moves. Written
  * with compare-and-set, so a deposed leader cannot overwrite its successor's plan.
@@ -209,6 +237,8 @@ export const PlanRecordSchema = z.object({
    * the plan so a MASTER that takes over keeps them drained. Absent: none.
    */
   drained: z.array(hostId).optional(),
+  /** Clusters that gave up, and whether their shards were moved or held (absent: none). */
+  failures: z.array(ClusterFailureRecordSchema).optional(),
   /** Set when the fleet was stopped (fatal gateway error or `discluster stop`); nothing runs until cleared. */
   stopped: z
     .object({ reason: z.string().max(1024), code: z.number().int().nullable(), at: epochMs })

@@ -76,6 +76,19 @@ describe('loadModuleConfig', () => {
     expect(!port.ok && port.issues[0]?.key).toBe('http_port');
   });
 
+  it('master: failed_cluster_action is move (default) or hold; anything else names the key', () => {
+    expect(master({}).ok && master({})).toMatchObject({ config: { failed_cluster_action: 'move' } });
+    expect(master({ DISCLUSTER_FAILED_CLUSTER_ACTION: 'hold' })).toMatchObject({
+      ok: true,
+      config: { failed_cluster_action: 'hold' },
+    });
+    const bad = master({ 'discluster-master': JSON.stringify({ failed_cluster_action: 'restart' }) });
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.issues).toEqual([{ key: 'failed_cluster_action', message: "must be 'move' or 'hold'" }]);
+    expect(formatConfigIssues('discluster-master', bad.issues)).toContain('failed_cluster_action');
+  });
+
   it('never puts a value into an error message (a token must not leak through a typo)', () => {
     const result = master({
       DISCLUSTER_TOKEN: 'secret-token-value',

@@ -17,6 +17,16 @@ export type FleetAlert =
       readonly attempts: number;
       readonly reason: string;
     }
+  | {
+      /** A failed cluster's shards stay down: it gave up after a move, or `failed_cluster_action` is hold. */
+      readonly kind: 'shards-held';
+      readonly hostId: string;
+      readonly clusterId: number;
+      readonly shards: number;
+      /** Every host it gave up on, in order. */
+      readonly failedOn: readonly string[];
+      readonly why: string;
+    }
   | { readonly kind: 'fleet-stopped'; readonly reason: string; readonly code: number | null }
   | { readonly kind: 'host-lost'; readonly hostId: string; readonly shards: number }
   | { readonly kind: 'host-back'; readonly hostId: string }
@@ -83,6 +93,8 @@ export function alertKey(alert: FleetAlert): string {
   switch (alert.kind) {
     case 'cluster-failed':
       return `cluster-failed:${alert.hostId}:${alert.clusterId}`;
+    case 'shards-held':
+      return `shards-held:${alert.hostId}:${alert.clusterId}`;
     case 'fleet-stopped':
       return `fleet-stopped:${alert.code ?? 'none'}`;
     case 'host-lost':
@@ -168,6 +180,20 @@ function describe(alert: FleetAlert, bot: string): AlertText {
           ['Cluster', String(alert.clusterId)],
           ['Attempts', String(alert.attempts)],
           ['Reason', alert.reason || '(none given)'],
+        ],
+      };
+    case 'shards-held':
+      return {
+        title: `${alert.shards} shard${alert.shards === 1 ? '' : 's'} of cluster ${alert.clusterId} held down`,
+        description:
+          `Cluster ${alert.clusterId} gave up on ${alert.failedOn.join(', then on ')} and MASTER does not move it (again): ` +
+          'its shards stay down until `discluster rebalance`, once the cause is fixed.',
+        color: AlertColor.Outage,
+        fields: [
+          ['Host', alert.hostId],
+          ['Cluster', String(alert.clusterId)],
+          ['Shards', String(alert.shards)],
+          ['Why', alert.why],
         ],
       };
     case 'fleet-stopped':

@@ -94,6 +94,11 @@ export function renderStatus(status: FleetStatus): string {
       ),
     );
   }
+  const failures = clusters.filter(({ cluster }) => cluster.failure);
+  if (failures.length > 0) {
+    out.push('');
+    for (const { host, cluster } of failures) out.push(renderFailure(cluster.id, host, cluster.failure!));
+  }
   out.push('');
   out.push(
     `${allShards.filter((shard) => shard.state === 'ready').length} of ${allShards.length} shards ready on ${status.hosts.filter((host) => host.state === 'online').length} online host(s)`,
@@ -112,4 +117,14 @@ export function renderReshard(progress: NonNullable<FleetStatus['reshard']>): st
   const eta = progress.etaMs === null ? '?' : `${Math.ceil(progress.etaMs / 1000)} s`;
   const phase = progress.phase === 'switching' ? 'handing over' : `ETA ${eta} at Discord's identify limit`;
   return `RESHARDING ${progress.from} → ${progress.to} shards: ${progress.ready}/${progress.total} new shards ready · ${phase} · ${progress.reason}`;
+}
+
+type ClusterFailure = NonNullable<FleetStatus['hosts'][number]['clusters'][number]['failure']>;
+
+/** One line per cluster that gave up: where, why, and whether MASTER moved or holds its shards. */
+export function renderFailure(clusterId: number, host: string, failure: ClusterFailure): string {
+  const gaveUp = `gave up on ${failure.hosts.join(', then on ')} (${failure.attempts} failed starts: ${failure.reason})`;
+  return failure.action === 'moved'
+    ? `CLUSTER ${clusterId} MOVED to ${failure.movedTo ?? host}: it ${gaveUp}`
+    : `CLUSTER ${clusterId} HELD on ${host}, its shards down: it ${gaveUp}; ${failure.why}\n  (fix the cause, then \`discluster rebalance\` plans it again)`;
 }

@@ -6,6 +6,7 @@ import { fetchGatewayBot } from '../gatewayBot.js';
 import type { HostAssignments } from '../hosts/hostAssignments.js';
 import type { Term } from '../leadership/term.js';
 import { refuseDuringReshard } from '../reshard/reshardPolicy.js';
+import { planWithFailuresCleared } from './failedClusterPolicy.js';
 
 /** Fleet-wide actions of one term: rebalance, stop, restart and rolling restart. */
 export class FleetActions {
@@ -14,23 +15,44 @@ export class FleetActions {
     private readonly assignments: HostAssignments,
   ) {}
 
-  public async rebalance(): Promise<{ moved: number; epoch: number }> {
+  /**
+   * Moves the fewest shards so shares follow the weights again. `by: 'operator'` (`discluster
+   * rebalance`) also clears every cluster failure: held clusters are planned again, under new ids
+   * so their CONTROLs start them afresh. An automatic rebalance (`auto_rebalance`) waits while a
+   * failure stands, so no failed cluster is moved back onto the host it gave up on.
+   */
+  public async rebalance(by: 'operator' | 'auto' = 'operator'): Promise<{ moved: number; epoch: number }> {
     const term = this.term;
     return term.enqueue(async () => {
       const plan = term.requirePlan();
       refuseDuringReshard(plan, 'rebalance');
-      const changed = planRebalanced(plan, term.registry.online());
-      if (!changed) {
+      const cleared = by === 'operator' ? planWithFailuresCleared(plan, term.clock.wall()) : null;
+      if (by === 'auto' && (plan.failures ?? []).length > 0) {
+        term.logger.info(
+          { clusters: (plan.failures ?? []).map((record) => record.clusterId) },
+          'automatic rebalance skipped: a cluster failure stands until `discluster rebalance`',
+        );
+        return { moved: 0, epoch: plan.epoch };
+      }
+      const base = cleared ?? plan;
+      const changed = planRebalanced(base, term.registry.online());
+      if (!changed && !cleared) {
         term.logger.info({ epoch: plan.epoch }, 'rebalance: shares already follow the weights');
         return { moved: 0, epoch: plan.epoch };
       }
-      await term.savePlan(changed.plan);
+      const next = changed?.plan ?? { ...base, epoch: plan.epoch + 1, updatedAt: term.clock.wall() };
+      await term.savePlan(next);
+      if (cleared)
+        term.logger.info(
+          { cleared: (plan.failures ?? []).map((record) => `${record.clusterId} (${record.action})`) },
+          'rebalance: cluster failures cleared; held clusters start again under new ids',
+        );
       term.logger.info(
-        { moved: changed.moved, epoch: changed.plan.epoch },
+        { moved: changed?.moved ?? 0, epoch: next.epoch },
         'rebalancing: moving shards with resume',
       );
       await this.assignments.assignAll();
-      return { moved: changed.moved, epoch: changed.plan.epoch };
+      return { moved: changed?.moved ?? 0, epoch: next.epoch };
     });
   }
 
@@ -93,6 +115,8 @@ export class FleetActions {
         gateway,
         epoch: plan.epoch + 1,
         stopped: null,
+        // Every cluster starts afresh, failed ones included: their failures no longer stand.
+        failures: [],
         updatedAt: term.clock.wall(),
       });
       term.logger.info({ epoch: plan.epoch + 1 }, 'fleet restarting');

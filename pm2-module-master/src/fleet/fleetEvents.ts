@@ -11,13 +11,15 @@ import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import { eventMismatch } from './eventOrigin.js';
 import type { FleetActions } from './fleetActions.js';
+import type { FailedClusters } from './failedClusters.js';
 import { redactSecrets } from '../alerts/alertPolicy.js';
 
 /** Discord's close code "sharding required": a shard would carry too many guilds. */
 const SHARDING_REQUIRED = 4011;
 
 /**
- * What MASTER does about the fleet events CONTROLs publish: a cluster that gave up is logged; a
+ * What MASTER does about the fleet events CONTROLs publish: a cluster that gave up is logged,
+ * alerted on, and its shards moved or held (`failed_cluster_action`, {@link FailedClusters}); a
  * fatal close rolls a reshard back (new generation), reshards (4011) or stops the fleet.
  */
 export class FleetEvents {
@@ -25,6 +27,7 @@ export class FleetEvents {
     private readonly term: Term,
     private readonly fleet: FleetActions,
     private readonly reshard: ReshardCoordinator,
+    private readonly failed: FailedClusters,
   ) {}
 
   public onEvent(msg: Msg): void {
@@ -63,12 +66,19 @@ export class FleetEvents {
           clusterId: event.clusterId,
           attempts: event.attempts,
           // A reason is a process's own output: a token-shaped string in it never reaches the log.
-          reason: redactSecrets(event.reason, []),
+          reason: redactSecrets(event.reason, [term.token]),
         },
         'cluster failed and will not be restarted by its CONTROL',
       );
       const { hostId, clusterId, attempts, reason } = event;
       term.alerts.send({ kind: 'cluster-failed', hostId, clusterId, attempts, reason });
+      this.failed.onGiveUp({
+        hostId,
+        clusterId,
+        attempts,
+        reason: redactSecrets(reason, [term.token]),
+        at: term.clock.wall(),
+      });
       return;
     }
     const reason = `shard ${event.shardId} (cluster ${event.clusterId} on host ${event.hostId}) closed with fatal code ${event.code}: ${event.reason}`;

@@ -136,7 +136,8 @@ export class Failover {
         }
     if (moved === 0) return;
     // A reshard whose new generation lives on the remaining hosts goes on.
-    const next: PlanRecord = { ...afterLoss, reshard: plan.reshard ?? null };
+    // Cluster failures stand across a failover (a cluster moved whole keeps its id and record).
+    const next: PlanRecord = { ...afterLoss, reshard: plan.reshard ?? null, failures: plan.failures ?? [] };
     await term.savePlan(next);
     if (unplaced.length === 0) for (const hostId of stillLost) term.lostLogged.delete(hostId);
     term.logger.warn(

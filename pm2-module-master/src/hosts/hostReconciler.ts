@@ -135,7 +135,7 @@ export class HostReconciler {
     if (!needsAssignment) {
       if (!planned && newBoot && term.config.auto_rebalance)
         void this.fleet
-          .rebalance()
+          .rebalance('auto')
           .catch((error: unknown) => term.logger.warn({ err: String(error) }, 'automatic rebalance failed'));
       return;
     }

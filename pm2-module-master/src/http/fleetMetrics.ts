@@ -123,6 +123,14 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
     CLUSTER_STATES,
     clusters.map(({ cluster }) => cluster.state),
   );
+  const failed = new Gauge({
+    name: 'discluster_failed_clusters',
+    help: 'Clusters that gave up, by what MASTER did (failed_cluster_action): moved to another host, or held down until `discluster rebalance`',
+    labelNames: ['action'],
+    registers,
+  });
+  for (const action of ['moved', 'held'] as const)
+    failed.set({ action }, clusters.filter(({ cluster }) => cluster.failure?.action === action).length);
   const restarts = new Counter({
     name: 'discluster_cluster_restarts_total',
     help: 'Restarts of a cluster (crashes and failed starts) since its host got its assignment',

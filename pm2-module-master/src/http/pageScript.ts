@@ -159,6 +159,15 @@ export const PAGE_SCRIPT = String.raw`
     setText('ready-summary', count ? counts.ready + ' of ' + count + ' ready' : 'no plan yet');
   }
 
+  // A cluster that gave up: where, why, and whether MASTER moved its shards or holds them down.
+  function failureText(failure) {
+    if (!failure) return '';
+    var gaveUp = 'gave up on ' + failure.hosts.join(', then ') + ' (' + failure.attempts + ' failed starts: ' + failure.reason + ')';
+    return failure.action === 'moved'
+      ? 'moved to ' + failure.movedTo + ' · ' + gaveUp
+      : 'HELD, shards down until \u0060discluster rebalance\u0060 · ' + failure.why + ' · ' + gaveUp;
+  }
+
   function renderTables(snap) {
     var hosts = snap.status ? snap.status.hosts : [];
     fillTable('hosts', hosts.map(function (host) {
@@ -182,8 +191,10 @@ export const PAGE_SCRIPT = String.raw`
       return row([
         item.cluster.id, item.host.id, pill(item.cluster.state), item.cluster.restarts, range(shards),
         ready + ' / ' + shards.length, sum(shards, function (shard) { return shard.guilds; }),
-        meanPing(shards), snap.clusterEvents[String(item.cluster.id)] || 0,
-      ], { 'data-cluster': String(item.cluster.id) });
+        meanPing(shards), snap.clusterEvents[String(item.cluster.id)] || 0, failureText(item.cluster.failure),
+      ], item.cluster.failure
+        ? { 'data-cluster': String(item.cluster.id), 'data-failure': item.cluster.failure.action }
+        : { 'data-cluster': String(item.cluster.id) });
     }));
   }
 

@@ -71,7 +71,7 @@ ${fact('session-starts', 'session starts left*')}
 <th>host</th><th>role</th><th>state</th><th class="num">cores</th><th class="num">load 15m</th><th class="num">epoch</th><th class="num">clusters</th><th class="num">shards ready</th><th class="num">guilds</th>
 </tr></thead><tbody></tbody></table></div></section>
 <section><h2>Clusters</h2><div class="scroll"><table id="clusters"><thead><tr>
-<th class="num">cluster</th><th>host</th><th>state</th><th class="num">restarts</th><th>shards</th><th class="num">ready</th><th class="num">guilds</th><th class="num">ping ms</th><th class="num">events</th>
+<th class="num">cluster</th><th>host</th><th>state</th><th class="num">restarts</th><th>shards</th><th class="num">ready</th><th class="num">guilds</th><th class="num">ping ms</th><th class="num">events</th><th>failure</th>
 </tr></thead><tbody></tbody></table></div></section>
 </div>
 </main>

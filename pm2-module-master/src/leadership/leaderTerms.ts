@@ -4,6 +4,7 @@ import { AlertWatch } from '../alerts/alertWatch.js';
 import type { AlertSink } from '../alerts/webhookAlertSender.js';
 import type { Clock } from '../clock.js';
 import { FleetActions } from '../fleet/fleetActions.js';
+import { FailedClusters } from '../fleet/failedClusters.js';
 import { FleetEvents } from '../fleet/fleetEvents.js';
 import type { FleetView } from '../http/statusSource.js';
 import { DuplicateHosts } from '../hosts/duplicateHosts.js';
@@ -88,7 +89,8 @@ export class LeaderTerms {
     const duplicates = new DuplicateHosts(term);
     const hosts = new HostReconciler(term, assignments, fleet, reshard, duplicates);
     const failover = new Failover(term, assignments, reshard);
-    const events = new FleetEvents(term, fleet, reshard);
+    const failed = new FailedClusters(term, assignments);
+    const events = new FleetEvents(term, fleet, reshard, failed);
     const operator = new OperatorApi(term, fleet, reshard, duplicates);
     const watch = new AlertWatch(term);
     this.running = { term, operator };
@@ -107,6 +109,7 @@ export class LeaderTerms {
     const monitor = setInterval(
       () => {
         failover.check();
+        failed.check();
         reshard.check();
         watch.check();
       },
