@@ -241,6 +241,12 @@ describe('failed cluster policy: move (default)', () => {
     // No active host left: a standby stands in.
     expect(moveTarget(plan, hosts, new Set(['a', 'b', 'c']))).toBe('s');
     expect(moveTarget(plan, hosts, new Set(['a', 'b', 'c', 's']))).toBeNull();
+    // A drained host holds nothing, and a pinned one serves exactly its pins: neither takes it.
+    expect(moveTarget({ ...plan, drained: ['a'] }, hosts, new Set(['b']))).toBe('c');
+    const pinned = hosts.map((host) =>
+      host.id === 'a' ? { ...host, pins: [[0, 7]] as [number, number][] } : host,
+    );
+    expect(moveTarget(plan, pinned, new Set(['b']))).toBe('c');
   });
 });
 

@@ -1,5 +1,6 @@
 import type { ClusterFailureRecord, PlanRecord } from 'discluster-protocol';
-import { hostWeight, type PlanHost } from '../plan/index.js';
+import { hostWeight } from '../plan/index.js';
+import type { PlacementHost } from '../plan/placement.js';
 
 /**
  * What MASTER does with a cluster that gave up (`failed_cluster_action`, issue 17 §1), as pure
@@ -55,10 +56,14 @@ function shardsHeld(plan: PlanRecord, hostId: string): number {
  */
 export function moveTarget(
   plan: PlanRecord,
-  online: readonly PlanHost[],
+  online: readonly PlacementHost[],
   exclude: ReadonlySet<string>,
 ): string | null {
-  const candidates = online.filter((host) => !exclude.has(host.id));
+  // A drained host holds nothing until undrained; a pinned host serves exactly its pins.
+  const drained = new Set(plan.drained ?? []);
+  const candidates = online.filter(
+    (host) => !exclude.has(host.id) && !drained.has(host.id) && !(host.pins?.length ?? 0),
+  );
   const active = candidates.filter((host) => host.role === 'active');
   const pool = active.length > 0 ? active : candidates;
   let best: { id: string; load: number } | null = null;
@@ -77,7 +82,7 @@ export function moveTarget(
 export function decideOnGiveUp(
   plan: PlanRecord,
   giveUp: GiveUp,
-  online: readonly PlanHost[],
+  online: readonly PlacementHost[],
   action: FailedClusterAction,
 ): FailureDecision {
   if (plan.stopped) return { kind: 'ignore', why: 'the fleet is stopped' };
