@@ -731,6 +731,8 @@ describe('GET /_sim/state rest counters', () => {
       banned: 0,
       bans: 0,
       unauthorized: 0,
+      // Requests per client address (source_addresses): both from this test's loopback address.
+      byClient: { '127.0.0.1': 2 },
     });
   });
 });
