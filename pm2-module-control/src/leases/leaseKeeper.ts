@@ -22,7 +22,7 @@ import type {
 
 /**
  * Shard ownership leases (promise 2, docs/architecture.md). One key per shard in the lease bucket, whose TTL is
- * the lease time; the owner renews every TTL/6 by compare-and-set (a failed round again after
+ * the lease time; the owner renews every TTL/8 by compare-and-set (a failed round again after
  * TTL/20; leaseTimes.ts). A host that cannot renew for TTL/2 tells its clusters to fence (close
  * their shards) before the lease can expire and another host start them. As soon as every lease of a
  * cluster was renewed in a round it reports that cluster (not waiting for the others' leases), which
