@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { IpcEnvelopeSchema, IpcReplySchema, MAX_IPC_NAME_LENGTH, parseIpcEnvelope, parseIpcReply } from '../src';
+import {
+  IpcEnvelopeSchema,
+  IpcReplySchema,
+  MAX_IPC_NAME_LENGTH,
+  parseIpcEnvelope,
+  parseIpcReply,
+} from '../src';
 
 /** A small deterministic PRNG so the property runs are reproducible. */
 function prng(seed: number): () => number {
@@ -19,7 +25,9 @@ const LONE_LOW = '\ude00';
 
 /** Strings around every length boundary the schemas have (0, 1, 128, 4096), in units and code points. */
 function stringOf(random: () => number): string {
-  const lengths = [0, 1, 2, 63, 64, 65, 127, 128, 129, 130, 255, 256, 257, 2048, 4095, 4096, 4097, 8192, 8193];
+  const lengths = [
+    0, 1, 2, 63, 64, 65, 127, 128, 129, 130, 255, 256, 257, 2048, 4095, 4096, 4097, 8192, 8193,
+  ];
   const length = lengths[Math.floor(random() * lengths.length)]!;
   const pieces = ['a', EMOJI, LONE_HIGH, LONE_LOW, 'é', ' '];
   const mix = Math.floor(random() * 4);
