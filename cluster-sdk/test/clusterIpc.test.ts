@@ -201,6 +201,40 @@ describe('ClusterIpc requests', () => {
     expect(isDisclusterError(tooBig, ErrorCode.IpcPayloadTooLarge)).toBe(true);
   });
 
+  it('concurrent requests to several clusters each get their own answer; a thenable handler is awaited', async () => {
+    const fleet = await startFleet(3);
+    fleet[1]!.ipc.handle('id', (data) => ({ data, by: 1 }));
+    fleet[2]!.ipc.handle('id', (data) => ({
+      then: (resolve: (value: unknown) => void) => resolve({ data, by: 2 }),
+    }));
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => fleet[0]!.ipc.request(1 + (i % 2), 'id', i)),
+    );
+    answers.forEach((answer, i) => expect(answer).toEqual({ data: i, by: 1 + (i % 2) }));
+    const all = await Promise.all(Array.from({ length: 20 }, () => fleet[0]!.ipc.requestAll('id', 'x')));
+    for (const results of all) {
+      expect(results.map((r) => r.clusterId)).toEqual([0, 1, 2]);
+      expect(results[0]!.ok).toBe(false);
+      expect(results.slice(1)).toEqual([
+        { clusterId: 1, ok: true, value: { data: 'x', by: 1 } },
+        { clusterId: 2, ok: true, value: { data: 'x', by: 2 } },
+      ]);
+    }
+  });
+
+  it('a request waiting when its connection closes rejects with NATS_CLOSED, not at its timeout', async () => {
+    const fleet = await startFleet(2);
+    fleet[1]!.ipc.handle('hang', () => new Promise(() => {}));
+    const waiting = fleet[0]!.ipc.request(1, 'hang', null, { timeoutMs: 600_000 }).catch((e: unknown) => e);
+    await fleet[0]!.nc.flush();
+    await fleet[0]!.nc.close();
+    expect(isDisclusterError(await waiting, ErrorCode.NatsClosed)).toBe(true);
+    const after = await fleet[0]!.ipc
+      .request(1, 'hang', null, { timeoutMs: 600_000 })
+      .catch((e: unknown) => e);
+    expect(isDisclusterError(after, ErrorCode.NatsClosed)).toBe(true);
+  });
+
   it('answers a malformed request with an error instead of crashing', async () => {
     const bot = uniqueBot('badreq');
     const [cluster] = await startFleet(1, bot);

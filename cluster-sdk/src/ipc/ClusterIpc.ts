@@ -1,15 +1,15 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { NoRespondersError, TimeoutError } from '@nats-io/transport-node';
 import {
   DisclusterError,
   ErrorCode,
-  IpcEnvelopeSchema,
-  IpcReplySchema,
   MAX_IPC_NAME_LENGTH,
   ipcSubjects,
+  parseIpcEnvelope,
+  parseIpcReply,
   type IpcEnvelope,
   type IpcReply,
 } from 'discluster-protocol';
+import { ReplyInbox, type ReplyOutcome } from './ReplyInbox.js';
 
 /** Receives an event: its data and the id of the cluster that sent it. */
 export type IpcListener = (data: unknown, from: number) => void;
@@ -51,6 +51,14 @@ export interface ClusterIpcOptions extends Partial<ClusterIpcBinding> {
 }
 
 const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
+
+type Bound = ClusterIpcBinding & {
+  readonly subjects: ReturnType<typeof ipcSubjects>;
+  /** Replies to this cluster's requests: one subscription and one timer for all of them. */
+  readonly inbox: ReplyInbox;
+  /** `subjects.requests(clusterId)`, built once per cluster. */
+  readonly requestSubject: (clusterId: number) => string;
+};
 const DEFAULT_TIMEOUT_MS = 5000;
 
 /**
@@ -63,7 +71,7 @@ export class ClusterIpc {
   private readonly listeners = new Map<string, Set<IpcListener>>();
   private readonly handlers = new Map<string, IpcHandler>();
   private readonly subscriptions: Subscription[] = [];
-  private binding: (ClusterIpcBinding & { subjects: ReturnType<typeof ipcSubjects> }) | null = null;
+  private binding: Bound | null = null;
   private readonly maxPayloadBytes: number;
   private readonly defaultTimeoutMs: number;
   private readonly encoder = new TextEncoder();
@@ -78,7 +86,21 @@ export class ClusterIpc {
   /** Sets the connection, bot and cluster id of an IPC created without them. Once only. */
   public bind(binding: ClusterIpcBinding): void {
     if (this.binding) throw new DisclusterError(ErrorCode.InvalidOption, 'ClusterIpc is already bound');
-    this.binding = { ...binding, subjects: ipcSubjects(binding.bot) };
+    const subjects = ipcSubjects(binding.bot);
+    const requestSubjects = new Map<number, string>();
+    this.binding = {
+      ...binding,
+      subjects,
+      inbox: new ReplyInbox(binding.nc),
+      requestSubject: (clusterId) => {
+        let subject = requestSubjects.get(clusterId);
+        if (subject === undefined) {
+          subject = subjects.requests(clusterId);
+          if (requestSubjects.size < 4096) requestSubjects.set(clusterId, subject);
+        }
+        return subject;
+      },
+    };
   }
 
   /** Subscribes to this cluster's subjects. Resolves once the server has them, so no early event is missed. */
@@ -92,7 +114,7 @@ export class ClusterIpc {
       nc.subscribe(subjects.events(clusterId), { callback: onEvent }),
       nc.subscribe(subjects.requests(clusterId), {
         callback: (error, msg) => {
-          if (!error) void this.answer(msg);
+          if (!error) this.answer(msg);
         },
       }),
     );
@@ -137,56 +159,110 @@ export class ClusterIpc {
    * `IPC_CLUSTER_UNREACHABLE` (no such cluster listening), `IPC_TIMEOUT`, `IPC_NO_HANDLER`,
    * `IPC_HANDLER_FAILED`, or a payload error.
    */
-  public async request(
+  public request(
     clusterId: number,
     name: string,
     data?: unknown,
     options: IpcRequestOptions = {},
   ): Promise<unknown> {
-    const payload = this.encodeEnvelope(name, data);
-    const timeout = checkTimeout(options.timeoutMs ?? this.defaultTimeoutMs);
-    let msg: Msg;
+    let payload: Uint8Array;
+    let timeoutMs: number;
+    let bound: Bound;
     try {
-      const { nc, subjects } = this.bound();
-      msg = await nc.request(subjects.requests(clusterId), payload, { timeout });
+      payload = this.encodeEnvelope(name, data);
+      timeoutMs = checkTimeout(options.timeoutMs ?? this.defaultTimeoutMs);
+      bound = this.bound();
     } catch (error) {
-      throw requestFailure(error, clusterId, name, timeout);
+      return Promise.reject(asDisclusterError(error));
     }
-    const reply = this.decode(msg, IpcReplySchema, `reply from cluster ${clusterId}`);
-    if (!reply)
-      throw new DisclusterError(
-        ErrorCode.InvalidMessage,
-        `cluster ${clusterId} sent a malformed reply to "${name}"`,
-      );
-    if (reply.ok) return reply.value;
-    throw DisclusterError.fromWire(reply.error);
+    return new Promise((resolve, reject) => {
+      bound.inbox.request(bound.requestSubject(clusterId), payload, timeoutMs, (outcome) => {
+        const result = this.outcome(outcome, clusterId, name, timeoutMs);
+        if (result.ok) resolve(result.value);
+        else reject(result.error);
+      });
+    });
   }
 
   /**
    * Asks every cluster of the current plan at once. Resolves with one entry per cluster, errors
    * included, no later than the timeout.
    */
-  public async requestAll(
+  public requestAll(
     name: string,
     data?: unknown,
     options: IpcRequestOptions = {},
   ): Promise<IpcRequestAllResult[]> {
-    const timeoutMs = checkTimeout(options.timeoutMs ?? this.defaultTimeoutMs);
-    // Validate once up front, so a bad name or payload rejects instead of failing per cluster.
-    this.encodeEnvelope(name, data);
+    let payload: Uint8Array;
+    let timeoutMs: number;
+    let bound: Bound;
+    try {
+      timeoutMs = checkTimeout(options.timeoutMs ?? this.defaultTimeoutMs);
+      // Validated and serialised once: a bad name or payload rejects instead of failing per cluster,
+      // and every cluster gets the same bytes.
+      payload = this.encodeEnvelope(name, data);
+      bound = this.bound();
+    } catch (error) {
+      return Promise.reject(asDisclusterError(error));
+    }
     const clusterIds = [...new Set(this.options.clusterIds())];
-    return Promise.all(
-      clusterIds.map((clusterId) =>
-        this.request(clusterId, name, data, { timeoutMs }).then(
-          (value): IpcRequestAllResult => ({ clusterId, ok: true, value }),
-          (error: unknown): IpcRequestAllResult => ({
-            clusterId,
+    const results = new Array<IpcRequestAllResult>(clusterIds.length);
+    if (clusterIds.length === 0) return Promise.resolve(results);
+    return new Promise((resolve) => {
+      let waiting = clusterIds.length;
+      clusterIds.forEach((clusterId, index) => {
+        bound.inbox.request(bound.requestSubject(clusterId), payload, timeoutMs, (outcome) => {
+          const result = this.outcome(outcome, clusterId, name, timeoutMs);
+          results[index] = result.ok
+            ? { clusterId, ok: true, value: result.value }
+            : { clusterId, ok: false, error: result.error };
+          if (--waiting === 0) resolve(results);
+        });
+      });
+    });
+  }
+
+  /** What a request's outcome means: the handler's value, or the documented error. */
+  private outcome(
+    outcome: ReplyOutcome,
+    clusterId: number,
+    name: string,
+    timeoutMs: number,
+  ): { ok: true; value: unknown } | { ok: false; error: DisclusterError } {
+    switch (outcome.kind) {
+      case 'reply': {
+        const reply = this.decode(outcome.msg, parseIpcReply, `reply from cluster ${clusterId}`);
+        if (!reply)
+          return {
             ok: false,
-            error: asDisclusterError(error),
-          }),
-        ),
-      ),
-    );
+            error: new DisclusterError(
+              ErrorCode.InvalidMessage,
+              `cluster ${clusterId} sent a malformed reply to "${name}"`,
+            ),
+          };
+        return reply.ok
+          ? { ok: true, value: reply.value }
+          : { ok: false, error: DisclusterError.fromWire(reply.error) };
+      }
+      case 'no-responders':
+        return {
+          ok: false,
+          error: new DisclusterError(
+            ErrorCode.IpcClusterUnreachable,
+            `cluster ${clusterId} is not listening (request "${name}")`,
+          ),
+        };
+      case 'timeout':
+        return {
+          ok: false,
+          error: new DisclusterError(
+            ErrorCode.IpcTimeout,
+            `cluster ${clusterId} did not answer "${name}" within ${timeoutMs} ms`,
+          ),
+        };
+      case 'failed':
+        return { ok: false, error: asDisclusterError(outcome.error) };
+    }
   }
 
   /** Stops listening. Pending requests this cluster made still settle (by reply or timeout). */
@@ -195,7 +271,7 @@ export class ClusterIpc {
   }
 
   private deliverEvent(msg: Msg): void {
-    const envelope = this.decode(msg, IpcEnvelopeSchema, 'event');
+    const envelope = this.decode(msg, parseIpcEnvelope, 'event');
     if (!envelope) return;
     const listeners = this.listeners.get(envelope.name);
     if (!listeners) return;
@@ -208,8 +284,8 @@ export class ClusterIpc {
     }
   }
 
-  private async answer(msg: Msg): Promise<void> {
-    const envelope = this.decode(msg, IpcEnvelopeSchema, 'request');
+  private answer(msg: Msg): void {
+    const envelope = this.decode(msg, parseIpcEnvelope, 'request');
     if (!envelope) {
       this.reply(msg, {
         v: 1,
@@ -230,24 +306,35 @@ export class ClusterIpc {
       });
       return;
     }
+    let value: unknown;
     try {
-      const value: unknown = await handler(envelope.data, envelope.from);
-      this.reply(msg, { v: 1, ok: true, value: value ?? null });
+      value = handler(envelope.data, envelope.from);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.reply(msg, {
-        v: 1,
-        ok: false,
-        error: {
-          code: ErrorCode.IpcHandlerFailed,
-          message:
-            `handler for "${envelope.name}" on cluster ${this.bound().clusterId} failed: ${message}`.slice(
-              0,
-              4096,
-            ),
-        },
-      });
+      this.replyFailure(msg, envelope.name, error);
+      return;
     }
+    // A handler that answers at once is replied to at once; a promise (or any thenable) is awaited.
+    if (isThenable(value)) {
+      Promise.resolve(value).then(
+        (resolved: unknown) => this.reply(msg, { v: 1, ok: true, value: resolved ?? null }),
+        (error: unknown) => this.replyFailure(msg, envelope.name, error),
+      );
+    } else this.reply(msg, { v: 1, ok: true, value: value ?? null });
+  }
+
+  private replyFailure(msg: Msg, name: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.reply(msg, {
+      v: 1,
+      ok: false,
+      error: {
+        code: ErrorCode.IpcHandlerFailed,
+        message: `handler for "${name}" on cluster ${this.bound().clusterId} failed: ${message}`.slice(
+          0,
+          4096,
+        ),
+      },
+    });
   }
 
   private reply(msg: Msg, reply: IpcReply): void {
@@ -265,24 +352,29 @@ export class ClusterIpc {
         },
       });
     }
-    if (this.encoder.encode(body).byteLength > this.maxPayloadBytes) {
-      body = JSON.stringify({
-        v: 1,
-        ok: false,
-        error: {
-          code: ErrorCode.IpcPayloadTooLarge,
-          message: `the reply is larger than ${this.maxPayloadBytes} bytes`,
-        },
-      });
+    // Encoded once: the bytes measured are the bytes sent.
+    let bytes = this.encoder.encode(body);
+    if (bytes.byteLength > this.maxPayloadBytes) {
+      bytes = this.encoder.encode(
+        JSON.stringify({
+          v: 1,
+          ok: false,
+          error: {
+            code: ErrorCode.IpcPayloadTooLarge,
+            message: `the reply is larger than ${this.maxPayloadBytes} bytes`,
+          },
+        }),
+      );
     }
-    msg.respond(body);
+    try {
+      msg.respond(bytes);
+    } catch (error) {
+      // The connection is closing: the requester times out or fails on its side.
+      this.reportError(new Error('could not send an IPC reply', { cause: error }));
+    }
   }
 
-  private decode<T>(
-    msg: Msg,
-    schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } },
-    what: string,
-  ): T | null {
+  private decode<T>(msg: Msg, parse: (value: unknown) => T | null, what: string): T | null {
     let raw: unknown;
     try {
       raw = msg.json();
@@ -295,8 +387,8 @@ export class ClusterIpc {
       );
       return null;
     }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) {
+    const parsed = parse(raw);
+    if (parsed === null) {
       this.reportError(
         new DisclusterError(
           ErrorCode.InvalidMessage,
@@ -305,7 +397,7 @@ export class ClusterIpc {
       );
       return null;
     }
-    return parsed.data;
+    return parsed;
   }
 
   private encodeEnvelope(name: string, data: unknown): Uint8Array {
@@ -329,7 +421,7 @@ export class ClusterIpc {
     return bytes;
   }
 
-  private bound(): ClusterIpcBinding & { subjects: ReturnType<typeof ipcSubjects> } {
+  private bound(): Bound {
     if (!this.binding) {
       throw new DisclusterError(
         ErrorCode.Closed,
@@ -363,23 +455,12 @@ function checkTimeout(timeoutMs: number): number {
   return timeoutMs;
 }
 
-function requestFailure(error: unknown, clusterId: number, name: string, timeoutMs: number): DisclusterError {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (cause instanceof NoRespondersError) {
-    return new DisclusterError(
-      ErrorCode.IpcClusterUnreachable,
-      `cluster ${clusterId} is not listening (request "${name}")`,
-      { cause: error },
-    );
-  }
-  if (cause instanceof TimeoutError) {
-    return new DisclusterError(
-      ErrorCode.IpcTimeout,
-      `cluster ${clusterId} did not answer "${name}" within ${timeoutMs} ms`,
-      { cause: error },
-    );
-  }
-  return asDisclusterError(error);
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 function asDisclusterError(error: unknown): DisclusterError {
