@@ -49,10 +49,13 @@ function rangesProblem(ranges: readonly ShardRange[]): string | null {
 export function parseShardRanges(text: string): ShardRange[] {
   const parts = text.split(',').map((part) => part.trim());
   const ranges: [number, number][] = [];
-  for (const part of parts) {
+  for (const [index, part] of parts.entries()) {
     const match = /^(\d{1,7})(?:\s*-\s*(\d{1,7}))?$/.exec(part);
+    // Named by position, not quoted: a value pasted into the wrong key may be a secret.
     if (!match)
-      throw new Error(`"${part}" is not a shard or a range like 0-127 (expected e.g. 0-127,256-300)`);
+      throw new Error(
+        `entry ${index + 1} is not a shard or a range like 0-127 (expected e.g. 0-127,256-300)`,
+      );
     const first = Number(match[1]);
     const last = match[2] === undefined ? first : Number(match[2]);
     if (first > last) throw new Error(`range ${part} ends before it starts`);
