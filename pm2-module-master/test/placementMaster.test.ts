@@ -197,6 +197,11 @@ describe('placement at MASTER', () => {
       timeoutMs: 20_000,
     });
     expect(hostOf(await env.status(bot), 'beta')?.drained).toBe(true);
+    // The new MASTER plans only over hosts it has heard from since it took over.
+    await waitFor(
+      async () => (await env.status(bot)).hosts.filter((host) => host.state === 'online').length === 3,
+      { description: 'the new MASTER hearing all three hosts', timeoutMs: 20_000 },
+    );
 
     const undrained = (await ask(bot, { type: 'undrain', hostId: 'beta' })).result as {
       moved: number;
