@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pm2List, waitFor } from 'discluster-testing';
 import type { FleetStatus } from 'discluster-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userMessage } from '../discord-sim/src';
 import { Fleet, TOKEN, readyShards } from './support/fleet';
 import { expectFleetInvariants } from './support/invariants';
 
@@ -89,24 +90,13 @@ describe.each(['discord.js', 'core'] as const)('a %s bot on a fleet of three mac
   async function expectPingAnswered(channel: SimChannel, messageId: string): Promise<void> {
     await admin('/dispatch', {
       t: 'MESSAGE_CREATE',
-      d: {
+      d: userMessage({
         id: messageId,
-        type: 0,
-        channel_id: channel.id,
-        guild_id: channel.guild_id,
-        author: { id: '1250000000000000001', username: 'tester', discriminator: '0', avatar: null },
-        member: { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
+        channelId: channel.id,
+        guildId: channel.guild_id,
+        author: { id: '1250000000000000001', username: 'tester' },
         content: '!ping',
-        timestamp: new Date().toISOString(),
-        edited_timestamp: null,
-        tts: false,
-        mention_everyone: false,
-        mentions: [],
-        mention_roles: [],
-        attachments: [],
-        embeds: [],
-        pinned: false,
-      },
+      }),
     });
     type Posted = { content: string; message_reference: { message_id: string } | null };
     const replies = async () =>

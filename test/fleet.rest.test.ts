@@ -3,6 +3,7 @@ import path from 'node:path';
 import { waitFor, type SpawnedProcess } from 'discluster-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, readyShards } from './support/fleet';
+import { expectFleetInvariants } from './support/invariants';
 
 /**
  * Issue 15 "Must show": `cluster.rest` in a real fleet (nats-server, pm2, two CONTROLs, MASTER,
@@ -178,6 +179,8 @@ describe('cluster.rest in a fleet of 8 clusters on 2 hosts', () => {
       const after = await restCounters();
       expectNo429(before, after);
       expectExactlyOnce(await runMessages('c'));
+      // Through the runs, MASTER's and a host's death: one owner per shard (promises 1 and 2).
+      expectFleetInvariants(await fleet.state());
       // Promise 4: through all of it, no NATS message carried the token (the REST records hold a hash).
       expect(fleet.tokenSightings).toEqual([]);
     },
