@@ -68,20 +68,41 @@ function clustersOf(plan: PlanRecord): Map<string, readonly PlannedCluster[]> {
   return new Map(Object.entries(plan.hosts));
 }
 
-function splitOptions(hosts: readonly KnownHost[], maxConcurrency: number): (hostId: string) => SplitOptions {
+/** New clusters' size: the fleet's (`discluster resplit`) when set, else each host's `shards_per_cluster`. */
+function splitOptions(
+  hosts: readonly KnownHost[],
+  maxConcurrency: number,
+  fleetSize: number | undefined,
+): (hostId: string) => SplitOptions {
   const perCluster = new Map(hosts.map((host) => [host.facts.hostId, host.facts.shardsPerCluster]));
-  return (hostId) => ({ shardsPerCluster: perCluster.get(hostId) ?? 10, maxConcurrency });
+  return (hostId) => ({
+    shardsPerCluster: perCluster.get(hostId) ?? 10,
+    maxConcurrency,
+    fleetClusterSize: fleetSize,
+  });
 }
 
 function record(
-  base: { epoch: number; shardCount: number; gateway: GatewayBot; drained?: readonly string[] | undefined },
+  base: {
+    epoch: number;
+    shardCount: number;
+    gateway: GatewayBot;
+    drained?: readonly string[] | undefined;
+    clusterSize?: number | undefined;
+    resplit?: PlanRecord['resplit'];
+  },
   shares: HostShares,
   previous: ReadonlyMap<string, readonly PlannedCluster[]>,
   hosts: readonly KnownHost[],
   nextClusterId: number,
 ): PlanRecord {
   const maxConcurrency = base.gateway.session_start_limit.max_concurrency;
-  const layout = numberClusters(shares, previous, splitOptions(hosts, maxConcurrency), nextClusterId);
+  const layout = numberClusters(
+    shares,
+    previous,
+    splitOptions(hosts, maxConcurrency, base.clusterSize),
+    nextClusterId,
+  );
   return {
     v: 1,
     epoch: base.epoch,
@@ -95,6 +116,9 @@ function record(
     ),
     nextClusterId: layout.nextClusterId,
     ...(base.drained && base.drained.length > 0 ? { drained: [...base.drained] } : {}),
+    // The fleet's cluster size and a running re-split outlive every re-plan.
+    ...(base.clusterSize !== undefined ? { clusterSize: base.clusterSize } : {}),
+    ...(base.resplit ? { resplit: base.resplit } : {}),
     stopped: null,
     updatedAt: Date.now(),
   };
@@ -110,6 +134,7 @@ export function firstPlan(
   gateway: GatewayBot,
   epoch: number,
   drained: ReadonlySet<string> = new Set(),
+  clusterSize?: number,
 ): PlanRecord {
   const shares = placeInitial(
     hosts.map(planHostOf),
@@ -117,7 +142,7 @@ export function firstPlan(
     gateway.session_start_limit.max_concurrency,
     drained,
   );
-  return record({ epoch, shardCount, gateway }, shares, new Map(), hosts, 0);
+  return record({ epoch, shardCount, gateway, clusterSize }, shares, new Map(), hosts, 0);
 }
 
 /**

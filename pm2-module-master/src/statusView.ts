@@ -23,6 +23,8 @@ export interface StatusInput {
   readonly stopped?: FleetStatus['stopped'];
   /** A reshard in progress (MASTER only). */
   readonly reshard?: FleetStatus['reshard'];
+  /** A re-split in progress (MASTER only). */
+  readonly resplit?: FleetStatus['resplit'];
   /** hostId → instances of another CONTROL with that host id that MASTER refused (issue 13 f). */
   readonly refused?: ReadonlyMap<string, readonly string[]>;
   /** Why MASTER refuses to place shards (pins), if it does (MASTER only). */
@@ -136,6 +138,8 @@ export function buildFleetStatus(input: StatusInput): FleetStatus {
     stopped: plan?.stopped ?? input.stopped ?? null,
     hosts,
     reshard: input.reshard ?? null,
+    shardsPerCluster: plan?.clusterSize ?? null,
+    resplit: input.resplit ?? null,
     placementProblem: input.placementProblem ?? null,
   };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetStatus } from 'discluster-protocol';
 import { UsageError, parseCli } from '../src/cli/args';
-import { renderReshard, renderStatus } from '../src/cli/render';
+import { renderReshard, renderResplit, renderStatus } from '../src/cli/render';
 import { runCli } from '../src/cli/runCli';
 
 function capture() {
@@ -27,6 +27,32 @@ describe('discluster CLI arguments', () => {
       shards: 64,
       wait: true,
     });
+  });
+
+  it('reads resplit --shards-per-cluster N [--wait]', () => {
+    expect(parseCli(['resplit', '--shards-per-cluster', '32', '--wait'], {}).command).toEqual({
+      name: 'resplit',
+      shardsPerCluster: 32,
+      wait: true,
+    });
+  });
+
+  it("shows a re-split's progress in one line", () => {
+    const progress = {
+      id: 's1',
+      shardsPerCluster: 32,
+      reason: 'requested by an operator',
+      clustersDone: 3,
+      clustersTotal: 32,
+      waitingFor: [70, 71],
+      steps: 2,
+      startedAt: 0,
+      stepStartedAt: 0,
+    };
+    expect(renderResplit(progress)).toBe(
+      'RESPLITTING to 32 shards per cluster: 3/32 clusters done, step 2 · waiting for cluster(s) 70, 71 to resume · requested by an operator',
+    );
+    expect(renderResplit({ ...progress, waitingFor: [] })).not.toMatch(/waiting/);
   });
 
   it("shows a reshard's progress in one line", () => {
@@ -61,6 +87,11 @@ describe('discluster CLI arguments', () => {
     [['reshard', '--shards', 'many'], /--shards must be a positive whole number/],
     [['reshard', '--shards', '0'], /--shards must be a positive whole number/],
     [['reshard', '32'], /takes no argument/],
+    [['resplit'], /resplit needs --shards-per-cluster N/],
+    [['resplit', '--shards-per-cluster', 'big'], /resplit needs --shards-per-cluster N/],
+    [['resplit', '--shards-per-cluster', '0'], /from 1 to 1000/],
+    [['resplit', '--shards-per-cluster', '1001'], /from 1 to 1000/],
+    [['resplit', '32'], /takes no argument/],
   ])('%j is a usage error naming the problem', (argv, pattern) => {
     expect(() => parseCli(argv, {})).toThrow(UsageError);
     expect(() => parseCli(argv, {})).toThrow(pattern);
@@ -119,5 +150,24 @@ describe('status table', () => {
     expect(text).toMatch(/FLEET STOPPED: shard 0 closed with fatal code 4004/);
     expect(text).toMatch(/alpha\s+active\s+online\s+4\s+0\.50\s+1\s+1\/2\s+10/);
     expect(text).toMatch(/0\s+alpha\s+online\s+1\s+0-1\s+1 ready, 1 resuming\s+40/);
+    expect(text).not.toMatch(/shards per cluster/);
+    const sized = renderStatus({ ...status, stopped: null, shardsPerCluster: 32 });
+    expect(sized).toMatch(/shards per cluster: 32 \(set by `discluster resplit`\)/);
+    const resplitting = renderStatus({
+      ...status,
+      shardsPerCluster: 32,
+      resplit: {
+        id: 's1',
+        shardsPerCluster: 32,
+        reason: 'r',
+        clustersDone: 1,
+        clustersTotal: 2,
+        waitingFor: [9],
+        steps: 1,
+        startedAt: 0,
+        stepStartedAt: 0,
+      },
+    });
+    expect(resplitting).toMatch(/RESPLITTING to 32 shards per cluster: 1\/2 clusters done/);
   });
 });

@@ -41,6 +41,13 @@ export class FakeHost {
   public readonly commands: HostCommand[] = [];
   public epoch: number | null = null;
   public clusters: ClusterReport[] = [];
+  /**
+   * While true, clusters assigned for the first time report their shards `resuming` until
+   * {@link release} (a cluster still starting); otherwise every assigned shard reports ready.
+   */
+  public holdNewClusters = false;
+  private readonly held = new Set<number>();
+  private readonly seen = new Set<number>();
   /** Tokens opened from assignments (proves the seal works for this host only). */
   public readonly tokens: string[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -71,7 +78,11 @@ export class FakeHost {
       version: '0.1.0',
       publicKey: this.keys.publicKey,
       epoch: this.epoch,
-      clusters: this.clusters,
+      clusters: this.clusters.map((cluster) =>
+        this.held.has(cluster.clusterId)
+          ? { ...cluster, shards: cluster.shards?.map((shard) => ({ ...shard, state: 'resuming' as const })) }
+          : cluster,
+      ),
       sentAt: Date.now(),
     };
   }
@@ -114,6 +125,16 @@ export class FakeHost {
     this.statusSubscription?.unsubscribe();
   }
 
+  /** Held clusters report ready from now on. */
+  public release(): void {
+    this.held.clear();
+  }
+
+  /** Ids of the clusters held back (see {@link holdNewClusters}). */
+  public heldClusterIds(): number[] {
+    return [...this.held].sort((a, b) => a - b);
+  }
+
   public assigns(): AssignCommand[] {
     return this.commands.filter((command): command is AssignCommand => command.type === 'assign');
   }
@@ -132,6 +153,10 @@ export class FakeHost {
       openSealed(command.token, this.keys, tokenContext(this.options.bot, this.options.id, command.epoch)),
     );
     this.epoch = command.epoch;
+    for (const cluster of command.clusters) {
+      if (!this.seen.has(cluster.clusterId) && this.holdNewClusters) this.held.add(cluster.clusterId);
+      this.seen.add(cluster.clusterId);
+    }
     this.clusters = command.clusters.map((cluster) => ({
       clusterId: cluster.clusterId,
       state: 'online',

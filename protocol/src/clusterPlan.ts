@@ -14,10 +14,15 @@ export interface PlannedCluster {
 }
 
 export interface SplitOptions {
-  /** The `shards_per_cluster` setting (default 10). Ignored when `maxConcurrency` is above 1. */
+  /** The host's `shards_per_cluster` setting (default 10). Ignored when `maxConcurrency` is above 1. */
   readonly shardsPerCluster: number;
-  /** Discord's `max_concurrency`: above 1, a cluster holds exactly that many shards. */
+  /** Discord's `max_concurrency`: above 1, a cluster holds that many shards, or a multiple of it. */
   readonly maxConcurrency: number;
+  /**
+   * The fleet's shards per cluster, set by `discluster resplit` and kept in the plan: it wins over
+   * the host's setting (a whole multiple of `maxConcurrency`; see {@link clusterSizeProblem}).
+   */
+  readonly fleetClusterSize?: number | undefined;
   /** Id of the first cluster; the rest follow consecutively (default 0). */
   readonly firstClusterId?: number;
 }
@@ -28,10 +33,31 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
-/** Shards per cluster under `options`: `maxConcurrency` when above 1, else `shardsPerCluster`. */
+/**
+ * Shards per cluster under `options`: the fleet's size when set; else `maxConcurrency` when above 1
+ * (one shard of every rate-limit key), else `shardsPerCluster`. A fleet size that is no multiple
+ * of `maxConcurrency` (Discord raised it since the re-split) is rounded down to one, at least
+ * `maxConcurrency`: planning goes on, every cluster still holds whole buckets.
+ */
 export function clusterSize(options: SplitOptions): number {
   const concurrency = positiveInt('maxConcurrency', options.maxConcurrency);
+  if (options.fleetClusterSize !== undefined) {
+    const size = positiveInt('fleetClusterSize', options.fleetClusterSize);
+    return Math.max(1, Math.floor(size / concurrency)) * concurrency;
+  }
   return concurrency > 1 ? concurrency : positiveInt('shardsPerCluster', options.shardsPerCluster);
+}
+
+/**
+ * Why `shardsPerCluster` cannot be the fleet's cluster size under `maxConcurrency` (`discluster
+ * resplit`), or null. Above 1, it must be a whole multiple of `maxConcurrency`; at most 1000.
+ */
+export function clusterSizeProblem(shardsPerCluster: number, maxConcurrency: number): string | null {
+  if (!Number.isSafeInteger(shardsPerCluster) || shardsPerCluster < 1 || shardsPerCluster > 1000)
+    return `shards per cluster must be a whole number from 1 to 1000, got ${String(shardsPerCluster)}`;
+  if (maxConcurrency > 1 && shardsPerCluster % maxConcurrency !== 0)
+    return `shards per cluster must be a multiple of max_concurrency (${maxConcurrency}), so every cluster identifies whole buckets: try ${Math.max(1, Math.round(shardsPerCluster / maxConcurrency)) * maxConcurrency}`;
+  return null;
 }
 
 /**

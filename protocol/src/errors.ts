@@ -73,6 +73,11 @@ export const ErrorCode = {
   /** A reshard was refused before anything changed (budget, shard count, or one already running). */
   ReshardRefused: 'DISCLUSTER_ERR_RESHARD_REFUSED',
   /**
+   * A `discluster resplit` was refused before anything changed (a size that is no multiple of
+   * `max_concurrency`, a reshard or another re-split running, a stopped fleet).
+   */
+  ResplitRefused: 'DISCLUSTER_ERR_RESPLIT_REFUSED',
+  /**
    * MASTER refused a placement and changed nothing: hosts' `pin_shards` overlap or name shards
    * outside the shard count, or a `discluster drain`/`undrain` has nowhere to put the shards.
    */

@@ -33,6 +33,15 @@ export const MasterRequestSchema = z.discriminatedUnion('type', [
     type: z.literal('reshard'),
     shards: z.number().int().positive().max(1_000_000).optional(),
   }),
+  /**
+   * Change the fleet's shards per cluster (a multiple of `max_concurrency`) with a rolling re-split:
+   * one group of clusters per host at a time, every shard resuming. Answered once it started.
+   */
+  z.object({
+    v: z.literal(1),
+    type: z.literal('resplit'),
+    shardsPerCluster: z.number().int().min(1).max(1000),
+  }),
   /** Move every shard off `hostId` (each resumes elsewhere) and hold it empty until `undrain`. */
   z.object({ v: z.literal(1), type: z.literal('drain'), hostId: HostIdSchema }),
   /** Let a drained host hold shards again: MASTER rebalances, giving it its share (or its pins). */
@@ -123,6 +132,22 @@ export const ReshardProgressSchema = z.object({
 });
 export type ReshardProgress = z.infer<typeof ReshardProgressSchema>;
 
+/** Progress of a re-split (`discluster status`, the status page, `discluster resplit`). */
+export const ResplitProgressSchema = z.object({
+  id: z.string(),
+  shardsPerCluster: z.number().int().positive(),
+  reason: z.string(),
+  /** Clusters of the target size serving, of all the target layout has. */
+  clustersDone: z.number().int().nonnegative(),
+  clustersTotal: z.number().int().nonnegative(),
+  /** New clusters of the running step that are not ready yet. */
+  waitingFor: z.array(z.number().int().nonnegative()),
+  steps: z.number().int().nonnegative(),
+  startedAt: z.number(),
+  stepStartedAt: z.number(),
+});
+export type ResplitProgress = z.infer<typeof ResplitProgressSchema>;
+
 /**
  * `discluster status --json`: the CLI contract of docs/architecture.md (`bot`, `shardCount`, `maxConcurrency`,
  * `master.up`, `hosts[]`) plus `epoch`, `stopped` and `source` (who answered: MASTER, or the
@@ -139,6 +164,10 @@ export const FleetStatusSchema = z.object({
   hosts: z.array(HostStatusEntrySchema),
   /** A reshard in progress: its new generation's progress (absent or null: none). */
   reshard: ReshardProgressSchema.nullable().optional(),
+  /** The fleet's shards per cluster set by `discluster resplit` (absent or null: each host's setting). */
+  shardsPerCluster: z.number().int().positive().nullable().optional(),
+  /** A re-split in progress (absent or null: none). */
+  resplit: ResplitProgressSchema.nullable().optional(),
   /**
    * Why MASTER refuses to place shards (overlapping pins, a pin outside the shard count): it keeps
    * the running plan until the hosts' `pin_shards` are fixed. Absent or null: no problem.

@@ -233,6 +233,30 @@ export const PlanRecordSchema = z.object({
     .nullable()
     .optional(),
   /**
+   * Shards per cluster for the whole fleet, set by `discluster resplit` (a whole multiple of
+   * `max_concurrency`); new clusters are split with it. Absent: each host's `shards_per_cluster`.
+   */
+  clusterSize: z.number().int().min(1).max(1000).optional(),
+  /**
+   * A rolling re-split in progress (`discluster resplit`): one group of clusters per host at a time
+   * is replaced by clusters of `clusterSize` shards, whose shards RESUME; the next group goes once
+   * `waitingFor` all reported ready. Absent or null: none.
+   */
+  resplit: z
+    .object({
+      id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+      shardsPerCluster: z.number().int().min(1).max(1000),
+      reason: z.string().max(1024),
+      startedAt: epochMs,
+      /** Clusters started by the last step (new ids); the next step waits for their shards. */
+      waitingFor: z.array(z.number().int().nonnegative()),
+      stepStartedAt: epochMs,
+      /** Steps taken so far. */
+      steps: z.number().int().nonnegative(),
+    })
+    .nullable()
+    .optional(),
+  /**
    * Hosts an operator drained (`discluster drain`): they hold no shards until `undrain`. Kept in
    * the plan so a MASTER that takes over keeps them drained. Absent: none.
    */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterSize, splitIntoClusters } from '../src/clusterPlan';
+import { clusterSize, clusterSizeProblem, splitIntoClusters } from '../src/clusterPlan';
 import { ErrorCode, isDisclusterError } from '../src/errors';
 
 /** A small deterministic PRNG so the property runs are reproducible. */
@@ -54,6 +54,50 @@ describe('splitIntoClusters', () => {
       });
       expect(clusters.length).toBe(Math.ceil(all.length / size));
     }
+  });
+
+  it("the fleet's size (discluster resplit) wins: a multiple of max_concurrency (32 at 16)", () => {
+    expect(clusterSize({ shardsPerCluster: 10, maxConcurrency: 16 })).toBe(16);
+    expect(clusterSize({ shardsPerCluster: 10, maxConcurrency: 16, fleetClusterSize: 32 })).toBe(32);
+    expect(clusterSize({ shardsPerCluster: 10, maxConcurrency: 1, fleetClusterSize: 7 })).toBe(7);
+    // Discord raised max_concurrency since the re-split: whole buckets still, planning goes on.
+    expect(clusterSize({ shardsPerCluster: 10, maxConcurrency: 64, fleetClusterSize: 32 })).toBe(64);
+    expect(clusterSize({ shardsPerCluster: 10, maxConcurrency: 16, fleetClusterSize: 40 })).toBe(32);
+    const clusters = splitIntoClusters(
+      Array.from({ length: 64 }, (_, i) => i),
+      { shardsPerCluster: 10, maxConcurrency: 16, fleetClusterSize: 32 },
+    );
+    expect(clusters.map((c) => c.shardIds.length)).toEqual([32, 32]);
+    // Each cluster holds two shards of every rate-limit key.
+    for (const cluster of clusters)
+      for (let key = 0; key < 16; key++)
+        expect(cluster.shardIds.filter((id) => id % 16 === key)).toHaveLength(2);
+  });
+
+  it('property: an accepted fleet size is a multiple of max_concurrency and is the size used', () => {
+    const random = prng(7);
+    for (let run = 0; run < 1000; run++) {
+      const maxConcurrency = 1 + Math.floor(random() * 64);
+      const fleetClusterSize = 1 + Math.floor(random() * 1000);
+      const problem = clusterSizeProblem(fleetClusterSize, maxConcurrency);
+      expect(problem === null).toBe(fleetClusterSize % maxConcurrency === 0);
+      const options = { shardsPerCluster: 10, maxConcurrency, fleetClusterSize };
+      const size = clusterSize(options);
+      expect(size % maxConcurrency).toBe(0);
+      if (problem === null) expect(size).toBe(fleetClusterSize);
+      else
+        expect(size).toBe(Math.max(maxConcurrency, fleetClusterSize - (fleetClusterSize % maxConcurrency)));
+    }
+  });
+
+  it('clusterSizeProblem refuses sizes that are no multiple of max_concurrency and names a fix', () => {
+    expect(clusterSizeProblem(32, 16)).toBeNull();
+    expect(clusterSizeProblem(5, 1)).toBeNull();
+    expect(clusterSizeProblem(24, 16)).toMatch(/multiple of max_concurrency \(16\).*try 32/);
+    expect(clusterSizeProblem(8, 16)).toMatch(/try 16/);
+    expect(clusterSizeProblem(0, 1)).toMatch(/from 1 to 1000/);
+    expect(clusterSizeProblem(1001, 1)).toMatch(/from 1 to 1000/);
+    expect(clusterSizeProblem(2.5, 1)).toMatch(/whole number/);
   });
 
   it('refuses duplicates, negative ids and bad sizes', () => {

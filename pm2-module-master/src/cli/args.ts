@@ -15,6 +15,10 @@ Commands:
                          zero-downtime reshard: a new generation of N shards (default: Discord's
                          recommendation, at least one max_concurrency step more) identifies beside
                          the running one, then takes over; --wait follows it until it finished
+  resplit --shards-per-cluster N [--wait]
+                         change every cluster's size to N shards (a multiple of max_concurrency;
+                         fewer, bigger processes save memory) with a rolling re-split: one group of
+                         clusters per host at a time, every shard resuming; --wait follows it
   stop                   stop every cluster of the fleet; nothing restarts until \`restart\`
   drain <host>           move every shard off a host (each resumes elsewhere), then hold it empty
                          for maintenance until \`undrain\`; kept across MASTER failovers
@@ -38,6 +42,7 @@ export type Command =
   | { readonly name: 'rebalance' }
   | { readonly name: 'restart'; readonly rolling: boolean }
   | { readonly name: 'reshard'; readonly shards: number | null; readonly wait: boolean }
+  | { readonly name: 'resplit'; readonly shardsPerCluster: number; readonly wait: boolean }
   | { readonly name: 'stop' }
   | { readonly name: 'drain' | 'undrain'; readonly hostId: string }
   | { readonly name: 'help' };
@@ -94,6 +99,7 @@ export function parseCli(
         rolling: { type: 'boolean', default: false },
         wait: { type: 'boolean', default: false },
         shards: { type: 'string' },
+        'shards-per-cluster': { type: 'string' },
         'timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         ...Object.fromEntries(
@@ -153,6 +159,21 @@ export function parseCli(
         if (shards !== null && (!Number.isInteger(shards) || shards < 1))
           throw new UsageError('--shards must be a positive whole number');
         return { name, shards, wait: values.wait };
+      }
+      case 'resplit': {
+        noMore();
+        const text = values['shards-per-cluster'];
+        const shardsPerCluster = Number(text);
+        if (
+          text === undefined ||
+          !Number.isInteger(shardsPerCluster) ||
+          shardsPerCluster < 1 ||
+          shardsPerCluster > 1000
+        )
+          throw new UsageError(
+            'resplit needs --shards-per-cluster N, a whole number from 1 to 1000 (a multiple of max_concurrency), e.g. discluster resplit --shards-per-cluster 32',
+          );
+        return { name, shardsPerCluster, wait: values.wait };
       }
       case 'drain':
       case 'undrain': {

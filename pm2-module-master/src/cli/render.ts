@@ -29,6 +29,9 @@ export function renderStatus(status: FleetStatus): string {
   if (status.stopped)
     out.push(`FLEET STOPPED: ${status.stopped.reason}\n  (fix the cause, then \`discluster restart\`)`);
   if (status.reshard) out.push(renderReshard(status.reshard));
+  if (status.resplit) out.push(renderResplit(status.resplit));
+  else if (status.shardsPerCluster)
+    out.push(`shards per cluster: ${status.shardsPerCluster} (set by \`discluster resplit\`)`);
   if (status.placementProblem)
     out.push(
       `PLACEMENT REFUSED: ${status.placementProblem}\n  (the running plan stays as it is until the pins are fixed)`,
@@ -117,6 +120,15 @@ export function renderReshard(progress: NonNullable<FleetStatus['reshard']>): st
   const eta = progress.etaMs === null ? '?' : `${Math.ceil(progress.etaMs / 1000)} s`;
   const phase = progress.phase === 'switching' ? 'handing over' : `ETA ${eta} at Discord's identify limit`;
   return `RESHARDING ${progress.from} → ${progress.to} shards: ${progress.ready}/${progress.total} new shards ready · ${phase} · ${progress.reason}`;
+}
+
+/** One line of re-split progress (`discluster status`, `discluster resplit --wait`). */
+export function renderResplit(progress: NonNullable<FleetStatus['resplit']>): string {
+  const waiting =
+    progress.waitingFor.length > 0
+      ? ` · waiting for cluster(s) ${progress.waitingFor.join(', ')} to resume`
+      : '';
+  return `RESPLITTING to ${progress.shardsPerCluster} shards per cluster: ${progress.clustersDone}/${progress.clustersTotal} clusters done, step ${progress.steps}${waiting} · ${progress.reason}`;
 }
 
 type ClusterFailure = NonNullable<FleetStatus['hosts'][number]['clusters'][number]['failure']>;

@@ -3,6 +3,7 @@ import {
   ErrorCode,
   FleetStatusSchema,
   ReshardProgressSchema,
+  ResplitProgressSchema,
   WhichResultSchema,
   type ReshardProgress,
   isDisclusterError,
@@ -12,7 +13,8 @@ import {
 import { locateGuild } from '../guildLocation.js';
 import { USAGE, UsageError, parseCli, type CliOptions } from './args.js';
 import { FleetClient } from './fleetClient.js';
-import { renderReshard, renderStatus, renderWhich } from './render.js';
+import { followResplit } from './followResplit.js';
+import { renderReshard, renderResplit, renderStatus, renderWhich } from './render.js';
 
 interface Output {
   out(text: string): void;
@@ -136,6 +138,34 @@ async function run(client: FleetClient, options: CliOptions, io: Output): Promis
         command.name === 'drain'
           ? `host ${result.hostId} drained: ${result.moved} shard(s) moved off it, each resuming its session (epoch ${result.epoch}); it stays empty until \`discluster undrain ${result.hostId}\``
           : `host ${result.hostId} undrained: ${result.moved} shard(s) moved by the rebalance, each resuming its session (epoch ${result.epoch})`,
+      );
+      return 0;
+    }
+    case 'resplit': {
+      const started = ResplitProgressSchema.parse(
+        await client.askMaster(
+          { v: 1, type: 'resplit', shardsPerCluster: command.shardsPerCluster },
+          Math.max(timeoutMs, 120_000),
+        ),
+      );
+      const finishedAtOnce =
+        started.clustersDone === started.clustersTotal && started.waitingFor.length === 0;
+      if (!command.wait || finishedAtOnce) {
+        print(
+          started,
+          finishedAtOnce
+            ? `every cluster already holds ${started.shardsPerCluster} shards: nothing to re-split`
+            : `${renderResplit(started)}\nclusters are replaced one group per host at a time; follow with \`discluster status\``,
+        );
+        return 0;
+      }
+      if (!json) io.err(renderResplit(started));
+      const finished = await followResplit(client, started, timeoutMs, (line) => {
+        if (!json) io.err(line);
+      });
+      print(
+        finished,
+        `re-split finished: clusters of ${finished.shardsPerCluster ?? command.shardsPerCluster} shards serve (epoch ${finished.epoch ?? '?'})`,
       );
       return 0;
     }

@@ -57,6 +57,17 @@ function fleetMetrics(view: FleetView, registers: Registry[]): void {
     help: 'New-generation shards READY with all their guilds during a reshard (0 when none runs)',
     registers,
   }).set(reshard?.ready ?? 0);
+  const resplit = status.resplit;
+  new Gauge({
+    name: 'discluster_resplit_target_shards_per_cluster',
+    help: 'Shards per cluster the re-split in progress moves to, 0 when none runs',
+    registers,
+  }).set(resplit?.shardsPerCluster ?? 0);
+  new Gauge({
+    name: 'discluster_resplit_clusters_left',
+    help: 'Clusters a re-split in progress has still to start or see ready (0 when none runs)',
+    registers,
+  }).set(resplit ? resplit.clustersTotal - resplit.clustersDone : 0);
   if (plan) {
     const limit = plan.gateway.session_start_limit;
     const planGauges: [string, string, number][] = [

@@ -127,6 +127,14 @@ export const PAGE_SCRIPT = String.raw`
           (reshard.etaMs !== null ? ', about ' + Math.ceil(reshard.etaMs / 1000) + ' s to go at Discord\'s identify limit' : '')) +
         ' (' + reshard.reason + '). The old generation serves until the handover.'
       : '');
+    var resplit = status && status.resplit;
+    byId('resplit').hidden = !resplit;
+    setText('resplit', resplit
+      ? 'Re-splitting to ' + resplit.shardsPerCluster + ' shards per cluster: ' + resplit.clustersDone + ' / ' +
+        resplit.clustersTotal + ' clusters done' +
+        (resplit.waitingFor.length ? ', waiting for cluster(s) ' + resplit.waitingFor.join(', ') + ' to resume' : '') +
+        ' (' + resplit.reason + '). Every shard resumes; none identifies.'
+      : '');
   }
 
   function renderGrid(status) {

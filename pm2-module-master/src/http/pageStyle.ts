@@ -22,7 +22,7 @@ h2 small { color: var(--muted); font-weight: 400; margin-left: .5rem; }
 #live { margin-left: auto; font-size: .8rem; padding: .15rem .6rem; border-radius: 999px; border: 1px solid var(--line); }
 #live.on { color: var(--ready); border-color: var(--ready); }
 #live.off { color: var(--waiting); border-color: var(--waiting); }
-#reshard { padding: .7rem 1.25rem; background: #16325c; border-bottom: 1px solid var(--line); color: #fff; font-weight: 600; }
+#reshard, #resplit { padding: .7rem 1.25rem; background: #16325c; border-bottom: 1px solid var(--line); color: #fff; font-weight: 600; }
 #banner { padding: .7rem 1.25rem; background: #5c1619; border-bottom: 1px solid var(--disconnected); color: #fff; font-weight: 600; }
 #notice { padding: .7rem 1.25rem; background: #3d2e05; border-bottom: 1px solid var(--waiting); }
 main { padding: 1rem 1.25rem; display: grid; gap: 1rem; }

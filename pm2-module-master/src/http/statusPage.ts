@@ -55,6 +55,7 @@ ${fact('session-starts', 'session starts left*')}
 </header>
 <div id="banner" role="alert" hidden></div>
 <div id="reshard" role="status" hidden></div>
+<div id="resplit" role="status" hidden></div>
 <div id="notice" role="status" hidden></div>
 <main>
 <section>

@@ -14,6 +14,7 @@ import { HostReconciler } from '../hosts/hostReconciler.js';
 import type { Logger } from '../logger.js';
 import { OperatorApi } from '../operator/operatorApi.js';
 import { FirstPlanner } from '../planner/firstPlanner.js';
+import { ResplitCoordinator } from '../resplit/resplitCoordinator.js';
 import { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
 import { LeaseBucketTtl } from './leaseBucketTtl.js';
 import { SerialQueue } from './serialQueue.js';
@@ -91,7 +92,8 @@ export class LeaderTerms {
     const failover = new Failover(term, assignments, reshard);
     const failed = new FailedClusters(term, assignments);
     const events = new FleetEvents(term, fleet, reshard, failed);
-    const operator = new OperatorApi(term, fleet, reshard, duplicates);
+    const resplit = new ResplitCoordinator(term, assignments);
+    const operator = new OperatorApi(term, fleet, reshard, resplit, duplicates);
     const watch = new AlertWatch(term);
     this.running = { term, operator };
     term.onEnded(() => leaseTtl.stop());
@@ -111,6 +113,7 @@ export class LeaderTerms {
         failover.check();
         failed.check();
         reshard.check();
+        resplit.check();
         watch.check();
       },
       Math.min(1_000, config.host_timeout_ms / 4),

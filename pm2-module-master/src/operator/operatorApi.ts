@@ -16,15 +16,17 @@ import type { Term } from '../leadership/term.js';
 import { respond } from 'discluster-runtime';
 import { parseMessage } from '../messages.js';
 import type { ReshardCoordinator } from '../reshard/reshardCoordinator.js';
+import type { ResplitCoordinator } from '../resplit/resplitCoordinator.js';
 import { buildFleetStatus } from '../statusView.js';
 import { hostsPlacementProblem } from '../fleetPlans.js';
 
-/** Answers operator requests (`discluster status|which|rebalance|stop|restart|reshard|drain|undrain`) for one term. */
+/** Answers operator requests (`discluster status|which|rebalance|stop|restart|reshard|resplit|drain|undrain`) for one term. */
 export class OperatorApi {
   public constructor(
     private readonly term: Term,
     private readonly fleet: FleetActions,
     private readonly reshard: ReshardCoordinator,
+    private readonly resplit: ResplitCoordinator,
     private readonly duplicates: DuplicateHosts,
   ) {}
 
@@ -66,6 +68,7 @@ export class OperatorApi {
       source: 'master',
       stopped: term.preplanStop,
       reshard: this.reshard.progress(),
+      resplit: this.resplit.progress(),
       refused: this.duplicates.conflicts(),
       placementProblem: term.plan
         ? hostsPlacementProblem(term.registry.online(), term.plan.shardCount)
@@ -88,6 +91,11 @@ export class OperatorApi {
         return request.rolling ? this.fleet.rollingRestart() : this.fleet.restart();
       case 'reshard':
         return this.reshard.start(request.shards, 'requested by an operator (`discluster reshard`)');
+      case 'resplit':
+        return this.resplit.start(
+          request.shardsPerCluster,
+          'requested by an operator (`discluster resplit`)',
+        );
       case 'drain':
         return this.fleet.drain(request.hostId);
       case 'undrain':

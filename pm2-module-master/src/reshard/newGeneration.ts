@@ -18,7 +18,7 @@ export function planWithReshard(
   gateway: GatewayBot,
   reason: string,
 ): PlanRecord {
-  const layout = firstPlan(hosts, shardCount, gateway, plan.epoch + 1, drainedOf(plan));
+  const layout = firstPlan(hosts, shardCount, gateway, plan.epoch + 1, drainedOf(plan), plan.clusterSize);
   const offset = plan.nextClusterId;
   const reshard: Reshard = {
     id: randomBytes(9).toString('base64url'),

@@ -38,6 +38,11 @@ export class ReshardCoordinator {
           ErrorCode.ReshardRefused,
           `a reshard to ${plan.reshard.shardCount} shards is already running (started ${new Date(plan.reshard.startedAt).toISOString()})`,
         );
+      if (plan.resplit)
+        throw new DisclusterError(
+          ErrorCode.ReshardRefused,
+          `a re-split to ${plan.resplit.shardsPerCluster} shards per cluster is running; reshard once it finished (\`discluster status\`)`,
+        );
       const hosts = term.registry.online();
       if (hosts.length === 0)
         throw new DisclusterError(ErrorCode.ReshardRefused, 'no host is online to run the new generation');
