@@ -16,6 +16,11 @@ const FENCE_AFTER_MS = 2000;
 const RENEW_MS = FENCE_AFTER_MS / 2;
 const RESEND_MS = 500;
 const EPOCH = 3;
+/**
+ * A silence the timer finds is judged after two immediates (the IPC socket is read first); fake
+ * timers run each immediate 1 ms later.
+ */
+const JUDGED_MS = 2;
 
 class FakeChannel implements ControlChannel {
   public readonly sent: ClusterToControl[] = [];
@@ -93,7 +98,7 @@ function fleetCluster() {
     fenceAfterMs: () => state.fenceAfterMs,
     onSilent: (silentMs) => void fence.controlSilent(silentMs),
   });
-  link.on('keepalive', () => keepalive.received());
+  link.on('keepalive', (_epoch, renewedAt) => keepalive.received(renewedAt));
   link.on('error', (error) => calls.push(`error: ${error.message}`));
   link.start();
   const control = {
@@ -158,7 +163,7 @@ describe("CONTROL's keepalive (cluster side)", () => {
     // CONTROL stops (SIGSTOP, crash, hang) right after its last keepalive.
     await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS - 1);
     expect(calls).toEqual([]);
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(1 + JUDGED_MS);
     expect(calls).toEqual(['markFenced', 'close: fenced: CONTROL silent', 'fenced']);
     expect(fence.fenced).toBe(true);
     expect(channel.sent.filter((m) => m.type === 'fenced' || m.type === 'confirm')).toEqual([
@@ -182,7 +187,7 @@ describe("CONTROL's keepalive (cluster side)", () => {
     await control.renewFor(5000);
     expect(channel.count('confirm')).toBe(asked);
     expect(calls).toHaveLength(5);
-    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS + JUDGED_MS);
     expect(calls.slice(5)).toEqual(['markFenced', 'close: fenced: CONTROL silent', 'fenced']);
   });
 
@@ -190,13 +195,13 @@ describe("CONTROL's keepalive (cluster side)", () => {
     const { calls, control } = cluster;
     control.assign();
     control.keepalive();
-    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS + JUDGED_MS);
     expect(calls.at(-1)).toBe('fenced');
     await vi.advanceTimersByTimeAsync(10_000);
     control.confirmReply(true); // no keepalive before nor after it
     await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS - 1);
     expect(calls.at(-1)).toBe('reconnect');
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(1 + JUDGED_MS);
     expect(calls.at(-1)).toBe('fenced');
   });
 
@@ -204,7 +209,7 @@ describe("CONTROL's keepalive (cluster side)", () => {
     const { calls, control, fence } = cluster;
     control.assign();
     control.keepalive();
-    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS + JUDGED_MS);
     control.confirmReply(false);
     await vi.advanceTimersByTimeAsync(0);
     expect(calls).toEqual(['markFenced', 'close: fenced: CONTROL silent', 'fenced', 'revoked']);
@@ -233,6 +238,52 @@ describe("CONTROL's keepalive (cluster side)", () => {
     expect(fence.fenced).toBe(false);
   });
 
+  it('counts from the renewal a keepalive vouches for (renewedAt), not from when it is read', async () => {
+    const { calls, channel, control } = cluster;
+    control.assign();
+    control.keepalive();
+    await vi.advanceTimersByTimeAsync(1000);
+    // Read 500 ms after CONTROL sent the renewal (the cluster was busy): 1500 ms of it are left.
+    channel.deliver({ v: 1, type: 'keepalive', epoch: EPOCH, renewedAt: Date.now() - 500 });
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1 + JUDGED_MS);
+    expect(calls.at(-1)).toBe('fenced');
+  });
+
+  it('a stale keepalive (its renewal older than the fence time) neither postpones nor ends a silence', async () => {
+    const { calls, channel, control } = cluster;
+    control.assign();
+    control.keepalive();
+    const lastRenewal = Date.now();
+    await vi.advanceTimersByTimeAsync(1900);
+    // Sent before CONTROL died, read only now: it vouches for the renewal at lastRenewal - 100.
+    channel.deliver({ v: 1, type: 'keepalive', epoch: EPOCH, renewedAt: lastRenewal - 100 });
+    await vi.advanceTimersByTimeAsync(100 + JUDGED_MS);
+    expect(calls).toEqual(['markFenced', 'close: fenced: CONTROL silent', 'fenced']);
+    channel.deliver({ v: 1, type: 'keepalive', epoch: EPOCH, renewedAt: lastRenewal });
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS * 2);
+    expect(calls).toHaveLength(3); // one report, nothing undone
+  });
+
+  it('a keepalive that arrives with the due timer (read after it) ends the silence it found', async () => {
+    const { calls, channel, control } = cluster;
+    control.assign();
+    control.keepalive();
+    // Due at the same moment as the silence timer, queued after it: as a message waiting in the
+    // IPC socket when a stalled process wakes, which Node reads after running its due timers.
+    setTimeout(
+      () => channel.deliver({ v: 1, type: 'keepalive', epoch: EPOCH, renewedAt: Date.now() }),
+      FENCE_AFTER_MS,
+    );
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS + JUDGED_MS);
+    expect(calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS - JUDGED_MS - 1);
+    expect(calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1 + JUDGED_MS);
+    expect(calls.at(-1)).toBe('fenced');
+  });
+
   it('follows a lowered fence time at once (time already silent counts)', async () => {
     const { calls, state, control, keepalive } = cluster;
     control.assign();
@@ -242,7 +293,7 @@ describe("CONTROL's keepalive (cluster side)", () => {
     keepalive.fenceTimeChanged();
     await vi.advanceTimersByTimeAsync(99);
     expect(calls).toEqual([]);
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(1 + JUDGED_MS);
     expect(calls.at(-1)).toBe('fenced');
   });
 });

@@ -379,7 +379,7 @@ class Control {
       logger: this.logger,
       onFence: (clusterId) => this.supervisor?.fence(clusterId),
       onLost: (clusterId, holder) => this.supervisor?.leaseLost(clusterId, holder),
-      onRenewed: (clusterIds) => this.supervisor?.keepalive(clusterIds),
+      onRenewed: (clusterIds, renewedAt) => this.supervisor?.keepalive(clusterIds, renewedAt),
       onTimesChanged: () => this.supervisor?.leaseTimesChanged(),
       replicas: this.config.kv_replicas,
     });

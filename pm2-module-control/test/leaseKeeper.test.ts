@@ -80,6 +80,8 @@ interface Host {
   readonly lost: [number, LeaseHolder][];
   /** Each report of clusters whose leases were all renewed in a round (what gets a keepalive): one cluster each. */
   readonly renewed: number[][];
+  /** With each report: when its oldest renewal request was sent, wall clock (the keepalive's `renewedAt`), and when it was reported. */
+  readonly renewedAt: { renewedAt: number; reportedAt: number }[];
   /** The fence time after each change of the lease time (CONTROL tells its clusters). */
   readonly timesChanged: number[];
   readonly logs: Record<string, unknown>[];
@@ -98,6 +100,7 @@ async function startHost(
   const fences: number[] = [];
   const lost: [number, LeaseHolder][] = [];
   const renewed: number[][] = [];
+  const renewedAt: { renewedAt: number; reportedAt: number }[] = [];
   const timesChanged: number[] = [];
   const keeper = await LeaseKeeper.open(options.nc ?? (await natsConnection(options.url)), {
     bot,
@@ -106,12 +109,15 @@ async function startHost(
     logger,
     onFence: (clusterId) => fences.push(clusterId),
     onLost: (clusterId, holder) => lost.push([clusterId, holder]),
-    onRenewed: (clusterIds) => renewed.push([...clusterIds]),
+    onRenewed: (clusterIds, at) => {
+      renewed.push([...clusterIds]);
+      renewedAt.push({ renewedAt: at, reportedAt: Date.now() });
+    },
     onTimesChanged: (times) => timesChanged.push(times.fenceAfterMs),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   keepers.push(keeper);
-  return { keeper, fences, lost, renewed, timesChanged, logs };
+  return { keeper, fences, lost, renewed, renewedAt, timesChanged, logs };
 }
 
 async function holderOf(kv: KV, shardCount: number, shardId: number): Promise<ShardLeaseRecord | null> {
@@ -358,6 +364,11 @@ describe('LeaseKeeper', () => {
     void a.keeper.acquire(claim(1, [2, 4]), { whenHeld: 'wait', signal: waiting.signal });
     await waitFor(() => a.renewed.length >= 3, { description: 'three renewal rounds', timeoutMs: 10_000 });
     expect(a.renewed.every((round) => round.join() === '0')).toBe(true);
+    // Each report says when its renewal was sent: before the report, within half the fence time.
+    for (const { renewedAt, reportedAt } of a.renewedAt) {
+      expect(renewedAt).toBeLessThanOrEqual(reportedAt);
+      expect(reportedAt - renewedAt).toBeLessThanOrEqual(a.keeper.fenceAfterMs / 2 + 1);
+    }
     waiting.abort();
     // Cut off: no round succeeds, so no cluster is reported (it fences instead).
     proxy.cut('blackhole');

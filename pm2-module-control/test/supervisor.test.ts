@@ -528,6 +528,14 @@ describe('ClusterSupervisor', () => {
     // Cluster 2 (not online at the last list) waited for one; it is still not online.
     expect(pm2.lists).toBe(lists + 2);
     expect(pm2.messages('keepalive')).toHaveLength(5);
+    // A round's keepalive says when the renewal it vouches for was sent (the cluster counts from there).
+    supervisor.keepalive([3], 1_234_567);
+    expect(pm2.messages('keepalive').at(-1)?.data).toEqual({
+      v: 1,
+      type: 'keepalive',
+      epoch: 5,
+      renewedAt: 1_234_567,
+    });
     // An exit: its pm_id is listed again before the next keepalive (it may be another process now).
     pm2.emit('process:event', c3!['name'] as string, { event: 'exit' });
     await flush();

@@ -182,6 +182,14 @@ export const KeepaliveMessageSchema = z.object({
   v: z.literal(1),
   type: z.literal('keepalive'),
   epoch,
+  /**
+   * When the oldest renewal request behind this keepalive was sent (wall clock, ms; CONTROL and
+   * its clusters share the machine's clock). The cluster counts its fence time from here, not from
+   * when it read the message: one read late (the cluster stalled) vouches for no more than it
+   * should, and one that waited in the socket while the cluster's timers ran first still counts.
+   * Absent (older CONTROLs, an adopted cluster's first one): from when it is read.
+   */
+  renewedAt: z.number().int().nonnegative().optional(),
 });
 
 /** Every CONTROL → cluster message. */

@@ -253,7 +253,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       onFence: (reason) => this.#fencing.ordered(reason),
       // CONTROL renewed the leases. Once one came, silence for the fence time means CONTROL is down
       // or hung and nobody renews them: fence as on CONTROL's `fence` (ControlKeepalive).
-      onKeepalive: () => this.#fencing.keepaliveReceived(),
+      onKeepalive: (_epoch, renewedAt) => this.#fencing.keepaliveReceived(renewedAt),
       // Without pm2 nobody supervises this process and CONTROL cannot renew its leases: another
       // owner may soon start these shards, so they must close (Promise 2).
       onDisconnected: () => void this.#process.exitAfterStop('lost the IPC channel to pm2', 1),

@@ -97,8 +97,9 @@ export class ClusterFencing {
   }
 
   /** CONTROL renewed the leases. */
-  public keepaliveReceived(): void {
-    this.#keepalive.received();
+  /** CONTROL's keepalive, vouching for a renewal sent at `renewedAt` (wall clock; absent: now). */
+  public keepaliveReceived(renewedAt?: number): void {
+    this.#keepalive.received(renewedAt);
   }
 
   /** CONTROL could not renew the leases: close as on a NATS loss, then ask CONTROL at once. */

@@ -22,7 +22,7 @@ export interface FleetHandlers {
   /** CONTROL could not renew the shards' leases: fence now (see `FenceMessageSchema`). */
   readonly onFence: (reason: string) => void;
   /** CONTROL renewed the shards' leases (see `KeepaliveMessageSchema`). */
-  readonly onKeepalive: (epoch: number) => void;
+  readonly onKeepalive: (epoch: number, renewedAt: number | undefined) => void;
   readonly onDisconnected: () => void;
 }
 

@@ -27,7 +27,7 @@ export interface FleetLinkEvents {
    * CONTROL renewed the shards' leases (`keepalive`, every TTL/4). Only after the first assignment;
    * the cluster fences when they stop coming (see `ControlKeepalive`).
    */
-  keepalive: [epoch: number];
+  keepalive: [epoch: number, renewedAt: number | undefined];
   /** CONTROL asks the process to close its shards for resume and exit. */
   shutdown: [reason: string];
   /** The IPC channel is gone: the pm2 daemon, and CONTROL with it, no longer manage this process. */
@@ -189,7 +189,7 @@ export class FleetLink extends EventEmitter<FleetLinkEvents> {
         break;
       case 'keepalive':
         // Before the first assignment there are no shards whose leases it could speak for.
-        if (this.current) this.emit('keepalive', message.epoch);
+        if (this.current) this.emit('keepalive', message.epoch, message.renewedAt);
         break;
     }
   }

@@ -48,6 +48,8 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
   /** Keepalives waiting for a pm2 list, and the clusters waiting behind it (see keepalive()). */
   private keepaliveSending: Promise<void> | null = null;
   private keepaliveNext = new Set<number>();
+  /** clusterId → when the renewal its next keepalive vouches for was sent (wall clock). */
+  private readonly renewedAt = new Map<number, number>();
   /**
    * pm_id of each of our online processes as the last list showed it, with its run and the run's
    * exits then: valid for that run while no exit was seen since (pm2 keeps a pm_id across restarts).
@@ -121,6 +123,8 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
 
   /** One keepalive now (its leases were just taken over), outside the renewal rounds. */
   public sendKeepalive(run: ClusterRun): Promise<void> {
+    // Vouched for by the take-over just done, not by an older round's renewal.
+    this.renewedAt.delete(run.clusterId);
     return this.send(run, this.keepaliveMessage(run));
   }
 
@@ -150,11 +154,13 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
    * silence watch counts. The others wait for one list, shared by every cluster that comes
    * meanwhile.
    */
-  public keepalive(clusterIds: readonly number[]): void {
+  public keepalive(clusterIds: readonly number[], renewedAt?: number): void {
     for (const clusterId of clusterIds) {
       const name = this.options.table.nameOf(clusterId);
       const run = this.options.runOf(name);
       if (!run || run.stopping) continue;
+      if (renewedAt === undefined) this.renewedAt.delete(clusterId);
+      else this.renewedAt.set(clusterId, renewedAt);
       const known = this.pmIds.get(name);
       if (known && known.run === run && known.exits === run.exits)
         void this.sendKeepaliveTo(name, run, known.pmId);
@@ -175,10 +181,17 @@ export class ClusterLink extends EventEmitter<ClusterLinkEvents> {
   /** Drops the keepalives still waiting for a list. */
   public close(): void {
     this.keepaliveNext.clear();
+    this.renewedAt.clear();
   }
 
   private keepaliveMessage(run: ClusterRun): ControlToCluster {
-    return { v: 1, type: 'keepalive', epoch: this.options.assignment()?.epoch ?? run.epoch };
+    const renewedAt = this.renewedAt.get(run.clusterId);
+    return {
+      v: 1,
+      type: 'keepalive',
+      epoch: this.options.assignment()?.epoch ?? run.epoch,
+      ...(renewedAt !== undefined ? { renewedAt } : {}),
+    };
   }
 
   private async sendKeepalives(clusterIds: readonly number[]): Promise<void> {

@@ -295,8 +295,8 @@ export class ClusterSupervisor {
   }
 
   /** Every lease of these clusters was just renewed: each is told so (see ClusterLink.keepalive). */
-  public keepalive(clusterIds: readonly number[]): void {
-    this.link.keepalive(clusterIds);
+  public keepalive(clusterIds: readonly number[], renewedAt?: number): void {
+    this.link.keepalive(clusterIds, renewedAt);
   }
 
   /**

@@ -64,7 +64,7 @@ export interface LeaseKeeperOptions {
    * `keepalive`): called once per cluster as soon as its own renewals are done, by requests sent
    * recently enough to vouch for them (leaseStall.ts keepaliveVerdict).
    */
-  readonly onRenewed?: (clusterIds: readonly number[]) => void;
+  readonly onRenewed?: (clusterIds: readonly number[], renewedAt: number) => void;
   /**
    * The lease time changed (MASTER set another bucket TTL): clusters must be told the new fence
    * time, `times.fenceAfterMs`.

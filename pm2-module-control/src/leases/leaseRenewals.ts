@@ -8,7 +8,7 @@ export interface LeaseRenewalsHooks {
   /** Another host holds one of the cluster's shards now: the cluster must stop for good. */
   readonly onLost: (clusterId: number, holder: LeaseHolder) => void;
   /** Every lease of the cluster was just renewed in a round (LeaseKeeperOptions.onRenewed). */
-  readonly onRenewed?: (clusterIds: readonly number[]) => void;
+  readonly onRenewed?: (clusterIds: readonly number[], renewedAt: number) => void;
 }
 
 /**
@@ -104,7 +104,8 @@ export class LeaseRenewals {
       );
       return;
     }
-    this.hooks.onRenewed?.([held.claim.clusterId]);
+    // The cluster counts its fence time from the oldest renewal request, on the wall clock it shares.
+    this.hooks.onRenewed?.([held.claim.clusterId], Math.round(Date.now() - (state.clock() - oldest)));
   }
 
   /**

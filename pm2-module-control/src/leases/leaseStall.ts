@@ -57,11 +57,11 @@ export function fenceVerdict(
 
 /**
  * May CONTROL send a cluster a keepalive now, its leases having last been renewed by requests sent
- * at `oldestRenewedAt` (the oldest of them)? The cluster trusts a keepalive for the fence time from
- * when it reads it, so a keepalive vouching for a renewal read late (after a stall) would let it
- * serve into the last part of the lease. Only while that renewal is younger than half the fence
- * time: the cluster then fences at the latest a quarter of the lease time before any of its leases
- * can expire (half of it without a stall).
+ * at `oldestRenewedAt` (the oldest of them)? A cluster of this version counts the fence time from
+ * that renewal (the keepalive's `renewedAt`), but an older SDK counts from when it reads the
+ * message, so a keepalive vouching for a renewal sent long before would let it serve into the last
+ * part of the lease. Only while that renewal is younger than half the fence time: such a cluster
+ * then fences at the latest a quarter of the lease time before any of its leases can expire.
  */
 export function keepaliveVerdict(
   oldestRenewedAt: number,
