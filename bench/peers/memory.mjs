@@ -141,6 +141,9 @@ runSection(
       reps: Number(flags.reps ?? (quick ? 1 : 3)),
       // A second, smaller size (one round) separates what every process costs from what a shard costs.
       smallShards: quick ? null : 4,
+      // A larger one (one round): clusters of 2 × max_concurrency (`discluster resplit`) share the
+      // fixed cost of a process over twice the shards.
+      largeShards: quick ? null : 32,
       settleMs: quick ? 2000 : 10_000,
       sampleSeconds: quick ? 3 : 10,
       guildsPerShard: GUILDS_PER_SHARD,
@@ -180,6 +183,13 @@ runSection(
           ];
         }),
       );
+    }
+    record.large = [];
+    if (cfg.largeShards) {
+      for (const variant of ['bare', 'discluster', 'hybrid']) {
+        log(`memory: ${variant}, ${cfg.largeShards} shards`);
+        record.large.push(await runOnce(variant, { ...cfg, shards: cfg.largeShards }, 1));
+      }
     }
     const perShard = (variant) =>
       record.runs.filter((r) => r.variant === variant && r.ok).map((r) => r.rssMiBPerShard);

@@ -210,6 +210,15 @@ export function verdicts(result) {
   }
   // 4. Memory
   {
+    /** The one round at `largeShards` per process, as text for the targets table ('' if none). */
+    const largeRatio = (memory) => {
+      const run = (variant) => (memory.large ?? []).find((r) => r.variant === variant && r.ok);
+      const bare = run('bare');
+      const fleet = run('discluster');
+      return bare && fleet
+        ? `; ${fmt(fleet.rssMiBPerShard / bare.rssMiBPerShard, 3)}× at ${fmt(memory.config.largeShards)} shards per process (one round)`
+        : '';
+    };
     const m = sec.memory?.summary;
     const ratio = m?.discluster?.ratioToBare?.median ?? null;
     let reason = '';
@@ -229,7 +238,7 @@ export function verdicts(result) {
       n: 4,
       target: `Memory: RSS per shard at 2,000 guilds per shard ≤ ${TARGETS.memoryRatio}× bare @discordjs/ws (${fmt(sec.memory?.config?.shards)} shards per process)`,
       ours: m
-        ? `${fmt(ratio, 3)}× (${fmt(m.discluster.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.rssMiBPerShard.median, 2)} MiB per shard)`
+        ? `${fmt(ratio, 3)}× (${fmt(m.discluster.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.rssMiBPerShard.median, 2)} MiB per shard)${largeRatio(sec.memory)}`
         : '–',
       peers: m?.hybrid
         ? `hybrid cluster: ${fmt(m.hybrid.ratioToBare.median, 3)}× (${fmt(m.hybrid.rssMiBPerShard.median, 2)} MiB per shard)`
@@ -629,11 +638,28 @@ function renderMemory(section) {
           ]),
       )}`
     : '';
+  const largeOf = (variant) => (section.large ?? []).find((r) => r.variant === variant && r.ok);
+  const largeBare = largeOf('bare');
+  const large =
+    cfg.largeShards && largeBare
+      ? `\n\nOne round at ${fmt(cfg.largeShards)} shards per process (a cluster of 2 × max_concurrency, as \`discluster resplit --shards-per-cluster ${fmt(cfg.largeShards)}\` makes them at max_concurrency ${fmt(cfg.largeShards / 2)}):\n\n${table(
+          ['process', 'RSS (MiB)', 'MiB per shard', '× bare'],
+          ['bare', 'discluster', 'hybrid']
+            .map((variant) => [variant, largeOf(variant)])
+            .filter(([, run]) => run)
+            .map(([variant, run]) => [
+              names[variant] ?? variant,
+              fmt(run.rssMiB, 1),
+              fmt(run.rssMiBPerShard, 2),
+              fmt(run.rssMiBPerShard / largeBare.rssMiBPerShard, 3),
+            ]),
+        )}`
+      : '';
   return `## 4. Memory
 
 One process serving ${fmt(cfg.shards)} shards at ${fmt(cfg.guildsPerShard)} guilds per shard (${fmt(cfg.shards * cfg.guildsPerShard)} guilds, zlib-stream, intents GUILDS | GUILD_MESSAGES), after READY and every GUILD_CREATE and ${s(cfg.settleMs, 0)} s idle: VmRSS sampled once a second for ${fmt(cfg.sampleSeconds)} s, the median of the samples, divided by the shards. Rounds alternate the variants; each starts a fresh simulator (same seed, same guilds). Ratio: per round against that round's bare process, then the median.
 
-${table(['process', 'RSS (MiB), each run', 'MiB per shard', '× bare', 'peak RSS (MiB)'], rows)}${marginal}${notMeasured(section)}`;
+${table(['process', 'RSS (MiB), each run', 'MiB per shard', '× bare', 'peak RSS (MiB)'], rows)}${marginal}${large}${notMeasured(section)}`;
 }
 
 function renderDispatch(section) {
