@@ -2,13 +2,21 @@ import { leaseKey } from 'discluster-protocol';
 import { describeError } from 'discluster-runtime';
 import { hold, type HeldCluster, type HeldLeases } from './heldLeases.js';
 import type { LeaseRecords, ShardClaim } from './leaseRecords.js';
-import type { AcquireOptions, AcquireOutcome, ConfirmOutcome, LeaseClaim } from './shardLeases.js';
+import type {
+  AcquireOptions,
+  AcquireOutcome,
+  ConfirmOutcome,
+  LeaseClaim,
+  LeaseHolder,
+} from './shardLeases.js';
 
 export interface LeaseClaimsHooks {
   /** A cluster is held now: renewals and the fence check must run. */
   readonly onHeld: () => void;
   /** The renewal round in flight, if any (a release waits it out). */
   readonly roundInFlight: () => Promise<void> | null;
+  /** Another host holds one of the cluster's shards (found by a confirm): stop it for good. */
+  readonly onLost: (clusterId: number, holder: LeaseHolder) => void;
 }
 
 /**
@@ -91,6 +99,12 @@ export class LeaseClaims {
             { clusterId, shardId, holder: result.holder },
             `lease of shard ${shardId} is held by host ${result.holder.hostId}: not confirming`,
           );
+          // The same loss a renewal round would find: reported once, whichever finds it first.
+          if (state.clusters.get(clusterId) === held && !held.lost) {
+            held.lost = true;
+            held.shards.delete(shardId);
+            this.hooks.onLost(clusterId, result.holder);
+          }
           return 'refused';
         }
         if (state.clusters.get(clusterId) !== held) return 'unknown';

@@ -104,6 +104,7 @@ export class LeaseKeeper implements ShardLeases {
     this.claims = new LeaseClaims(this.state, this.records, {
       onHeld: () => this.startTimers(),
       roundInFlight: () => this.renewals.inFlight,
+      onLost: options.onLost,
     });
     this.ttlWatch = new LeaseTtlWatch({
       nc,
