@@ -144,6 +144,20 @@ describe('fleet mode without pm2', () => {
     expect(JSON.parse(proc.lines[0]!)).toEqual({ loaded: [] });
   });
 
+  it('loads @discordjs/rest and undici only when cluster.rest is first used (about 10 MiB a process)', async () => {
+    const script = [
+      `const { Cluster } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
+      "const loaded = () => Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@discordjs[\\\\/]rest|undici)[\\\\/]/.test(file)).length;",
+      'const cluster = new Cluster({ intents: 1 });',
+      'const before = loaded();',
+      'const rest = cluster.rest;',
+      'console.log(JSON.stringify({ before, after: loaded() > 0, same: rest === cluster.rest }));',
+    ].join('\n');
+    const proc = spawnNode('-e', [script], { env: { pm_id: undefined } });
+    expect((await proc.exited).code).toBe(0);
+    expect(JSON.parse(proc.lines[0]!)).toEqual({ before: 0, after: true, same: true });
+  });
+
   it('takes its assignment from CONTROL, validates every message, and never writes the token', async () => {
     const { sim, gateway } = await startSim();
     const bot = uniqueBot('fl');

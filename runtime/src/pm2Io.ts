@@ -33,21 +33,28 @@ const LEAN_CONFIG = {
   metrics: { v8: true, eventLoop: true, network: false, runtime: false, http: false },
 };
 
+/** The global key under which @pm2/io (and pm2's injected copy) keeps its singleton. */
+const IO_KEY = Symbol.for('@pm2/io');
+
 let loaded: Pm2Io | null | undefined;
 
 /**
- * `@pm2/io`, loaded on first use and only under pm2 (null elsewhere). pm2 normally injects its own
- * instance before the app starts and `require('@pm2/io')` returns that global singleton; it is used
- * as is, since bot code may already have registered metrics on it. Only an instance this call
- * created (the app runs with `pmx: false`, as CONTROL does) is initialised without its default hooks.
+ * `@pm2/io`, only under pm2 (null elsewhere). pm2 normally injects its own instance before the app
+ * starts (a global singleton): it is used as is, since bot code may already have registered metrics
+ * on it. Only when there is none (an app started with `pmx: false`) is @pm2/io loaded, and that
+ * instance initialised without its default hooks.
  */
 export function loadPm2Io(): Pm2Io | null {
   if (loaded !== undefined) return loaded;
   if (!isUnderPm2()) return (loaded = null);
-  const existed = Object.getOwnPropertySymbols(globalThis).includes(Symbol.for('@pm2/io'));
+  // pm2's process wrapper injects its own copy (pm2/modules/pm2-io-bpm) under this symbol: use it
+  // as it is. Requiring @pm2/io would load all of its code (about 3 MiB per process) only to hand
+  // back the same instance.
+  const injected = (globalThis as Record<symbol, unknown>)[IO_KEY] as Pm2Io | undefined;
+  if (injected) return (loaded = injected);
   // A plain require on purpose: a top-level import would load @pm2/io in every process.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const io = require('@pm2/io') as Pm2Io;
-  if (!existed) io.init(LEAN_CONFIG);
+  io.init(LEAN_CONFIG);
   return (loaded = io);
 }

@@ -1,8 +1,9 @@
-import { REST, type ResponseLike } from '@discordjs/rest';
+import type { REST, ResponseLike } from '@discordjs/rest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode } from 'discluster-protocol';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { FleetRestLimiter, type MakeRequest } from '../rest/FleetRestLimiter.js';
+import { discordRest, undici } from '../rest/lazyModules.js';
 import type { FatalShardClose } from './ClusterEvents.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
 
@@ -16,6 +17,7 @@ const TOKEN_REJECTED = 'Authentication failed: Discord answered 401 to a REST ca
  * per-process global limit is lifted: the fleet's limit is the one that counts.
  */
 export function createClusterRest(send: MakeRequest): REST {
+  const { REST } = discordRest();
   return new REST({
     version: '10',
     api: DEFAULT_API,
@@ -59,25 +61,27 @@ export function openClusterRestLimiter(
 }
 
 /**
- * A cluster's REST: the client bot code holds from construction on, and the fleet limiter and token
- * it gets once the assignment is known. Token and limiter are private fields (promise 4).
+ * A cluster's REST: the client bot code holds from its first `cluster.rest` on (built then, so a
+ * cluster that never calls REST never loads @discordjs/rest), and the fleet limiter and token it
+ * gets once the assignment is known. Token and limiter are private fields (promise 4).
  */
 export class ClusterRestLink {
-  readonly #rest: REST;
+  #rest: REST | null = null;
   #limiter: FleetRestLimiter | null = null;
   #apiBase = DEFAULT_API;
+  #token: string | null = null;
   /** With `assignment.sourceAddress`: undici connects from it (the REST client's `agent`). */
   #agent: Agent | null = null;
 
-  public constructor() {
-    this.#rest = createClusterRest((url, init) => {
+  public get rest(): REST {
+    if (this.#rest) return this.#rest;
+    const rest = createClusterRest((url, init) => {
       if (!this.#limiter) return restNotStarted();
       return this.#limiter.makeRequest(retarget(url, this.#apiBase), init);
     });
-  }
-
-  public get rest(): REST {
-    return this.#rest;
+    this.#rest = rest;
+    this.#authorise(rest);
+    return rest;
   }
 
   /**
@@ -99,13 +103,18 @@ export class ClusterRestLink {
       },
     });
     this.#apiBase = restApiBase(assignment);
-    if (assignment.sourceAddress !== undefined) {
-      // @discordjs/rest hands its agent to makeRequest as `dispatcher` (a request's own wins), and
-      // the default makeRequest, which the fleet limiter sends with, passes it to undici.
-      this.#agent = sourceAddressAgent(assignment.sourceAddress);
-      this.#rest.setAgent(this.#agent);
-    }
-    this.#rest.setToken(assignment.token);
+    if (assignment.sourceAddress !== undefined) this.#agent = sourceAddressAgent(assignment.sourceAddress);
+    this.#token = assignment.token;
+    if (this.#rest) this.#authorise(this.#rest);
+  }
+
+  /** Gives the client the token and the source-address agent once both it and the assignment exist. */
+  #authorise(rest: REST): void {
+    if (this.#token === null) return;
+    // @discordjs/rest hands its agent to makeRequest as `dispatcher` (a request's own wins), and
+    // the default makeRequest, which the fleet limiter sends with, passes it to undici.
+    if (this.#agent) rest.setAgent(this.#agent);
+    rest.setToken(this.#token);
   }
 
   public close(): void {
@@ -120,7 +129,7 @@ export class ClusterRestLink {
  * `connect: { localAddress }`, which undici 6's connector overrides with the Client's own (null).
  */
 export function sourceAddressAgent(localAddress: string): Agent {
-  return new Agent({ localAddress });
+  return new (undici().Agent)({ localAddress });
 }
 
 function restNotStarted(): Promise<ResponseLike> {

@@ -1,7 +1,7 @@
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
-import { fetch as undiciFetch } from 'undici';
 import type { ClusterAssignment } from '../cluster/ClusterOptions.js';
 import { sourceAddressAgent } from '../cluster/clusterRest.js';
+import { undici } from '../rest/lazyModules.js';
 
 /**
  * Fresh `session_start_limit` data for the identify throttler: `GET /gateway/bot` at the REST base
@@ -23,7 +23,7 @@ export function gatewayBotSource(
       headers: { authorization: `Bot ${token}`, 'user-agent': 'DiscordBot (discluster, 0.1)' },
       signal: AbortSignal.timeout(15_000),
     };
-    const response = dispatcher ? await undiciFetch(url, { ...init, dispatcher }) : await fetch(url, init);
+    const response = dispatcher ? await undici().fetch(url, { ...init, dispatcher }) : await fetch(url, init);
     if (!response.ok) throw new Error(`GET /gateway/bot answered ${response.status}`);
     const body = (await response.json()) as { session_start_limit?: APIGatewaySessionStartLimit };
     const limit = body.session_start_limit;

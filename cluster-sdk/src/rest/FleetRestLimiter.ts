@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DefaultRestOptions, type RESTOptions, type ResponseLike } from '@discordjs/rest';
+import type { RESTOptions, ResponseLike } from '@discordjs/rest';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DisclusterError, ErrorCode, restBucket } from 'discluster-protocol';
@@ -8,6 +8,7 @@ import { delay } from '../util/delay.js';
 import { GlobalSlots, LATE_TOLERANCE_MS, type GlobalClaim } from './GlobalSlots.js';
 import { InvalidRequestCount } from './InvalidRequestCount.js';
 import { invalidRequestVerdict } from './invalidRequestPolicy.js';
+import { discordRest } from './lazyModules.js';
 import { LocalGlobalSlots } from './LocalGlobalSlots.js';
 import { isInvalidRequest, readBucket, readRateLimited } from './rateLimitHeaders.js';
 import { restRouteOf, type RestRoute } from './restRoute.js';
@@ -86,7 +87,7 @@ export class FleetRestLimiter {
     private readonly token: TokenRejection,
   ) {
     this.#options = options;
-    this.#send = options.send ?? ((url, init) => DefaultRestOptions.makeRequest(url, init));
+    this.#send = options.send ?? ((url, init) => discordRest().DefaultRestOptions.makeRequest(url, init));
     const perSecond = options.globalPerSecond ?? 50;
     this.local = new LocalGlobalSlots(
       perSecond / Math.max(1, options.processes),
