@@ -147,7 +147,7 @@ describe('fleet mode without pm2', () => {
   it('loads @discordjs/rest and undici only when cluster.rest is first used (about 10 MiB a process)', async () => {
     const script = [
       `const { Cluster } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
-      "const loaded = () => Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@discordjs[\\\\/]rest|undici)[\\\\/]/.test(file)).length;",
+      'const loaded = () => Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@discordjs[\\\\/]rest|undici)[\\\\/]/.test(file)).length;',
       'const cluster = new Cluster({ intents: 1 });',
       'const before = loaded();',
       'const rest = cluster.rest;',
