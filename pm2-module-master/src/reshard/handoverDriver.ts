@@ -18,8 +18,9 @@ export interface HandoverOptions {
   readonly newClusterIds: readonly number[];
   readonly logger: Logger;
   /**
-   * Pause between `record` and `buffer`: an event one generation receives this much later than the
-   * other is still matched. Default 1000 ms.
+   * Pause between `record` and `buffer`, and between `buffer` and `cutover`: an event one generation
+   * receives up to this much later than the other is still delivered once. Default
+   * {@link DEFAULT_SKEW_MS}.
    */
   readonly skewMs?: number;
   /** Per request. Default 5 s. */
@@ -41,13 +42,22 @@ export interface HandoverSummary {
 }
 
 /**
+ * How much later one generation may receive an event than the other. Discord sends both sessions an
+ * event at about the same time, but a cluster process gets no CPU for a while on a busy machine: a
+ * CI run on 2 cores with another process eating one saw a new generation more than 1 s behind the
+ * old (40 events delivered twice with the 1 s this was). The price of a longer pause is only a
+ * longer handover and more events held meanwhile.
+ */
+export const DEFAULT_SKEW_MS = 3_000;
+
+/**
  * Runs a reshard's handover (protocol/src/handover.ts): record → skew → buffer → cutover →
  * go-live. Each step goes to every cluster of its generation at once and is retried per cluster;
  * the steps are idempotent, so a MASTER that took over midway runs them all again. Resolves once
  * every new cluster serves; rejects if one of them cannot go live (the caller rolls back).
  */
 export async function runHandover(options: HandoverOptions): Promise<HandoverSummary> {
-  const skewMs = options.skewMs ?? 1000;
+  const skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
   const step = (clusterIds: readonly number[], name: HandoverStep, extra: object = {}) =>
     Promise.all(clusterIds.map((clusterId) => requestStep(options, clusterId, name, extra)));
 
