@@ -146,32 +146,18 @@ export class FleetRestLimiter {
     let reservation: RouteReservation | null = null;
     let claim: GlobalClaim | null = null;
     for (;;) {
-      const coordinated = await this.fleetStep(signal, () => this.admit(route, signal), false);
-      // The global slot is claimed as the request is sent, and the route's window reserved right
-      // after it: a request never waits between reserving and sending, so it cannot carry its
-      // reservation into the next window. A slot taken for a route that filled up meanwhile is lost,
-      // which only ever makes the fleet slower.
-      claim = route.globalExempt ? null : await this.takeGlobal(signal);
-      if (coordinated) {
-        const reserved = await this.fleetStep(signal, () => this.routes.tryReserve(route), undefined);
-        if (reserved === null) continue; // Another process took the window's last request.
-        reservation = reserved ?? null; // undefined: NATS failed, @discordjs/rest's own limits apply.
+      ({ reservation, claim } = await this.reserve(route, signal));
+      if (claim) {
+        const readyAt = Date.now();
+        // Learn the lead (smoothed, bounded), then wait for the slot's time: never send before it.
+        const took = Math.min(MAX_CLAIM_LEAD_MS, Math.max(0, readyAt - claim.claimedAt));
+        this.claimLeadMs += (took - this.claimLeadMs) / 8;
+        if (claim.at > readyAt) await delay(claim.at - readyAt, signal);
       }
-      // Stalled for half a second or more since the claim: the slot may be claimed again soon, so
-      // this request takes a new one (its route reservation stays valid, checked below).
-      if (claim && Date.now() - claim.at > STALE_CLAIM_MS) claim = await this.takeGlobal(signal);
-      if (reservation && Date.now() >= reservation.validUntil) {
-        reservation = null;
-        continue;
-      }
+      // Stalled past the route's window (a starved process): the window it counted in is over, and
+      // the next one's count may be spent by others. Take a place in the next one instead.
+      if (reservation && Date.now() >= reservation.validUntil) continue;
       break;
-    }
-    if (claim) {
-      const readyAt = Date.now();
-      // Learn the lead (smoothed, bounded), then wait for the slot's time: never send before it.
-      const took = Math.min(MAX_CLAIM_LEAD_MS, Math.max(0, readyAt - claim.claimedAt));
-      this.claimLeadMs += (took - this.claimLeadMs) / 8;
-      if (claim.at > readyAt) await delay(claim.at - readyAt, signal);
     }
     const sentAt = Date.now();
     if (claim && sentAt > claim.at + LATE_TOLERANCE_MS) void this.slots.sentLate(claim, sentAt);
@@ -222,6 +208,33 @@ export class FleetRestLimiter {
   }
 
   /** One global slot: the fleet's (null when NATS failed and the local share was taken instead). */
+  /**
+   * Admission, a global slot and the route's window, in that order. The global slot is claimed as
+   * the request is sent, and the route's window reserved right after it: a request never waits
+   * between reserving and sending, so it cannot carry its reservation into the next window. A slot
+   * taken for a route that filled up meanwhile is lost, which only ever makes the fleet slower.
+   */
+  private async reserve(
+    route: RestRoute,
+    signal: AbortSignal,
+  ): Promise<{ reservation: RouteReservation | null; claim: GlobalClaim | null }> {
+    for (;;) {
+      const coordinated = await this.fleetStep(signal, () => this.admit(route, signal), false);
+      let claim = route.globalExempt ? null : await this.takeGlobal(signal);
+      let reservation: RouteReservation | null = null;
+      if (coordinated) {
+        const reserved = await this.fleetStep(signal, () => this.routes.tryReserve(route), undefined);
+        if (reserved === null) continue; // Another process took the window's last request.
+        reservation = reserved ?? null; // undefined: NATS failed, @discordjs/rest's own limits apply.
+      }
+      // Stalled for half a second or more since the claim: the slot may be claimed again soon, so
+      // this request takes a new one (its route reservation stays valid, checked below).
+      if (claim && Date.now() - claim.at > STALE_CLAIM_MS) claim = await this.takeGlobal(signal);
+      if (reservation && Date.now() >= reservation.validUntil) continue;
+      return { reservation, claim };
+    }
+  }
+
   private takeGlobal(signal: AbortSignal): Promise<GlobalClaim | null> {
     return this.fleetStep(
       signal,
