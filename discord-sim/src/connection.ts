@@ -39,6 +39,8 @@ export class GatewayConnection {
   public heartbeatAckOverride: boolean | null = null;
   private readonly sendLimiter: SendRateLimiter;
   private heartbeatDeadline: NodeJS.Timeout;
+  /** Bumped by every heartbeat: a deadline judged after it was re-armed is no miss. */
+  private heartbeatArmedAt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
 
   public constructor(
@@ -59,7 +61,7 @@ export class GatewayConnection {
     socket.on('error', () => {
       // A broken socket ends in 'close' too; nothing to add here but not crashing.
     });
-    this.heartbeatDeadline = setTimeout(() => this.host.onHeartbeatMissed(this), this.heartbeatDeadlineMs());
+    this.heartbeatDeadline = setTimeout(() => this.judgeHeartbeat(), this.heartbeatDeadlineMs());
     this.sendOp(GatewayOpcode.Hello, { heartbeat_interval: host.heartbeatIntervalMs });
   }
 
@@ -140,6 +142,22 @@ export class GatewayConnection {
     return this.host.heartbeatIntervalMs + this.host.heartbeatToleranceMs;
   }
 
+  /**
+   * The deadline passed: a missed heartbeat, unless one waits unread in the socket. When this
+   * process was itself starved, Node runs the due timer before the poll phase that reads the
+   * socket, so the verdict waits for that read (an immediate runs after it; twice, for a frame whose
+   * read completes in the next poll). A heartbeat read meanwhile re-armed the deadline.
+   */
+  private judgeHeartbeat(): void {
+    const armedAt = this.heartbeatArmedAt;
+    setImmediate(() =>
+      setImmediate(() => {
+        if (this.serverCloseCode !== null || this.heartbeatArmedAt !== armedAt) return;
+        this.host.onHeartbeatMissed(this);
+      }),
+    );
+  }
+
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.serverCloseCode !== null) return;
     if (!this.sendLimiter.take()) {
@@ -197,6 +215,7 @@ export class GatewayConnection {
       return;
     }
     this.lastHeartbeatAt = Date.now();
+    this.heartbeatArmedAt++;
     this.heartbeatDeadline.refresh();
     if (this.host.heartbeatAckEnabled(this)) this.sendOp(GatewayOpcode.HeartbeatAck, null);
   }
