@@ -26,7 +26,7 @@ beforeAll(async () => {
     maxConcurrency: 2,
     guilds: 160,
     leaseMs: 6000,
-    hostTimeoutMs: 3000,
+    hostTimeoutMs: 6000,
   });
   fleet.startMaster();
 }, 120_000);

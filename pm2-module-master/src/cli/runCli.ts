@@ -119,7 +119,15 @@ async function run(client: FleetClient, options: CliOptions, io: Output): Promis
         { v: 1, type: 'restart', rolling: command.rolling },
         command.rolling ? 24 * 3_600_000 : Math.max(timeoutMs, 120_000),
       );
-      print(result, command.rolling ? 'rolling restart finished' : 'fleet restarted');
+      const skipped = (result as { skipped?: string[] } | null)?.skipped ?? [];
+      print(
+        result,
+        !command.rolling
+          ? 'fleet restarted'
+          : skipped.length > 0
+            ? `rolling restart finished, except on lost host(s) ${skipped.join(', ')}: their clusters were not restarted (run it again once they are back)`
+            : 'rolling restart finished',
+      );
       return 0;
     }
     case 'stop': {

@@ -125,15 +125,28 @@ export class FleetActions {
     });
   }
 
-  /** `discluster restart --rolling`: one host after the other, each restarting its clusters in turn. */
-  public async rollingRestart(): Promise<{ hosts: string[] }> {
+  /**
+   * `discluster restart --rolling`: one host after the other, each restarting its clusters in turn.
+   * A host that is lost when its turn comes (a missed heartbeat while another host's clusters
+   * restart and take the CPU) is waited for a while, then skipped and named in `skipped`.
+   */
+  public async rollingRestart(): Promise<{ hosts: string[]; skipped?: string[] }> {
     const term = this.term;
     return term.enqueue(async () => {
       const plan = term.requirePlan();
       refuseDuringReshard(plan, 'a rolling restart');
       const done: string[] = [];
+      const skipped: string[] = [];
       for (const [hostId, clusters] of Object.entries(plan.hosts).sort(([a], [b]) => a.localeCompare(b))) {
-        if (clusters.length === 0 || term.registry.isLost(hostId)) continue;
+        if (clusters.length === 0) continue;
+        if (!(await this.online(hostId, Math.max(10_000, 3 * term.config.host_timeout_ms)))) {
+          term.logger.warn(
+            { hostId },
+            'rolling restart: host lost, skipped (its clusters were not restarted)',
+          );
+          skipped.push(hostId);
+          continue;
+        }
         term.logger.info({ hostId, clusters: clusters.length }, 'rolling restart: host starting');
         await term.commander.send(
           hostId,
@@ -147,9 +160,20 @@ export class FleetActions {
         );
         done.push(hostId);
       }
-      term.logger.info({ hosts: done }, 'rolling restart finished');
-      return { hosts: done };
+      term.logger.info({ hosts: done, skipped }, 'rolling restart finished');
+      return skipped.length > 0 ? { hosts: done, skipped } : { hosts: done };
     });
+  }
+
+  /** True once `hostId` heartbeats (at once if it does), false if it stays lost for `waitMs`. */
+  private async online(hostId: string, waitMs: number): Promise<boolean> {
+    const term = this.term;
+    const until = term.clock.monotonic() + waitMs;
+    while (term.registry.isLost(hostId)) {
+      if (term.ended || term.clock.monotonic() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return true;
   }
 
   /**
