@@ -28,6 +28,8 @@ export interface FakeHostOptions {
   readonly pinShards?: [number, number][];
   /** The host's `weight` (absent: as an old CONTROL, weight 1). */
   readonly weight?: number;
+  /** Answers `rolling-restart` this much later (a real CONTROL takes a while); default at once. */
+  readonly rollingRestartMs?: number;
 }
 
 /**
@@ -95,7 +97,11 @@ export class FakeHost {
         if (command.type === 'assign') this.apply(command);
         if (command.type === 'stop-all')
           this.clusters = this.clusters.map((c) => ({ ...c, state: 'stopped' }));
-        msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true, epoch: this.epoch })));
+        const answer = () =>
+          msg.respond(encoder.encode(JSON.stringify({ v: 1, ok: true, epoch: this.epoch })));
+        if (command.type === 'rolling-restart' && this.options.rollingRestartMs)
+          setTimeout(answer, this.options.rollingRestartMs);
+        else answer();
       },
     });
     if (this.options.answersStatusPolls)
