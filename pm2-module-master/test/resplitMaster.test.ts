@@ -16,11 +16,11 @@ const TOKEN = 'resplit-test-token-5c1e';
 const env = useMasterHarness(TOKEN, { guilds: 64, shards: 32, 'max-concurrency': 4 });
 const { running } = env;
 
-async function master(bot: string): Promise<MasterHandle> {
+async function master(bot: string, expectedHosts = '2'): Promise<MasterHandle> {
   const handle = await startMaster(
     env.masterEnv(bot, {
       DISCLUSTER_WAIT_FOR_HOSTS_MS: '30000',
-      DISCLUSTER_EXPECTED_HOSTS: '2',
+      DISCLUSTER_EXPECTED_HOSTS: expectedHosts,
       DISCLUSTER_HOST_TIMEOUT_MS: '1500',
       DISCLUSTER_LOG_LEVEL: 'silent',
     }),
@@ -48,10 +48,10 @@ const sizes = (host: FakeHost) =>
   (host.lastAssign()?.clusters ?? []).map((cluster) => cluster.shardIds.length);
 const range = (first: number, count: number) => Array.from({ length: count }, (_, i) => first + i);
 
-async function twoHosts(bot: string): Promise<{ alpha: FakeHost; beta: FakeHost }> {
+async function twoHosts(bot: string, expectedHosts = '2'): Promise<{ alpha: FakeHost; beta: FakeHost }> {
   const alpha = await env.host({ bot, id: 'alpha', cores: 2 });
   const beta = await env.host({ bot, id: 'beta', cores: 2 });
-  await master(bot);
+  await master(bot, expectedHosts);
   await waitFor(() => alpha.epoch !== null && beta.epoch !== null, {
     description: 'the first assignments',
     timeoutMs: 20_000,
@@ -153,5 +153,23 @@ describe('discluster resplit at MASTER', () => {
     >;
     expect(nothing).toMatchObject({ clustersDone: 4, clustersTotal: 4, waitingFor: [] });
     expect((await env.status(bot)).resplit).toBeNull();
+  });
+
+  it('a dead standby with no shards does not hold the end back', async () => {
+    const bot = env.nextBot('resplit-standby');
+    const spare = await env.host({ bot, id: 'spare', cores: 2, role: 'standby' });
+    const { alpha, beta } = await twoHosts(bot, '3');
+    spare.stop();
+    await waitFor(
+      async () => (await env.status(bot)).hosts.some((h) => h.id === 'spare' && h.state === 'lost'),
+      { description: 'the standby lost', timeoutMs: 20_000 },
+    );
+    await ask(bot, { type: 'resplit', shardsPerCluster: 8 });
+    await waitFor(async () => (await env.status(bot)).resplit === null, {
+      description: 'the re-split to end',
+      timeoutMs: 30_000,
+    });
+    expect(sizes(alpha)).toEqual([8, 8]);
+    expect(sizes(beta)).toEqual([8, 8]);
   });
 });

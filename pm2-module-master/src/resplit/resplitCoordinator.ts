@@ -124,7 +124,13 @@ export class ResplitCoordinator {
     const resplit = plan?.resplit;
     if (!plan || !resplit || plan.stopped || plan.reshard) return;
     if (this.notReady(plan, resplit.waitingFor).length > 0) return;
-    const lost = new Set(Object.keys(plan.hosts).filter((hostId) => term.registry.isLost(hostId)));
+    // Lost hosts that still hold clusters wait for their failover; an empty one (a dead standby)
+    // holds nothing to re-split and must not hold the end back.
+    const lost = new Set(
+      Object.entries(plan.hosts)
+        .filter(([hostId, clusters]) => clusters.length > 0 && term.registry.isLost(hostId))
+        .map(([hostId]) => hostId),
+    );
     const now = term.clock.wall();
     const step = resplitStep(plan, resplitSize(plan, resplit.shardsPerCluster), lost, now);
     if (!step) {
