@@ -144,7 +144,7 @@ describe('fleet mode without pm2', () => {
     expect(JSON.parse(proc.lines[0]!)).toEqual({ loaded: [] });
   });
 
-  it('loads @discordjs/rest and undici only when cluster.rest is first used (about 10 MiB a process)', async () => {
+  it('loads @discordjs/rest and undici only when cluster.rest is first used', async () => {
     const script = [
       `const { Cluster } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
       'const loaded = () => Object.keys(require.cache).filter((file) => /node_modules[\\\\/](@discordjs[\\\\/]rest|undici)[\\\\/]/.test(file)).length;',

@@ -48,8 +48,7 @@ export function loadPm2Io(): Pm2Io | null {
   if (loaded !== undefined) return loaded;
   if (!isUnderPm2()) return (loaded = null);
   // pm2's process wrapper injects its own copy (pm2/modules/pm2-io-bpm) under this symbol: use it
-  // as it is. Requiring @pm2/io would load all of its code (about 3 MiB per process) only to hand
-  // back the same instance.
+  // as it is. Requiring @pm2/io would load all of its code only to hand back the same instance.
   const injected = (globalThis as Record<symbol, unknown>)[IO_KEY] as Pm2Io | undefined;
   if (injected) return (loaded = injected);
   // A plain require on purpose: a top-level import would load @pm2/io in every process.

@@ -1,7 +1,8 @@
 /**
- * Modules a cluster loads on first use only. @discordjs/rest with its undici weighs about 10 MiB of
- * resident memory per process, and a cluster whose bot code never calls `cluster.rest` (an
- * event-only worker) or never binds a source address should not pay for it.
+ * Modules a cluster loads on first use only: @discordjs/rest with its undici is code a cluster
+ * whose bot never calls `cluster.rest` (an event-only worker) or never binds a source address does
+ * not need. (Loading them raises RSS by about 10 MiB at once; the memory bench, after 32,000 guilds,
+ * showed no difference beyond its noise of a few MiB: most of that is not kept.)
  */
 
 // Plain requires on purpose: a top-level import would load them in every cluster process.
