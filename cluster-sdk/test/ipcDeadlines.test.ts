@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Deadlines, type DeadlineClock, type DeadlineEntry } from '../src/ipc/Deadlines';
+import { seededRandom } from 'discluster-testing';
 
 /** A clock whose time moves only when told, with timers that fire from `advance`. */
 class FakeClock implements DeadlineClock {
@@ -52,21 +53,10 @@ interface Entry extends DeadlineEntry {
   expiredAt?: number;
 }
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('Deadlines (one timer for every IPC timeout)', () => {
   it('expires each unsettled entry exactly once, at its deadline, and never a settled one (random runs)', () => {
     for (let seed = 1; seed <= 40; seed++) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const clock = new FakeClock();
       const expired: Entry[] = [];
       const deadlines = new Deadlines<Entry>((entry) => {

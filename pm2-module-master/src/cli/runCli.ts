@@ -13,7 +13,7 @@ import {
 import { locateGuild } from '../guildLocation.js';
 import { USAGE, UsageError, parseCli, type CliOptions } from './args.js';
 import { FleetClient } from './fleetClient.js';
-import { followResplit } from './followResplit.js';
+import { followProgress } from './followProgress.js';
 import { renderReshard, renderResplit, renderStatus, renderWhich } from './render.js';
 
 interface Output {
@@ -168,8 +168,14 @@ async function run(client: FleetClient, options: CliOptions, io: Output): Promis
         return 0;
       }
       if (!json) io.err(renderResplit(started));
-      const finished = await followResplit(client, started, timeoutMs, (line) => {
-        if (!json) io.err(line);
+      const finished = await followProgress(client, {
+        first: renderResplit(started),
+        intervalMs: 1_000,
+        timeoutMs,
+        lineOf: (now) => (now.resplit?.id === started.id ? renderResplit(now.resplit) : null),
+        report: (line) => {
+          if (!json) io.err(line);
+        },
       });
       print(
         finished,
@@ -208,33 +214,23 @@ async function whichFromStoredPlan(client: FleetClient, guildId: string): Promis
   return locateGuild(plan, guildId);
 }
 
-/** Polls MASTER's status until the reshard `started` ended; reports progress when it changes. */
+/** Follows the reshard `started` until it ended; a rollback is an error. */
 async function followReshard(
   client: FleetClient,
   started: ReshardProgress,
   timeoutMs: number,
   report: (line: string) => void,
 ): Promise<FleetStatus> {
-  let last = renderReshard(started);
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    let status: FleetStatus;
-    try {
-      status = FleetStatusSchema.parse(await client.askMaster({ v: 1, type: 'status' }, timeoutMs));
-    } catch (error) {
-      // MASTER restarting midway: the reshard goes on from KV; keep asking.
-      if (isDisclusterError(error, ErrorCode.MasterUnreachable)) continue;
-      throw error;
-    }
-    if (!status.reshard || status.reshard.id !== started.id) {
-      if (status.shardCount === started.to) return status;
-      throw new DisclusterError(
-        ErrorCode.ReshardRefused,
-        `the reshard to ${started.to} shards was rolled back; ${status.shardCount ?? '?'} shards serve (see MASTER's log)`,
-      );
-    }
-    const line = renderReshard(status.reshard);
-    if (line !== last) report(line);
-    last = line;
-  }
+  const status = await followProgress(client, {
+    first: renderReshard(started),
+    intervalMs: 2_000,
+    timeoutMs,
+    report,
+    lineOf: (now) => (now.reshard?.id === started.id ? renderReshard(now.reshard) : null),
+  });
+  if (status.shardCount === started.to) return status;
+  throw new DisclusterError(
+    ErrorCode.ReshardRefused,
+    `the reshard to ${started.to} shards was rolled back; ${status.shardCount ?? '?'} shards serve (see MASTER's log)`,
+  );
 }
