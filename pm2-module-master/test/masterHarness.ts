@@ -5,7 +5,7 @@
  * close, so no test's fleet leaks into the next one.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { FleetStatusSchema, type FleetStatus } from 'discluster-protocol';
+import { FleetStatusSchema, isDisclusterError, type FleetStatus } from 'discluster-protocol';
 import {
   startDiscordSimProcess,
   startNatsServer,
@@ -37,6 +37,8 @@ export interface MasterHarness<M extends { close(): Promise<void> }> {
   client(bot: string): Promise<FleetClient>;
   /** MASTER's answer to `discluster status`. */
   status(bot: string): Promise<FleetStatus>;
+  /** MASTER's answer to an operator request (`v: 1` added), or its error code and message. */
+  ask(bot: string, request: Record<string, unknown>): Promise<{ result?: unknown; code?: string }>;
   /**
    * alpha (3 cores), beta (1 core) and the standby gamma, planned by the MASTER `start` starts
    * (expecting the 3 hosts): resolves once alpha and beta have their first assignments.
@@ -111,6 +113,17 @@ export function useMasterHarness<M extends { close(): Promise<void> } = MasterHa
       const fleet = await harness.client(bot);
       try {
         return FleetStatusSchema.parse(await fleet.askMaster({ v: 1, type: 'status' }, 5_000));
+      } finally {
+        await fleet.close();
+      }
+    },
+    async ask(bot, request) {
+      const fleet = await harness.client(bot);
+      try {
+        return { result: await fleet.askMaster({ v: 1, ...request } as never, 30_000) };
+      } catch (error) {
+        if (isDisclusterError(error)) return { code: error.code, result: error.message };
+        throw error;
       } finally {
         await fleet.close();
       }

@@ -1,4 +1,4 @@
-import { ErrorCode, isDisclusterError, type FleetStatus } from 'discluster-protocol';
+import { ErrorCode, type FleetStatus } from 'discluster-protocol';
 import { waitFor } from 'discluster-testing';
 import { describe, expect, it } from 'vitest';
 import { startMaster, type MasterHandle } from '../src/startMaster';
@@ -36,21 +36,7 @@ function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
 
-/** MASTER's answer to an operator request, or its error code. */
-async function ask(
-  bot: string,
-  request: Record<string, unknown>,
-): Promise<{ result?: unknown; code?: string }> {
-  const fleet = await env.client(bot);
-  try {
-    return { result: await fleet.askMaster({ v: 1, ...request } as never, 30_000) };
-  } catch (error) {
-    if (isDisclusterError(error)) return { code: error.code, result: error.message };
-    throw error;
-  } finally {
-    await fleet.close();
-  }
-}
+const ask = (bot: string, request: Record<string, unknown>) => env.ask(bot, request);
 
 const hostOf = (status: FleetStatus, id: string) => status.hosts.find((entry) => entry.id === id);
 
