@@ -37,6 +37,7 @@ import {
   type JsonLine as Json,
 } from './standaloneHarness';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleetCluster.js');
 const TOKEN = 'fleet-ipc-secret-TOKEN-4b1d9e';
 
@@ -328,6 +329,64 @@ describe('fleet mode without pm2', () => {
     const last = proc.received.at(-1) as Json;
     expect(last['shards'].map((shard: Json) => shard['state'])).toEqual(['idle', 'idle']);
     expect(proc.lines.join('\n')).not.toContain(TOKEN);
+  });
+
+  it('a fence while a shard waits to reconnect on its own leaves nothing connected, and the confirmation reconnects every shard once', async () => {
+    const { sim, gateway } = await startSim();
+    const proc = forkCluster({
+      DISCLUSTER_CLUSTER_ID: '0',
+      TEST_IDENTIFY_WINDOW_MS: '200',
+      TEST_STATUS_INTERVAL_MS: '500',
+    });
+    await waitForMessage(proc, 'hello', { description: 'hello' });
+    await proc.send(
+      assignMessage({
+        epoch: 1,
+        shardIds: [0, 1],
+        shardCount: 2,
+        bot: uniqueBot('fr'),
+        token: TOKEN,
+        gateway: gateway as never,
+        natsServers: [nats.url],
+      }),
+    );
+    const ready = await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+    const before = await sim.state();
+    const debugged = (pattern: RegExp) =>
+      events(proc).some((e) => e.type === 'debug' && pattern.test(String(e['message'])));
+    // Discord closes shard 0 with 4000: @discordjs/ws marks it idle and reconnects it by itself
+    // 500 ms later. CONTROL's fence lands inside that pause.
+    const closed = await fetch(`${sim.admin}/shards/0/close?code=4000`, { method: 'POST' });
+    expect(closed.status).toBe(200);
+    await proc.send({ v: 1, type: 'fence', reason: 'lease renewal failed' });
+    const fenced = await waitForMessage(proc, 'fenced', { from: ready.index, description: 'fenced message' });
+    await waitForMessage(proc, 'confirm', { from: fenced.index, description: 'confirm after the fence' });
+    // The shard's own reconnect came due while fenced: it must not have connected anything.
+    await waitFor(() => debugged(/\[shard 0\].*Destroying shard/), {
+      description: 'shard 0 destroyed by its close',
+    });
+    await sleep(3000);
+    const whileFenced = await sim.state();
+    expect(whileFenced['liveSessions']).toHaveLength(0);
+    expect(whileFenced['resumes']).toBe(before['resumes']);
+    expect(whileFenced['identifies']).toBe(before['identifies']);
+
+    await proc.send({ v: 1, type: 'confirm-reply', epoch: 1, confirmed: true });
+    await waitForMessage(proc, 'status', {
+      from: fenced.index,
+      where: allShards('ready'),
+      description: 'every shard ready again after the confirmation',
+    });
+    await sleep(1500);
+    const after = await sim.state();
+    expect(after['liveSessions']).toHaveLength(2);
+    expect(after['identifies']).toBe(before['identifies']);
+    expect(after['resumes'] - before['resumes']).toBe(2);
+    expect(after['violations']).toMatchObject({
+      identifyRate: 0,
+      duplicateLiveSessions: 0,
+      resumeWhileLive: 0,
+    });
   });
 
   it("fences after CONTROL's fenceAfterMs when it is shorter than the own setting, and follows its changes", async () => {

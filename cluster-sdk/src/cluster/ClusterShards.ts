@@ -14,6 +14,7 @@ import {
 } from './clusterSeams.js';
 import { createShardManager, type ShardManagerWiring } from './createShardManager.js';
 import { FATAL_CLOSE_CODES, isFatalCloseCode } from './fatalCloseCodes.js';
+import { ShardManagerLife } from './ShardManagerLife.js';
 import { ShardStatusTracker, type ShardState, type ShardStatus } from './ShardStatus.js';
 
 /** What a cluster's shards tell the cluster. */
@@ -53,6 +54,9 @@ export class ClusterShards {
   #sessions: ClusterSessionStore | null = null;
   #throttler: ClusterIdentifyThrottler | null = null;
   #manager: WebSocketManager | null = null;
+  /** The life of {@link #manager}: a closed one is replaced at the next connect. */
+  #life = new ShardManagerLife();
+  #target: ShardDispatchTarget | null = null;
   /** With `assignment.sourceAddress`: the relay every gateway socket leaves through. */
   #relay: GatewaySourceRelay | null = null;
   readonly #fatal = new Set<number>();
@@ -105,13 +109,25 @@ export class ClusterShards {
   /** Builds the manager (after {@link buildSeams}), delivering to `target`; the shards connect at {@link connect}. */
   public open(target: ShardDispatchTarget): void {
     if (!this.#sessions || !this.#throttler) throw new Error('ClusterShards.open before buildSeams');
+    this.#target = target;
+    this.#manager = this.#buildManager(target, this.#sessions, this.#throttler);
+  }
+
+  #buildManager(
+    target: ShardDispatchTarget,
+    sessions: ClusterSessionStore,
+    throttler: ClusterIdentifyThrottler,
+  ): WebSocketManager {
     const host = this.#host;
-    this.#manager = createShardManager({
+    const life = new ShardManagerLife();
+    this.#life = life;
+    return createShardManager({
       assignment: this.#assignment,
       settings: host.settings,
-      sessions: this.#sessions,
-      throttler: this.#throttler,
+      sessions,
+      throttler,
       tracker: this.tracker,
+      life,
       keepSessions: () => this.#keepSessions,
       closingOnPurpose: host.closingOnPurpose,
       onDispatch: (packet, shardId, sessionSetup) => {
@@ -128,8 +144,16 @@ export class ClusterShards {
     });
   }
 
+  /**
+   * Connects every shard, on a new manager if the last one was closed (a fence, see
+   * ShardManagerLife). Resolves when they are ready, or when this manager is closed before that
+   * (a fence during the connect: the next connect takes over).
+   */
   public async connect(): Promise<void> {
-    await this.#manager?.connect();
+    if (!this.#manager || !this.#target || !this.#sessions || !this.#throttler) return;
+    if (!this.#life.acceptsSessions)
+      this.#manager = this.#buildManager(this.#target, this.#sessions, this.#throttler);
+    await Promise.race([this.#manager.connect(), this.#life.closed]);
   }
 
   public async send(shardId: number, payload: GatewaySendPayload): Promise<void> {
@@ -161,6 +185,8 @@ export class ClusterShards {
   /** Closes every shard so its session stays resumable (a fence, a stop). */
   public async closeForResume(reason: string): Promise<void> {
     if (!this.#manager) return;
+    const life = this.#life;
+    life.beginClose();
     this.#keepSessions = true;
     try {
       // 4200 is @discordjs/ws's "resuming" close: any code but 1000/1001 keeps the session resumable.
@@ -169,6 +195,7 @@ export class ClusterShards {
       this.#host.onError(asError(error));
     } finally {
       this.#keepSessions = false;
+      life.finishClose();
     }
   }
 
@@ -178,10 +205,14 @@ export class ClusterShards {
    */
   public async closeForGood(reason: string): Promise<void> {
     if (!this.#manager) return;
+    const life = this.#life;
+    life.beginClose();
     try {
       await this.#manager.destroy({ code: 1000, reason });
     } catch (error) {
       this.#host.onError(asError(error));
+    } finally {
+      life.finishClose();
     }
   }
 

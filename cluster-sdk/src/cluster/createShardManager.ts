@@ -5,6 +5,7 @@ import type { IdentifyThrottler } from '../identify/IdentifyThrottler.js';
 import type { GatewaySourceRelay } from '../net/GatewaySourceRelay.js';
 import type { ClusterAssignment, ResolvedClusterSettings } from './ClusterOptions.js';
 import type { ClusterSessionStore } from './clusterSeams.js';
+import { neverAnswered, type ShardManagerLife } from './ShardManagerLife.js';
 import type { ShardStatusTracker } from './ShardStatus.js';
 
 /** What the gateway shards of one cluster are wired to. */
@@ -14,6 +15,8 @@ export interface ShardManagerWiring {
   readonly sessions: ClusterSessionStore;
   readonly throttler: IdentifyThrottler;
   readonly tracker: ShardStatusTracker;
+  /** Whether this manager may still open sessions and is still heard (see ShardManagerLife). */
+  readonly life: ShardManagerLife;
   /** True while shards are closed on purpose to RESUME later (fence, stop): their sessions are kept. */
   readonly keepSessions: () => boolean;
   /** True while a socket close is expected (fence, stop) rather than a disconnection. */
@@ -44,7 +47,12 @@ export interface ShardManagerWiring {
  * its events.
  */
 export function createShardManager(wiring: ShardManagerWiring): WebSocketManager {
-  const { assignment, settings, sessions, throttler, tracker } = wiring;
+  const { assignment, settings, sessions, throttler, tracker, life } = wiring;
+  /** A shard of a closing or closed manager asked to connect: it waits for ever (see ShardManagerLife). */
+  const held = (shardId: number): Promise<SessionInfo | null> => {
+    wiring.onDebug(`[shard ${shardId}] a shard of a closed connection tried to connect on its own: held`);
+    return neverAnswered();
+  };
   const relay = wiring.relay ?? null;
   const gateway: APIGatewayBotInfo = relay
     ? { ...assignment.gateway, url: relay.wrap(assignment.gateway.url) }
@@ -80,6 +88,9 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
         },
       ),
     retrieveSessionInfo: (shardId: number): SessionInfo | null | Promise<SessionInfo | null> => {
+      // Asked before every connect, and for every dispatch: once the manager closes, neither goes
+      // on (a dispatch held here was not counted in the session's sequence, so RESUME replays it).
+      if (!life.acceptsSessions) return held(shardId);
       // @discordjs/ws asks on every dispatch. A serving shard's session is in memory: answer it
       // without a promise, so the hot path costs what a bare manager's Map lookup costs.
       const state = tracker.state(shardId);
@@ -88,6 +99,7 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
         if (cached !== undefined) return toShard(cached);
       }
       return sessions.retrieveSessionInfo(shardId).then((session) => {
+        if (!life.acceptsSessions) return held(shardId);
         // Only a shard that is (re)connecting with a stored session of this shard count resumes.
         const connecting = state !== 'ready' && state !== 'identifying' && state !== 'resuming';
         if (connecting && session && session.shardCount === assignment.shardCount)
@@ -96,29 +108,36 @@ export function createShardManager(wiring: ShardManagerWiring): WebSocketManager
       });
     },
     updateSessionInfo: (shardId: number, info: SessionInfo | null) => {
-      if (info === null && wiring.keepSessions()) return;
+      if (!life.heard || (info === null && wiring.keepSessions())) return;
       sessions.updateSessionInfo(shardId, info && fromShard(info));
     },
   });
   manager.on(WebSocketShardEvents.Dispatch, (packet, shardId) => {
+    if (!life.heard) return;
     wiring.onDispatch(packet, shardId, tracker.onDispatch(shardId, packet.t, packet.d));
   });
   manager.on(WebSocketShardEvents.Ready, (data, shardId) => {
+    if (!life.heard) return;
     tracker.onReady(shardId, data);
     tracker.setState(shardId, 'ready');
   });
   manager.on(WebSocketShardEvents.Resumed, (shardId) => {
+    if (!life.heard) return;
     if (!wiring.deferResumed?.(shardId)) tracker.setState(shardId, 'ready');
   });
   manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) => {
+    if (!life.heard) return;
     tracker.onHeartbeat(shardId, latency);
     wiring.onHeartbeat(shardId, latency);
   });
   manager.on(WebSocketShardEvents.Closed, (code, shardId) => {
+    if (!life.heard) return;
     tracker.onClosed(shardId, code);
     if (!wiring.closingOnPurpose()) tracker.setState(shardId, 'disconnected');
   });
-  manager.on(WebSocketShardEvents.Error, (error, shardId) => wiring.onShardError(shardId, error));
+  manager.on(WebSocketShardEvents.Error, (error, shardId) => {
+    if (life.heard) wiring.onShardError(shardId, error);
+  });
   manager.on(WebSocketShardEvents.Debug, (message, shardId) =>
     wiring.onDebug(`[shard ${shardId}] ${message}`),
   );
