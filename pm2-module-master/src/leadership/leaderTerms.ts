@@ -109,13 +109,18 @@ export class LeaderTerms {
     listen(subjects.allEvents, (msg) => events.onEvent(msg));
     listen(subjects.master, (msg) => void operator.onRequest(msg));
     const monitor = setInterval(
-      () => {
-        failover.check();
-        failed.check();
-        reshard.check();
-        resplit.check();
-        watch.check();
-      },
+      () =>
+        // After a stall (no CPU for a while) this timer runs before the messages that waited in
+        // the socket are read: judge hosts after them, in the same turn of the event loop, or every
+        // host that kept heartbeating looks silent and is failed over.
+        setImmediate(() => {
+          if (term.ended) return;
+          failover.check();
+          failed.check();
+          reshard.check();
+          resplit.check();
+          watch.check();
+        }),
       Math.min(1_000, config.host_timeout_ms / 4),
     );
     term.onEnded(() => clearInterval(monitor));
