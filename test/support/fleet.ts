@@ -358,10 +358,12 @@ export class Fleet {
     const tail = (lines: readonly string[]) => lines.slice(-40).join('\n');
     const parts = this.masters.map(
       (master, i) =>
-        `--- MASTER ${i} (pid ${master.pid})\n${tail(master.lines)}\n${master.stderr().slice(-3000)}`,
+        `--- MASTER ${i} (${master.vitals()})\n${tail(master.lines)}\n${master.stderr().slice(-3000)}`,
     );
     for (const [id, host] of this.hosts)
-      parts.push(`--- CONTROL ${id}\n${tail(host.control.lines)}\n${host.control.stderr().slice(-3000)}`);
+      parts.push(
+        `--- CONTROL ${id} (${host.control.vitals()})\n${tail(host.control.lines)}\n${host.control.stderr().slice(-3000)}`,
+      );
     return parts.join('\n');
   }
 

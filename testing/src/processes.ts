@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { lazyExitHook } from './exitHook.js';
 
@@ -33,6 +34,11 @@ export interface SpawnedProcess {
   readonly stdoutLines: AsyncIterable<string>;
   /** The tail of stderr, for error messages. */
   stderr(): string;
+  /**
+   * For a failed test's diagnostics: exited (how), or alive with its scheduler state and CPU time
+   * (a process that wrote nothing for a minute: hung in a loop, stopped, or idle?).
+   */
+  vitals(): string;
   /** First stdout line (seen already or later) matching `predicate`; rejects on timeout or exit. */
   waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** Sends `signal` to exactly this pid; false if it has already exited. */
@@ -125,6 +131,8 @@ export function spawnProcess(
       },
     },
     stderr: () => stderrTail,
+    vitals: () =>
+      exitStatus ? `pid ${handle.pid} exited (${describeExit(exitStatus)})` : procVitals(handle.pid),
     async waitForLine(predicate, timeoutMs = 10_000) {
       let index = 0;
       let timedOut = false;
@@ -183,6 +191,22 @@ export function spawnProcess(
     installExitHook();
   }
   return handle;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** `/proc/<pid>/stat`'s state letter and user + system CPU time, or why they cannot be read. */
+function procVitals(pid: number): string {
+  if (pid <= 0) return 'never started';
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: the fields after it start past its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return `pid ${pid} alive: state ${fields[0]}, ${cpuSeconds.toFixed(2)} s CPU`;
+  } catch {
+    return `pid ${pid}: no /proc entry (exited, its output not closed yet)`;
+  }
 }
 
 /** Runs a Node script with the same node binary as the tests. */
