@@ -157,11 +157,13 @@ describe('operator actions', () => {
       expect(result.code, result.stderr).toBe(0);
       await waitFor(
         async () => {
-          const status = await fleet.status();
-          return readyShards(status).length === SHARDS && shardsOf(status, 'gamma').length > 0;
+          last = await fleet.status();
+          return readyShards(last).length === SHARDS && shardsOf(last, 'gamma').length > 0;
         },
         { description: 'every shard ready with gamma serving again', timeoutMs: 120_000 },
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n${JSON.stringify(last)}\n${fleet.diagnostics()}`);
+      });
       const after = await fleet.state();
       expect(after['identifies']).toBe(before['identifies']);
       expectFleetInvariants(after);
