@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isDisclusterError } from 'discluster-protocol';
 import { resolveNatsIdentifyThrottlerOptions, resolveNatsSessionStoreOptions } from '../src';
+import { validateAssignment, type ClusterAssignment } from '../src/cluster/ClusterOptions';
 
 function errorOf(fn: () => unknown): Error & { code?: string } {
   try {
@@ -91,5 +92,18 @@ describe('NatsSessionStore options', () => {
     const error = errorOf(() => resolveNatsSessionStoreOptions({ shardCount: 4, bot: 'a.b' }));
     expect(isDisclusterError(error, ErrorCode.InvalidBotNamespace)).toBe(true);
     expect(errorOf(() => resolveNatsSessionStoreOptions({ shardCount: 0 })).message).toMatch(/shardCount/);
+  });
+});
+
+describe('a standalone assignment', () => {
+  const gateway = {
+    url: 'ws://127.0.0.1:1',
+    shards: 1,
+    session_start_limit: { total: 1, remaining: 1, reset_after: 0, max_concurrency: 1 },
+  };
+  it('without `bot` (plain JavaScript) uses the default namespace everywhere, not only in the check', () => {
+    const withoutBot = { clusterId: 0, shardIds: [0], shardCount: 1, clusterIds: [0], token: 't', gateway };
+    expect(validateAssignment(withoutBot as unknown as ClusterAssignment).bot).toBe('default');
+    expect(validateAssignment({ ...withoutBot, bot: 'mine' }).bot).toBe('mine');
   });
 });

@@ -286,7 +286,8 @@ export function validateAssignment(assignment: ClusterAssignment): ClusterAssign
   // A bad namespace has its own code (DISCLUSTER_ERR_INVALID_BOT_NAMESPACE).
   if (typeof bot === 'string') validateBotNamespace(bot);
   const checked = AssignmentSchema.safeParse({ ...assignment, bot });
-  if (checked.success) return assignment;
+  // Left out (plain JavaScript), `bot` is the default namespace from here on, not only in this check.
+  if (checked.success) return { ...assignment, bot: checked.data.bot };
   const issues = checked.error.issues.map((issue) => {
     const path = issue.path
       .map((part, i) => (typeof part === 'number' ? '[]' : `${i === 0 ? '' : '.'}${String(part)}`))
