@@ -56,7 +56,7 @@ const BUDGET_S = quick
       ipc: 900,
       scale: 600,
       rest: 600,
-      discordjs: 1200,
+      discordjs: 1500,
     };
 
 function write(result) {

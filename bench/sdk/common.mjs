@@ -189,15 +189,25 @@ export async function stopChild(handle, graceMs = 8000) {
   return status;
 }
 
-export async function stopEverything() {
-  await Promise.all([...children].map((handle) => stopChild(handle, 4000)));
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch (error) {
-      log(`cleanup failed: ${error?.message ?? error}`);
+let stopping = null;
+
+export function stopEverything() {
+  // A second call (SIGTERM and the runner's SIGINT together, or a signal during the final stop)
+  // waits for the stop under way: run twice, the second found nothing left to clean and exited
+  // while the first was still stopping the fleet, leaving its pm2 daemon and clusters behind.
+  stopping ??= (async () => {
+    await Promise.all([...children].map((handle) => stopChild(handle, 4000)));
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        log(`cleanup failed: ${error?.message ?? error}`);
+      }
     }
-  }
+  })().finally(() => {
+    stopping = null;
+  });
+  return stopping;
 }
 
 killOnExit(children);
