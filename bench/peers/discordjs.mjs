@@ -232,22 +232,24 @@ async function runOnce(variant, cfg, rep, env) {
     log(
       `  ${label}: ${rss.rssMiB} MiB in ${botPids.length} bot processes = ${result.memory.rssMiBPerShard} MiB per shard (every process of the system: ${rssSystem.rssMiB} MiB in ${systemPids.length})`,
     );
-    // 2b. The same after a longer idle: V8 grows the young generation during the guild-loading
-    // burst and gives it back only once its memory reducer finds the process idle (tens of seconds
-    // later): the figure a long-running bot pays.
-    await sleep(Math.max(0, full.at + cfg.steadyAfterMs - Date.now()));
-    const steady = await sampleRss(botPids, cfg.rssSeconds);
-    const steadyHeapMiB = (await botStats(probe)).reduce((sum, stats) => sum + stats.heapUsedMiB, 0);
-    result.memory.steady = {
-      afterMs: cfg.steadyAfterMs,
-      botRssMiB: steady.rssMiB,
-      samples: steady.samples,
-      rssMiBPerShard: round(steady.rssMiB / shards, 2),
-      botHeapUsedMiB: round(steadyHeapMiB, 1),
-    };
-    log(
-      `  ${label}: ${steady.rssMiB} MiB in the bot processes ${round(cfg.steadyAfterMs / 1000)} s after the caches were full = ${result.memory.steady.rssMiBPerShard} MiB per shard`,
-    );
+    // 2b. The same after a longer idle (full runs only): V8 grows the young generation during the
+    // guild-loading burst and gives it back only once its memory reducer finds the process idle
+    // (tens of seconds later): the figure a long-running bot pays.
+    if (cfg.steadyAfterMs) {
+      await sleep(Math.max(0, full.at + cfg.steadyAfterMs - Date.now()));
+      const steady = await sampleRss(botPids, cfg.rssSeconds);
+      const steadyHeapMiB = (await botStats(probe)).reduce((sum, stats) => sum + stats.heapUsedMiB, 0);
+      result.memory.steady = {
+        afterMs: cfg.steadyAfterMs,
+        botRssMiB: steady.rssMiB,
+        samples: steady.samples,
+        rssMiBPerShard: round(steady.rssMiB / shards, 2),
+        botHeapUsedMiB: round(steadyHeapMiB, 1),
+      };
+      log(
+        `  ${label}: ${steady.rssMiB} MiB in the bot processes ${round(cfg.steadyAfterMs / 1000)} s after the caches were full = ${result.memory.steady.rssMiBPerShard} MiB per shard`,
+      );
+    }
     // 3. Events/s under an equal CPU cap.
     const stepEnv = { ...env, sim, probe };
     result.warmup = await trafficStep(
@@ -308,7 +310,7 @@ runSection(
       reps: Number(flags.reps ?? (quick ? 1 : 2)),
       settleMs: quick ? 2000 : 5000,
       rssSeconds: quick ? 3 : 10,
-      steadyAfterMs: quick ? 20_000 : 60_000,
+      steadyAfterMs: quick ? null : 60_000,
       warmup: { rate: 1000, seconds: quick ? 1 : 2 },
       // 0.05 core per cluster process of C shards, as the dispatch section's cap per process.
       cap: { fraction: quick ? 0.1 : 0.2, rate: quick ? 5000 : 6000, seconds: quick ? 2 : 3 },

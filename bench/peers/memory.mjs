@@ -113,13 +113,28 @@ async function runOnce(variant, cfg, rep) {
       result.processes = system.pids().length;
     }
     result.guildsReceived = received;
+    const loadedAt = Date.now();
     await sleep(cfg.settleMs);
     Object.assign(result, await sampleRss(pid, cfg.sampleSeconds));
     result.rssMiBPerShard = round(result.rssMiB / shards, 2);
-    result.ok = true;
     log(
       `  ${variant} r${rep}: ${result.rssMiB} MiB for ${shards} shards / ${received} guilds = ${result.rssMiBPerShard} MiB per shard (peak ${result.hwmMiB})`,
     );
+    if (cfg.steadyAfterMs) {
+      // Again once V8's memory reducer has given back the young generation grown while the guilds
+      // loaded (it waits for the process to be idle): what a long-running process pays.
+      await sleep(Math.max(0, loadedAt + cfg.steadyAfterMs - Date.now()));
+      const steady = await sampleRss(pid, cfg.sampleSeconds);
+      result.steady = {
+        afterMs: cfg.steadyAfterMs,
+        rssMiB: steady.rssMiB,
+        rssMiBPerShard: round(steady.rssMiB / shards, 2),
+      };
+      log(
+        `  ${variant} r${rep}: steady (${round(cfg.steadyAfterMs / 1000)} s after loading) ${steady.rssMiB} MiB = ${result.steady.rssMiBPerShard} MiB per shard`,
+      );
+    }
+    result.ok = true;
   } catch (error) {
     result.ok = false;
     result.error = error?.message ?? String(error);
@@ -146,6 +161,8 @@ runSection(
       largeShards: quick ? null : 32,
       settleMs: quick ? 2000 : 10_000,
       sampleSeconds: quick ? 3 : 10,
+      // Only the main size: the small and large rounds keep the 10 s figure.
+      steadyAfterMs: quick ? null : 60_000,
       guildsPerShard: GUILDS_PER_SHARD,
     };
     record.config = cfg;
@@ -160,7 +177,9 @@ runSection(
     if (cfg.smallShards) {
       for (const variant of variants) {
         log(`memory: ${variant}, ${cfg.smallShards} shards`);
-        record.small.push(await runOnce(variant, { ...cfg, shards: cfg.smallShards }, 1));
+        record.small.push(
+          await runOnce(variant, { ...cfg, shards: cfg.smallShards, steadyAfterMs: null }, 1),
+        );
       }
       // Per-shard cost between the two sizes: (RSS at S − RSS at s) / (S − s), per variant.
       record.marginal = Object.fromEntries(
@@ -188,7 +207,9 @@ runSection(
     if (cfg.largeShards) {
       for (const variant of ['bare', 'discluster', 'hybrid']) {
         log(`memory: ${variant}, ${cfg.largeShards} shards`);
-        record.large.push(await runOnce(variant, { ...cfg, shards: cfg.largeShards }, 1));
+        record.large.push(
+          await runOnce(variant, { ...cfg, shards: cfg.largeShards, steadyAfterMs: null }, 1),
+        );
       }
     }
     const perShard = (variant) =>
@@ -204,9 +225,25 @@ runSection(
             const b = record.runs.find((x) => x.variant === 'bare' && x.rep === r.rep && x.ok);
             return b ? round(r.rssMiBPerShard / b.rssMiBPerShard, 3) : null;
           });
+        const steadyRuns = record.runs
+          .filter((r) => r.variant === variant && r.ok && r.steady)
+          .map((r) => r.steady.rssMiBPerShard);
+        const steadyRatios = record.runs
+          .filter((r) => r.variant === variant && r.ok && r.steady)
+          .map((r) => {
+            const b = record.runs.find((x) => x.variant === 'bare' && x.rep === r.rep && x.ok && x.steady);
+            return b ? round(r.steady.rssMiBPerShard / b.steady.rssMiBPerShard, 3) : null;
+          });
         return [
           variant,
           {
+            steady:
+              steadyRuns.length > 0
+                ? {
+                    rssMiBPerShard: { median: median(steadyRuns), runs: steadyRuns },
+                    ratioToBare: { median: round(median(steadyRatios), 3), runs: steadyRatios },
+                  }
+                : null,
             rssMiBPerShard: { median: median(runs), runs },
             ratioToBare: {
               median: round(median(ratios), 3),

@@ -220,7 +220,8 @@ export function verdicts(result) {
         : '';
     };
     const m = sec.memory?.summary;
-    const ratio = m?.discluster?.ratioToBare?.median ?? null;
+    // Judged at steady state when the run has it, as section 9 (see renderMemory's text).
+    const ratio = m?.discluster?.steady?.ratioToBare?.median ?? m?.discluster?.ratioToBare?.median ?? null;
     let reason = '';
     if (ratio !== null && ratio > TARGETS.memoryRatio) {
       const big = (variant) =>
@@ -232,13 +233,15 @@ export function verdicts(result) {
       const smallBare = (sec.memory.small ?? []).find((r) => r.variant === 'bare' && r.ok);
       const smallFleet = (sec.memory.small ?? []).find((r) => r.variant === 'discluster' && r.ok);
       if (smallBare && smallFleet)
-        reason += `; so the ratio falls as a cluster holds more shards (${fmt(smallFleet.rssMiB / smallBare.rssMiB, 2)}× at ${fmt(sec.memory.config.smallShards)} shards, ${fmt(ratio, 2)}× at ${fmt(sec.memory.config.shards)}; a cluster holds max_concurrency shards, 16 here)`;
+        reason += `; so the ratio falls as a cluster holds more shards (${fmt(smallFleet.rssMiB / smallBare.rssMiB, 2)}× at ${fmt(sec.memory.config.smallShards)} shards, ${fmt(m.discluster.ratioToBare.median, 2)}× at ${fmt(sec.memory.config.shards)}, both ${s(sec.memory.config.settleMs, 0)} s after loading; a cluster holds max_concurrency shards, 16 here)`;
     }
     rows.push({
       n: 4,
       target: `Memory: RSS per shard at 2,000 guilds per shard ≤ ${TARGETS.memoryRatio}× bare @discordjs/ws (${fmt(sec.memory?.config?.shards)} shards per process)`,
       ours: m
-        ? `${fmt(ratio, 3)}× (${fmt(m.discluster.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.rssMiBPerShard.median, 2)} MiB per shard)${largeRatio(sec.memory)}`
+        ? m.discluster.steady && m.bare.steady
+          ? `${fmt(ratio, 3)}× steady, ${s(sec.memory.config.steadyAfterMs, 0)} s after loading (${fmt(m.discluster.steady.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.steady.rssMiBPerShard.median, 2)} MiB per shard); ${fmt(m.discluster.ratioToBare.median, 3)}× ${s(sec.memory.config.settleMs, 0)} s after loading (${fmt(m.discluster.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.rssMiBPerShard.median, 2)})${largeRatio(sec.memory)}`
+          : `${fmt(ratio, 3)}× (${fmt(m.discluster.rssMiBPerShard.median, 2)} vs ${fmt(m.bare.rssMiBPerShard.median, 2)} MiB per shard)${largeRatio(sec.memory)}`
         : '–',
       peers: m?.hybrid
         ? `hybrid cluster: ${fmt(m.hybrid.ratioToBare.median, 3)}× (${fmt(m.hybrid.rssMiBPerShard.median, 2)} MiB per shard)`
@@ -601,6 +604,12 @@ ${table(['system', 'shards on the dead machine', 'ok runs', 'all serving again (
 ${errors.length ? `\nFailed runs:\n${errors.join('\n')}` : ''}${notMeasured(section)}`;
 }
 
+/** What the steady columns of section 4 are, when the run has them. */
+function steadyText(cfg) {
+  if (!cfg.steadyAfterMs) return '';
+  return `\n\n**Steady**: the same process sampled again ${s(cfg.steadyAfterMs, 0)} s after its last guild loaded. V8 grows a process's young generation while guilds load (up to 32 MiB) and its memory reducer gives it back only once it finds the process idle, tens of seconds later; the steady figure is what a long-running process pays. The ${fmt(cfg.smallShards)}- and ${fmt(cfg.largeShards)}-shard rounds below have only the first figure.`;
+}
+
 function renderMemory(section) {
   const m = section?.summary;
   if (!m) return `## 4. Memory\n\nNot measured: ${section?.notMeasured ?? 'no result'}.`;
@@ -625,6 +634,9 @@ function renderMemory(section) {
         runs.map((r) => r.hwmMiB),
         1,
       ),
+      ...(cfg.steadyAfterMs
+        ? [v.steady ? med(v.steady.rssMiBPerShard, 2) : '–', v.steady ? med(v.steady.ratioToBare, 3) : '–']
+        : []),
     ];
   });
   const marginal = section.marginal
@@ -668,7 +680,7 @@ function renderMemory(section) {
 
 One process serving ${fmt(cfg.shards)} shards at ${fmt(cfg.guildsPerShard)} guilds per shard (${fmt(cfg.shards * cfg.guildsPerShard)} guilds, zlib-stream, intents GUILDS | GUILD_MESSAGES), after READY and every GUILD_CREATE and ${s(cfg.settleMs, 0)} s idle: VmRSS sampled once a second for ${fmt(cfg.sampleSeconds)} s, the median of the samples, divided by the shards. Rounds alternate the variants; each starts a fresh simulator (same seed, same guilds). Ratio: per round against that round's bare process, then the median.
 
-${table(['process', 'RSS (MiB), each run', 'MiB per shard', '× bare', 'peak RSS (MiB)'], rows)}${marginal}${large}${notMeasured(section)}`;
+${table(['process', 'RSS (MiB), each run', 'MiB per shard', '× bare', 'peak RSS (MiB)', ...(cfg.steadyAfterMs ? [`steady: MiB per shard (${s(cfg.steadyAfterMs, 0)} s after loading)`, 'steady × bare'] : [])], rows)}${steadyText(cfg)}${marginal}${large}${notMeasured(section)}`;
 }
 
 function renderDispatch(section) {
@@ -900,15 +912,21 @@ function renderDiscordJs(section) {
         med(o.rssMiBPerShard, 2),
         med(h.rssMiBPerShard, 2),
         med(d.ratios.rssPerShard, 3),
-        d.ratios.steadyRssPerShard ? '– (see steady)' : `≤ ${fmt(TARGETS.discordjsRssRatio, 2)}×`,
+        d.ratios.steadyRssPerShard?.median != null
+          ? '– (see steady)'
+          : `≤ ${fmt(TARGETS.discordjsRssRatio, 2)}×`,
       ],
-      [
-        `RSS per shard, bot processes, steady (${cfg.steadyAfterMs ? s(cfg.steadyAfterMs, 0) : '–'} s after the caches were full; MiB)`,
-        med(o.steadyRssMiBPerShard, 2),
-        med(h.steadyRssMiBPerShard, 2),
-        med(d.ratios.steadyRssPerShard, 3),
-        `≤ ${fmt(TARGETS.discordjsRssRatio, 2)}×`,
-      ],
+      ...(cfg.steadyAfterMs
+        ? [
+            [
+              `RSS per shard, bot processes, steady (${cfg.steadyAfterMs ? s(cfg.steadyAfterMs, 0) : '–'} s after the caches were full; MiB)`,
+              med(o.steadyRssMiBPerShard, 2),
+              med(h.steadyRssMiBPerShard, 2),
+              med(d.ratios.steadyRssPerShard, 3),
+              `≤ ${fmt(TARGETS.discordjsRssRatio, 2)}×`,
+            ],
+          ]
+        : []),
       [
         'RSS per shard, every process of the system (MiB)',
         med(o.systemRssMiBPerShard, 2),

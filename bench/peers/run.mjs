@@ -51,7 +51,7 @@ const BUDGET_S = quick
       startup: 2700,
       restart: 1500,
       failover: 1200,
-      memory: 1500,
+      memory: 2400,
       dispatch: 900,
       ipc: 900,
       scale: 600,
