@@ -143,75 +143,89 @@ describe('shard leases between two CONTROLs', () => {
   let a: Machine;
   let b: Machine;
 
-  it('a second host waits for shards the first one holds, and renewals keep them past the lease time', async () => {
-    a = await startMachine('host-a');
-    b = await startMachine('host-b');
-    await assign(a, [{ clusterId: 0, shardIds: [0, 1, 2, 3] }], [0, 10]);
-    await master.waitForHeartbeat('host-a', () => clusterState(a, 0) === 'online', {
-      description: 'cluster 0 online on host-a',
-    });
-    expect(await holders([0, 1, 2, 3])).toEqual(['host-a', 'host-a', 'host-a', 'host-a']);
-    const revisionBefore = (await (await master.leaseKv()).get(leaseKey(SHARD_COUNT, 2)))!.revision;
+  // Liveness bounds for a busy 2-core machine: two CONTROLs and their pm2 daemons start in the first.
+  it(
+    'a second host waits for shards the first one holds, and renewals keep them past the lease time',
+    { timeout: 240_000 },
+    async () => {
+      a = await startMachine('host-a');
+      b = await startMachine('host-b');
+      await assign(a, [{ clusterId: 0, shardIds: [0, 1, 2, 3] }], [0, 10]);
+      await master.waitForHeartbeat('host-a', () => clusterState(a, 0) === 'online', {
+        description: 'cluster 0 online on host-a',
+      });
+      expect(await holders([0, 1, 2, 3])).toEqual(['host-a', 'host-a', 'host-a', 'host-a']);
+      const revisionBefore = (await (await master.leaseKv()).get(leaseKey(SHARD_COUNT, 2)))!.revision;
 
-    // MASTER (wrongly, or mid-failover) gives host-b shards 2 and 3 as well.
-    await assign(b, [{ clusterId: 10, shardIds: [2, 3, 4, 5] }], [0, 10]);
-    const waited = new Promise((resolve) => setTimeout(resolve, LEASE_MS * 1.5));
-    await neverServedTwice(b, 10, [2, 3], waited);
-    expect(await clusterProcess(b, 10)).toBeUndefined();
-    expect(clusterState(b, 10)).toBe('starting');
-    // Three lease times' worth of renewals later, host-a still holds them.
-    expect(await holders([2, 3])).toEqual(['host-a', 'host-a']);
-    const revisionAfter = (await (await master.leaseKv()).get(leaseKey(SHARD_COUNT, 2)))!.revision;
-    expect(revisionAfter).toBeGreaterThan(revisionBefore);
-    const waits = b.control.lines.filter((line) => line.includes('is leased by host host-a'));
-    expect(waits).toHaveLength(1);
-  });
+      // MASTER (wrongly, or mid-failover) gives host-b shards 2 and 3 as well.
+      await assign(b, [{ clusterId: 10, shardIds: [2, 3, 4, 5] }], [0, 10]);
+      const waited = new Promise((resolve) => setTimeout(resolve, LEASE_MS * 1.5));
+      await neverServedTwice(b, 10, [2, 3], waited);
+      expect(await clusterProcess(b, 10)).toBeUndefined();
+      expect(clusterState(b, 10)).toBe('starting');
+      // Three lease times' worth of renewals later, host-a still holds them.
+      expect(await holders([2, 3])).toEqual(['host-a', 'host-a']);
+      const revisionAfter = (await (await master.leaseKv()).get(leaseKey(SHARD_COUNT, 2)))!.revision;
+      expect(revisionAfter).toBeGreaterThan(revisionBefore);
+      const waits = b.control.lines.filter((line) => line.includes('is leased by host host-a'));
+      expect(waits).toHaveLength(1);
+    },
+  );
 
-  it('once the first host releases them (revoke), the second starts at once', async () => {
-    expect(
-      (await master.command('host-a', { v: 1, type: 'revoke', epoch, clusterIds: [0], reason: 'moved' })).ok,
-    ).toBe(true);
-    expect(await clusterProcess(a, 0)).toBeUndefined();
-    await master.waitForHeartbeat('host-b', () => clusterState(b, 10) === 'online', {
-      description: 'cluster 10 online on host-b',
-    });
-    expect(await holders([0, 1, 2, 3, 4, 5])).toEqual([null, null, 'host-b', 'host-b', 'host-b', 'host-b']);
-  });
+  it(
+    'once the first host releases them (revoke), the second starts at once',
+    { timeout: 120_000 },
+    async () => {
+      expect(
+        (await master.command('host-a', { v: 1, type: 'revoke', epoch, clusterIds: [0], reason: 'moved' }))
+          .ok,
+      ).toBe(true);
+      expect(await clusterProcess(a, 0)).toBeUndefined();
+      await master.waitForHeartbeat('host-b', () => clusterState(b, 10) === 'online', {
+        description: 'cluster 10 online on host-b',
+      });
+      expect(await holders([0, 1, 2, 3, 4, 5])).toEqual([null, null, 'host-b', 'host-b', 'host-b', 'host-b']);
+    },
+  );
 
-  it('a lease overwritten by another host stops that cluster for good (no restart)', async () => {
-    const proc = await clusterProcess(b, 10);
-    expect(proc?.['pm2_env']['status']).toBe('online');
-    const intruder: ShardLeaseRecord = {
-      v: 1,
-      shardId: 4,
-      shardCount: SHARD_COUNT,
-      hostId: 'host-z',
-      instanceId: 'intruder-boot-1',
-      clusterId: 77,
-      epoch: 99,
-      renewedAt: Date.now(),
-    };
-    await (await master.leaseKv()).put(leaseKey(SHARD_COUNT, 4), JSON.stringify(intruder));
-    await waitFor(async () => (await clusterProcess(b, 10)) === undefined, {
-      description: 'cluster 10 removed from host-b',
-      timeoutMs: 30_000,
-    });
-    await master.waitForHeartbeat('host-b', () => clusterState(b, 10) === 'stopped', {
-      description: 'cluster 10 reported stopped',
-    });
-    await b.control.waitForLine((line) => line.includes('taken by host host-z'));
-    // It was told to shut down (closing its shards for resume), not killed.
-    const log = fs.readFileSync(path.join(b.home, 'logs', `${NAMESPACE}-cluster-10-out.log`), 'utf8');
-    expect(log).toContain('"type":"shutdown"');
-    // What it still held is free for the next owner; the intruder's lease is left alone.
-    expect(await holders([2, 3, 4, 5])).toEqual([null, null, 'host-z', null]);
-    // A lease time later: never restarted.
-    await new Promise((resolve) => setTimeout(resolve, LEASE_MS));
-    expect(await clusterProcess(b, 10)).toBeUndefined();
-    expect(clusterState(b, 10)).toBe('stopped');
-  });
+  it(
+    'a lease overwritten by another host stops that cluster for good (no restart)',
+    { timeout: 180_000 },
+    async () => {
+      const proc = await clusterProcess(b, 10);
+      expect(proc?.['pm2_env']['status']).toBe('online');
+      const intruder: ShardLeaseRecord = {
+        v: 1,
+        shardId: 4,
+        shardCount: SHARD_COUNT,
+        hostId: 'host-z',
+        instanceId: 'intruder-boot-1',
+        clusterId: 77,
+        epoch: 99,
+        renewedAt: Date.now(),
+      };
+      await (await master.leaseKv()).put(leaseKey(SHARD_COUNT, 4), JSON.stringify(intruder));
+      await waitFor(async () => (await clusterProcess(b, 10)) === undefined, {
+        description: 'cluster 10 removed from host-b',
+        timeoutMs: 30_000,
+      });
+      await master.waitForHeartbeat('host-b', () => clusterState(b, 10) === 'stopped', {
+        description: 'cluster 10 reported stopped',
+      });
+      await b.control.waitForLine((line) => line.includes('taken by host host-z'));
+      // It was told to shut down (closing its shards for resume), not killed.
+      const log = fs.readFileSync(path.join(b.home, 'logs', `${NAMESPACE}-cluster-10-out.log`), 'utf8');
+      expect(log).toContain('"type":"shutdown"');
+      // What it still held is free for the next owner; the intruder's lease is left alone.
+      expect(await holders([2, 3, 4, 5])).toEqual([null, null, 'host-z', null]);
+      // A lease time later: never restarted.
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS));
+      expect(await clusterProcess(b, 10)).toBeUndefined();
+      expect(clusterState(b, 10)).toBe('stopped');
+    },
+  );
 
-  it("a dead host's shards start elsewhere only after its leases expired", async () => {
+  it("a dead host's shards start elsewhere only after its leases expired", { timeout: 180_000 }, async () => {
     await assign(a, [{ clusterId: 1, shardIds: [6, 7] }], [1, 11]);
     await master.waitForHeartbeat('host-a', () => clusterState(a, 1) === 'online', {
       description: 'cluster 1 online on host-a',
