@@ -116,6 +116,30 @@ function startSim(): Promise<{ sim: DiscordSimProcess; gateway: Json }> {
   return startSimWithGateway(sims, TOKEN, TWO_SHARD_SIM);
 }
 
+/** A forked cluster serving shards 0 and 1 of a fresh simulator, assigned `epoch` by the test as CONTROL. */
+async function readyTwoShardCluster(botPrefix: string, epoch: number) {
+  const { sim, gateway } = await startSim();
+  const proc = forkCluster({
+    DISCLUSTER_CLUSTER_ID: '0',
+    TEST_IDENTIFY_WINDOW_MS: '200',
+    TEST_STATUS_INTERVAL_MS: '500',
+  });
+  await waitForMessage(proc, 'hello', { description: 'hello' });
+  await proc.send(
+    assignMessage({
+      epoch,
+      shardIds: [0, 1],
+      shardCount: 2,
+      bot: uniqueBot(botPrefix),
+      token: TOKEN,
+      gateway: gateway as never,
+      natsServers: [nats.url],
+    }),
+  );
+  const ready = await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+  return { sim, proc, ready };
+}
+
 describe('fleet mode without pm2', () => {
   it('refuses to start without an IPC channel and says how to run standalone', async () => {
     const proc = spawnNode(FIXTURE, [], { env: { DISCLUSTER_CLUSTER_ID: '0' } });
@@ -239,25 +263,7 @@ describe('fleet mode without pm2', () => {
   });
 
   it("obeys CONTROL's fence: closes for resume, reports, asks at once, and RESUMEs once confirmed", async () => {
-    const { sim, gateway } = await startSim();
-    const proc = forkCluster({
-      DISCLUSTER_CLUSTER_ID: '0',
-      TEST_IDENTIFY_WINDOW_MS: '200',
-      TEST_STATUS_INTERVAL_MS: '500',
-    });
-    await waitForMessage(proc, 'hello', { description: 'hello' });
-    await proc.send(
-      assignMessage({
-        epoch: 2,
-        shardIds: [0, 1],
-        shardCount: 2,
-        bot: uniqueBot('ff'),
-        token: TOKEN,
-        gateway: gateway as never,
-        natsServers: [nats.url],
-      }),
-    );
-    const ready = await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+    const { sim, proc, ready } = await readyTwoShardCluster('ff', 2);
     const before = await sim.state();
     const closes4200 = (state: Json): number => state['clientCloses']?.['4200'] ?? 0;
     const debugged = (pattern: RegExp) =>
@@ -332,25 +338,7 @@ describe('fleet mode without pm2', () => {
   });
 
   it('a fence while a shard waits to reconnect on its own leaves nothing connected, and the confirmation reconnects every shard once', async () => {
-    const { sim, gateway } = await startSim();
-    const proc = forkCluster({
-      DISCLUSTER_CLUSTER_ID: '0',
-      TEST_IDENTIFY_WINDOW_MS: '200',
-      TEST_STATUS_INTERVAL_MS: '500',
-    });
-    await waitForMessage(proc, 'hello', { description: 'hello' });
-    await proc.send(
-      assignMessage({
-        epoch: 1,
-        shardIds: [0, 1],
-        shardCount: 2,
-        bot: uniqueBot('fr'),
-        token: TOKEN,
-        gateway: gateway as never,
-        natsServers: [nats.url],
-      }),
-    );
-    const ready = await waitForMessage(proc, 'status', { where: allShards('ready'), description: 'ready' });
+    const { sim, proc, ready } = await readyTwoShardCluster('fr', 1);
     const before = await sim.state();
     const debugged = (pattern: RegExp) =>
       events(proc).some((e) => e.type === 'debug' && pattern.test(String(e['message'])));
