@@ -56,7 +56,8 @@ export class ClusterShards {
   #manager: WebSocketManager | null = null;
   /** The life of {@link #manager}: a closed one is replaced at the next connect. */
   #life = new ShardManagerLife();
-  #target: ShardDispatchTarget | null = null;
+  /** Builds a new manager wired like the first ({@link open} sets it). */
+  #rebuild: (() => WebSocketManager) | null = null;
   /** With `assignment.sourceAddress`: the relay every gateway socket leaves through. */
   #relay: GatewaySourceRelay | null = null;
   readonly #fatal = new Set<number>();
@@ -108,9 +109,11 @@ export class ClusterShards {
 
   /** Builds the manager (after {@link buildSeams}), delivering to `target`; the shards connect at {@link connect}. */
   public open(target: ShardDispatchTarget): void {
-    if (!this.#sessions || !this.#throttler) throw new Error('ClusterShards.open before buildSeams');
-    this.#target = target;
-    this.#manager = this.#buildManager(target, this.#sessions, this.#throttler);
+    const sessions = this.#sessions;
+    const throttler = this.#throttler;
+    if (!sessions || !throttler) throw new Error('ClusterShards.open before buildSeams');
+    this.#rebuild = () => this.#buildManager(target, sessions, throttler);
+    this.#manager = this.#rebuild();
   }
 
   #buildManager(
@@ -150,9 +153,8 @@ export class ClusterShards {
    * (a fence during the connect: the next connect takes over).
    */
   public async connect(): Promise<void> {
-    if (!this.#manager || !this.#target || !this.#sessions || !this.#throttler) return;
-    if (!this.#life.acceptsSessions)
-      this.#manager = this.#buildManager(this.#target, this.#sessions, this.#throttler);
+    if (!this.#manager || !this.#rebuild) return;
+    if (!this.#life.acceptsSessions) this.#manager = this.#rebuild();
     await Promise.race([this.#manager.connect(), this.#life.closed]);
   }
 
