@@ -183,6 +183,24 @@ describe('fleet mode without pm2', () => {
     expect(JSON.parse(proc.lines[0]!)).toEqual({ before: 0, after: true, same: true });
   });
 
+  it('loads only the protocol modules a cluster uses, not MASTER and CONTROL ones (config, plans, operator)', async () => {
+    // Each zod schema costs V8 heap at load: the whole contract was 2.6 MiB per cluster process.
+    const script = [
+      `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
+      `require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'discordjs'))});`,
+      "const loaded = Object.keys(require.cache).filter((file) => /protocol[\\\\/]dist[\\\\/]/.test(file)).map((file) => path.basename(file, '.js'));",
+      'console.log(JSON.stringify(loaded));',
+    ].join('\n');
+    const proc = spawnNode('-e', [`const path = require('node:path');\n${script}`], {
+      env: { pm_id: undefined },
+    });
+    expect((await proc.exited).code).toBe(0);
+    const loaded = JSON.parse(proc.lines[0]!) as string[];
+    expect(loaded).toContain('clusterControl');
+    for (const unused of ['index', 'config', 'operator', 'fleet', 'clusterPlan', 'sealedToken'])
+      expect(loaded).not.toContain(unused);
+  });
+
   it('takes its assignment from CONTROL, validates every message, and never writes the token', async () => {
     const { sim, gateway } = await startSim();
     const bot = uniqueBot('fl');

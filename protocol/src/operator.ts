@@ -189,10 +189,3 @@ export type WhichResult = z.infer<typeof WhichResultSchema>;
 /** MASTER's answer to a {@link MasterRequest}; `result` depends on the request type. */
 export const MasterReplySchema = replySchema({ result: z.unknown() });
 export type MasterReply = z.infer<typeof MasterReplySchema>;
-
-/**
- * The shard serving `guildId` among `shardCount` (Discord's formula: `(guild_id >> 22) % shards`).
- */
-export function shardForGuild(guildId: string, shardCount: number): number {
-  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
-}

@@ -91,3 +91,10 @@ export function expandShardRanges(ranges: readonly ShardRange[]): number[] {
   for (const [first, last] of ranges) for (let id = first; id <= last; id++) out.push(id);
   return out;
 }
+
+/**
+ * The shard serving `guildId` among `shardCount` (Discord's formula: `(guild_id >> 22) % shards`).
+ */
+export function shardForGuild(guildId: string, shardCount: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+}

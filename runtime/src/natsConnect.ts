@@ -6,7 +6,8 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
-import { natsInboxPrefix, type NatsAccess, type NatsSettings } from 'discluster-protocol';
+import { type NatsAccess } from 'discluster-protocol/clusterControl';
+import { natsInboxPrefix, type NatsSettings } from 'discluster-protocol/natsSecurity';
 
 /**
  * Connecting a Discluster process to NATS (docs/nats-security.md): the plaintext warning, clear

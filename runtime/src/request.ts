@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { decodeRecord, encodeRecord } from 'discluster-protocol';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import type { z } from 'zod';
 
 const encoder = new TextEncoder();

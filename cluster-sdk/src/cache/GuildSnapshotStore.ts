@@ -3,14 +3,15 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   GuildSnapshotGuildSchema,
   GuildSnapshotManifestSchema,
-  decodeRecord,
-  encodeRecord,
+  type GuildSnapshotManifest,
+} from 'discluster-protocol/guildSnapshot';
+import {
   guildSnapshotBucket,
   guildSnapshotGuildFilter,
   guildSnapshotGuildKey,
   guildSnapshotManifestKey,
-  type GuildSnapshotManifest,
-} from 'discluster-protocol';
+} from 'discluster-protocol/kv';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import { describeError, openBucket } from 'discluster-runtime';
 
 type Json = Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import type { GatewayDispatchPayload, GatewaySendPayload } from 'discord-api-types/v10';
 import { asError } from '../util/redact.js';
 

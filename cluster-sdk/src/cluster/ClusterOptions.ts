@@ -1,12 +1,8 @@
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewayBotInfo } from 'discord-api-types/v10';
-import {
-  AssignmentSchema,
-  DEFAULT_BOT,
-  DisclusterError,
-  ErrorCode,
-  validateBotNamespace,
-} from 'discluster-protocol';
+import { AssignmentSchema } from 'discluster-protocol/clusterControl';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
+import { DEFAULT_BOT, validateBotNamespace } from 'discluster-protocol/kv';
 import { isUnderPm2 } from 'discluster-runtime';
 import { defaultSafetyMarginMs } from '../identify/options.js';
 import { integerOption, oneOfOption } from '../util/validate.js';

@@ -1,4 +1,4 @@
-import type { ShardState } from 'discluster-protocol';
+import type { ShardState } from 'discluster-protocol/shardStates';
 
 /** What one shard is doing: one of discluster-protocol's `SHARD_STATES`. */
 export type { ShardState };

@@ -1,4 +1,4 @@
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 
 /** A shard whose identify wait failed for a reason other than its own close (see holdOnFailure). */
 export function identifyHeldError(shardId: number, cause: unknown): DisclusterError {

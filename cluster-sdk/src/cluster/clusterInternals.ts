@@ -1,4 +1,4 @@
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 
 /**
  * What the SDK's own adapters (`discluster-sdk/discord.js`) need from a cluster and bot code does

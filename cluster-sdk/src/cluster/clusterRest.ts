@@ -1,6 +1,6 @@
 import type { REST, ResponseLike } from '@discordjs/rest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import type { Agent } from 'undici';
 import { FleetRestLimiter, type MakeRequest } from '../rest/FleetRestLimiter.js';
 import { discordRest, undici } from '../rest/lazyModules.js';

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from '@nats-io/transport-node';
-import { CLUSTER_ID_ENV, DisclusterError, ErrorCode, type AssignMessage } from 'discluster-protocol';
+import { CLUSTER_ID_ENV, type AssignMessage } from 'discluster-protocol/clusterControl';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import { processControlChannel } from '../fleet/ControlChannel.js';
 import { FleetLink } from '../fleet/FleetLink.js';
 import { natsConnectionOptions } from '../fleet/natsAccess.js';

@@ -1,6 +1,6 @@
 import { Collection, WebSocketShardStatus } from 'discord.js';
 import type { GatewayDispatchPayload, GatewaySendPayload } from 'discord-api-types/v10';
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import type { Cluster } from '../cluster/Cluster.js';
 import type { ShardState } from '../cluster/ShardStatus.js';
 import { asError } from '../util/redact.js';

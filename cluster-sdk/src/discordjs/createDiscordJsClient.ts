@@ -1,5 +1,5 @@
 import { Client, IntentsBitField, type ClientOptions } from 'discord.js';
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import type { Cluster } from '../cluster/Cluster.js';
 import { clusterInternals, type ClusterInternals } from '../cluster/clusterInternals.js';
 import { asError } from '../util/redact.js';

@@ -1,4 +1,4 @@
-import type { ClusterToControl } from 'discluster-protocol';
+import type { ClusterToControl } from 'discluster-protocol/clusterControl';
 
 /**
  * The link between a cluster process and CONTROL: pm2's own IPC channel between the daemon and its

@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events';
 import {
   CLUSTER_CONTROL_TOPIC,
-  DisclusterError,
-  ErrorCode,
   type AssignMessage,
   type ClusterToControl,
-} from 'discluster-protocol';
+} from 'discluster-protocol/clusterControl';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import type { ShardStatus } from '../cluster/ShardStatus.js';
 import { asError } from '../util/redact.js';
 import type { ControlChannel } from './ControlChannel.js';

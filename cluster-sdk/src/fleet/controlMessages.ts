@@ -6,7 +6,7 @@ import {
   ShutdownMessageSchema,
   type AssignMessage,
   type ControlToCluster,
-} from 'discluster-protocol';
+} from 'discluster-protocol/clusterControl';
 
 /** A CONTROL → cluster message after validation, or why it was rejected. */
 export type DecodedControlMessage =

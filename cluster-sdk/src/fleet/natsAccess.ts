@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from '@nats-io/transport-node';
-import type { NatsAccess } from 'discluster-protocol';
+import type { NatsAccess } from 'discluster-protocol/clusterControl';
 import { natsAccessOptions } from 'discluster-runtime';
 import { registerSecret } from '../util/redact.js';
 

@@ -1,20 +1,16 @@
 import type { KV } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { DisclusterError, ErrorCode, toWireError } from 'discluster-protocol/errors';
 import {
-  DisclusterError,
-  ErrorCode,
   HandoverChunkSchema,
-  toWireError,
   HandoverCountSchema,
   HandoverRequestSchema,
-  decodeRecord,
-  encodeRecord,
-  handoverSubjects,
-  handoverBucket,
-  handoverKey,
   type HandoverReply,
   type HandoverRequest,
-} from 'discluster-protocol';
+} from 'discluster-protocol/handover';
+import { handoverBucket, handoverKey } from 'discluster-protocol/kv';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
+import { handoverSubjects } from 'discluster-protocol/subjects';
 import { openBucket, respond } from 'discluster-runtime';
 import type { HandoverGate } from './HandoverGate.js';
 

@@ -1,14 +1,13 @@
 import type { KV } from '@nats-io/kv';
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
+import { budgetKey, budgetRefreshKey } from 'discluster-protocol/kv';
 import {
   BudgetRecordSchema,
   BudgetRefreshClaimSchema,
-  budgetKey,
-  budgetRefreshKey,
   decodeRecord,
   encodeRecord,
   type BudgetRecord,
-} from 'discluster-protocol';
+} from 'discluster-protocol/schemas';
 import { isCasConflict } from 'discluster-runtime';
 import { budgetFromLimit, checkBudget, mergeBudget, type BudgetCheck } from './budgetPolicy.js';
 

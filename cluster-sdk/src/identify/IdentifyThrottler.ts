@@ -1,5 +1,5 @@
 import type { IIdentifyThrottler } from '@discordjs/ws';
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 
 /**
  * Decides when a shard may IDENTIFY: at most one IDENTIFY per rate-limit key

@@ -1,4 +1,4 @@
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import { integerOption } from '../util/validate.js';
 import {
   afterGrantedIdentify,

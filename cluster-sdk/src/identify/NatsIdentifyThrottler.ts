@@ -1,14 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
-import {
-  DisclusterError,
-  ErrorCode,
-  encodeRecord,
-  identifySlotKey,
-  type BudgetRecord,
-  type IdentifySlotRecord,
-} from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
+import { identifySlotKey } from 'discluster-protocol/kv';
+import { encodeRecord, type BudgetRecord, type IdentifySlotRecord } from 'discluster-protocol/schemas';
 import { describeError, isCasConflict } from 'discluster-runtime';
 import { delay, linkSignals, untilAborted } from '../util/delay.js';
 import { Notifier } from '../util/Notifier.js';

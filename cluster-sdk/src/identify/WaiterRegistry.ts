@@ -1,12 +1,12 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
+import { identifyWaiterKey } from 'discluster-protocol/kv';
 import {
   IdentifyWaiterRecordSchema,
   decodeRecord,
   encodeRecord,
-  identifyWaiterKey,
   type IdentifyWaiterRecord,
-} from 'discluster-protocol';
+} from 'discluster-protocol/schemas';
 import { describeError } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import type { Notifier } from '../util/Notifier.js';

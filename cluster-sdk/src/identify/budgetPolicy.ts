@@ -1,5 +1,5 @@
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
-import type { BudgetRecord } from 'discluster-protocol';
+import type { BudgetRecord } from 'discluster-protocol/schemas';
 import type { IdentifyWaitReason } from './IdentifyThrottler.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { budgetBucket, identifyBucket, identifyWaitersBucket } from 'discluster-protocol';
+import { budgetBucket, identifyBucket, identifyWaitersBucket } from 'discluster-protocol/kv';
 import { openBucket, requireTtlAtLeast } from 'discluster-runtime';
 import type { ResolvedNatsIdentifyThrottlerOptions } from './options.js';
 

@@ -1,5 +1,6 @@
 import type { APIGatewaySessionStartLimit } from 'discord-api-types/v10';
-import { DEFAULT_BOT, DisclusterError, ErrorCode, validateBotNamespace } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
+import { DEFAULT_BOT, validateBotNamespace } from 'discluster-protocol/kv';
 import { integerOption, oneOfOption } from '../util/validate.js';
 
 /** Discord's identify window: `max_concurrency` IDENTIFYs per this many ms. */

@@ -1,14 +1,13 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 import {
-  DisclusterError,
-  ErrorCode,
   MAX_IPC_NAME_LENGTH,
-  ipcSubjects,
   parseIpcEnvelope,
   parseIpcReply,
   type IpcEnvelope,
   type IpcReply,
-} from 'discluster-protocol';
+} from 'discluster-protocol/ipc';
+import { ipcSubjects } from 'discluster-protocol/subjects';
 import { ReplyInbox, type ReplyOutcome } from './ReplyInbox.js';
 
 /** Receives an event: its data and the id of the cluster that sent it. */

@@ -1,10 +1,7 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import {
-  RestGlobalSlotRecordSchema,
-  decodeRecord,
-  encodeRecord,
-  restGlobalSlotKey,
-} from 'discluster-protocol';
+import { restGlobalSlotKey } from 'discluster-protocol/kv';
+import { RestGlobalSlotRecordSchema } from 'discluster-protocol/restRecords';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import { describeError, isCasConflict } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import { Notifier } from '../util/Notifier.js';

@@ -1,10 +1,7 @@
 import type { KV } from '@nats-io/kv';
-import {
-  RestInvalidCountRecordSchema,
-  decodeRecord,
-  encodeRecord,
-  restInvalidKey,
-} from 'discluster-protocol';
+import { restInvalidKey } from 'discluster-protocol/kv';
+import { RestInvalidCountRecordSchema } from 'discluster-protocol/restRecords';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import { isCasConflict } from 'discluster-runtime';
 
 /** Discord's (Cloudflare's) counting period for invalid requests. */

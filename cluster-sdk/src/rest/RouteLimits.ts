@@ -1,11 +1,7 @@
 import type { KV } from '@nats-io/kv';
-import {
-  RestRouteRecordSchema,
-  decodeRecord,
-  encodeRecord,
-  restRouteKey,
-  type RestRouteRecord,
-} from 'discluster-protocol';
+import { restRouteKey } from 'discluster-protocol/kv';
+import { RestRouteRecordSchema, type RestRouteRecord } from 'discluster-protocol/restRecords';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import { isCasConflict } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import type { RestRoute } from './restRoute.js';

@@ -1,10 +1,7 @@
 import type { KV } from '@nats-io/kv';
-import {
-  RestTokenRejectedRecordSchema,
-  decodeRecord,
-  encodeRecord,
-  restTokenRejectedKey,
-} from 'discluster-protocol';
+import { restTokenRejectedKey } from 'discluster-protocol/kv';
+import { RestTokenRejectedRecordSchema } from 'discluster-protocol/restRecords';
+import { decodeRecord, encodeRecord } from 'discluster-protocol/schemas';
 import { isCasConflict } from 'discluster-runtime';
 
 /**

@@ -1,4 +1,4 @@
-import type { RestRouteRecord } from 'discluster-protocol';
+import type { RestRouteRecord } from 'discluster-protocol/restRecords';
 import type { ObservedBucket, ObservedRateLimit } from './rateLimitHeaders.js';
 
 /**

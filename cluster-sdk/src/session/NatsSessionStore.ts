@@ -2,16 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { SessionInfo } from '@discordjs/ws';
 import type { KV } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
+import { sessionBucket, sessionKey } from 'discluster-protocol/kv';
 import {
-  DisclusterError,
-  ErrorCode,
   SessionRecordSchema,
   decodeRecord,
   encodeRecord,
-  sessionBucket,
-  sessionKey,
   type SessionRecord,
-} from 'discluster-protocol';
+} from 'discluster-protocol/schemas';
 import { describeError, isCasConflict } from 'discluster-runtime';
 import { openBucket } from 'discluster-runtime';
 import { pick } from '../util/pick.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_BOT, validateBotNamespace } from 'discluster-protocol';
+import { DEFAULT_BOT, validateBotNamespace } from 'discluster-protocol/kv';
 import { integerOption, oneOfOption } from '../util/validate.js';
 
 /** Options {@link NatsSessionStore} cannot do without. */

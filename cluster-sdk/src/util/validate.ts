@@ -1,4 +1,4 @@
-import { DisclusterError, ErrorCode } from 'discluster-protocol';
+import { DisclusterError, ErrorCode } from 'discluster-protocol/errors';
 
 /** Throws `DISCLUSTER_ERR_INVALID_OPTION` naming the option unless `value` is an integer in `[min, max]`. */
 export function integerOption(
