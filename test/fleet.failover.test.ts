@@ -66,7 +66,10 @@ describe('a fleet of three stand-in machines', () => {
     'plans by weight (cores / load), every shard READY, 0 identify violations',
     { timeout: 180_000 },
     async () => {
-      const status = await allReady('every shard ready after the first plan');
+      // The standby too: a failover below needs it, and a CONTROL that never came up should fail here.
+      const status = await allReady('every shard ready after the first plan, every host online', (now) =>
+        ['alpha', 'beta', 'gamma'].every((id) => now.hosts.some((h) => h.id === id && h.state === 'online')),
+      );
       // Same machine, same load: weights 3 : 1, whole buckets of max_concurrency 4; standby idle.
       expect(shardsOf(status, 'alpha')).toHaveLength(12);
       expect(shardsOf(status, 'beta')).toHaveLength(4);

@@ -355,7 +355,8 @@ export class Fleet {
 
   /** The tail of every MASTER's and CONTROL's output, for a failed test's message. */
   public diagnostics(): string {
-    const tail = (lines: readonly string[]) => lines.slice(-40).join('\n');
+    const tail = (lines: readonly string[]) =>
+      lines.length === 0 ? '(no line on stdout yet)' : lines.slice(-40).join('\n');
     const parts = this.masters.map(
       (master, i) =>
         `--- MASTER ${i} (${master.vitals()})\n${tail(master.lines)}\n${master.stderr().slice(-3000)}`,

@@ -195,7 +195,12 @@ export function spawnProcess(
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** `/proc/<pid>/stat`'s state letter and user + system CPU time, or why they cannot be read. */
+/**
+ * `/proc/<pid>/stat`'s state letter and user + system CPU time, then where each thread is: its
+ * state and, when asleep, the kernel function it waits in (`wchan`: `ep_poll` is an idle event
+ * loop or libuv worker, `pipe_write` a write nobody reads, `futex_wait_queue` a lock or a worker
+ * waiting for work) and the main thread's system call. Tells a hung loop from an idle or stopped one.
+ */
 function procVitals(pid: number): string {
   if (pid <= 0) return 'never started';
   try {
@@ -203,10 +208,44 @@ function procVitals(pid: number): string {
     // The command name (field 2) may hold spaces: the fields after it start past its ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-    return `pid ${pid} alive: state ${fields[0]}, ${cpuSeconds.toFixed(2)} s CPU`;
+    return `pid ${pid} alive: state ${fields[0]}, ${cpuSeconds.toFixed(2)} s CPU; ${threadVitals(pid)}`;
   } catch {
     return `pid ${pid}: no /proc entry (exited, its output not closed yet)`;
   }
+}
+
+/** x86-64 numbers of the system calls a sleeping Node thread is usually in. */
+const SYSCALL_NAMES: Readonly<Record<string, string>> = {
+  '0': 'read',
+  '1': 'write',
+  '7': 'poll',
+  '35': 'nanosleep',
+  '61': 'wait4',
+  '202': 'futex',
+  '230': 'clock_nanosleep',
+  '232': 'epoll_wait',
+  '281': 'epoll_pwait',
+  '441': 'epoll_pwait2',
+};
+
+/** Each thread as `name:state[/wchan]`, and the main thread's system call (best effort). */
+function threadVitals(pid: number): string {
+  const read = (file: string): string => {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = read(`/proc/${pid}/task/${tid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?';
+    const wchan = read(`/proc/${pid}/task/${tid}/wchan`);
+    return `${read(`/proc/${pid}/task/${tid}/comm`)}:${state}${state === 'R' || wchan === '0' ? '' : `/${wchan}`}`;
+  });
+  const call = read(`/proc/${pid}/syscall`).split(' ')[0] ?? '?';
+  const named = call === 'running' ? 'running' : (SYSCALL_NAMES[call] ?? `syscall ${call}`);
+  return `main thread in ${named}; threads ${threads.join(' ')}`;
 }
 
 /** Runs a Node script with the same node binary as the tests. */
