@@ -1,7 +1,7 @@
 'use strict';
 // One process of bench/heap/run.mjs: a Client on 4 shards, in one of three forms, reporting its
 // memory once every guild is cached and it has been idle for IDLE_MS, then writing a heap snapshot
-// to SNAP (if set):
+// to SNAP (if set); with COUNT_EVENTS=1 it counts MESSAGE_CREATEs instead (bench/heap/events.mjs):
 //   MODE=plain       a plain discord.js Client (what a discord-hybrid-sharding cluster runs);
 //   MODE=discluster  the same Client from createDiscordJsClient() on a standalone Cluster with
 //                    guild snapshots (SNAPSHOTS=0: without);
@@ -16,6 +16,10 @@ const mode = process.env.MODE;
 const expected = Number(process.env.GUILDS);
 
 let cachedGuilds = () => 0;
+/** MESSAGE_CREATEs bot code received (bench/heap/events.mjs). */
+let events = 0;
+// A clean exit on SIGTERM, so that --cpu-prof writes its profile.
+process.on('SIGTERM', () => process.exit(0));
 if (mode === 'plain') {
   const client = new Client({
     intents: INTENTS,
@@ -25,6 +29,7 @@ if (mode === 'plain') {
   });
   void client.login(process.env.TOKEN);
   cachedGuilds = () => client.guilds.cache.size;
+  client.on('messageCreate', () => events++);
 } else {
   const { Cluster } = require('discluster-sdk');
   const cluster = new Cluster({
@@ -48,10 +53,12 @@ if (mode === 'plain') {
   if (mode === 'discluster') {
     const client = require('discluster-sdk/discord.js').createDiscordJsClient(cluster);
     cachedGuilds = () => client.guilds.cache.size;
+    client.on('messageCreate', () => events++);
   } else {
     let guilds = 0;
     cluster.on('dispatch', (packet) => {
       if (packet.t === 'GUILD_CREATE') guilds++;
+      else if (packet.t === 'MESSAGE_CREATE') events++;
     });
     cachedGuilds = () => guilds;
   }
@@ -83,6 +90,12 @@ const mib = (bytes) => +(bytes / 1048576).toFixed(1);
 const timer = setInterval(async () => {
   if (cachedGuilds() < expected) return;
   clearInterval(timer);
+  if (process.env.COUNT_EVENTS === '1') {
+    // events.mjs: ready once the caches are full, then the count twice a second.
+    console.log(JSON.stringify({ ready: true }));
+    setInterval(() => console.log(JSON.stringify({ events })), 500);
+    return;
+  }
   await new Promise((resolve) => setTimeout(resolve, Number(process.env.IDLE_MS ?? 5000)));
   const memory = process.memoryUsage();
   console.log(

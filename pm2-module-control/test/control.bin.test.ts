@@ -250,6 +250,9 @@ describe('discluster-control (foreground bin)', () => {
       expect(proc['pm2_env']['DISCLUSTER_CLUSTER_ID']).toBe(proc['name'].split('-').pop());
       // CONTROL's own settings are not copied into the clusters' environment.
       expect(proc['pm2_env']['DISCLUSTER_SCRIPT']).toBeUndefined();
+      // glibc reads the arena limit at the process's start: it must be in the real environment.
+      const environ = fs.readFileSync(`/proc/${String(proc['pid'])}/environ`, 'utf8').split('\0');
+      expect(environ).toContain('MALLOC_ARENA_MAX=2');
     }
     // Promise 4: the token is in no pm2 process description or environment.
     expect(raw).not.toContain(TOKEN);

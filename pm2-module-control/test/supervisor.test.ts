@@ -177,7 +177,7 @@ afterEach(() => {
 });
 
 describe('ClusterSupervisor', () => {
-  it('starts each cluster in its namespace with only the cluster id in the environment', async () => {
+  it('starts each cluster in its namespace with only the cluster id and the malloc arena limit in the environment', async () => {
     await supervisor.apply(
       assignment(1, [
         { clusterId: 0, shardIds: [0, 1] },
@@ -189,11 +189,14 @@ describe('ClusterSupervisor', () => {
         name: 'discluster-bot-cluster-0',
         namespace: 'discluster-bot',
         script: '/srv/bot/index.js',
-        env: { DISCLUSTER_CLUSTER_ID: '0' },
+        env: { DISCLUSTER_CLUSTER_ID: '0', MALLOC_ARENA_MAX: expect.stringMatching(/^\d+$/) },
         filter_env: [''],
         autorestart: false,
       }),
-      expect.objectContaining({ name: 'discluster-bot-cluster-1', env: { DISCLUSTER_CLUSTER_ID: '1' } }),
+      expect.objectContaining({
+        name: 'discluster-bot-cluster-1',
+        env: expect.objectContaining({ DISCLUSTER_CLUSTER_ID: '1' }),
+      }),
     ]);
     expect(JSON.stringify(pm2.processes)).not.toContain('TOKEN-abc');
     for (const proc of pm2.processes) expect(proc['options']['kill_timeout']).toBeGreaterThanOrEqual(10_000);

@@ -1,4 +1,5 @@
-import { CLUSTER_CONTROL_TOPIC, CLUSTER_ID_ENV, type ControlToCluster } from 'discluster-protocol';
+import { CLUSTER_CONTROL_TOPIC, type ControlToCluster } from 'discluster-protocol';
+import { clusterProcessEnv } from './clusterProcessEnv.js';
 import type { Pm2Bus, Pm2Client, Pm2Json } from './daemonClient.js';
 
 /** pm2's `kill_timeout` for clusters: shards close for resume and sessions are saved on SIGINT. */
@@ -19,6 +20,8 @@ export class ProcessTable {
     bot: string,
     /** Absolute path of the bot's entry file. */
     private readonly script: string,
+    /** CONTROL's environment: only `MALLOC_ARENA_MAX` of it reaches a cluster (clusterProcessEnv). */
+    private readonly controlEnv: NodeJS.ProcessEnv = process.env,
   ) {
     this.namespace = `discluster-${bot}`;
     this.pattern = new RegExp(`^${this.namespace}-cluster-\\d+$`);
@@ -64,8 +67,8 @@ export class ProcessTable {
       name,
       namespace: this.namespace,
       script: this.script,
-      // Only the cluster id: the token and NATS credentials go over pm2 IPC (promise 4).
-      env: { [CLUSTER_ID_ENV]: String(clusterId) },
+      // The cluster id and the malloc arena limit: the token and NATS credentials go over pm2 IPC (promise 4).
+      env: clusterProcessEnv(clusterId, this.controlEnv),
       // pm2 copies the caller's whole environment into the app unless filtered, and CONTROL's
       // environment holds its own settings (`discluster-control` JSON, nats_pass). Every key
       // contains '', so this filters all of it; `filter_env: true` is ignored by pm2 7 here.
