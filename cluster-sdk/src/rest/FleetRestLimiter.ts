@@ -7,6 +7,7 @@ import { restBucket } from 'discluster-protocol/kv';
 import { describeError, openBucket } from 'discluster-runtime';
 import { delay } from '../util/delay.js';
 import { GlobalSlots, LATE_TOLERANCE_MS, type GlobalClaim } from './GlobalSlots.js';
+import { reportingWriteTime } from './writeTime.js';
 import { InvalidRequestCount } from './InvalidRequestCount.js';
 import { invalidRequestVerdict } from './invalidRequestPolicy.js';
 import { discordRest } from './lazyModules.js';
@@ -160,13 +161,18 @@ export class FleetRestLimiter {
       if (reservation && Date.now() >= reservation.validUntil) continue;
       break;
     }
-    const sentAt = Date.now();
-    if (claim && sentAt > claim.at + LATE_TOLERANCE_MS) void this.slots.sentLate(claim, sentAt);
+    let sendInit = init;
+    if (claim) {
+      // The slot counts from the real send: now, or when undici writes the headers if that is later.
+      const sentAt = this.datedClaim(claim);
+      sentAt(Date.now());
+      sendInit = { ...init, dispatcher: reportingWriteTime(init.dispatcher, sentAt) };
+    }
     // Checked again after the waits: another process may have met a 401 meanwhile.
     if (this.token.rejected) throw tokenRejectedError();
     let response: ResponseLike;
     try {
-      response = await this.#send(url, init);
+      response = await this.#send(url, sendInit);
     } catch (error) {
       if (reservation) await this.fleetStep(signal, () => this.routes.abandon(reservation), undefined);
       throw error;
@@ -179,6 +185,19 @@ export class FleetRestLimiter {
     else await reported;
     return response;
   };
+
+  /**
+   * Reports of when the claimed request really left, in order: each one later than the slot's time
+   * by more than {@link LATE_TOLERANCE_MS} moves the slot there (see GlobalSlots.sentLate).
+   */
+  private datedClaim(claim: GlobalClaim): (sentAt: number) => void {
+    let current: Promise<GlobalClaim | null> = Promise.resolve(claim);
+    return (sentAt) => {
+      current = current.then((latest) =>
+        latest && sentAt > latest.at + LATE_TOLERANCE_MS ? this.slots.sentLate(latest, sentAt) : latest,
+      );
+    };
+  }
 
   /** Keeps a background report from going unhandled, and lets close() wait for the last ones. */
   private track(work: Promise<void>): void {

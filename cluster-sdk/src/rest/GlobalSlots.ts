@@ -121,11 +121,12 @@ export class GlobalSlots {
 
   /**
    * The claimed request left at `sentAt`, later than the slot says: record that (compare-and-set on
-   * the claim's revision), so nobody uses the slot again within a second of the real send. Nobody
-   * can have claimed it meanwhile unless the request left a whole spacing late, which the caller
-   * never lets happen.
+   * the claim's revision), so nobody uses the slot again within a second of the real send. Resolves
+   * with the claim as it now stands (for a later, even later report), or null when the slot could
+   * not be moved: someone claimed it meanwhile, possible only when the request left a whole spacing
+   * late (a process starved for a second).
    */
-  public async sentLate(claim: GlobalClaim, sentAt: number): Promise<void> {
+  public async sentLate(claim: GlobalClaim, sentAt: number): Promise<GlobalClaim | null> {
     try {
       const revision = await this.kv.update(
         restGlobalSlotKey(claim.slot),
@@ -133,8 +134,10 @@ export class GlobalSlots {
         claim.revision,
       );
       this.remember(claim.slot, sentAt, revision);
+      return { ...claim, at: sentAt, revision };
     } catch (error) {
       this.onDebug(`could not move global slot ${claim.slot} to its real send time: ${describeError(error)}`);
+      return null;
     }
   }
 
