@@ -5,16 +5,12 @@
 // bot code received. ROUNDS alternate the modes. PROFILE=1 adds --cpu-prof (a .cpuprofile per
 // process in OUT; `node bench/sdk/profile-summary.mjs <file>` sums it by function).
 //   MODES=plain,discluster RATE=1000 SECONDS=15 ROUNDS=3 node bench/heap/events.mjs
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startDiscordSimProcess, startNatsServer } from 'discluster-testing';
+import { startWorld } from './world.mjs';
 import { cpuSeconds } from '../lib/cpu.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
 const TOKEN = 'events-bench-token';
 const GUILDS = Number(process.env.GUILDS ?? 1000);
 const RATE = Number(process.env.RATE ?? 1000);
@@ -24,22 +20,12 @@ const MODES = (process.env.MODES ?? 'plain,discluster').split(',');
 const out = process.env.OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-events-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const nats = await startNatsServer({ jetstream: true });
-const sim = await startDiscordSimProcess({
-  token: TOKEN,
-  guilds: GUILDS,
-  shards: 4,
-  'max-concurrency': 4,
-  'identify-window-ms': 200,
-});
+const world = await startWorld(TOKEN, GUILDS);
 const results = Object.fromEntries(MODES.map((mode) => [mode, []]));
 try {
-  const gateway = await (
-    await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-  ).json();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of MODES) {
-      const usPerEvent = await measure(mode, gateway, round);
+      const usPerEvent = await measure(mode, round);
       results[mode].push(usPerEvent);
       console.log(`round ${round} ${mode}: ${usPerEvent} µs CPU per event`);
     }
@@ -52,30 +38,15 @@ try {
   }
   if (process.env.PROFILE === '1') console.log(`profiles in ${out}`);
 } finally {
-  await sim.stop();
-  await nats.stop();
+  await world.stop();
 }
 
-async function measure(mode, gateway, round) {
+async function measure(mode, round) {
   const profile =
     process.env.PROFILE === '1'
       ? ['--cpu-prof', `--cpu-prof-dir=${out}`, `--cpu-prof-name=${mode}-${round}.cpuprofile`]
       : [];
-  const child = spawn(process.execPath, [...profile, path.join(here, 'bot.cjs')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      MODE: mode,
-      COUNT_EVENTS: '1',
-      TOKEN,
-      GUILDS: String(GUILDS),
-      SIM_REST: sim.rest,
-      SIM_API: sim.rest.replace(/\/v\d+$/, ''),
-      GATEWAY_JSON: JSON.stringify(gateway),
-      NATS_URL: nats.url,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = world.spawnBot(mode, { COUNT_EVENTS: '1' }, profile);
   let ready = false;
   let events = 0;
   let buffered = '';
@@ -99,7 +70,7 @@ async function measure(mode, gateway, round) {
     }
     await sleep(2000);
     const before = { cpu: cpuSeconds(child.pid), events };
-    const response = await fetch(`${sim.admin}/traffic`, {
+    const response = await fetch(`${world.sim.admin}/traffic`, {
       method: 'POST',
       body: JSON.stringify({ eventsPerSecond: RATE, seconds: SECONDS }),
     });

@@ -5,46 +5,18 @@
 // a heap snapshot per mode to OUT (default a temporary directory). Compare two snapshots with
 // `node bench/heap/summarize.mjs <a> <b>`.
 //   GUILDS=1000 IDLE_MS=40000 MODES=plain,discluster node bench/heap/run.mjs
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startDiscordSimProcess, startNatsServer } from 'discluster-testing';
+import { startWorld } from './world.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
 const TOKEN = 'heap-bench-token';
 const GUILDS = Number(process.env.GUILDS ?? 1000);
 const out = process.env.OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'discluster-heap-'));
-const nats = await startNatsServer({ jetstream: true });
-const sim = await startDiscordSimProcess({
-  token: TOKEN,
-  guilds: GUILDS,
-  shards: 4,
-  'max-concurrency': 4,
-  'identify-window-ms': 200,
-});
+const world = await startWorld(TOKEN, GUILDS);
 try {
-  const gateway = await (
-    await fetch(`${sim.rest}/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
-  ).json();
   for (const mode of (process.env.MODES ?? 'plain,discluster,bare').split(',')) {
-    const child = spawn(process.execPath, [path.join(here, 'bot.cjs')], {
-      cwd: root,
-      env: {
-        ...process.env,
-        MODE: mode,
-        TOKEN,
-        GUILDS: String(GUILDS),
-        SIM_REST: sim.rest,
-        SIM_API: sim.rest.replace(/\/v\d+$/, ''),
-        GATEWAY_JSON: JSON.stringify(gateway),
-        NATS_URL: nats.url,
-        SNAP: path.join(out, `${mode}.heapsnapshot`),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = world.spawnBot(mode, { SNAP: path.join(out, `${mode}.heapsnapshot`) });
     let text = '';
     child.stdout.on('data', (chunk) => {
       text += chunk;
@@ -55,6 +27,5 @@ try {
   }
   console.log(`heap snapshots in ${out}`);
 } finally {
-  await sim.stop();
-  await nats.stop();
+  await world.stop();
 }
