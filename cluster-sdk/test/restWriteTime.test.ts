@@ -7,8 +7,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Kvm } from '@nats-io/kv';
-import { startNatsServer, type NatsServerHandle } from 'discluster-testing';
+import { startNatsServer, waitFor, type NatsServerHandle } from 'discluster-testing';
 import { restBucket } from 'discluster-protocol/kv';
+import { RestGlobalSlotRecordSchema } from 'discluster-protocol/restRecords';
+import { decodeRecord } from 'discluster-protocol/schemas';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FleetRestLimiter } from '../src';
@@ -80,17 +82,23 @@ describe('the real send time of a request', () => {
     const first = limiter.makeRequest(`${base}/slow`, { method: 'GET', dispatcher: agent });
     const second = limiter.makeRequest(`${base}/fast`, { method: 'GET', dispatcher: agent });
     await Promise.all([first, second]);
-    // The move is a KV write of its own: give it a moment after the answer.
+    // The move is a KV write of its own: give it a moment after the answer (a liveness bound).
     const kv = await new Kvm(nc).open(restBucket(bot));
-    let latest = 0;
-    for (let attempt = 0; attempt < 50 && latest < handedOver + HOLD_MS - 50; attempt++) {
-      latest = 0;
+    const latestSlotTime = async (): Promise<number> => {
+      let latest = 0;
       for await (const key of await kv.keys('g.>')) {
         const entry = await kv.get(key);
-        if (entry) latest = Math.max(latest, entry.json<{ at: number }>().at);
+        const record = entry && decodeRecord(RestGlobalSlotRecordSchema, entry.value);
+        if (record?.ok) latest = Math.max(latest, record.value.at);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      return latest;
+    };
+    let latest = 0;
+    await waitFor(async () => (latest = await latestSlotTime()) >= handedOver + HOLD_MS - 50, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      description: "a global slot moved to the late request's send time",
+    }).catch(() => undefined);
     // Without the report both slots keep the time the requests were handed over (about handedOver).
     expect(latest - handedOver).toBeGreaterThanOrEqual(HOLD_MS - 50);
   });

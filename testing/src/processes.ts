@@ -244,7 +244,8 @@ function threadVitals(pid: number): string {
     return `${read(`/proc/${pid}/task/${tid}/comm`)}:${state}${state === 'R' || wchan === '0' ? '' : `/${wchan}`}`;
   });
   const call = read(`/proc/${pid}/syscall`).split(' ')[0] ?? '?';
-  const named = call === 'running' ? 'running' : (SYSCALL_NAMES[call] ?? `syscall ${call}`);
+  const known = process.arch === 'x64' ? SYSCALL_NAMES[call] : undefined;
+  const named = call === 'running' ? 'running' : (known ?? `syscall ${call}`);
   return `main thread in ${named}; threads ${threads.join(' ')}`;
 }
 
