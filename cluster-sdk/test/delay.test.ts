@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { delay, linkSignals, untilAborted } from '../src/util/delay';
+import { delay, untilAborted } from '../src/util/delay';
 import { Notifier } from '../src/util/Notifier';
 
 beforeEach(() => {
@@ -46,22 +46,5 @@ describe('untilAborted', () => {
     finish(7);
     await work;
     expect(late).toEqual([7]);
-  });
-});
-
-describe('linkSignals', () => {
-  it('follows any source until disposed', () => {
-    const a = new AbortController();
-    const b = new AbortController();
-    const linked = linkSignals([a.signal, b.signal]);
-    b.abort('b');
-    expect(linked.signal.aborted).toBe(true);
-    expect(linked.signal.reason).toBe('b');
-
-    const c = new AbortController();
-    const detached = linkSignals([c.signal]);
-    detached.dispose();
-    c.abort();
-    expect(detached.signal.aborted).toBe(false);
   });
 });

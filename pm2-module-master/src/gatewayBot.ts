@@ -1,3 +1,4 @@
+import { deadlineSignal } from 'discluster-runtime';
 import { DisclusterError, ErrorCode, GatewayBotSchema } from 'discluster-protocol';
 import type { z } from 'zod';
 
@@ -55,12 +56,11 @@ export async function fetchGatewayBot(options: FetchGatewayOptions): Promise<Gat
   for (let attempt = 1; ; attempt++) {
     let problem: string;
     let waitMs = Math.min(maxBackoff, 500 * 2 ** Math.min(attempt - 1, 10));
+    const deadline = deadlineSignal(15_000, options.signal ? [options.signal] : []);
     try {
       const response = await fetch(url, {
         headers: { authorization: `Bot ${options.token}`, 'user-agent': 'DiscordBot (discluster, 0.1)' },
-        signal: options.signal
-          ? AbortSignal.any([options.signal, AbortSignal.timeout(15_000)])
-          : AbortSignal.timeout(15_000),
+        signal: deadline.signal,
       });
       if (response.status === 401)
         throw new DisclusterError(
@@ -90,6 +90,8 @@ export async function fetchGatewayBot(options: FetchGatewayOptions): Promise<Gat
       if (options.signal?.aborted)
         throw new DisclusterError(ErrorCode.Closed, 'stopped while fetching GET /gateway/bot');
       problem = `GET /gateway/bot failed: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      deadline.dispose();
     }
     options.onRetry?.(problem, waitMs, attempt);
     await sleep(waitMs, options.signal);

@@ -1,4 +1,6 @@
 import type http from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { waitFor } from 'discluster-testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -123,5 +125,26 @@ describe('WebhookAlertSender', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(hook.posts).toHaveLength(1);
     expect(lines.some((line) => line.msg.includes('alerts not sent yet are dropped'))).toBe(true);
+  });
+
+  it('a POST nobody answers is given up at requestTimeoutMs and sent again, though collections run meanwhile', async () => {
+    // A garbage collection used to drop the timeout (AbortSignal.any of AbortSignal.timeout on
+    // Node 20): the POST then hung for good and no alert was ever sent again (a busy CI run).
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const { hook, sender, lines } = await setup({ requestTimeoutMs: 300, backoff: { baseMs: 50 } });
+    hook.answer = () => undefined;
+    const collecting = setInterval(collectGarbage, 20);
+    try {
+      sender.send(failed(1));
+      await waitFor(() => hook.posts.length >= 3, {
+        description: 'two more attempts after the timeouts',
+        timeoutMs: 30_000,
+      });
+    } finally {
+      clearInterval(collecting);
+    }
+    expect(hook.posts[2]!.at - hook.posts[0]!.at).toBeGreaterThanOrEqual(2 * 290);
+    expect(lines.some((line) => line.msg.startsWith('alert webhook no answer within 300 ms'))).toBe(true);
   });
 });

@@ -55,34 +55,3 @@ export function untilAborted<T>(
     );
   });
 }
-
-/** A signal linked to others, plus the cleanup that unlinks it. */
-export interface LinkedSignal {
-  readonly signal: AbortSignal;
-  /** Removes the listeners on the source signals (call it when done waiting). */
-  dispose(): void;
-}
-
-/** A signal that aborts when any of `signals` does, with that signal's reason. */
-export function linkSignals(signals: readonly AbortSignal[]): LinkedSignal {
-  // AbortSignal.any exists from Node 20.3 but never lets go of its sources early; ours can.
-  const controller = new AbortController();
-  const cleanups: Array<() => void> = [];
-  const dispose = (): void => {
-    for (const cleanup of cleanups.splice(0)) cleanup();
-  };
-  for (const source of signals) {
-    if (source.aborted) {
-      dispose();
-      controller.abort(source.reason);
-      break;
-    }
-    const listener = (): void => {
-      dispose();
-      controller.abort(source.reason);
-    };
-    source.addEventListener('abort', listener, { once: true });
-    cleanups.push(() => source.removeEventListener('abort', listener));
-  }
-  return { signal: controller.signal, dispose };
-}

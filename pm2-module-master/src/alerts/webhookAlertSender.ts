@@ -1,3 +1,4 @@
+import { deadlineSignal } from 'discluster-runtime';
 import type { Logger } from '../logger.js';
 import {
   AlertDeduper,
@@ -169,12 +170,13 @@ export class WebhookAlertSender implements AlertSink {
     for (let attempt = 1; ; attempt++) {
       let answer: WebhookAnswer | null = null;
       let problem: string;
+      const deadline = deadlineSignal(this.requestTimeoutMs, [this.closing.signal]);
       try {
         const response = await this.fetch(this.#url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: item.body,
-          signal: AbortSignal.any([AbortSignal.timeout(this.requestTimeoutMs), this.closing.signal]),
+          signal: deadline.signal,
         });
         const text = await response.text().catch(() => '');
         if (response.ok) {
@@ -196,6 +198,8 @@ export class WebhookAlertSender implements AlertSink {
             ? `no answer within ${this.requestTimeoutMs} ms`
             : // The URL is a secret: never let an error message carry it into the log.
               `unreachable (${(error instanceof Error ? error.message : String(error)).split(this.#url).join(this.#origin)})`;
+      } finally {
+        deadline.dispose();
       }
       const decision = retryDecision(answer, attempt, this.policy, this.now());
       if (!decision.retry) {
