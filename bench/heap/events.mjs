@@ -3,8 +3,10 @@
 // and discord-sim (4 shards, GUILDS guilds), then each mode in turn; once its caches are full,
 // RATE events/s for SECONDS, and the process's CPU seconds (from /proc) divided by the events its
 // bot code received. ROUNDS alternate the modes. PROFILE=1 adds --cpu-prof (a .cpuprofile per
-// process in OUT; `node bench/sdk/profile-summary.mjs <file>` sums it by function).
+// process in OUT; `node bench/sdk/profile-summary.mjs <file>` sums it by function). A mode may
+// name Node options after `@` (space-separated), to pair the same bot with and without them:
 //   MODES=plain,discluster RATE=1000 SECONDS=15 ROUNDS=3 node bench/heap/events.mjs
+//   MODES='discluster,discluster@--max-semi-space-size=4' node bench/heap/events.mjs
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,9 +46,15 @@ try {
 async function measure(mode, round) {
   const profile =
     process.env.PROFILE === '1'
-      ? ['--cpu-prof', `--cpu-prof-dir=${out}`, `--cpu-prof-name=${mode}-${round}.cpuprofile`]
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${out}`,
+          `--cpu-prof-name=${mode.replace(/[^\w-]/g, '_')}-${round}.cpuprofile`,
+        ]
       : [];
-  const child = world.spawnBot(mode, { COUNT_EVENTS: '1' }, profile);
+  const [botMode, nodeOptions = ''] = mode.split('@');
+  const nodeArgs = nodeOptions.split(' ').filter(Boolean);
+  const child = world.spawnBot(botMode, { COUNT_EVENTS: '1' }, [...nodeArgs, ...profile]);
   let ready = false;
   let events = 0;
   let buffered = '';

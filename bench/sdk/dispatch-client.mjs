@@ -6,6 +6,7 @@
 // on the command line), then {cmd:'stats', id} (answered with {id, stats}) and {cmd:'stop'}.
 // The counting code is shared by both variants, so the only difference is the client under test.
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 
 const require = createRequire(import.meta.url);
 const { countNonce, nonceFigures, nonceRun, parseNonce } = require('../lib/nonces.cjs');
@@ -118,8 +119,18 @@ function stats() {
     cpuUs: cpuMicros(),
     rssMiB: Math.round((memory.rss / 1024 / 1024) * 10) / 10,
     heapUsedMiB: Math.round((memory.heapUsed / 1024 / 1024) * 10) / 10,
+    memory: memoryBreakdown(memory),
     traffic,
   };
+}
+
+const mib = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** V8's heap spaces (committed), external and ArrayBuffer memory, in MiB: where RSS goes. */
+function memoryBreakdown(memory) {
+  const spaces = {};
+  for (const space of v8.getHeapSpaceStatistics()) spaces[space.space_name] = mib(space.space_size);
+  return { ...spaces, external: mib(memory.external), arrayBuffers: mib(memory.arrayBuffers) };
 }
 
 // ---- the two clients -----------------------------------------------------------------------------
