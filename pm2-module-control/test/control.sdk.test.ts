@@ -34,7 +34,10 @@ const BOT = 'sdkbot';
 const HOST = 'host-s';
 const NAMESPACE = `discluster-${BOT}`;
 const SHARD_COUNT = 4;
-const LEASE_MS = 6_000;
+// Clusters fence LEASE_MS / 2 after their last keepalive. A restarted CONTROL must adopt them within
+// that window for "no reconnect": 3 s (a 6 s lease) did not hold on a busy 2-core machine, where a
+// CONTROL restart took up to 6 s.
+const LEASE_MS = 20_000;
 const CLUSTERS = [
   { clusterId: 0, shardIds: [0, 1] },
   { clusterId: 1, shardIds: [2, 3] },
