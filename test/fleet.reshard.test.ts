@@ -35,6 +35,43 @@ function nonceCounts(fleet: Fleet): Map<string, number> {
 
 const planShards = (status: FleetStatus) => readyShards(status).length;
 
+/**
+ * For a failed "exactly once": which generations delivered the doubled events, how far apart the
+ * two copies came, and what MASTER said about the handover (its summary, clusters that did not cut
+ * over). A skew longer than the handover's pause shows as copies from both generations seconds apart.
+ */
+function describeDuplicates(fleet: Fleet, twice: readonly (readonly [string, number])[]): string {
+  if (twice.length === 0) return '';
+  const doubled = new Set(twice.map(([nonce]) => nonce));
+  const copies = new Map<string, { shardCount: number; pid: number; at: number }[]>();
+  for (const line of fleet.botLines())
+    if (line['t'] === 'msg' && doubled.has(String(line['nonce']))) {
+      const list = copies.get(String(line['nonce'])) ?? [];
+      list.push({ shardCount: Number(line['shardCount']), pid: Number(line['pid']), at: Number(line['at']) });
+      copies.set(String(line['nonce']), list);
+    }
+  const patterns = new Map<string, number>();
+  const gaps: number[] = [];
+  for (const list of copies.values()) {
+    const pattern = list.map((copy) => `${copy.shardCount}@pid${copy.pid}`).join(' + ');
+    patterns.set(pattern, (patterns.get(pattern) ?? 0) + 1);
+    const times = list.map((copy) => copy.at);
+    gaps.push(Math.max(...times) - Math.min(...times));
+  }
+  gaps.sort((a, b) => a - b);
+  const indexes = twice.map(([nonce]) => Number(nonce.split(':')[1])).sort((a, b) => a - b);
+  const masterLines = fleet.masters
+    .flatMap((master, i) => master.lines.map((line) => `MASTER ${i}: ${line}`))
+    .filter((line) => /handover|cut over|reshard|buffer|record/i.test(line))
+    .slice(-30);
+  return [
+    `${twice.length} doubled, traffic indexes ${indexes[0]}..${indexes.at(-1)}`,
+    `copies by generation (shard count) and process: ${JSON.stringify(Object.fromEntries(patterns))}`,
+    `ms between the copies: median ${gaps[Math.floor(gaps.length / 2)]}, max ${gaps.at(-1)}`,
+    ...masterLines,
+  ].join('\n');
+}
+
 describe('reshard 16 → 32 across 2 hosts with traffic flowing', () => {
   const FROM = 16;
   const TO = 32;
@@ -142,7 +179,9 @@ describe('reshard 16 → 32 across 2 hosts with traffic flowing', () => {
       const missing = traffic.total - counts.size;
       const twice = [...counts.entries()].filter(([, n]) => n > 1);
       expect(missing, 'MESSAGE_CREATE never delivered').toBe(0);
-      expect(twice, 'MESSAGE_CREATE delivered more than once').toEqual([]);
+      expect(twice, `MESSAGE_CREATE delivered more than once\n${describeDuplicates(fleet, twice)}`).toEqual(
+        [],
+      );
       expect(samples).toBeGreaterThan(20);
       expect(gaps, 'moments without a whole generation serving').toEqual([]);
       const after = await fleet.state();
