@@ -3,6 +3,7 @@ import { fetchGatewayBot } from '../gatewayBot.js';
 import type { HostAssignments } from '../hosts/hostAssignments.js';
 import type { Term } from '../leadership/term.js';
 import { abortHandover, runHandover } from './handoverDriver.js';
+import { hostsNotHeardFrom } from './handoverHosts.js';
 import {
   generationClusterIds,
   planAfterReshard,
@@ -123,8 +124,9 @@ export class ReshardCoordinator {
   /** Switches over once every new shard is ready (or resumes a switch a previous MASTER began). */
   public check(): void {
     const term = this.term;
-    const reshard = term.plan?.reshard;
-    if (!reshard || term.switching || term.plan?.stopped) return;
+    const plan = term.plan;
+    const reshard = plan?.reshard;
+    if (!plan || !reshard || term.switching || plan.stopped) return;
     const lost = Object.entries(reshard.hosts)
       .filter(([hostId, clusters]) => clusters.length > 0 && term.registry.isLost(hostId))
       .map(([hostId]) => hostId);
@@ -139,6 +141,10 @@ export class ReshardCoordinator {
       return;
     }
     if (reshard.phase !== 'switching' && this.readyShards() < reshard.shardCount) return;
+    // A MASTER that took over mid-switch hears its hosts one heartbeat at a time: a handover begun
+    // before one reported would leave that host's old clusters out of it (never told to cut over,
+    // they deliver on beside the new generation: every event twice).
+    if (hostsNotHeardFrom(term.registry, [plan.hosts, reshard.hosts]).length > 0) return;
     term.switching = true;
     void term
       .enqueue(() => this.switchOver())
