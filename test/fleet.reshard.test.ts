@@ -320,7 +320,7 @@ describe('a host lost during a reshard', () => {
     { timeout: 240_000 },
     async () => {
       const started = await fleet.cli('reshard', '--shards', '16', '--json');
-      expect(started.code, started.stderr).toBe(0);
+      expect(started.code, `${started.stderr}${started.stdout}`).toBe(0);
       await fleet.killHost('beta');
       await waitFor(
         async () => {

@@ -66,7 +66,7 @@ describe('discluster resplit', () => {
       const before = await fleet.state();
       const traffic = await fleet.startTraffic(30, 20);
       const result = await fleet.cli('resplit', '--shards-per-cluster', '4', '--wait');
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
       expect(result.stderr).toMatch(/RESPLITTING to 4 shards per cluster/);
       expect(result.stdout).toMatch(/re-split finished: clusters of 4 shards serve/);
       const status = await fleet.status();

@@ -59,7 +59,7 @@ describe('operator actions', () => {
       expect(pidsBefore.size).toBe(4);
       const traffic = await fleet.startTraffic(30, 20);
       const result = await fleet.cli('restart', '--rolling', '--json');
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
       expect(JSON.parse(result.stdout)).toEqual({ hosts: ['alpha', 'beta'] });
       const pidsAfter = await clusterPids();
       expect([...pidsAfter.keys()].sort()).toEqual([...pidsBefore.keys()].sort());
@@ -103,7 +103,7 @@ describe('operator actions', () => {
       expect(shardsOf(idle, 'gamma')).toEqual([]);
       const before = await fleet.state();
       const result = await fleet.cli('rebalance', '--json');
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
       const { moved } = JSON.parse(result.stdout) as { moved: number };
       // Three equal hosts over four buckets of two shards: one bucket moves to gamma.
       expect(moved).toBe(2);
@@ -154,7 +154,7 @@ describe('operator actions', () => {
         { description: 'gamma back', timeoutMs: 60_000 },
       );
       const result = await fleet.cli('rebalance', '--json');
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
       await waitFor(
         async () => {
           last = await fleet.status();

@@ -462,7 +462,7 @@ describe('least-privilege permissions per role', () => {
       const f = fleet!;
       const violationsBefore = violationLines(f.nats.log()).length;
       const started = await f.cli('reshard', '--shards', String(SHARDS * 2), '--json');
-      expect(started.code, started.stderr).toBe(0);
+      expect(started.code, `${started.stderr}${started.stdout}`).toBe(0);
       try {
         await waitFor(
           async () => {
